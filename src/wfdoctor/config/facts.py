@@ -1,0 +1,131 @@
+"""The WIRTHFORGE reference values (tiers, targets, thresholds) as a typed model.
+
+The numbers themselves live in `wfdoctor/data/facts.yaml`; a user file is merged
+over it key by key, so a user can change one threshold without copying the rest.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from wfdoctor.config.yamlfile import describe_validation_error, read_yaml
+from wfdoctor.model import WfdoctorError
+
+PACKAGED_FACTS = Path(__file__).resolve().parent.parent / "data" / "facts.yaml"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TierLimits(Strict):
+    physical_cores: int
+    ram_gib: float
+    vram_gib: float
+
+
+class TierRule(Strict):
+    name: str
+    reported_memory_factor: float
+    order: list[str]
+    limits: dict[str, TierLimits]
+
+    @field_validator("limits")
+    @classmethod
+    def _limits_name_tiers(cls, limits: dict[str, TierLimits]) -> dict[str, TierLimits]:
+        if not limits:
+            raise ValueError("at least one tier above the lowest needs limits")
+        return limits
+
+
+class Level(Strict):
+    warning: float
+    critical: float
+
+
+class Targets(Strict):
+    decode_tokens_per_second: float
+    ttft_seconds: float
+    ttft_alert_seconds: float
+    p95_latency_seconds: float
+    fps: float
+    late_frame_percent: float | None
+    council_size: int
+    council_size_max: int
+    ram_use_cap_percent: float
+    max_model: str
+    max_context_tokens: int
+
+
+class Thresholds(Strict):
+    cpu_percent: Level
+    memory_percent: Level
+    gpu_utilization_percent: Level
+    min_tokens_per_second: float
+    max_ttft_ms: float
+    queue_depth: Level
+
+
+class Facts(Strict):
+    version: int
+    source: str
+    tier_rule: TierRule
+    targets: dict[str, Targets]
+    thresholds: dict[str, Thresholds]
+    common: dict[str, Any]
+
+    def check_tiers(self) -> str | None:
+        """The first tier named in `order` that lacks targets or thresholds."""
+        for tier in self.tier_rule.order[1:]:
+            if tier not in self.tier_rule.limits:
+                return f"tier_rule.limits.{tier}"
+        for tier in self.tier_rule.order:
+            if tier not in self.targets:
+                return f"targets.{tier}"
+            if tier not in self.thresholds:
+                return f"thresholds.{tier}"
+        return None
+
+
+def deep_merge(base: Any, override: Any) -> Any:
+    """`override` over `base`, recursing into mappings; other values replace."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        merged = dict(base)
+        for key, value in override.items():
+            merged[key] = deep_merge(base.get(key), value) if key in base else value
+        return merged
+    return override
+
+
+def _has_path(data: Any, loc: tuple[Any, ...]) -> bool:
+    for key in loc:
+        if isinstance(data, dict) and key in data:
+            data = data[key]
+        else:
+            return False
+    return True
+
+
+def load_facts(override: Path | None = None) -> Facts:
+    """The packaged facts, with `override` (if any) merged over them."""
+    data, node = read_yaml(PACKAGED_FACTS)
+    user_data, user_node = (None, None)
+    if override is not None:
+        user_data, user_node = read_yaml(override)
+        if user_data is not None and not isinstance(user_data, dict):
+            raise WfdoctorError(f"{override}:1: a facts file must be a mapping of keys to values")
+        data = deep_merge(data, user_data or {})
+    try:
+        facts = Facts.model_validate(data)
+    except ValidationError as exc:
+        loc = tuple(exc.errors()[0]["loc"])
+        in_user = override is not None and _has_path(user_data, loc)
+        path, tree = (override, user_node) if in_user else (PACKAGED_FACTS, node)
+        raise WfdoctorError(describe_validation_error(path, tree, exc)) from None
+    missing = facts.check_tiers()
+    if missing:
+        raise WfdoctorError(f"{override or PACKAGED_FACTS}: field '{missing}': tier listed in tier_rule.order has no values")
+    return facts

