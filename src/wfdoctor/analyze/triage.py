@@ -139,6 +139,22 @@ def evaluate_rule(rule: Rule, rulebook: RuleBook, samples: list[Sample], facts: 
     return RuleResult(rule.id, rule.row, RuleStatus.MATCHED, finding=finding, measured_by=rule.measured_by)
 
 
+def check_references(rulebook: RuleBook, facts: Facts) -> None:
+    """Fail early, naming file and line, when a rule's threshold ref or summary is wrong."""
+    probe = Sample("check", 0.0, "ratio", "check")
+    for rule_id, rule in rulebook.rules.items():
+        try:
+            for tier in facts.tier_rule.order:
+                for cond in rule.when:
+                    resolve_threshold(cond.threshold, facts, tier)
+                    if cond.critical is not None:
+                        resolve_threshold(cond.critical, facts, tier)
+            outcome = ConditionOutcome(0.0, 0.0, True, False, "ratio", [probe])
+            _summary(rule, [outcome] * len(rule.when), [])
+        except WfdoctorError as exc:
+            raise WfdoctorError(f"{rulebook.origins[rule_id]}: {exc}") from None
+
+
 def triage(samples: list[Sample], rulebook: RuleBook, facts: Facts, tier: str) -> list[RuleResult]:
     """Every rule's result, in rule-book order."""
     return [evaluate_rule(rule, rulebook, samples, facts, tier) for rule in rulebook.rules.values()]

@@ -103,6 +103,7 @@ class RuleBook(BaseModel):
     rows: dict[str, Row]
     rules: dict[str, Rule]
     actions: dict[str, Action]
+    origins: dict[str, str]  # rule id -> "file:line" where it was defined
 
 
 def rule_files(extra: list[Path]) -> list[Path]:
@@ -123,7 +124,7 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     rows: dict[str, Row] = {}
     rules: dict[str, Rule] = {}
     actions: dict[str, Action] = {}
-    origins: dict[str, tuple[Path, int | None]] = {}
+    origins: dict[str, str] = {}
     for path in rule_files(extra or []):
         data, node = read_yaml(path)
         parsed = validate(path, data or {}, node, RuleFile)
@@ -131,12 +132,12 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         actions.update((action.id, action) for action in parsed.actions)
         for index, rule in enumerate(parsed.rules):
             rules[rule.id] = rule
-            origins[rule.id] = (path, line_of(node, ("rules", index)))
+            origins[rule.id] = f"{path}:{line_of(node, ('rules', index))}"
     for rule_id, rule in rules.items():
-        path, line = origins[rule_id]
+        where = origins[rule_id]
         if rule.row not in rows:
-            raise WfdoctorError(f"{path}:{line}: field 'row': rule '{rule_id}' names unknown row '{rule.row}'")
+            raise WfdoctorError(f"{where}: field 'row': rule '{rule_id}' names unknown row '{rule.row}'")
         for action in rule.actions:
             if action not in actions:
-                raise WfdoctorError(f"{path}:{line}: field 'actions': rule '{rule_id}' names unknown action '{action}'")
-    return RuleBook(rows=rows, rules=rules, actions=actions)
+                raise WfdoctorError(f"{where}: field 'actions': rule '{rule_id}' names unknown action '{action}'")
+    return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins)

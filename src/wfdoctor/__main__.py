@@ -1,0 +1,5 @@
+"""`python -m wfdoctor` runs the CLI."""
+
+from wfdoctor.surface.cli import main
+
+main()

@@ -1,0 +1,235 @@
+"""SQLite store: runs, samples and findings, in WAL mode.
+
+WAL lets the monitor write while `history`, reports and the web app read. The
+schema is versioned with `PRAGMA user_version` and moved forward by the
+MIGRATIONS list; a database from a newer wfdoctor, a corrupt file or a locked
+one is reported with its path and never recreated over the user's data.
+A run is written when it starts and marked finished at the end, so a killed
+run keeps the samples it had saved.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from wfdoctor.model import Finding, Run, Sample, WfdoctorError
+
+MIGRATIONS: list[str] = [
+    # v1: runs, their samples and findings.
+    """
+    CREATE TABLE runs (
+        id INTEGER PRIMARY KEY,
+        command TEXT NOT NULL,
+        started_at REAL NOT NULL,
+        finished_at REAL,
+        status TEXT NOT NULL DEFAULT 'running',
+        tier TEXT NOT NULL DEFAULT '',
+        settings TEXT NOT NULL DEFAULT '{}',
+        environment TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE TABLE samples (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        metric TEXT NOT NULL,
+        value REAL NOT NULL,
+        unit TEXT NOT NULL,
+        source TEXT NOT NULL,
+        labels TEXT NOT NULL,
+        ts REAL NOT NULL
+    );
+    CREATE INDEX samples_by_metric ON samples(metric, ts);
+    CREATE INDEX samples_by_run ON samples(run_id);
+    CREATE TABLE findings (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        rule_id TEXT NOT NULL,
+        code TEXT NOT NULL,
+        row TEXT NOT NULL,
+        priority TEXT NOT NULL,
+        symptom TEXT NOT NULL,
+        cause TEXT NOT NULL,
+        summary TEXT NOT NULL,
+        actions TEXT NOT NULL,
+        evidence TEXT NOT NULL
+    );
+    CREATE INDEX findings_by_run ON findings(run_id);
+    """,
+]
+SCHEMA_VERSION = len(MIGRATIONS)
+BUSY_TIMEOUT_MS = 5000
+
+
+def default_db_path() -> Path:
+    """$WFDOCTOR_DB, else $XDG_DATA_HOME/wfdoctor/wfdoctor.db (~/.local/share by default)."""
+    if os.environ.get("WFDOCTOR_DB"):
+        return Path(os.environ["WFDOCTOR_DB"]).expanduser()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
+    return data_home / "wfdoctor" / "wfdoctor.db"
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    id: int
+    command: str
+    started_at: float
+    finished_at: float | None
+    status: str
+    tier: str
+    findings_by_priority: dict[str, int]
+
+
+class Store:
+    """One connection to the wfdoctor database; open with `Store.open(path)`."""
+
+    def __init__(self, path: Path, connection: sqlite3.Connection) -> None:
+        self.path = path
+        self._db = connection
+
+    @classmethod
+    def open(cls, path: Path | None = None) -> Store:
+        path = path or default_db_path()
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise WfdoctorError(f"{path.parent}: cannot create the database folder: {exc.strerror}") from None
+        try:
+            connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise WfdoctorError(f"{path}: cannot open database: {exc}") from None
+        store = cls(path, connection)
+        with store._errors():
+            connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            connection.execute("PRAGMA journal_mode = WAL")
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA foreign_keys = ON")
+            store._migrate()
+        return store
+
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Turn SQLite failures into one-line errors that name the file."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WfdoctorError(f"{self.path}: database is locked by another process (waited "
+                                    f"{BUSY_TIMEOUT_MS / 1000:.0f} s)") from None
+            raise WfdoctorError(f"{self.path}: database error: {exc}") from None
+        except sqlite3.DatabaseError as exc:
+            raise WfdoctorError(f"{self.path}: not a wfdoctor database or corrupt ({exc}); move it aside "
+                                f"or choose another with --db") from None
+
+    def _migrate(self) -> None:
+        version = self._db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise WfdoctorError(f"{self.path}: database schema v{version} is newer than this wfdoctor "
+                                f"understands (v{SCHEMA_VERSION}): upgrade wfdoctor")
+        for number in range(version, SCHEMA_VERSION):
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                for statement in _statements(MIGRATIONS[number]):
+                    self._db.execute(statement)
+                self._db.execute(f"PRAGMA user_version = {number + 1}")
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def begin_run(self, run: Run) -> int:
+        """Record a run as started; its id is set on `run` and returned."""
+        with self._errors():
+            cursor = self._db.execute(
+                "INSERT INTO runs (command, started_at, tier, settings, environment) VALUES (?, ?, ?, ?, ?)",
+                (run.command, run.started_at, run.tier, json.dumps(run.settings), json.dumps(run.environment)),
+            )
+        run.id = int(cursor.lastrowid or 0)
+        return run.id
+
+    def add_samples(self, run_id: int, samples: list[Sample]) -> None:
+        """Append samples in one transaction (one fsync for the batch)."""
+        rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
+                for s in samples]
+        with self._errors(), self._transaction():
+            self._db.executemany(
+                "INSERT INTO samples (run_id, metric, value, unit, source, labels, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def add_findings(self, run_id: int, findings: list[Finding]) -> None:
+        rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
+                 json.dumps(f.actions), json.dumps([s.to_dict() for s in f.evidence])) for f in findings]
+        with self._errors(), self._transaction():
+            self._db.executemany(
+                "INSERT INTO findings (run_id, rule_id, code, row, priority, symptom, cause, summary, actions, "
+                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def finish_run(self, run: Run, status: str = "finished") -> None:
+        run.finished_at = run.finished_at or time.time()
+        with self._errors():
+            self._db.execute(
+                "UPDATE runs SET finished_at = ?, status = ?, tier = ?, environment = ? WHERE id = ?",
+                (run.finished_at, status, run.tier, json.dumps(run.environment), run.id),
+            )
+
+    def save_run(self, run: Run) -> int:
+        """Store a complete run (samples and findings) in one go."""
+        run_id = self.begin_run(run)
+        self.add_samples(run_id, run.samples)
+        self.add_findings(run_id, run.findings)
+        self.finish_run(run)
+        return run_id
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        self._db.execute("BEGIN")
+        try:
+            yield
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    def list_runs(self, limit: int = 20) -> list[RunSummary]:
+        """Most recent runs first, with their findings counted by priority."""
+        with self._errors():
+            runs = self._db.execute(
+                "SELECT id, command, started_at, finished_at, status, tier FROM runs ORDER BY id DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+            counts = self._db.execute(
+                "SELECT run_id, priority, COUNT(*) FROM findings WHERE run_id >= ? GROUP BY run_id, priority",
+                (min((r[0] for r in runs), default=0),),
+            ).fetchall()
+        by_run: dict[int, dict[str, int]] = {}
+        for run_id, priority, count in counts:
+            by_run.setdefault(run_id, {})[priority] = count
+        return [RunSummary(r[0], r[1], r[2], r[3], r[4], r[5], by_run.get(r[0], {})) for r in runs]
+
+    def samples_of(self, run_id: int) -> list[Sample]:
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT metric, value, unit, source, labels, ts FROM samples WHERE run_id = ? ORDER BY id", (run_id,)
+            ).fetchall()
+        return [Sample(m, v, u, src, json.loads(labels), ts) for m, v, u, src, labels, ts in rows]
+
+
+def _statements(script: str) -> list[str]:
+    return [part.strip() for part in script.split(";") if part.strip()]

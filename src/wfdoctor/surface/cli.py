@@ -1,0 +1,155 @@
+"""The `wfdoctor` command line.
+
+Exit codes (docs/cli.md): 0 healthy, 1 findings at or above --fail-on,
+2 usage or input errors (bad flags, broken data files, unusable database).
+User errors print one line on stderr, never a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from wfdoctor import __version__
+from wfdoctor.model import Priority, WfdoctorError
+from wfdoctor.store.db import Store, default_db_path
+
+app = typer.Typer(
+    name="wfdoctor",
+    help="The performance doctor for WIRTHFORGE and local LLM servers: measured evidence, a named cause, "
+         "a priority and an action.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+stdout = Console()
+stderr = Console(stderr=True)
+
+EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+
+
+class FailOn(str, Enum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+    never = "never"
+
+
+DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite database (default: $WFDOCTOR_DB or "
+                                                                "~/.local/share/wfdoctor/wfdoctor.db).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see docs/json-output.md).")]
+
+
+def exit_code_for(priorities: list[Priority], fail_on: FailOn) -> int:
+    """1 when any finding is at or above `fail_on`, else 0."""
+    if fail_on is FailOn.never:
+        return EXIT_HEALTHY
+    threshold = Priority(fail_on.value)
+    return EXIT_FINDINGS if any(p.at_least(threshold) for p in priorities) else EXIT_HEALTHY
+
+
+def _version(value: bool) -> None:
+    if value:
+        stdout.print(f"wfdoctor {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Show the version and exit.")] = False,
+) -> None:
+    """wfdoctor: why is it slow, why did it get slower, what do I change?"""
+
+
+@app.command()
+def diagnose(
+    window: Annotated[float, typer.Option("--window", min=0.2, max=600, help="Sampling window in seconds.")] = 2.0,
+    backend: Annotated[Optional[list[str]], typer.Option("--backend", help="LLM server URL to probe (repeatable); "
+                                                         "default: Ollama on 11434, OpenAI-compatible on "
+                                                         "8080/8000/1234.")] = None,
+    embedded: Annotated[bool, typer.Option("--embedded/--no-embedded",
+                                           help="Start the embedded SmolLM2 engine when no server answers.")] = True,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
+    = FailOn.high,
+    facts: Annotated[Optional[Path], typer.Option("--facts", help="YAML file merged over the packaged facts "
+                                                  "(tiers, targets, thresholds).")] = None,
+    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder (repeatable); "
+                                                        "rules with the same id replace packaged ones.")] = None,
+    top: Annotated[int, typer.Option("--top", min=1, max=50, help="Processes listed by CPU and by memory.")] = 5,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Snapshot the system, find LLM servers, classify the tier and run the triage matrix."""
+    from wfdoctor.surface.diagnose import DiagnoseOptions, run_diagnose
+    from wfdoctor.surface.json_doc import diagnosis_doc
+    from wfdoctor.surface.report import render_diagnosis
+
+    options = DiagnoseOptions(window_s=window, backend_urls=backend or [], embedded=embedded, facts_path=facts,
+                              rules_paths=rules or [], top=top)
+    with Store.open(db or default_db_path()) as store:
+        with stderr.status("diagnosing...") as status:
+            diagnosis = run_diagnose(options, store, report=lambda message: status.update(message))
+    code = exit_code_for([f.priority for f in diagnosis.findings], fail_on)
+    if as_json:
+        print(json.dumps(diagnosis_doc(diagnosis, fail_on.value, code), indent=2))
+    else:
+        render_diagnosis(diagnosis, stdout)
+        stdout.print(f"Saved as run {diagnosis.run.id} in {store.path}. Exit code {code} (--fail-on {fail_on.value}).",
+                     style="dim")
+    raise typer.Exit(code)
+
+
+@app.command()
+def history(
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """List stored runs: id, time, command, tier and findings by priority."""
+    with Store.open(db or default_db_path()) as store:
+        runs = store.list_runs(limit)
+    if as_json:
+        print(json.dumps([run.__dict__ for run in runs], indent=2))
+        return
+    if not runs:
+        stdout.print(f"No runs stored in {store.path} yet: run `wfdoctor diagnose`.")
+        return
+    for run in runs:
+        when = datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        counts = ", ".join(f"{run.findings_by_priority[p.value]} {p.value}" for p in Priority
+                           if run.findings_by_priority.get(p.value)) or "no findings"
+        state = "" if run.status == "finished" else f" [{run.status}]"
+        print(f"{run.id:>5}  {when}  {run.command:<10} tier={run.tier or '?':<5} {counts}{state}")
+
+
+def main() -> None:
+    """Entry point: run the app, turning user errors into one line and exit 2."""
+    try:
+        app(standalone_mode=False)
+    except WfdoctorError as exc:
+        stderr.print(f"wfdoctor: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        sys.exit(EXIT_USAGE)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        stderr.print("wfdoctor: interrupted; what was measured so far is in the database")
+        sys.exit(130)
+    except Exception as exc:  # click usage errors arrive here in non-standalone mode
+        import click
+
+        if isinstance(exc, click.exceptions.ClickException):
+            exc.show()
+            sys.exit(exc.exit_code)
+        if isinstance(exc, click.exceptions.Abort):
+            sys.exit(130)
+        raise

@@ -1,0 +1,216 @@
+"""The terminal report of `wfdoctor diagnose` (Rich).
+
+Every number shown is a Sample (with its source) or a named facts value; the
+report only chooses what to show and formats it.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from wfdoctor.model import Priority, Sample
+from wfdoctor.surface.diagnose import Diagnosis
+from wfdoctor.surface.json_doc import row_statuses
+from wfdoctor.units import format_bytes, format_value, subject
+
+PRIORITY_STYLE = {
+    Priority.CRITICAL: "bold white on red",
+    Priority.HIGH: "bold red",
+    Priority.MEDIUM: "yellow",
+    Priority.LOW: "cyan",
+    Priority.INFO: "dim",
+}
+ROW_STATUS_STYLE = {"findings": "bold red", "ok": "green", "partial": "green", "not_measured": "dim",
+                    "no_rules": "dim"}
+
+
+def _values(samples: list[Sample], metric: str) -> list[Sample]:
+    return [s for s in samples if s.metric == metric]
+
+
+def _one(samples: list[Sample], metric: str, **labels: str) -> Sample | None:
+    return next((s for s in _values(samples, metric) if all(s.labels.get(k) == v for k, v in labels.items())), None)
+
+
+def _fmt(sample: Sample | None) -> str:
+    return format_value(sample.value, sample.unit) if sample else "n/a"
+
+
+def system_table(samples: list[Sample]) -> Table:
+    table = Table(title="System", show_header=False, title_justify="left", expand=False)
+    table.add_column("what", style="bold")
+    table.add_column("measured")
+    table.add_column("source", style="dim")
+    cores = _values(samples, "wf_cpu_core_utilization_ratio")
+    busiest = max(cores, key=lambda s: s.value, default=None)
+    cpu = _one(samples, "wf_cpu_utilization_ratio")
+    table.add_row("CPU busy", f"{_fmt(cpu)} average over {len(cores)} cores"
+                  + (f", busiest core {busiest.label('core')} at {_fmt(busiest)}" if busiest else ""),
+                  cpu.source if cpu else "")
+    load = [_one(samples, "wf_cpu_load_average", window=w) for w in ("1m", "5m", "15m")]
+    table.add_row("Load average", " / ".join(f"{s.value:.2f}" for s in load if s) + " (1/5/15 min)",
+                  "psutil.getloadavg")
+    freq = _one(samples, "wf_cpu_frequency_ratio")
+    current = _one(samples, "wf_cpu_frequency_hertz", kind="current")
+    table.add_row("CPU clock", f"{_fmt(current)}" + (f" ({_fmt(freq)} of max)" if freq else " (max not reported)"),
+                  "psutil.cpu_freq")
+    total = _one(samples, "wf_memory_total_bytes")
+    available = _one(samples, "wf_memory_available_bytes")
+    used = _one(samples, "wf_memory_used_ratio")
+    table.add_row("Memory", f"{_fmt(used)} used, {_fmt(available)} available of {_fmt(total)}",
+                  "psutil.virtual_memory")
+    swap_total = _one(samples, "wf_swap_total_bytes")
+    swap_used = _one(samples, "wf_swap_used_bytes")
+    swap_in = _one(samples, "wf_swap_bytes_per_second", direction="in")
+    swap_out = _one(samples, "wf_swap_bytes_per_second", direction="out")
+    table.add_row("Swap", f"{_fmt(swap_used)} used of {_fmt(swap_total)}; in {_fmt(swap_in)}, out {_fmt(swap_out)}",
+                  "psutil.swap_memory")
+    for disk in _values(samples, "wf_disk_used_ratio"):
+        free = _one(samples, "wf_disk_free_bytes", path=disk.label("path"))
+        table.add_row(f"Disk ({disk.label('role')})", f"{disk.label('path')}: {_fmt(disk)} full, {_fmt(free)} free",
+                      disk.source)
+    for temp in _values(samples, "wf_temperature_celsius")[:4]:
+        table.add_row("Temperature", f"{temp.label('sensor')} {temp.label('label')}: {_fmt(temp)}", temp.source)
+    return table
+
+
+def processes_table(samples: list[Sample]) -> Table:
+    table = Table(title="Top processes", title_justify="left")
+    table.add_column("by CPU (cores)")
+    table.add_column("by resident memory")
+    by_cpu = _values(samples, "wf_process_cpu_utilization_ratio")
+    by_rss = _values(samples, "wf_process_resident_memory_bytes")
+    for index in range(max(len(by_cpu), len(by_rss))):
+        left = f"{subject(by_cpu[index])}: {by_cpu[index].value:.2f}" if index < len(by_cpu) else ""
+        right = f"{subject(by_rss[index])}: {format_bytes(by_rss[index].value)}" if index < len(by_rss) else ""
+        table.add_row(left, right)
+    return table
+
+
+def gpu_panel(diagnosis: Diagnosis) -> Table | Text:
+    gpu = diagnosis.snapshot.gpu
+    if not gpu.found:
+        return Text(f"GPU: {gpu.status}", style="dim")
+    table = Table(title=f"GPUs ({gpu.status})", title_justify="left")
+    for column in ("GPU", "busy", "memory", "temp", "power", "SM clock", "throttle"):
+        table.add_column(column)
+    samples = diagnosis.run.samples
+    for dev in gpu.gpus:
+        index = str(dev["index"])
+        used = _one(samples, "wf_gpu_memory_used_bytes", gpu=index)
+        total = _one(samples, "wf_gpu_memory_total_bytes", gpu=index)
+        throttle = _one(samples, "wf_gpu_throttle_reasons", gpu=index)
+        table.add_row(
+            f"{index}: {dev['name']}", _fmt(_one(samples, "wf_gpu_utilization_ratio", gpu=index)),
+            f"{_fmt(used)} / {_fmt(total)}", _fmt(_one(samples, "wf_gpu_temperature_celsius", gpu=index)),
+            _fmt(_one(samples, "wf_gpu_power_watts", gpu=index)),
+            _fmt(_one(samples, "wf_gpu_clock_hertz", gpu=index, clock="sm", kind="current")),
+            throttle.label("reasons") if throttle else "n/a",
+        )
+    return table
+
+
+def tier_panel(diagnosis: Diagnosis) -> Panel:
+    tier = diagnosis.tier
+    targets = tier.targets
+    lines = [
+        Text.assemble(("Tier: ", "bold"), (tier.tier.upper(), "bold magenta"), f"  ({tier.rule})"),
+        Text(f"Decided by: {tier.explanation()}"),
+        Text("Measured: " + ", ".join(f"{limit.resource} {limit.measured:g} {limit.unit} (allows {limit.allows})"
+                                      for limit in tier.limits)),
+        Text(f"Targets ({diagnosis.facts.source}): decode >= {targets.decode_tokens_per_second:g} tokens/s, "
+             f"TTFT <= {targets.ttft_seconds:g} s, P95 latency <= {targets.p95_latency_seconds:g} s, "
+             f"FPS >= {targets.fps:g}, council size {targets.council_size}, RAM cap {targets.ram_use_cap_percent:g} %, "
+             f"models up to {targets.max_model} / {targets.max_context_tokens} tokens context"),
+    ]
+    lines += [Text(f"Note: {note}", style="dim") for note in tier.notes]
+    return Panel(Group(*lines), title="Hardware tier", expand=False)
+
+
+def backends_group(diagnosis: Diagnosis) -> Group:
+    answering = [b for b in diagnosis.backends if b.answered]
+    silent = [b for b in diagnosis.backends if not b.answered]
+    table = Table(title="LLM servers answering", title_justify="left")
+    for column in ("URL", "API", "probe latency", "models"):
+        table.add_column(column)
+    for backend in answering:
+        models = ", ".join(
+            m.name + (f" ({format_bytes(m.size_bytes)}, {format_bytes(m.vram_bytes or 0)} in VRAM)"
+                      if m.loaded and m.size_bytes else "") + ("" if m.loaded else " [not loaded]")
+            for m in backend.models
+        ) or "none"
+        latency = f"{backend.latency_s * 1000:.1f} ms" if backend.latency_s is not None else ""
+        url = backend.url + (f"\n{backend.detail}" if backend.detail else "")
+        table.add_row(url, backend.kind + (f" {backend.version}" if backend.version else ""), latency, models)
+    parts: list[Table | Text] = [table] if answering else [Text("No LLM server answered.", style="yellow")]
+    if silent:
+        parts.append(Text("Not answering: " + "; ".join(f"{b.url} ({b.error})" for b in silent), style="dim"))
+    return Group(*parts)
+
+
+def matrix_table(diagnosis: Diagnosis) -> Table:
+    table = Table(title="Performance triage matrix (WF-TECH-010)", title_justify="left")
+    for column in ("symptom", "likely cause", "priority", "status"):
+        table.add_column(column)
+    for row in row_statuses(diagnosis):
+        missing = _missing_by_command(diagnosis, row["not_measured"])
+        if row["status"] == "findings":
+            status = "FOUND: " + ", ".join(row["findings"])
+        elif row["status"] == "not_measured":
+            status = "not measured: " + missing
+        else:
+            status = f"ok ({len(row['checked'])} checked)" + (f"; not measured: {missing}" if missing else "")
+        table.add_row(row["symptom"], row["likely_cause"], row["priority"],
+                      Text(status, style=ROW_STATUS_STYLE[row["status"]]))
+    return table
+
+
+def _missing_by_command(diagnosis: Diagnosis, not_measured: list[dict[str, object]]) -> str:
+    """'wfdoctor tokens: SLOW_TOKENS, SLOW_FIRST_TOKEN; ...' for a row's unmeasured rules."""
+    by_command: dict[str, list[str]] = {}
+    for item in not_measured:
+        code = diagnosis.rulebook.rules[str(item["rule_id"])].code
+        by_command.setdefault(str(item["measured_by"]), []).append(code)
+    return "; ".join(f"{command}: {', '.join(codes)}" for command, codes in by_command.items())
+
+
+def findings_group(diagnosis: Diagnosis) -> Group | Text:
+    if not diagnosis.findings:
+        return Text("Healthy: no rule matched what was measured.", style="bold green")
+    blocks = []
+    for finding in diagnosis.findings:
+        body = [Text(finding.summary), Text(f"Cause: {finding.cause}")]
+        body.append(Text("Evidence:", style="bold"))
+        for sample in finding.evidence:
+            body.append(Text(f"  {sample.metric}{'{' + subject(sample) + '}' if subject(sample) else ''} = "
+                             f"{format_value(sample.value, sample.unit)}  [{sample.source}]", style="dim"))
+        body.append(Text("Actions:", style="bold"))
+        for action_id in finding.actions:
+            action = diagnosis.rulebook.actions[action_id]
+            body.append(Text(f"  [{action.level}] {action.title}: {action.changes}. Undo: {action.undo}"))
+            for backend, setting in action.backends.items():
+                body.append(Text(f"      {backend}: {setting}", style="dim"))
+        title = Text.assemble((f" {finding.priority.value.upper()} ", PRIORITY_STYLE[finding.priority]),
+                              f" {finding.code} ({finding.symptom})")
+        blocks.append(Panel(Group(*body), title=title, title_align="left"))
+    return Group(*blocks)
+
+
+def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
+    run = diagnosis.run
+    env = run.environment
+    console.print(Text.assemble(("wfdoctor diagnose", "bold"),
+                                f"  run {run.id}, {diagnosis.snapshot.window_s:.1f} s window on {env.get('hostname')} "
+                                f"({env.get('cpu_model')})"))
+    console.print(system_table(run.samples))
+    console.print(processes_table(run.samples))
+    console.print(gpu_panel(diagnosis))
+    console.print(tier_panel(diagnosis))
+    console.print(backends_group(diagnosis))
+    console.print(matrix_table(diagnosis))
+    console.print(findings_group(diagnosis))
+    for note in diagnosis.notes:
+        console.print(Text(f"Note: {note}", style="dim"))
