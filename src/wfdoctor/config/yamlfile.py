@@ -31,7 +31,10 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = f":{mark.line + 1}" if mark else ""
-        raise WfdoctorError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}") from None
+        context = ""
+        if exc.context and exc.context_mark and exc.problem_mark:
+            context = f" ({exc.context} at line {exc.context_mark.line + 1})"
+        raise WfdoctorError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}{context}") from None
     return data, node
 
 

@@ -133,23 +133,9 @@ def history(
 
 
 def main() -> None:
-    """Entry point: run the app, turning user errors into one line and exit 2."""
+    """Entry point: user errors become one line on stderr and exit 2."""
     try:
-        app(standalone_mode=False)
+        app()
     except WfdoctorError as exc:
         stderr.print(f"wfdoctor: error: {exc}", highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        stderr.print("wfdoctor: interrupted; what was measured so far is in the database")
-        sys.exit(130)
-    except Exception as exc:  # click usage errors arrive here in non-standalone mode
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
-            sys.exit(exc.exit_code)
-        if isinstance(exc, click.exceptions.Abort):
-            sys.exit(130)
-        raise

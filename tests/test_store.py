@@ -1,0 +1,99 @@
+"""The SQLite store: runs survive, readers work while a writer writes, bad files are reported."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.store.db import SCHEMA_VERSION, Store
+
+
+def test_two_diagnose_runs_are_listed_by_history(wfdoctor, closed_url) -> None:
+    for _ in range(2):
+        assert wfdoctor("diagnose", "--window", "0.2", "--backend", closed_url, "--no-embedded",
+                        "--fail-on", "never").code == 0
+    result = wfdoctor("history")
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    assert lines[0].split()[0] == "2" and lines[1].split()[0] == "1"
+    for line in lines:
+        assert " diagnose " in line and "tier=" in line
+    runs = wfdoctor("history", "--json").json()
+    assert [run["id"] for run in runs] == [2, 1]
+    assert all(run["status"] == "finished" for run in runs)
+
+
+def test_database_is_in_wal_mode_with_versioned_schema(tmp_path: Path) -> None:
+    Store.open(tmp_path / "w.db").close()
+    raw = sqlite3.connect(tmp_path / "w.db")
+    assert raw.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_readers_see_committed_runs_while_a_writer_writes(tmp_path: Path) -> None:
+    path = tmp_path / "busy.db"
+    Store.open(path).close()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        with Store.open(path) as writer:
+            for index in range(40):
+                run = Run(command="monitor", started_at=time.time())
+                writer.begin_run(run)
+                writer.add_samples(run.id or 0, [Sample("wf_x", float(i), "ratio", "test") for i in range(200)])
+                writer.finish_run(run)
+        stop.set()
+
+    def read() -> None:
+        try:
+            with Store.open(path) as reader:
+                while not stop.is_set():
+                    for summary in reader.list_runs(5):
+                        if summary.status == "finished":
+                            assert len(reader.samples_of(summary.id)) == 200
+        except BaseException as exc:  # surfaced below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=read) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors
+    with Store.open(path) as store:
+        assert len(store.list_runs(100)) == 40
+
+
+def test_a_run_killed_midway_keeps_its_samples(tmp_path: Path) -> None:
+    with Store.open(tmp_path / "k.db") as store:
+        run = Run(command="diagnose", started_at=time.time())
+        store.begin_run(run)
+        store.add_samples(run.id or 0, [Sample("wf_x", 1.0, "ratio", "test")])
+    with Store.open(tmp_path / "k.db") as store:
+        [summary] = store.list_runs()
+        assert summary.status == "running"
+        assert len(store.samples_of(summary.id)) == 1
+
+
+def test_corrupt_database_is_reported_not_replaced(tmp_path: Path, wfdoctor) -> None:
+    path = tmp_path / "wfdoctor.db"  # the fixture's WFDOCTOR_DB
+    garbage = b"this is not sqlite" * 100
+    path.write_bytes(garbage)
+    result = wfdoctor("history")
+    assert result.code == 2
+    assert result.stderr.startswith(f"wfdoctor: error: {path}: not a wfdoctor database or corrupt")
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert path.read_bytes() == garbage
+
+
+def test_database_from_a_newer_wfdoctor_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(WfdoctorError, match="newer than this wfdoctor"):
+        Store.open(path)

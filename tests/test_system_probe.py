@@ -1,0 +1,57 @@
+"""System probe: non-blocking, rates from two readings, per-core and per-process detail."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from wfdoctor.sense.processes import ProcessStat, _parse_stat, cpu_rates, scan_processes
+from wfdoctor.sense.system import SystemProbe
+
+
+def test_first_read_has_instant_values_only_and_does_not_block() -> None:
+    probe = SystemProbe()
+    started = time.perf_counter()
+    samples = probe.read()
+    assert time.perf_counter() - started < 0.5
+    metrics = {s.metric for s in samples}
+    assert "wf_memory_used_ratio" in metrics
+    assert "wf_cpu_utilization_ratio" not in metrics  # a rate needs two readings
+
+
+def test_second_read_adds_rates_per_core_and_per_process() -> None:
+    probe = SystemProbe(top=3)
+    probe.read()
+    time.sleep(0.2)
+    samples = probe.read()
+    cores = [s for s in samples if s.metric == "wf_cpu_core_utilization_ratio"]
+    assert len(cores) == (os.cpu_count() or 1)
+    assert all(0.0 <= s.value <= 1.0 for s in cores)
+    assert len([s for s in samples if s.metric == "wf_process_cpu_utilization_ratio"]) == 3
+    swap = {s.labels["direction"] for s in samples if s.metric == "wf_swap_bytes_per_second"}
+    assert swap == {"in", "out"}
+
+
+def test_disk_usage_is_reported_for_each_named_directory(tmp_path) -> None:
+    probe = SystemProbe(paths={"data": tmp_path})
+    disks = [s for s in probe.read() if s.metric == "wf_disk_used_ratio"]
+    assert [(s.labels["role"], s.labels["path"]) for s in disks] == [("data", str(tmp_path))]
+
+
+def test_proc_stat_parsing_survives_names_with_spaces_and_parentheses() -> None:
+    fields = ["S"] + ["0"] * 10 + ["250", "150"] + ["0"] * 6 + ["1000", "0", "25"]
+    raw = ("42 (my (odd) proc) " + " ".join(fields)).encode()
+    stat = _parse_stat(42, raw)
+    assert stat.name == "my (odd) proc"
+    assert stat.cpu_seconds == (250 + 150) / os.sysconf("SC_CLK_TCK")
+    assert stat.rss_bytes == 25 * os.sysconf("SC_PAGE_SIZE")
+
+
+def test_cpu_rates_treat_a_reused_pid_as_a_new_process() -> None:
+    before = {7: ProcessStat(7, "old", cpu_seconds=50.0, rss_bytes=0, started=1.0)}
+    after = {7: ProcessStat(7, "new", cpu_seconds=0.5, rss_bytes=0, started=99.0)}
+    assert cpu_rates(before, after, elapsed_s=1.0) == {7: 0.5}
+
+
+def test_scan_finds_this_process() -> None:
+    assert os.getpid() in scan_processes()
