@@ -38,8 +38,7 @@ class Reading:
     at_ns: int
     cpu_total: Any
     cpu_per_core: list[Any]
-    swap_in: int
-    swap_out: int
+    swap: Any
     disk: dict[str, Any]
     processes: dict[int, ProcessStat]
 
@@ -67,19 +66,22 @@ class SystemProbe:
     top: int = 5
     _last: Reading | None = None
     _devices: dict[str, str] = field(default_factory=dict)
+    _cores: tuple[int, int | None] = (0, None)
+    _has_sensors: bool = False
 
     def __post_init__(self) -> None:
+        # Facts that do not change while the machine runs are read once.
         partitions = psutil.disk_partitions(all=False)
         self._devices = {name: _device_of(path, partitions) for name, path in self.paths.items()}
+        self._cores = (psutil.cpu_count(logical=True) or 1, psutil.cpu_count(logical=False))
+        self._has_sensors = bool(getattr(psutil, "sensors_temperatures", dict)())
 
     def _read_counters(self) -> Reading:
-        swap = psutil.swap_memory()
         return Reading(
             at_ns=time.monotonic_ns(),
             cpu_total=psutil.cpu_times(),
             cpu_per_core=psutil.cpu_times(percpu=True),
-            swap_in=swap.sin,
-            swap_out=swap.sout,
+            swap=psutil.swap_memory(),
             disk=psutil.disk_io_counters(perdisk=True) or {},
             processes=scan_processes(),
         )
@@ -100,8 +102,7 @@ class SystemProbe:
         def add(metric: str, value: float, unit: str, source: str, **labels: str) -> None:
             out.append(Sample(metric, float(value), unit, source, labels, ts))
 
-        logical = psutil.cpu_count(logical=True) or len(now.cpu_per_core)
-        physical = psutil.cpu_count(logical=False)
+        logical, physical = self._cores
         add("wf_cpu_logical_cores", logical, "cores", "psutil.cpu_count")
         if physical:
             add("wf_cpu_physical_cores", physical, "cores", "psutil.cpu_count(logical=False)")
@@ -118,7 +119,7 @@ class SystemProbe:
         add("wf_memory_total_bytes", mem.total, "bytes", "psutil.virtual_memory")
         add("wf_memory_available_bytes", mem.available, "bytes", "psutil.virtual_memory")
         add("wf_memory_used_ratio", 1.0 - mem.available / mem.total, "ratio", "psutil.virtual_memory")
-        swap = psutil.swap_memory()
+        swap = now.swap
         add("wf_swap_total_bytes", swap.total, "bytes", "psutil.swap_memory")
         add("wf_swap_used_bytes", swap.used, "bytes", "psutil.swap_memory")
 
@@ -130,7 +131,7 @@ class SystemProbe:
             add("wf_disk_used_ratio", usage.percent / 100.0, "ratio", "psutil.disk_usage", path=str(path), role=name)
             add("wf_disk_free_bytes", usage.free, "bytes", "psutil.disk_usage", path=str(path), role=name)
 
-        for chip, entries in (psutil.sensors_temperatures() if hasattr(psutil, "sensors_temperatures") else {}).items():
+        for chip, entries in (psutil.sensors_temperatures() if self._has_sensors else {}).items():
             for index, entry in enumerate(entries):
                 add("wf_temperature_celsius", entry.current, "°C", "psutil.sensors_temperatures",
                     sensor=chip, label=entry.label or str(index))
@@ -154,9 +155,9 @@ class SystemProbe:
             add("wf_cpu_core_utilization_ratio", _busy_ratio(before, after), "ratio", "psutil.cpu_times(percpu)",
                 core=str(core))
         if elapsed > 0:
-            add("wf_swap_bytes_per_second", (now.swap_in - then.swap_in) / elapsed, "bytes/s", "psutil.swap_memory",
+            add("wf_swap_bytes_per_second", (now.swap.sin - then.swap.sin) / elapsed, "bytes/s", "psutil.swap_memory",
                 direction="in")
-            add("wf_swap_bytes_per_second", (now.swap_out - then.swap_out) / elapsed, "bytes/s", "psutil.swap_memory",
+            add("wf_swap_bytes_per_second", (now.swap.sout - then.swap.sout) / elapsed, "bytes/s", "psutil.swap_memory",
                 direction="out")
             for role, device in self._devices.items():
                 if device in now.disk and device in then.disk:
