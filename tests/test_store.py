@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -79,6 +83,21 @@ def test_a_run_killed_midway_keeps_its_samples(tmp_path: Path) -> None:
         [summary] = store.list_runs()
         assert summary.status == "running"
         assert len(store.samples_of(summary.id)) == 1
+
+
+def test_ctrl_c_keeps_the_run_marked_interrupted(tmp_path: Path, wfdoctor) -> None:
+    env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "wfdoctor.db")}
+    proc = subprocess.Popen([sys.executable, "-m", "wfdoctor", "diagnose", "--window", "30", "--no-embedded"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    deadline = time.monotonic() + 30
+    while not (tmp_path / "wfdoctor.db").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.0)  # inside the sampling window
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "interrupted" in err
+    assert wfdoctor("history", "--json").json()[0]["status"] == "interrupted"
 
 
 def test_corrupt_database_is_reported_not_replaced(tmp_path: Path, wfdoctor) -> None:

@@ -62,6 +62,20 @@ class Sample:
         return asdict(self)
 
 
+@dataclass
+class SampleBatch:
+    """Samples taken at one instant that share some labels; probes fill one per reading."""
+
+    ts: float = field(default_factory=time.time)
+    common: dict[str, str] = field(default_factory=dict)
+    samples: list[Sample] = field(default_factory=list)
+
+    def add(self, metric: str, value: float | None, unit: str, source: str, **labels: str) -> None:
+        """Record a value; None (not supported, not reported) records nothing."""
+        if value is not None:
+            self.samples.append(Sample(metric, float(value), unit, source, self.common | labels, self.ts))
+
+
 @dataclass(frozen=True)
 class Finding:
     """A triage rule that matched, with the samples that made it match."""

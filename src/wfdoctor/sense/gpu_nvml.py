@@ -15,7 +15,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from wfdoctor.model import Sample
+from wfdoctor.model import Sample, SampleBatch
 
 SOURCE = "nvml"
 
@@ -175,11 +175,10 @@ def parse_gpus(devices: list[dict[str, Any]], process_names: dict[int, str] | No
     names = process_names or {}
     out: list[Sample] = []
     for dev in devices:
-        base = {"gpu": str(dev["index"]), "name": dev["name"]}
+        batch = SampleBatch(ts=ts, common={"gpu": str(dev["index"]), "name": dev["name"]})
 
         def add(metric: str, value: float | None, unit: str, **labels: str) -> None:
-            if value is not None:
-                out.append(Sample(metric, float(value), unit, SOURCE, base | labels, ts))
+            batch.add(metric, value, unit, SOURCE, **labels)
 
         percent = dev.get("utilization_gpu_percent")
         add("wf_gpu_utilization_ratio", percent / 100.0 if percent is not None else None, "ratio")
@@ -202,6 +201,7 @@ def parse_gpus(devices: list[dict[str, Any]], process_names: dict[int, str] | No
         for proc in dev.get("processes", []):
             add("wf_gpu_process_memory_bytes", proc.get("used_memory"), "bytes",
                 pid=str(proc["pid"]), process=names.get(proc["pid"], "?"))
+        out += batch.samples
     return out
 
 

@@ -85,11 +85,13 @@ def _scan_psutil() -> dict[int, ProcessStat]:
     return found
 
 
+USE_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc/self")
+PROCESS_SOURCE = "/proc/PID/stat" if USE_PROC else "psutil.process_iter"
+
+
 def scan_processes() -> dict[int, ProcessStat]:
     """Every visible process, keyed by pid."""
-    if sys.platform.startswith("linux") and os.path.isdir("/proc/self"):
-        return _scan_proc()
-    return _scan_psutil()
+    return _scan_proc() if USE_PROC else _scan_psutil()
 
 
 def cpu_rates(before: dict[int, ProcessStat], after: dict[int, ProcessStat], elapsed_s: float) -> dict[int, float]:

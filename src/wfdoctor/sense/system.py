@@ -16,8 +16,8 @@ from typing import Any
 
 import psutil
 
-from wfdoctor.model import Sample
-from wfdoctor.sense.processes import ProcessStat, cpu_rates, scan_processes
+from wfdoctor.model import Sample, SampleBatch
+from wfdoctor.sense.processes import PROCESS_SOURCE, ProcessStat, cpu_rates, scan_processes
 
 BUSY_EXCLUDED = ("idle", "iowait")
 
@@ -96,12 +96,8 @@ class SystemProbe:
         return samples
 
     def _instant(self, now: Reading) -> list[Sample]:
-        ts = time.time()
-        out: list[Sample] = []
-
-        def add(metric: str, value: float, unit: str, source: str, **labels: str) -> None:
-            out.append(Sample(metric, float(value), unit, source, labels, ts))
-
+        batch = SampleBatch()
+        add = batch.add
         logical, physical = self._cores
         add("wf_cpu_logical_cores", logical, "cores", "psutil.cpu_count")
         if physical:
@@ -138,17 +134,14 @@ class SystemProbe:
 
         biggest = sorted(now.processes.values(), key=lambda p: p.rss_bytes, reverse=True)[: self.top]
         for proc in biggest:
-            add("wf_process_resident_memory_bytes", proc.rss_bytes, "bytes", "/proc/PID/stat",
+            add("wf_process_resident_memory_bytes", proc.rss_bytes, "bytes", PROCESS_SOURCE,
                 pid=str(proc.pid), name=proc.name)
-        return out
+        return batch.samples
 
     def _rates(self, then: Reading, now: Reading) -> list[Sample]:
-        ts = time.time()
         elapsed = (now.at_ns - then.at_ns) / 1e9
-        out: list[Sample] = []
-
-        def add(metric: str, value: float, unit: str, source: str, **labels: str) -> None:
-            out.append(Sample(metric, float(value), unit, source, labels | {"window_s": f"{elapsed:.3f}"}, ts))
+        batch = SampleBatch(common={"window_s": f"{elapsed:.3f}"})
+        add = batch.add
 
         add("wf_cpu_utilization_ratio", _busy_ratio(then.cpu_total, now.cpu_total), "ratio", "psutil.cpu_times")
         for core, (before, after) in enumerate(zip(then.cpu_per_core, now.cpu_per_core)):
@@ -169,6 +162,6 @@ class SystemProbe:
         rates = cpu_rates(then.processes, now.processes, elapsed)
         busiest = sorted(rates.items(), key=lambda item: item[1], reverse=True)[: self.top]
         for pid, cores in busiest:
-            add("wf_process_cpu_utilization_ratio", cores, "cores", "/proc/PID/stat",
+            add("wf_process_cpu_utilization_ratio", cores, "cores", PROCESS_SOURCE,
                 pid=str(pid), name=now.processes[pid].name)
-        return out
+        return batch.samples

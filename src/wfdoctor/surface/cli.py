@@ -1,12 +1,14 @@
 """The `wfdoctor` command line.
 
-Exit codes (docs/cli.md): 0 healthy, 1 findings at or above --fail-on,
-2 usage or input errors (bad flags, broken data files, unusable database).
+Exit codes (README): 0 healthy, 1 findings at or above --fail-on,
+2 usage or input errors (bad flags, broken data files, unusable database),
+130 interrupted (Ctrl-C; what was measured is kept).
 User errors print one line on stderr, never a traceback.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from datetime import datetime
@@ -32,7 +34,7 @@ app = typer.Typer(
 stdout = Console()
 stderr = Console(stderr=True)
 
-EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE = 0, 1, 2
+EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
 class FailOn(str, Enum):
@@ -97,8 +99,12 @@ def diagnose(
     options = DiagnoseOptions(window_s=window, backend_urls=backend or [], embedded=embedded, facts_path=facts,
                               rules_paths=rules or [], top=top)
     with Store.open(db or default_db_path()) as store:
-        with stderr.status("diagnosing...") as status:
-            diagnosis = run_diagnose(options, store, report=lambda message: status.update(message))
+        try:
+            with stderr.status("diagnosing...") as status:
+                diagnosis = run_diagnose(options, store, report=lambda message: status.update(message))
+        except KeyboardInterrupt:
+            stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
     code = exit_code_for([f.priority for f in diagnosis.findings], fail_on)
     if as_json:
         print(json.dumps(diagnosis_doc(diagnosis, fail_on.value, code), indent=2))
@@ -119,7 +125,7 @@ def history(
     with Store.open(db or default_db_path()) as store:
         runs = store.list_runs(limit)
     if as_json:
-        print(json.dumps([run.__dict__ for run in runs], indent=2))
+        print(json.dumps([dataclasses.asdict(run) for run in runs], indent=2))
         return
     if not runs:
         stdout.print(f"No runs stored in {store.path} yet: run `wfdoctor diagnose`.")

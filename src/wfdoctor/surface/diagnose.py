@@ -93,26 +93,40 @@ def run_diagnose(options: DiagnoseOptions, store: Store, report: Callable[[str],
         "facts": str(options.facts_path or ""), "rules": [str(p) for p in options.rules_paths],
     })
     store.begin_run(run)
+    try:
+        return _measure_and_judge(run, options, store, facts, rulebook, report)
+    except KeyboardInterrupt:
+        store.finish_run(run, status="interrupted")  # the samples saved so far stay
+        raise
+
+
+def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: Facts, rulebook: RuleBook,
+                       report: Callable[[str], None]) -> Diagnosis:
     report(f"sampling the system for {options.window_s:g} s and looking for LLM servers")
-    model_dirs = _model_dirs(options.embedded)
     snapshot, backends = asyncio.run(take_snapshot(
-        options.window_s, default_paths(store.path, model_dirs), options.top,
+        options.window_s, default_paths(store.path, _model_dirs(options.embedded)), options.top,
         during=lambda: discover(options.backend_urls or None, options.discovery_timeout_s),
     ))
+    run_id = run.id or 0
+    store.add_samples(run_id, snapshot.samples)
     backends = backends or []
     notes: list[str] = []
     if not any(b.answered for b in backends):
-        if options.embedded:
-            backends.append(_probe_embedded(report))
-        else:
+        if not options.embedded:
             notes.append("no LLM server answered and the embedded engine is off (--no-embedded)")
-    samples = snapshot.samples + backend_samples(backends)
+        else:
+            try:
+                backends.append(_probe_embedded(report))
+            except WfdoctorError as exc:
+                notes.append(f"no LLM server answered and the embedded engine could not start: {exc}")
+    server_samples = backend_samples(backends)
+    store.add_samples(run_id, server_samples)
+    samples = snapshot.samples + server_samples
     tier = classify_tier(samples, facts)
     results = triage(samples, rulebook, facts, tier.tier)
     findings = findings_of(results)
     run.samples, run.findings, run.tier = samples, findings, tier.tier
     run.environment = snapshot.environment
-    store.add_samples(run.id or 0, samples)
-    store.add_findings(run.id or 0, findings)
+    store.add_findings(run_id, findings)
     store.finish_run(run)
     return Diagnosis(run, snapshot, tier, results, findings, backends, rulebook, facts, notes + tier.notes)
