@@ -117,6 +117,7 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
         else:
             try:
                 backends.append(_probe_embedded(report))
+                notes.append("no LLM server answered: the embedded SmolLM2 engine stood in as the backend")
             except WfdoctorError as exc:
                 notes.append(f"no LLM server answered and the embedded engine could not start: {exc}")
     server_samples = backend_samples(backends)

@@ -169,12 +169,12 @@ def matrix_table(diagnosis: Diagnosis) -> Table:
 
 
 def _missing_by_command(diagnosis: Diagnosis, not_measured: list[dict[str, object]]) -> str:
-    """'wfdoctor tokens: SLOW_TOKENS, SLOW_FIRST_TOKEN; ...' for a row's unmeasured rules."""
+    """'SLOW_TOKENS, SLOW_FIRST_TOKEN via wfdoctor tokens; ...' for a row's unmeasured rules."""
     by_command: dict[str, list[str]] = {}
     for item in not_measured:
         code = diagnosis.rulebook.rules[str(item["rule_id"])].code
         by_command.setdefault(str(item["measured_by"]), []).append(code)
-    return "; ".join(f"{command}: {', '.join(codes)}" for command, codes in by_command.items())
+    return "; ".join(f"{', '.join(codes)} via {command}" for command, codes in by_command.items())
 
 
 def findings_group(diagnosis: Diagnosis) -> Group | Text:
