@@ -108,3 +108,15 @@ def cpu_rates(before: dict[int, ProcessStat], after: dict[int, ProcessStat], ela
         used = now.cpu_seconds - then.cpu_seconds if then and then.started == now.started else now.cpu_seconds
         rates[pid] = max(used, 0.0) / elapsed_s
     return rates
+
+
+def pid_listening_on(port: int) -> int | None:
+    """The process listening on a local TCP port (needs the right to see it)."""
+    try:
+        connections = psutil.net_connections(kind="tcp")
+    except (psutil.AccessDenied, OSError):
+        return None
+    for conn in connections:
+        if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
+            return int(conn.pid)
+    return None

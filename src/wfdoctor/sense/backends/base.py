@@ -29,3 +29,41 @@ class BackendStatus:
     error: str = ""
     embedded: bool = False
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    """One generation to stream. `api` picks the endpoint: `chat` or `completion`
+    (OpenAI `/v1/completions`, Ollama `/api/generate`)."""
+
+    prompt: str
+    model: str = ""
+    max_tokens: int = 64
+    temperature: float = 0.0
+    seed: int | None = 0
+    api: str = "chat"
+
+
+@dataclass
+class StreamTrace:
+    """The raw timeline of one streamed request, as the client saw it.
+
+    Times are `time.perf_counter_ns()` values. `token_ns[i]` is when the event
+    carrying content piece `i` arrived (events read in one network read share
+    that read's time). Server-reported numbers sit in `server`, in seconds or
+    counts, keyed by what the server called them.
+    """
+
+    sent_ns: int
+    first_byte_ns: int | None = None
+    token_ns: list[int] = field(default_factory=list)
+    pieces: list[str] = field(default_factory=list)
+    done_ns: int | None = None
+    finish_reason: str | None = None
+    server: dict[str, float] = field(default_factory=dict)
+    error: str = ""
+    completed: bool = False
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)

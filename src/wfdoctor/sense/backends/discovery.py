@@ -10,14 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-import httpx
+import aiohttp
 
 from wfdoctor.model import Sample
 from wfdoctor.sense.backends.base import BackendStatus
+from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, error_text, make_session
 from wfdoctor.sense.backends.ollama import probe_ollama
 from wfdoctor.sense.backends.openai import probe_openai
 
-Probe = Callable[[httpx.AsyncClient, str], Awaitable[BackendStatus]]
+Probe = Callable[[aiohttp.ClientSession, str], Awaitable[BackendStatus]]
 
 DEFAULT_CANDIDATES: list[tuple[str, str]] = [
     ("http://127.0.0.1:11434", "ollama"),
@@ -28,24 +29,14 @@ DEFAULT_CANDIDATES: list[tuple[str, str]] = [
 PROBES: dict[str, Probe] = {"ollama": probe_ollama, "openai": probe_openai}
 
 
-def _error_text(exc: Exception) -> str:
-    if isinstance(exc, httpx.ConnectError):
-        return "connection refused"
-    if isinstance(exc, httpx.TimeoutException):
-        return "timed out"
-    if isinstance(exc, httpx.HTTPStatusError):
-        return f"HTTP {exc.response.status_code}"
-    return f"{type(exc).__name__}: {exc}"
-
-
-async def _probe_url(client: httpx.AsyncClient, url: str, kinds: list[str]) -> BackendStatus:
+async def _probe_url(client: aiohttp.ClientSession, url: str, kinds: list[str]) -> BackendStatus:
     """Try each protocol in turn; the first that answers names the server."""
     errors = []
     for kind in kinds:
         try:
             return await PROBES[kind](client, url)
-        except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
-            errors.append(f"{kind}: {_error_text(exc)}")
+        except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError) as exc:
+            errors.append(f"{kind}: {error_text(exc)}")
     return BackendStatus(url=url, kind=kinds[0] if len(kinds) == 1 else "unknown", answered=False,
                          error="; ".join(errors))
 
@@ -56,8 +47,7 @@ async def discover(urls: list[str] | None = None, timeout_s: float = 1.0) -> lis
         targets = [(url.rstrip("/"), ["ollama", "openai"]) for url in urls]
     else:
         targets = [(url, [kind]) for url, kind in DEFAULT_CANDIDATES]
-    timeout = httpx.Timeout(timeout_s, connect=min(timeout_s, 0.5))
-    async with httpx.AsyncClient(timeout=timeout, trust_env=False) as client:
+    async with make_session(timeout_s, len(targets), connect_timeout_s=0.5) as client:
         return list(await asyncio.gather(*(_probe_url(client, url, kinds) for url, kinds in targets)))
 
 

@@ -16,10 +16,11 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-import httpx
 
 from wfdoctor.model import WfdoctorError
 
@@ -106,22 +107,25 @@ class EmbeddedServer:
             env=os.environ | {"PYTHONUNBUFFERED": "1"},
         )
         deadline = started + self.startup_timeout_s
-        with httpx.Client(timeout=2.0) as client:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise WfdoctorError(
-                        f"embedded server exited with code {self.process.returncode} while starting; "
-                        f"log: {self.log_path}: {self._log_tail()}"
-                    )
-                try:
-                    if client.get(f"{self.base_url}/v1/models").status_code == 200:
-                        self.startup_seconds = time.monotonic() - started
-                        return self
-                except httpx.TransportError:
-                    pass
-                time.sleep(0.1)
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise WfdoctorError(
+                    f"embedded server exited with code {self.process.returncode} while starting; "
+                    f"log: {self.log_path}: {self._log_tail()}"
+                )
+            if self._answers():
+                self.startup_seconds = time.monotonic() - started
+                return self
+            time.sleep(0.1)
         self.stop()
         raise WfdoctorError(f"embedded server did not answer within {self.startup_timeout_s:.0f} s; log: {self.log_path}")
+
+    def _answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.base_url}/v1/models", timeout=2.0) as response:
+                return bool(response.status == 200)
+        except (urllib.error.URLError, OSError):
+            return False
 
     def _log_tail(self, lines: int = 3) -> str:
         text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()

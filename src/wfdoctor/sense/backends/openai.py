@@ -1,25 +1,117 @@
-"""OpenAI-compatible servers (llama.cpp, llama-cpp-python, LM Studio, vLLM): `/v1/models`."""
+"""OpenAI-compatible servers (llama.cpp, llama-cpp-python, LM Studio, vLLM).
+
+`/v1/models` for discovery; streamed `/v1/chat/completions` and
+`/v1/completions` (server-sent events) for measurement. Servers differ in what
+they add: llama.cpp's server reports `timings` (prefill and decode in ms) in
+its last event; vLLM and llama.cpp send `usage` when asked with
+`stream_options.include_usage`; llama-cpp-python sends neither, so its output
+tokens are counted per event and can be confirmed with its
+`/extras/tokenize/count` endpoint.
+"""
 
 from __future__ import annotations
 
+import json
 import time
+from typing import Any
 
-import httpx
+import aiohttp
 
-from wfdoctor.sense.backends.base import BackendStatus, ModelInfo
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
+from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, get_json, post_json
+from wfdoctor.sense.backends.streaming import stream_request
 
 KIND = "openai"
 
 
-async def probe_openai(client: httpx.AsyncClient, url: str) -> BackendStatus:
+async def probe_openai(client: aiohttp.ClientSession, url: str) -> BackendStatus:
     """List the models an OpenAI-compatible server serves.
 
     The API has no notion of loaded vs installed; servers of this family serve
     what they list, so every listed model counts as loaded.
     """
     started = time.perf_counter()
-    response = await client.get(f"{url}/v1/models")
-    response.raise_for_status()
+    listing = await get_json(client, f"{url}/v1/models")
     latency = time.perf_counter() - started
-    models = [ModelInfo(name=str(entry.get("id", "?")), loaded=True) for entry in response.json().get("data", [])]
+    models = [ModelInfo(name=str(entry.get("id", "?")), loaded=True) for entry in listing.get("data", [])]
     return BackendStatus(url=url, kind=KIND, answered=True, latency_s=latency, models=models)
+
+
+async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
+    """Which implementation serves the API: `llama-cpp-python`, `llama.cpp`, or `openai-compatible`.
+
+    Concurrency behaviour differs by implementation, so the diagnosis needs it:
+    llama-cpp-python lists `/extras/tokenize/count` in its OpenAPI document;
+    llama.cpp's server answers `/props`.
+    """
+    try:
+        if "/extras/tokenize/count" in (await get_json(client, f"{url}/openapi.json")).get("paths", {}):
+            return "llama-cpp-python"
+    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, AttributeError):
+        pass
+    try:
+        if "default_generation_settings" in await get_json(client, f"{url}/props"):
+            return "llama.cpp"
+    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, TypeError):
+        pass
+    return "openai-compatible"
+
+
+async def count_tokens(client: aiohttp.ClientSession, url: str, text: str) -> int | None:
+    """Tokens in `text` by llama-cpp-python's own tokenizer, or None if unsupported."""
+    try:
+        return int((await post_json(client, f"{url}/extras/tokenize/count", {"input": text}))["count"])
+    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any]]:
+    body: dict[str, Any] = {
+        "model": model,
+        "max_tokens": request.max_tokens,
+        "temperature": request.temperature,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    if request.seed is not None:
+        body["seed"] = request.seed
+    if request.api == "completion":
+        return "/v1/completions", body | {"prompt": request.prompt}
+    return "/v1/chat/completions", body | {"messages": [{"role": "user", "content": request.prompt}]}
+
+
+def _absorb(event: dict[str, Any], trace: StreamTrace, arrived: int) -> None:
+    """Fold one parsed SSE event into the trace."""
+    for choice in event.get("choices") or []:
+        piece = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
+        if piece:
+            trace.token_ns.append(arrived)
+            trace.pieces.append(piece)
+        if choice.get("finish_reason"):
+            trace.finish_reason = choice["finish_reason"]
+    usage = event.get("usage")
+    if usage:
+        trace.server["completion_tokens"] = float(usage.get("completion_tokens", 0))
+        trace.server["prompt_tokens"] = float(usage.get("prompt_tokens", 0))
+    timings = event.get("timings")  # llama.cpp server
+    if timings:
+        trace.server["prompt_tokens"] = float(timings.get("prompt_n", 0))
+        trace.server["prefill_s"] = float(timings.get("prompt_ms", 0)) / 1000
+        trace.server["completion_tokens"] = float(timings.get("predicted_n", 0))
+        trace.server["decode_s"] = float(timings.get("predicted_ms", 0)) / 1000
+
+
+def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
+    if not line.startswith(b"data:"):
+        return  # comments, event names, keep-alives
+    data = line[5:].strip()
+    if data == b"[DONE]":
+        trace.completed = True
+    else:
+        _absorb(json.loads(data), trace, arrived)
+
+
+async def stream_openai(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str) -> StreamTrace:
+    """Stream one request; failures are recorded in the trace, never raised."""
+    path, body = _payload(request, model)
+    return await stream_request(client, f"{url}{path}", body, _handle_line)

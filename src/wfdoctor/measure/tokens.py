@@ -1,0 +1,136 @@
+"""Token workloads: warm-up, repeated runs, concurrency levels, arrivals.
+
+For each concurrency level the runner first sends the warm-up requests (kept
+apart, never in the statistics), then `runs` measured requests, closed-loop (a
+fixed number of streams, each sending its next request when the last ends) or
+with Poisson arrivals (open loop at a given rate, at most `concurrency` in
+flight). The system is sampled throughout, so the analysis can see what the
+machine did *during* generation. Finished requests are appended to the result
+as they end: an interrupted run keeps them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from wfdoctor.model import Sample
+from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.client import Backend
+from wfdoctor.sense.gpu_nvml import NvmlSession, parse_gpus
+from wfdoctor.sense.system import SystemProbe
+
+
+@dataclass
+class Workload:
+    request: GenerationRequest
+    runs: int = 10
+    warmup: int = 1
+    concurrency: list[int] = field(default_factory=lambda: [1])
+    arrival: str = "closed"          # "closed" or "poisson"
+    rate_per_s: float = 1.0          # Poisson arrival rate
+    seed: int = 0
+    sample_interval_s: float = 0.5
+
+
+@dataclass
+class LevelRun:
+    """Everything measured at one concurrency level."""
+
+    concurrency: int
+    arrival: str
+    traces: list[StreamTrace] = field(default_factory=list)
+    warmup: list[StreamTrace] = field(default_factory=list)
+    token_counts: list[int | None] = field(default_factory=list)
+    system: list[Sample] = field(default_factory=list)
+    started_ns: int = 0
+    ended_ns: int = 0
+
+
+Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
+
+
+async def _sample_system(probe: SystemProbe, nvml: NvmlSession, into: list[Sample], interval_s: float,
+                         stop: asyncio.Event) -> None:
+    """Read the system every interval until stopped; rates cover each interval."""
+    probe.read()
+    while not stop.is_set():
+        try:
+            await asyncio.wait_for(stop.wait(), timeout=interval_s)
+        except asyncio.TimeoutError:
+            pass
+        into.extend(probe.read())
+        into.extend(parse_gpus(nvml.read()))
+
+
+async def _one(backend: Backend, request: GenerationRequest, level: LevelRun, measured: bool,
+               progress: Progress) -> None:
+    trace = await backend.stream(request)
+    if not measured:
+        level.warmup.append(trace)
+        return
+    count = await backend.count_tokens(trace.text) if trace.pieces else None
+    level.traces.append(trace)
+    level.token_counts.append(count)
+    progress(level.concurrency, len(level.traces))
+
+
+async def _closed_loop(backend: Backend, workload: Workload, level: LevelRun, measured: bool, total: int,
+                       progress: Progress) -> None:
+    remaining = list(range(total))
+
+    async def worker() -> None:
+        while remaining:
+            remaining.pop()
+            await _one(backend, workload.request, level, measured, progress)
+
+    await asyncio.gather(*(worker() for _ in range(min(level.concurrency, total))))
+
+
+async def _poisson(backend: Backend, workload: Workload, level: LevelRun, measured: bool, total: int,
+                   progress: Progress, rng: random.Random) -> None:
+    gate = asyncio.Semaphore(level.concurrency)
+
+    async def limited() -> None:
+        async with gate:
+            await _one(backend, workload.request, level, measured, progress)
+
+    tasks = []
+    for _ in range(total):
+        await asyncio.sleep(rng.expovariate(workload.rate_per_s))
+        tasks.append(asyncio.create_task(limited()))
+    await asyncio.gather(*tasks)
+
+
+async def run_workload(backend: Backend, workload: Workload, levels: list[LevelRun],
+                       progress: Progress = lambda c, n: None) -> list[LevelRun]:
+    """Run every concurrency level in turn, appending each to `levels` as it starts."""
+    rng = random.Random(workload.seed)
+    probe = SystemProbe(top=8)
+    nvml = NvmlSession()
+    nvml.open()
+    try:
+        for concurrency in workload.concurrency:
+            level = LevelRun(concurrency=concurrency, arrival=workload.arrival)
+            levels.append(level)
+            if workload.warmup:
+                await _closed_loop(backend, workload, level, False, workload.warmup, progress)
+            stop = asyncio.Event()
+            sampler = asyncio.create_task(
+                _sample_system(probe, nvml, level.system, workload.sample_interval_s, stop))
+            level.started_ns = time.perf_counter_ns()
+            try:
+                if workload.arrival == "poisson":
+                    await _poisson(backend, workload, level, True, workload.runs, progress, rng)
+                else:
+                    await _closed_loop(backend, workload, level, True, workload.runs, progress)
+            finally:
+                level.ended_ns = time.perf_counter_ns()
+                stop.set()
+                await sampler
+    finally:
+        nvml.close()
+    return levels

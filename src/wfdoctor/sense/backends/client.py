@@ -1,0 +1,67 @@
+"""One async interface over every protocol: connect, stream, count tokens.
+
+`connect()` finds out what answers at a URL (Ollama's API or the OpenAI one),
+which implementation it is (it matters for concurrency: llama-cpp-python runs
+one request at a time, llama.cpp has slots, Ollama has OLLAMA_NUM_PARALLEL) and
+which model to use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlparse
+
+import aiohttp
+
+from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.discovery import discover
+from wfdoctor.sense.backends.http import make_session
+from wfdoctor.sense.backends.ollama import stream_ollama
+from wfdoctor.sense.backends.openai import count_tokens, identify_server, stream_openai
+
+
+@dataclass
+class Backend:
+    url: str
+    protocol: str          # "openai" or "ollama"
+    implementation: str    # "ollama", "llama-cpp-python", "llama.cpp", "openai-compatible"
+    model: str
+    status: BackendStatus
+    client: aiohttp.ClientSession
+
+    @property
+    def port(self) -> int | None:
+        return urlparse(self.url).port
+
+    async def stream(self, request: GenerationRequest) -> StreamTrace:
+        if self.protocol == "ollama":
+            return await stream_ollama(self.client, self.url, request, self.model)
+        return await stream_openai(self.client, self.url, request, self.model)
+
+    async def count_tokens(self, text: str) -> int | None:
+        """The server's own token count of `text`, where the server offers one."""
+        if self.implementation == "llama-cpp-python":
+            return await count_tokens(self.client, self.url, text)
+        return None
+
+    async def aclose(self) -> None:
+        await self.client.close()
+
+
+async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_streams: int = 8) -> Backend:
+    """Probe `url`, pick the model, and return a ready backend (or a clear error)."""
+    [status] = await discover([url])
+    if not status.answered:
+        raise WfdoctorError(f"{url}: no LLM server answered ({status.error})")
+    names = [m.name for m in status.models]
+    if model is None:
+        loaded = [m.name for m in status.models if m.loaded]
+        if not (loaded or names):
+            raise WfdoctorError(f"{url}: the server lists no models; name one with --model")
+        model = (loaded or names)[0]
+    elif names and model not in names:
+        raise WfdoctorError(f"{url}: model '{model}' is not served here (available: {', '.join(names)})")
+    client = make_session(timeout_s, max_streams)
+    implementation = "ollama" if status.kind == "ollama" else await identify_server(client, url)
+    return Backend(url.rstrip("/"), status.kind, implementation, model, status, client)

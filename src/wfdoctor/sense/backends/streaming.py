@@ -1,0 +1,81 @@
+"""Streaming one request: timing, line splitting and failure handling shared by
+every line-oriented protocol (SSE for OpenAI, NDJSON for Ollama).
+
+While the stream runs, the client only stamps and stores lines; parsing comes
+after the last byte. With many concurrent streams on one event loop, parsing
+in the loop would delay the timestamps of whatever arrives meanwhile.
+Each protocol says how to fold its lines into the trace; everything that can go
+wrong on the wire (HTTP errors, timeouts, cut connections, malformed lines)
+ends up as a one-line `error` on that request's trace, never as an exception,
+so one bad request never loses the rest of a run.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import aiohttp
+
+from wfdoctor.sense.backends.base import StreamTrace
+from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, error_text
+
+# Folds one stamped line into the trace; sets `trace.completed` at the end marker.
+LineHandler = Callable[[bytes, StreamTrace, int], None]
+
+
+def split_lines(chunks: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+    """(time, line) for every non-empty line in stamped network reads.
+
+    A line's time is the arrival of the read that completed it: an event is
+    usable only once its last byte is in.
+    """
+    pending = b""
+    for arrived, chunk in chunks:
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            line = line.rstrip(b"\r")
+            if line:
+                yield arrived, line
+    if pending.strip() and chunks:
+        yield chunks[-1][0], pending.strip()
+
+
+async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str, Any],
+                         handle: LineHandler) -> StreamTrace:
+    """POST `body` to `url`, read the stream to its end, then fold its lines into a trace.
+
+    TTFB is when the response headers arrive; token times are the arrival
+    times of the lines that `handle` finds content in.
+    """
+    trace = StreamTrace(sent_ns=time.perf_counter_ns())
+    chunks: list[tuple[int, bytes]] = []
+    clock = time.perf_counter_ns
+    try:
+        async with client.post(url, json=body) as response:
+            trace.first_byte_ns = time.perf_counter_ns()
+            if response.status >= 400:
+                detail = (await response.read())[:200].decode("utf-8", "replace").strip()
+                trace.error = f"HTTP {response.status}: {detail}"
+                trace.done_ns = time.perf_counter_ns()
+                return trace
+            async for chunk in response.content.iter_any():
+                chunks.append((clock(), chunk))  # the hot loop: stamp and keep, nothing else
+    except TRANSPORT_ERRORS as exc:
+        trace.error = error_text(exc)
+    trace.done_ns = time.perf_counter_ns()
+    for arrived, line in split_lines(chunks):
+        try:
+            handle(line, trace, arrived)
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:
+            trace.error = f"malformed line: {exc}"
+            break
+        if trace.completed:
+            break
+    if trace.error:
+        trace.error += f" after {len(trace.pieces)} tokens"
+    if not trace.completed and not trace.error:
+        trace.error = f"stream ended early (no end marker) after {len(trace.pieces)} tokens"
+    return trace
