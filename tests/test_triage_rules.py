@@ -47,10 +47,12 @@ def test_a_rule_without_its_input_is_not_measured_never_ok() -> None:
 
 
 def test_measured_token_rate_below_the_tier_minimum_is_found() -> None:
-    samples = [Sample("wf_llm_decode_tokens_per_second", 9.5, "tokens/s", "test")]
+    labels = {"stat": "p50", "concurrency": "1"}
+    samples = [Sample("wf_llm_decode_tokens_per_second", 9.5, "tokens/s", "test", labels),
+               Sample("wf_llm_decode_tokens_per_second", 4.0, "tokens/s", "test", labels | {"concurrency": "4"})]
     finding = results_by_rule(samples)["tokens.rate_low"].finding
     assert finding and finding.code == "SLOW_TOKENS"
-    assert finding.summary == "9.50 tokens/s (tier minimum 15 tokens/s)"
+    assert finding.summary == "9.50 tokens/s p50 at concurrency 1 (tier minimum 15 tokens/s)"
 
 
 def test_findings_sort_most_urgent_first() -> None:

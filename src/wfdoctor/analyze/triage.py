@@ -155,9 +155,11 @@ def check_references(rulebook: RuleBook, facts: Facts) -> None:
             raise WfdoctorError(f"{rulebook.origins[rule_id]}: {exc}") from None
 
 
-def triage(samples: list[Sample], rulebook: RuleBook, facts: Facts, tier: str) -> list[RuleResult]:
-    """Every rule's result, in rule-book order."""
-    return [evaluate_rule(rule, rulebook, samples, facts, tier) for rule in rulebook.rules.values()]
+def triage(samples: list[Sample], rulebook: RuleBook, facts: Facts, tier: str,
+           command: str = "diagnose") -> list[RuleResult]:
+    """The result of every rule that applies to `command`, in rule-book order."""
+    return [evaluate_rule(rule, rulebook, samples, facts, tier) for rule in rulebook.rules.values()
+            if command in rule.applies_to]
 
 
 def findings_of(results: list[RuleResult]) -> list[Finding]:

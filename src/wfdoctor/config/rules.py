@@ -77,6 +77,9 @@ class Rule(Strict):
     actions: list[str] = Field(default_factory=list)
     summary: str
     measured_by: str
+    # Which commands' samples the rule judges: a busy CPU is a finding in a
+    # snapshot, but expected while `tokens` makes the server generate.
+    applies_to: list[Literal["diagnose", "tokens"]] = Field(default_factory=lambda: ["diagnose"])
 
 
 class Action(Strict):

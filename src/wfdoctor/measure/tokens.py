@@ -5,23 +5,24 @@ apart, never in the statistics), then `runs` measured requests, closed-loop (a
 fixed number of streams, each sending its next request when the last ends) or
 with Poisson arrivals (open loop at a given rate, at most `concurrency` in
 flight). The system is sampled throughout, so the analysis can see what the
-machine did *during* generation. Finished requests are appended to the result
+machine did *during* generation (from a separate sampler process, so the
+sampling never delays the timestamps). Finished requests are appended to the result
 as they end: an interrupted run keeps them.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from wfdoctor.measure.sampler import BackgroundSampler
 from wfdoctor.model import Sample
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.client import Backend
-from wfdoctor.sense.gpu_nvml import NvmlSession, parse_gpus
-from wfdoctor.sense.system import SystemProbe
 
 
 @dataclass
@@ -48,22 +49,10 @@ class LevelRun:
     system: list[Sample] = field(default_factory=list)
     started_ns: int = 0
     ended_ns: int = 0
+    own_pids: list[int] = field(default_factory=list)  # wfdoctor's client and sampler processes
 
 
 Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
-
-
-async def _sample_system(probe: SystemProbe, nvml: NvmlSession, into: list[Sample], interval_s: float,
-                         stop: asyncio.Event) -> None:
-    """Read the system every interval until stopped; rates cover each interval."""
-    probe.read()
-    while not stop.is_set():
-        try:
-            await asyncio.wait_for(stop.wait(), timeout=interval_s)
-        except asyncio.TimeoutError:
-            pass
-        into.extend(probe.read())
-        into.extend(parse_gpus(nvml.read()))
 
 
 async def _one(backend: Backend, request: GenerationRequest, level: LevelRun, measured: bool,
@@ -72,9 +61,7 @@ async def _one(backend: Backend, request: GenerationRequest, level: LevelRun, me
     if not measured:
         level.warmup.append(trace)
         return
-    count = await backend.count_tokens(trace.text) if trace.pieces else None
     level.traces.append(trace)
-    level.token_counts.append(count)
     progress(level.concurrency, len(level.traces))
 
 
@@ -109,28 +96,22 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
                        progress: Progress = lambda c, n: None) -> list[LevelRun]:
     """Run every concurrency level in turn, appending each to `levels` as it starts."""
     rng = random.Random(workload.seed)
-    probe = SystemProbe(top=8)
-    nvml = NvmlSession()
-    nvml.open()
-    try:
-        for concurrency in workload.concurrency:
-            level = LevelRun(concurrency=concurrency, arrival=workload.arrival)
-            levels.append(level)
-            if workload.warmup:
-                await _closed_loop(backend, workload, level, False, workload.warmup, progress)
-            stop = asyncio.Event()
-            sampler = asyncio.create_task(
-                _sample_system(probe, nvml, level.system, workload.sample_interval_s, stop))
-            level.started_ns = time.perf_counter_ns()
-            try:
-                if workload.arrival == "poisson":
-                    await _poisson(backend, workload, level, True, workload.runs, progress, rng)
-                else:
-                    await _closed_loop(backend, workload, level, True, workload.runs, progress)
-            finally:
-                level.ended_ns = time.perf_counter_ns()
-                stop.set()
-                await sampler
-    finally:
-        nvml.close()
+    for concurrency in workload.concurrency:
+        level = LevelRun(concurrency=concurrency, arrival=workload.arrival)
+        levels.append(level)
+        if workload.warmup:
+            await _closed_loop(backend, workload, level, False, workload.warmup, progress)
+        sampler = BackgroundSampler(workload.sample_interval_s).start()
+        level.own_pids = [os.getpid(), sampler.pid or 0]
+        level.started_ns = time.perf_counter_ns()
+        try:
+            if workload.arrival == "poisson":
+                await _poisson(backend, workload, level, True, workload.runs, progress, rng)
+            else:
+                await _closed_loop(backend, workload, level, True, workload.runs, progress)
+        finally:
+            level.ended_ns = time.perf_counter_ns()
+            level.system = sampler.stop()
+        # Counting asks the server too: done after the level, never competing with its streams.
+        level.token_counts = [await backend.count_tokens(t.text) if t.pieces else None for t in level.traces]
     return levels

@@ -115,6 +115,90 @@ def diagnose(
     raise typer.Exit(code)
 
 
+def _concurrency_list(text: str) -> list[int]:
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"'{text}': expected comma-separated whole numbers, e.g. 1,2,4") from None
+    if not levels or any(level < 1 or level > 1024 for level in levels):
+        raise typer.BadParameter(f"'{text}': each level must be between 1 and 1024")
+    return levels
+
+
+@app.command()
+def tokens(
+    backend: Annotated[Optional[str], typer.Option("--backend", help="LLM server URL; default: discovery, then "
+                                                   "the embedded SmolLM2 engine.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model name (default: the first loaded).")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt text.")] = None,
+    prompt_file: Annotated[Optional[Path], typer.Option("--prompt-file", help="Read the prompt from a file.")]
+    = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=32768, help="Output tokens per request.")]
+    = 64,
+    runs: Annotated[int, typer.Option("--runs", min=1, max=100000, help="Measured requests per concurrency "
+                                      "level.")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Unmeasured requests before each level.")] = 1,
+    concurrency: Annotated[str, typer.Option("--concurrency", help="Concurrency levels to sweep, e.g. 1,2,4,8.")]
+    = "1",
+    arrival: Annotated[str, typer.Option("--arrival", help="closed (each stream sends its next request when the "
+                                         "last ends) or poisson (open loop at --rate).")] = "closed",
+    rate: Annotated[float, typer.Option("--rate", min=0.001, help="Poisson arrivals per second.")] = 1.0,
+    api: Annotated[str, typer.Option("--api", help="chat or completion endpoint.")] = "chat",
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds without data before a request "
+                                           "fails.")] = 60.0,
+    model_file: Annotated[Optional[Path], typer.Option("--model-file", help="GGUF file of the model, for the "
+                                                       "bandwidth roofline.")] = None,
+    bandwidth: Annotated[bool, typer.Option("--bandwidth/--no-bandwidth", help="Measure memory bandwidth for the "
+                                            "roofline (about 1 s).")] = True,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
+    = FailOn.high,
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write one row per request to this file.")]
+    = None,
+    facts: Annotated[Optional[Path], typer.Option("--facts", help="YAML merged over the packaged facts.")] = None,
+    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Measure token generation (TTFT, ITL, TPOT, throughput), find the bottleneck and the physical limit."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wfdoctor.surface.tokens import DEFAULT_PROMPT, TokensOptions, run_tokens
+    from wfdoctor.surface.tokens_report import render_tokens, tokens_doc, write_csv
+
+    if arrival not in ("closed", "poisson"):
+        raise typer.BadParameter("--arrival must be closed or poisson")
+    if api not in ("chat", "completion"):
+        raise typer.BadParameter("--api must be chat or completion")
+    if prompt_file is not None:
+        try:
+            prompt = prompt_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise WfdoctorError(f"{prompt_file}: cannot read the prompt file: {exc.strerror}") from None
+    levels = _concurrency_list(concurrency)
+    options = TokensOptions(backend_url=backend, model=model, prompt=prompt or DEFAULT_PROMPT,
+                            max_tokens=max_tokens, runs=runs, warmup=warmup, concurrency=levels, arrival=arrival,
+                            rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file,
+                            measure_bandwidth=bandwidth, facts_path=facts, rules_paths=rules or [])
+    with Store.open(db or default_db_path()) as store, Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+        console=stderr, transient=True,
+    ) as bars:
+        tasks = {c: bars.add_task(f"concurrency {c}", total=runs) for c in levels}
+        report = run_tokens(options, store, report=lambda message: bars.console.print(message, style="dim"),
+                            progress=lambda c, done: bars.update(tasks[c], completed=done))
+    code = exit_code_for([f.priority for f in report.findings], fail_on)
+    if report.interrupted:
+        code = EXIT_INTERRUPTED
+    if csv_path is not None:
+        write_csv(report, csv_path)
+    if as_json:
+        print(json.dumps(tokens_doc(report, code), indent=2))
+    else:
+        render_tokens(report, stdout)
+        stdout.print(f"Saved as run {report.run.id} in {store.path}. Exit code {code}.", style="dim")
+    raise typer.Exit(code)
+
+
 @app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,

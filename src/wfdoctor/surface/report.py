@@ -11,7 +11,8 @@ from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.model import Priority, Sample
+from wfdoctor.config.rules import RuleBook
+from wfdoctor.model import Finding, Priority, Sample
 from wfdoctor.surface.diagnose import Diagnosis
 from wfdoctor.surface.json_doc import row_statuses
 from wfdoctor.units import format_bytes, format_value, subject
@@ -177,11 +178,13 @@ def _missing_by_command(diagnosis: Diagnosis, not_measured: list[dict[str, objec
     return "; ".join(f"{', '.join(codes)} via {command}" for command, codes in by_command.items())
 
 
-def findings_group(diagnosis: Diagnosis) -> Group | Text:
-    if not diagnosis.findings:
-        return Text("Healthy: no rule matched what was measured.", style="bold green")
+def findings_group(findings: list[Finding], rulebook: RuleBook,
+                   healthy: str = "Healthy: no rule matched what was measured.") -> Group | Text:
+    """Each finding as a panel: summary, cause, evidence with sources, actions with undo."""
+    if not findings:
+        return Text(healthy, style="bold green")
     blocks = []
-    for finding in diagnosis.findings:
+    for finding in findings:
         body = [Text(finding.summary), Text(f"Cause: {finding.cause}")]
         body.append(Text("Evidence:", style="bold"))
         for sample in finding.evidence:
@@ -189,7 +192,7 @@ def findings_group(diagnosis: Diagnosis) -> Group | Text:
                              f"{format_value(sample.value, sample.unit)}  [{sample.source}]", style="dim"))
         body.append(Text("Actions:", style="bold"))
         for action_id in finding.actions:
-            action = diagnosis.rulebook.actions[action_id]
+            action = rulebook.actions[action_id]
             body.append(Text(f"  [{action.level}] {action.title}: {action.changes}. Undo: {action.undo}"))
             for backend, setting in action.backends.items():
                 body.append(Text(f"      {backend}: {setting}", style="dim"))
@@ -211,6 +214,6 @@ def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
     console.print(tier_panel(diagnosis))
     console.print(backends_group(diagnosis))
     console.print(matrix_table(diagnosis))
-    console.print(findings_group(diagnosis))
+    console.print(findings_group(diagnosis.findings, diagnosis.rulebook))
     for note in diagnosis.notes:
         console.print(Text(f"Note: {note}", style="dim"))

@@ -63,6 +63,7 @@ class StreamTrace:
     server: dict[str, float] = field(default_factory=dict)
     error: str = ""
     completed: bool = False
+    reported_model: str = ""  # the model name or path the server put in its events
 
     @property
     def text(self) -> str:

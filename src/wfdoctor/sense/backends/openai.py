@@ -82,6 +82,8 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
 
 def _absorb(event: dict[str, Any], trace: StreamTrace, arrived: int) -> None:
     """Fold one parsed SSE event into the trace."""
+    if not trace.reported_model and event.get("model"):
+        trace.reported_model = str(event["model"])
     for choice in event.get("choices") or []:
         piece = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
         if piece:

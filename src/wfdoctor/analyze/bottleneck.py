@@ -1,0 +1,260 @@
+"""Why token generation is slow: named causes with evidence (pure).
+
+Inputs are the per-level summaries of a token run, the system samples taken
+*during* each level, and what is known about the server (implementation,
+process, model placement). Each cause is a Finding in the "slow token
+generation" row, with actions specific to the server that was measured.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from statistics import fmean
+
+from wfdoctor.analyze.tokens import Knee, LevelSummary
+from wfdoctor.model import Finding, Priority, Sample
+
+ROW = "slow_token_generation"
+SYMPTOM = "Slow token generation"
+
+
+@dataclass(frozen=True)
+class ServerFacts:
+    """What is known about the measured server, beside its timings."""
+
+    url: str
+    implementation: str               # "ollama", "llama-cpp-python", "llama.cpp", "openai-compatible"
+    model: str
+    pid: int | None = None
+    model_size_bytes: int | None = None
+    model_vram_bytes: int | None = None
+
+
+@dataclass(frozen=True)
+class LevelSystem:
+    """System samples taken while one level ran, and the pids that are wfdoctor itself."""
+
+    concurrency: int
+    samples: list[Sample]
+    own_pids: list[int] = field(default_factory=list)
+
+    def mean(self, metric: str) -> float | None:
+        values = [s.value for s in self.samples if s.metric == metric]
+        return fmean(values) if values else None
+
+    def process_cores(self) -> dict[tuple[str, str], float]:
+        """Mean cores per (pid, name) over the level; a reading without the process counts 0."""
+        readings = sum(1 for s in self.samples if s.metric == "wf_cpu_utilization_ratio") or 1
+        totals: dict[tuple[str, str], float] = defaultdict(float)
+        for sample in self.samples:
+            if sample.metric == "wf_process_cpu_utilization_ratio":
+                totals[(sample.labels["pid"], sample.labels.get("name", "?"))] += sample.value
+        return {key: total / readings for key, total in totals.items()}
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Decision limits; defaults documented in docs/tokens.md."""
+
+    interrupted_share: float = 0.25     # share of failed streams at c>1 (none at c=1) that means interruption
+    serial_ttft_growth: float = 0.5     # TTFT ratio >= this x concurrency ratio: queued, not parallel
+    decode_holds: float = 0.7           # decode rate at c>1 >= this x rate at c=1: each stream runs at full speed
+    contention_cpu: float = 0.85        # machine CPU share during the level
+    contention_other_cores: float = 0.5  # cores used by processes other than the server and wfdoctor
+    cpu_bound_server_cores: float = 0.8  # server busy at least this many cores, no GPU working
+    gpu_idle: float = 0.1
+    load_share_of_ttft: float = 0.5
+    prefill_share_of_ttft: float = 0.6
+    client_cores: float = 0.8
+
+
+def _finding(code: str, cause: str, priority: Priority, summary: str, actions: list[str],
+             evidence: list[Sample]) -> Finding:
+    return Finding(rule_id=f"tokens.{code.lower()}", code=code, row=ROW, symptom=SYMPTOM, cause=cause,
+                   priority=priority, actions=actions, evidence=evidence, summary=summary)
+
+
+def _evidence(metric: str, value: float, unit: str, **labels: str) -> Sample:
+    return Sample(metric, value, unit, "wfdoctor tokens (measured)", labels)
+
+
+def _by_concurrency(levels: list[LevelSummary]) -> list[LevelSummary]:
+    return sorted(levels, key=lambda lv: lv.concurrency)
+
+
+def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits: Thresholds) -> list[Finding]:
+    """Streams that fail only when several run at once: the server cancels running ones."""
+    ordered = _by_concurrency(levels)
+    single = next((lv for lv in ordered if lv.concurrency == 1), None)
+    if single is None or single.requests == 0 or single.ok < single.requests:
+        return []
+    hit = [lv for lv in ordered if lv.concurrency > 1 and lv.requests
+           and (lv.requests - lv.ok) / lv.requests >= limits.interrupted_share]
+    if not hit:
+        return []
+    worst = max(hit, key=lambda lv: (lv.requests - lv.ok) / lv.requests)
+    failed = worst.requests - worst.ok
+    evidence = [_evidence("wf_llm_failed_streams_ratio", failed / worst.requests, "ratio",
+                          concurrency=str(worst.concurrency)),
+                _evidence("wf_llm_failed_streams_ratio", 0.0, "ratio", concurrency="1")]
+    kinds = ", ".join(f"{kind} x{count}" for kind, count in worst.errors.items())
+    if server.implementation == "llama-cpp-python":
+        cause = ("llama-cpp-python generates one request at a time and, by default (interrupt_requests=True), "
+                 "a new request cancels the stream that is running")
+        actions = ["llama_cpp_python_no_interrupt", "one_server_per_stream", "parallel_slots_server"]
+    else:
+        cause = "the server drops running streams when more arrive (cancellation or a connection limit)"
+        actions = ["reduce_concurrent_requests", "parallel_slots_server"]
+    summary = (f"{failed} of {worst.requests} streams failed at concurrency {worst.concurrency} ({kinds}); "
+               f"none failed at concurrency 1")
+    return [_finding("STREAMS_INTERRUPTED", cause, Priority.HIGH, summary, actions, evidence)]
+
+
+def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits: Thresholds) -> list[Finding]:
+    """Throughput flat with concurrency: requests queue (TTFT grows) or share the compute (decode slows)."""
+    ordered = [lv for lv in _by_concurrency(levels) if lv.ok and lv.p50("ttft_s") and lv.p50("decode_tps")]
+    if len(ordered) < 2 or knee.concurrency is None:
+        return []
+    base, top = ordered[0], ordered[-1]
+    ratio = top.concurrency / base.concurrency
+    ttft_growth = top.p50("ttft_s") / base.p50("ttft_s")  # type: ignore[operator]
+    decode_ratio = top.p50("decode_tps") / base.p50("decode_tps")  # type: ignore[operator]
+    evidence = [_evidence("wf_llm_time_to_first_token_seconds", lv.p50("ttft_s") or 0.0, "s",
+                          concurrency=str(lv.concurrency), stat="p50") for lv in ordered]
+    evidence += [_evidence("wf_llm_decode_tokens_per_second", lv.p50("decode_tps") or 0.0, "tokens/s",
+                           concurrency=str(lv.concurrency), stat="p50") for lv in ordered]
+    evidence += [_evidence("wf_llm_output_tokens_per_second", lv.throughput_tps or 0.0, "tokens/s",
+                           concurrency=str(lv.concurrency)) for lv in ordered]
+    if ttft_growth >= limits.serial_ttft_growth * ratio and decode_ratio >= limits.decode_holds:
+        fix = {
+            "llama-cpp-python": ["one_server_per_stream", "parallel_slots_server"],
+            "ollama": ["ollama_num_parallel"],
+            "llama.cpp": ["llama_cpp_parallel_slots"],
+        }.get(server.implementation, ["parallel_slots_server"])
+        summary = (f"TTFT p50 grows {ttft_growth:.1f}x from concurrency {base.concurrency} to {top.concurrency} "
+                   f"while each stream's decode rate holds ({decode_ratio:.0%}): requests wait their turn; "
+                   f"{knee.explanation}")
+        return [_finding("SERVER_SERIALISES", f"{server.implementation} generates one request at a time: "
+                         "concurrent requests queue", Priority.HIGH, summary, fix, evidence)]
+    summary = (f"per-stream decode rate falls to {decode_ratio:.0%} at concurrency {top.concurrency} while total "
+               f"throughput stays flat: the streams share saturated compute; {knee.explanation}")
+    return [_finding("THROUGHPUT_SATURATED", "concurrent streams run in parallel but share saturated compute",
+                     Priority.MEDIUM, summary, ["reduce_concurrent_requests", "lower_precision"], evidence)]
+
+
+def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: Thresholds) -> list[Finding]:
+    """CPU contention from other processes, or a CPU-bound server with no GPU at work."""
+    findings: list[Finding] = []
+    for system in systems:
+        machine = system.mean("wf_cpu_utilization_ratio")
+        if machine is None:
+            continue
+        cores = system.process_cores()
+        own = {str(pid) for pid in system.own_pids} | ({str(server.pid)} if server.pid else set())
+        others = sorted(((c, key) for key, c in cores.items() if key[0] not in own), reverse=True)
+        other_cores = sum(c for c, _ in others)
+        label = {"concurrency": str(system.concurrency)}
+        if machine >= limits.contention_cpu and other_cores >= limits.contention_other_cores:
+            top = ", ".join(f"{name} (pid {pid}) {c:.2f} cores" for c, (pid, name) in others[:3])
+            evidence = [_evidence("wf_cpu_utilization_ratio", machine, "ratio", **label)]
+            evidence += [_evidence("wf_process_cpu_utilization_ratio", c, "cores", pid=pid, name=name, **label)
+                         for c, (pid, name) in others[:3]]
+            findings.append(_finding(
+                "CPU_CONTENTION", "other processes compete with the LLM server for the CPU", Priority.HIGH,
+                f"CPU {machine:.0%} busy during generation at concurrency {system.concurrency}; "
+                f"{other_cores:.2f} cores went to other processes: {top}",
+                ["disable_background_processes", "optimize_thread_allocation"], evidence))
+            break
+    if findings or server.pid is None:
+        return findings
+    first = systems[0] if systems else None
+    if first is None:
+        return findings
+    server_cores = next((c for (pid, _), c in first.process_cores().items() if pid == str(server.pid)), 0.0)
+    gpu = first.mean("wf_gpu_utilization_ratio")
+    if server_cores >= limits.cpu_bound_server_cores and (gpu is None or gpu < limits.gpu_idle):
+        logical = first.mean("wf_cpu_logical_cores") or 0
+        gpu_text = "no GPU measured" if gpu is None else f"GPU {gpu:.0%} busy"
+        findings.append(_finding(
+            "CPU_BOUND", "decode runs on the CPU: its memory bandwidth and cores set the speed", Priority.MEDIUM,
+            f"server (pid {server.pid}) used {server_cores:.2f} of {logical:.0f} cores at concurrency "
+            f"{first.concurrency}; {gpu_text}",
+            ["optimize_thread_allocation", "lower_precision", "enable_gpu_offload"],
+            [_evidence("wf_process_cpu_utilization_ratio", server_cores, "cores", pid=str(server.pid),
+                       name="server")]))
+    return findings
+
+
+def gpu_offload(server: ServerFacts) -> list[Finding]:
+    """Ollama's /api/ps says how much of the model sits in VRAM."""
+    if not server.model_size_bytes or server.model_vram_bytes is None:
+        return []
+    share = server.model_vram_bytes / server.model_size_bytes
+    if share >= 0.98:
+        return []
+    evidence = [Sample("wf_llm_model_vram_ratio", share, "ratio", f"{server.implementation} /api/ps",
+                       {"model": server.model})]
+    if share <= 0.0:
+        return [_finding("CPU_ONLY_MODEL", "the whole model runs on the CPU (nothing in VRAM)", Priority.MEDIUM,
+                         f"{server.model}: 0 % of {server.model_size_bytes / 1e9:.1f} GB in VRAM",
+                         ["enable_gpu_offload", "enable_quantization"], evidence)]
+    return [_finding("PARTIAL_GPU_OFFLOAD", "the model does not fit in VRAM: the layers left on the CPU set "
+                     "the pace", Priority.HIGH,
+                     f"{server.model}: only {share:.0%} of {server.model_size_bytes / 1e9:.1f} GB is in VRAM",
+                     ["enable_quantization", "reduce_context", "unload_inactive_models"], evidence)]
+
+
+def first_token_time(levels: list[LevelSummary], limits: Thresholds) -> list[Finding]:
+    """TTFT dominated by model loading or by prompt processing, per the server's own timings."""
+    for level in _by_concurrency(levels):
+        ttft = level.p50("ttft_s")
+        if not ttft:
+            continue
+        load = level.p50("server_load_s")
+        prefill = level.p50("server_prefill_s")
+        label = {"concurrency": str(level.concurrency), "stat": "p50"}
+        base = [_evidence("wf_llm_time_to_first_token_seconds", ttft, "s", **label)]
+        if load is not None and load >= limits.load_share_of_ttft * ttft:
+            return [_finding(
+                "COLD_MODEL_LOAD", "model load dominates TTFT: the model is loaded for requests instead of "
+                "staying resident", Priority.HIGH,
+                f"load {load:.2f} s of TTFT {ttft:.2f} s (p50, concurrency {level.concurrency})",
+                ["preload_models", "keep_model_loaded"],
+                base + [_evidence("wf_llm_server_load_seconds", load, "s", **label)])]
+        if prefill is not None and prefill >= limits.prefill_share_of_ttft * ttft:
+            rate = level.p50("prefill_tps")
+            return [_finding(
+                "PREFILL_DOMINATED", "prompt processing (prefill) dominates TTFT", Priority.MEDIUM,
+                f"prefill {prefill:.2f} s of TTFT {ttft:.2f} s" + (f" at {rate:.0f} prompt tokens/s" if rate else ""),
+                ["shorten_prompt", "reuse_prompt_cache"],
+                base + [_evidence("wf_llm_server_prefill_seconds", prefill, "s", **label)])]
+        return []
+    return []
+
+
+def client_overhead(systems: list[LevelSystem], client_pid: int, limits: Thresholds) -> list[Finding]:
+    """wfdoctor's own client near a full core: it could be what limits the numbers."""
+    for system in systems:
+        cores = next((c for (pid, _), c in system.process_cores().items() if pid == str(client_pid)), 0.0)
+        if cores >= limits.client_cores:
+            return [_finding(
+                "CLIENT_OVERHEAD", "the measuring client itself is CPU-bound; results understate the server",
+                Priority.MEDIUM, f"wfdoctor's client used {cores:.2f} cores at concurrency {system.concurrency}",
+                ["reduce_concurrent_requests"],
+                [_evidence("wf_process_cpu_utilization_ratio", cores, "cores", pid=str(client_pid), name="wfdoctor")])]
+    return []
+
+
+def classify(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem], server: ServerFacts,
+             client_pid: int, limits: Thresholds | None = None) -> list[Finding]:
+    """Every cause the evidence supports, most urgent first."""
+    limits = limits or Thresholds()
+    findings = interrupted_streams(levels, server, limits)
+    if not findings:  # with streams dropped, latency across levels means nothing
+        findings += queueing(levels, knee, server, limits)
+    findings += cpu_pressure(systems, server, limits)
+    findings += gpu_offload(server)
+    findings += first_token_time(levels, limits)
+    findings += client_overhead(systems, client_pid, limits)
+    return sorted(findings, key=lambda f: f.priority.rank)

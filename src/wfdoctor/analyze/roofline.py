@@ -1,0 +1,30 @@
+"""Decode speed against its physical limit (pure)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Roofline:
+    """tokens/s <= bandwidth / bytes read per token (~ the model's weight bytes)."""
+
+    limit_tps: float
+    measured_tps: float
+    model_bytes: int
+    bandwidth_bytes_per_second: float
+    bandwidth_source: str
+
+    @property
+    def fraction(self) -> float:
+        return self.measured_tps / self.limit_tps
+
+    def explanation(self) -> str:
+        return (f"decode {self.measured_tps:.1f} tokens/s is {self.fraction:.0%} of the bandwidth limit "
+                f"{self.limit_tps:.0f} tokens/s ({self.bandwidth_bytes_per_second / 1e9:.1f} GB/s / "
+                f"{self.model_bytes / 1e6:.0f} MB of weights; {self.bandwidth_source})")
+
+
+def roofline(measured_tps: float, model_bytes: int, bandwidth_bytes_per_second: float, source: str) -> Roofline:
+    return Roofline(bandwidth_bytes_per_second / model_bytes, measured_tps, model_bytes,
+                    bandwidth_bytes_per_second, source)

@@ -1,0 +1,133 @@
+"""What `wfdoctor tokens` shows: Rich tables, the JSON document, the CSV rows."""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from wfdoctor.analyze.tokens import Distribution, LevelSummary
+from wfdoctor.surface.json_doc import iso
+from wfdoctor.surface.report import findings_group
+from wfdoctor.surface.tokens import TokenReport
+
+SCHEMA_ID = "wfdoctor.tokens/v1"
+
+
+def _ms(dist: Distribution | None, stat: str = "p50") -> str:
+    return f"{getattr(dist, stat) * 1000:.1f}" if dist else "-"
+
+
+def _num(dist: Distribution | None, stat: str = "p50") -> str:
+    return f"{getattr(dist, stat):.1f}" if dist else "-"
+
+
+def _trio(dist: Distribution | None) -> str:
+    """p50/p95/p99 in ms, compact."""
+    return "/".join(_ms(dist, stat) for stat in ("p50", "p95", "p99")) if dist else "-"
+
+
+def client_table(levels: list[LevelSummary]) -> Table:
+    table = Table(title="Client view: times in ms as p50/p95/p99; rates in tokens/s", title_justify="left")
+    for column in ("conc", "ok", "TTFT", "TTFB", "ITL", "TPOT", "decode p50 (mean±sd)", "E2E", "thru", "stall"):
+        table.add_column(column, justify="right")
+    for lv in levels:
+        m = lv.metrics
+        decode = m.get("decode_tps")
+        table.add_row(
+            str(lv.concurrency), f"{lv.ok}/{lv.requests}", _trio(m.get("ttft_s")), _ms(m.get("ttfb_s")),
+            _trio(m.get("itl_s")), _ms(m.get("tpot_s")),
+            f"{_num(decode)} ({_num(decode, 'mean')}±{_num(decode, 'sd')})" if decode else "-",
+            _trio(m.get("e2e_s")), f"{lv.throughput_tps:.1f}" if lv.throughput_tps else "-", str(lv.stalls),
+        )
+    return table
+
+
+def server_table(levels: list[LevelSummary]) -> Table | None:
+    if not any("server_prefill_s" in lv.metrics or "server_load_s" in lv.metrics for lv in levels):
+        return None
+    table = Table(title="Server view (its own timings, ms p50) beside the client's", title_justify="left")
+    for column in ("conc.", "load", "prefill", "prefill tok/s", "decode", "queue+transport (TTFT - load - "
+                   "prefill)", "unaccounted (total - parts)"):
+        table.add_column(column, justify="right")
+    for lv in levels:
+        m = lv.metrics
+        table.add_row(str(lv.concurrency), _ms(m.get("server_load_s")), _ms(m.get("server_prefill_s")),
+                      _num(m.get("prefill_tps")), _ms(m.get("server_decode_s")), _ms(m.get("queue_transport_s")),
+                      _ms(m.get("server_unaccounted_s")))
+    return table
+
+
+def render_tokens(report: TokenReport, console: Console) -> None:
+    console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation} at "
+                                f"{report.backend_url}, model {report.model}, tier {report.tier.tier}"))
+    if report.interrupted:
+        console.print(Text("Interrupted: the results below cover the requests that finished.", style="yellow"))
+    console.print(client_table(report.levels))
+    for lv in report.levels:
+        if lv.errors:
+            console.print(Text(f"concurrency {lv.concurrency}: " + "; ".join(
+                f"{count} x {kind}" for kind, count in lv.errors.items()), style="red"))
+    server = server_table(report.levels)
+    if server is not None:
+        console.print(server)
+    console.print(f"Saturation: {report.knee.explanation}")
+    targets = report.tier.targets
+    console.print(f"Tier {report.tier.tier} targets: decode >= {targets.decode_tokens_per_second:g} tokens/s, "
+                  f"TTFT <= {targets.ttft_seconds:g} s, P95 latency <= {targets.p95_latency_seconds:g} s")
+    if report.roofline:
+        console.print(f"Physical limit: {report.roofline.explanation()}; {report.roofline_note}")
+    else:
+        console.print(Text(f"Physical limit: not computed ({report.roofline_note})", style="dim"))
+    console.print(findings_group(report.findings, report.rulebook, healthy="No bottleneck found."))
+    for note in report.notes:
+        console.print(Text(f"Note: {note}", style="dim"))
+
+
+def tokens_doc(report: TokenReport, exit_code: int) -> dict[str, Any]:
+    """The `tokens --json` document (docs/tokens.md)."""
+    return {
+        "schema": SCHEMA_ID,
+        "run_id": report.run.id,
+        "started_at": iso(report.run.started_at),
+        "finished_at": iso(report.run.finished_at),
+        "interrupted": report.interrupted,
+        "exit_code": exit_code,
+        "backend": {"url": report.backend_url, "implementation": report.implementation,
+                    "protocol": report.protocol, "model": report.model, "embedded": report.embedded},
+        "settings": report.run.settings,
+        "tier": {"name": report.tier.tier, "targets": report.tier.targets.model_dump(),
+                 "thresholds": report.tier.thresholds.model_dump()},
+        "levels": [dataclasses.asdict(level) for level in report.levels],
+        "knee": dataclasses.asdict(report.knee),
+        "roofline": (dataclasses.asdict(report.roofline) | {"fraction": report.roofline.fraction}
+                     if report.roofline else None),
+        "roofline_note": report.roofline_note,
+        "findings": [finding.to_dict() for finding in report.findings],
+        "requests": {str(c): [dataclasses.asdict(r) for r in reqs] for c, reqs in report.requests.items()},
+        "notes": report.notes,
+    }
+
+
+CSV_FIELDS = ["concurrency", "request", "ok", "error", "ttft_s", "ttfb_s", "e2e_s", "tpot_s", "decode_tps",
+              "output_tokens", "output_tokens_source", "prompt_tokens", "prefill_tps", "stalls",
+              "queue_transport_s", "server_unaccounted_s", "itl_mean_s", "itl_max_s"]
+
+
+def write_csv(report: TokenReport, path: Path) -> None:
+    """One row per measured request."""
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
+        writer.writeheader()
+        for concurrency, requests in report.requests.items():
+            for index, request in enumerate(requests):
+                row = {name: getattr(request, name) for name in CSV_FIELDS if hasattr(request, name)}
+                row |= {"concurrency": concurrency, "request": index,
+                        "itl_mean_s": sum(request.itl_s) / len(request.itl_s) if request.itl_s else None,
+                        "itl_max_s": max(request.itl_s) if request.itl_s else None}
+                writer.writerow(row)
