@@ -59,6 +59,7 @@ class RequestMetrics:
     itl_s: list[float]
     output_tokens: int
     output_tokens_source: str
+    tokenizer_tokens: int | None
     tpot_s: float | None
     decode_tps: float | None
     prompt_tokens: int | None
@@ -71,18 +72,27 @@ class RequestMetrics:
     done_ns: int | None
 
 
-def output_token_count(trace: StreamTrace, tokenizer_count: int | None, server_kind: str) -> tuple[int, str]:
-    """The best output-token count available, and where it came from."""
+def output_token_count(trace: StreamTrace, server_kind: str) -> tuple[int, str]:
+    """The best output-token count available, and where it came from.
+
+    The server's own count wins (OpenAI `usage`, Ollama `eval_count`); servers
+    that send neither (llama-cpp-python) stream one token per event, so events
+    are counted, and the count is checked against the server's tokenizer
+    separately (`tokenizer_tokens`).
+    """
     if "completion_tokens" in trace.server:
         source = "server eval_count" if server_kind == "ollama" else "server usage"
         return int(trace.server["completion_tokens"]), source
-    if tokenizer_count is not None:
-        return tokenizer_count, "server tokenizer (/extras/tokenize/count)"
-    return len(trace.pieces), "content events counted"
+    return len(trace.pieces), "content events (one token each)"
 
 
-def request_metrics(trace: StreamTrace, tokens: tuple[int, str], stall_s: float = STALL_S) -> RequestMetrics:
-    """Derive every per-request metric from one trace and its token count."""
+def request_metrics(trace: StreamTrace, tokens: tuple[int, str], tokenizer_tokens: int | None = None,
+                    stall_s: float = STALL_S) -> RequestMetrics:
+    """Derive every per-request metric from one trace and its token count.
+
+    `tokenizer_tokens` is the server tokenizer's count of the returned text,
+    kept beside the count used, as a check.
+    """
     count, source = tokens
     ns = 1e9
     ttft = (trace.token_ns[0] - trace.sent_ns) / ns if trace.token_ns else None
@@ -103,7 +113,7 @@ def request_metrics(trace: StreamTrace, tokens: tuple[int, str], stall_s: float 
         unaccounted = server["total_s"] - sum(server.get(k, 0.0) for k in ("load_s", "prefill_s", "decode_s"))
     return RequestMetrics(
         ok=trace.completed and not trace.error, error=trace.error, ttft_s=ttft, ttfb_s=ttfb, e2e_s=e2e, itl_s=itl,
-        output_tokens=count, output_tokens_source=source, tpot_s=tpot, decode_tps=decode,
+        output_tokens=count, output_tokens_source=source, tokenizer_tokens=tokenizer_tokens, tpot_s=tpot, decode_tps=decode,
         prompt_tokens=prompt_tokens, prefill_tps=prefill_tps, stalls=sum(1 for gap in itl if gap > stall_s),
         server=dict(server), queue_transport_s=queue_transport, server_unaccounted_s=unaccounted,
         sent_ns=trace.sent_ns, done_ns=trace.done_ns,

@@ -110,7 +110,7 @@ def server_facts(backend: Backend) -> ServerFacts:
 
 
 def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:
-    return [request_metrics(trace, output_token_count(trace, count, protocol))
+    return [request_metrics(trace, output_token_count(trace, protocol), count)
             for trace, count in zip_longest(level.traces, level.token_counts[: len(level.traces)])
             if trace is not None]
 

@@ -115,7 +115,7 @@ def tokens_doc(report: TokenReport, exit_code: int) -> dict[str, Any]:
 
 
 CSV_FIELDS = ["concurrency", "request", "ok", "error", "ttft_s", "ttfb_s", "e2e_s", "tpot_s", "decode_tps",
-              "output_tokens", "output_tokens_source", "prompt_tokens", "prefill_tps", "stalls",
+              "output_tokens", "output_tokens_source", "tokenizer_tokens", "prompt_tokens", "prefill_tps", "stalls",
               "queue_transport_s", "server_unaccounted_s", "itl_mean_s", "itl_max_s"]
 
 

@@ -14,10 +14,12 @@ disturbed by the client being measured. Run directly for manual use:
 from __future__ import annotations
 
 import argparse
-import asyncio
 import json
+import socket
+import socketserver
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
@@ -61,134 +63,138 @@ class FakeConfig:
         return cls(**data)
 
 
-class FakeServer:
+class FakeServer(socketserver.ThreadingTCPServer):
+    """One thread per connection, blocking sockets, HTTP/1.1 keep-alive.
+
+    Threads, not asyncio: `time.sleep` wakes within about 0.1 ms of its
+    deadline, where an event loop's timers wake up to 1 ms late (epoll counts
+    in milliseconds), and a burst of requests is parsed in parallel threads
+    instead of one after another. The schedule is what tests measure against.
+    """
+
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 1024
+
     def __init__(self, config: FakeConfig) -> None:
+        super().__init__(("127.0.0.1", 0), Handler)
         self.config = config
         self.requests = 0
-        self.gate = asyncio.Semaphore(config.max_parallel) if config.max_parallel else None
+        self.lock = threading.Lock()
+        self.gate = threading.Semaphore(config.max_parallel) if config.max_parallel else None
+        self.stopping = threading.Event()
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Serve requests on one connection until the client closes it (HTTP/1.1 keep-alive)."""
+    def next_request(self) -> int:
+        with self.lock:
+            self.requests += 1
+            return self.requests
+
+
+class Handler(socketserver.StreamRequestHandler):
+    server: FakeServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def handle(self) -> None:
+        """Serve requests on one connection until the client closes it."""
         try:
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                method, path, _ = head.split(b"\r\n", 1)[0].decode().split(" ", 2)
-                length = 0
-                for line in head.decode().split("\r\n")[1:]:
-                    if line.lower().startswith("content-length:"):
-                        length = int(line.split(":", 1)[1])
-                body = json.loads(await reader.readexactly(length)) if length else {}
-                if not await self.route(method, path, body, writer):
-                    break
-                await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            while self.serve_one():
+                pass
+        except (ConnectionError, OSError, ValueError):
             pass
-        finally:
-            writer.close()
 
-    async def route(self, method: str, path: str, body: dict[str, Any], writer: asyncio.StreamWriter) -> bool:
+    def serve_one(self) -> bool:
+        request_line = self.rfile.readline()
+        if not request_line:
+            return False
+        arrived = time.perf_counter()
+        method, path, _ = request_line.decode().split(" ", 2)
+        length = 0
+        while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        body = json.loads(self.rfile.read(length)) if length else {}
+        return self.route(method, path, body, arrived)
+
+    def route(self, method: str, path: str, body: dict[str, Any], arrived: float) -> bool:
         """Answer one request; False when the connection must close afterwards."""
-        cfg = self.config
-        if method == "GET" and path == "/api/version":
-            self.json(writer, {"version": cfg.version})
-            return True
-        if method == "GET" and path == "/api/tags":
-            self.json(writer, {"models": [{"name": MODEL, "model": MODEL, "size": cfg.model_size,
-                                           "modified_at": "2026-10-01T10:00:00Z", "digest": "f00d"}]})
-            return True
-        if method == "GET" and path == "/api/ps":
-            self.json(writer, {"models": [{"name": MODEL, "model": MODEL, "size": cfg.model_size,
-                                           "size_vram": cfg.model_size_vram, "digest": "f00d",
-                                           "expires_at": "2026-11-27T01:05:00Z", "context_length": 4096}]})
-            return True
-        if method == "GET" and path == "/v1/models":
-            self.json(writer, {"object": "list", "data": [{"id": MODEL, "object": "model"}]})
+        cfg = self.server.config
+        listings = {
+            "/api/version": {"version": cfg.version},
+            "/api/tags": {"models": [{"name": MODEL, "model": MODEL, "size": cfg.model_size,
+                                      "modified_at": "2026-10-01T10:00:00Z", "digest": "f00d"}]},
+            "/api/ps": {"models": [{"name": MODEL, "model": MODEL, "size": cfg.model_size,
+                                    "size_vram": cfg.model_size_vram, "digest": "f00d",
+                                    "expires_at": "2026-11-27T01:05:00Z", "context_length": 4096}]},
+            "/v1/models": {"object": "list", "data": [{"id": MODEL, "object": "model"}]},
+        }
+        if method == "GET" and path in listings:
+            self.json(listings[path])
             return True
         if method == "POST" and path in ("/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"):
-            self.requests += 1
-            fault = cfg.fault if cfg.fault and (not cfg.fault_requests or self.requests in cfg.fault_requests) else None
-            return await self.generate(path, body, writer, fault)
-        self.status(writer, 404, b"404 page not found")
+            number = self.server.next_request()
+            fault = cfg.fault if cfg.fault and (not cfg.fault_requests or number in cfg.fault_requests) else None
+            return self.generate(path, body, fault, arrived)
+        self.status(404, b"404 page not found")
         return True
 
-    def json(self, writer: asyncio.StreamWriter, payload: dict[str, Any]) -> None:
+    def json(self, payload: dict[str, Any]) -> None:
         data = json.dumps(payload).encode()
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
-                     % (len(data), data))
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(data), data))
 
-    def status(self, writer: asyncio.StreamWriter, code: int, text: bytes) -> None:
-        writer.write(b"HTTP/1.1 %d Error\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
-                     % (code, len(text), text))
+    def status(self, code: int, text: bytes) -> None:
+        self.wfile.write(b"HTTP/1.1 %d Error\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
+                         % (code, len(text), text))
 
-    async def generate(self, path: str, body: dict[str, Any], writer: asyncio.StreamWriter,
-                       fault: Fault | None) -> bool:
+    def generate(self, path: str, body: dict[str, Any], fault: Fault | None, arrived: float) -> bool:
         if fault and fault.kind == "hang":
-            await asyncio.sleep(3600)
+            self.server.stopping.wait(3600)
+            return False
         if fault and fault.kind == "status":
-            self.status(writer, fault.code, json.dumps({"error": "injected failure"}).encode())
+            self.status(fault.code, json.dumps({"error": "injected failure"}).encode())
             return True
-        arrived = time.perf_counter()
-        if self.gate is None:
-            return await self.stream(path, body, writer, fault, arrived)
-        async with self.gate:
-            return await self.stream(path, body, writer, fault, arrived)
+        if self.server.gate is None:
+            return self.stream(path, body, fault, arrived)
+        with self.server.gate:
+            return self.stream(path, body, fault, time.perf_counter())
 
-    async def stream(self, path: str, body: dict[str, Any], writer: asyncio.StreamWriter, fault: Fault | None,
-                     arrived: float) -> bool:
+    def stream(self, path: str, body: dict[str, Any], fault: Fault | None, started: float) -> bool:
         """Stream with chunked transfer encoding; False after a cut (connection dropped)."""
-        cfg = self.config
+        cfg = self.server.config
         ollama = path.startswith("/api/")
         if not body.get("stream", ollama):  # Ollama streams by default, OpenAI does not
-            self.json(writer, {"error": "the fake server only streams"})
+            self.json({"error": "the fake server only streams"})
             return True
-        started = time.perf_counter()
         kind = b"application/x-ndjson" if ollama else b"text/event-stream"
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nCache-Control: no-cache\r\n"
-                     b"Transfer-Encoding: chunked\r\n\r\n")
-        await writer.drain()
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: " + kind + b"\r\nCache-Control: no-cache\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
         limit = int(body.get("options", {}).get("num_predict", 0) if ollama else body.get("max_tokens", 0))
         tokens = min(limit, cfg.tokens) if limit > 0 else cfg.tokens
         first_at = started + cfg.load_s + cfg.ttft_s
         for index in range(tokens):
             if fault and fault.kind in ("cut", "malformed") and index == fault.after:
-                if fault.kind == "malformed":
-                    writer.write(_chunk(b"{this is not json\n" if ollama else b"data: {this is not json\n\n"))
-                    await writer.drain()
-                    continue
-                return False  # cut: the connection closes mid-stream
+                if fault.kind == "cut":
+                    return False  # the connection closes mid-stream
+                self.wfile.write(_chunk(b"{this is not json\n" if ollama else b"data: {this is not json\n\n"))
             delay = first_at + index * cfg.itl_s - time.perf_counter()
             if delay > 0:
-                await asyncio.sleep(delay)
-            word = WORDS[index % len(WORDS)]
-            writer.write(_chunk(self.chunk(path, word)))
-            if cfg.itl_s > 0 or index % 64 == 63:
-                await writer.drain()
+                time.sleep(delay)
+            self.wfile.write(_chunk(_event(path, WORDS[index % len(WORDS)])))
         finished = time.perf_counter()
-        writer.write(_chunk(self.final(path, body, tokens, arrived, started, first_at, finished)) + b"0\r\n\r\n")
-        await writer.drain()
+        self.wfile.write(_chunk(self.final(path, body, tokens, started, first_at, finished)) + b"0\r\n\r\n")
         return True
 
-    def chunk(self, path: str, word: str) -> bytes:
-        if path == "/api/generate":
-            return json.dumps({"model": MODEL, "response": word, "done": False}).encode() + b"\n"
-        if path == "/api/chat":
-            return json.dumps({"model": MODEL, "message": {"role": "assistant", "content": word},
-                               "done": False}).encode() + b"\n"
-        if path == "/v1/completions":
-            payload = {"object": "text_completion", "choices": [{"index": 0, "text": word, "finish_reason": None}]}
-        else:
-            payload = {"object": "chat.completion.chunk",
-                       "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-        return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-    def final(self, path: str, body: dict[str, Any], tokens: int, arrived: float, started: float,
-              first_at: float, finished: float) -> bytes:
-        cfg = self.config
+    def final(self, path: str, body: dict[str, Any], tokens: int, started: float, first_at: float,
+              finished: float) -> bytes:
+        cfg = self.server.config
         if path.startswith("/api/"):
             ns = 1_000_000_000
             done: dict[str, Any] = {
                 "model": MODEL, "done": True, "done_reason": "length",
-                "total_duration": int((finished - arrived) * ns), "load_duration": int(cfg.load_s * ns),
+                "total_duration": int((finished - started) * ns), "load_duration": int(cfg.load_s * ns),
                 "prompt_eval_count": cfg.prompt_tokens, "prompt_eval_duration": int(cfg.ttft_s * ns),
                 "eval_count": tokens, "eval_duration": int((finished - first_at) * ns),
             }
@@ -204,17 +210,34 @@ class FakeServer:
         return out + b"data: [DONE]\n\n"
 
 
+def _event(path: str, word: str) -> bytes:
+    """One content event in the wire format of `path`."""
+    if path == "/api/generate":
+        return json.dumps({"model": MODEL, "response": word, "done": False}).encode() + b"\n"
+    if path == "/api/chat":
+        return json.dumps({"model": MODEL, "message": {"role": "assistant", "content": word},
+                           "done": False}).encode() + b"\n"
+    if path == "/v1/completions":
+        payload = {"object": "text_completion", "choices": [{"index": 0, "text": word, "finish_reason": None}]}
+    else:
+        payload = {"object": "chat.completion.chunk",
+                   "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
+    return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
 def _chunk(data: bytes) -> bytes:
     """One HTTP/1.1 chunked-transfer frame."""
     return b"%x\r\n%s\r\n" % (len(data), data)
 
 
-async def serve(config: FakeConfig, port: int) -> None:
+def serve(config: FakeConfig) -> None:
     server = FakeServer(config)
-    listener = await asyncio.start_server(server.handle, "127.0.0.1", port, backlog=1024)
-    print(f"PORT {listener.sockets[0].getsockname()[1]}", flush=True)
-    async with listener:
-        await listener.serve_forever()
+    print(f"PORT {server.server_address[1]}", flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.stopping.set()
+        server.server_close()
 
 
 class FakeLLMServer:
@@ -249,10 +272,9 @@ class FakeLLMServer:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Scripted Ollama/OpenAI-compatible server for tests.")
     parser.add_argument("--config", default="{}", help="FakeConfig as JSON")
-    parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
     try:
-        asyncio.run(serve(FakeConfig.from_json(args.config), args.port))
+        serve(FakeConfig.from_json(args.config))
     except KeyboardInterrupt:
         pass
 

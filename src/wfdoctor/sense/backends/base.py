@@ -48,13 +48,15 @@ class GenerationRequest:
 class StreamTrace:
     """The raw timeline of one streamed request, as the client saw it.
 
-    Times are `time.perf_counter_ns()` values. `token_ns[i]` is when the event
+    Times are `time.perf_counter_ns()` values; `sent_ns` is when the request
+    was on the wire. `token_ns[i]` is when the event
     carrying content piece `i` arrived (events read in one network read share
     that read's time). Server-reported numbers sit in `server`, in seconds or
     counts, keyed by what the server called them.
     """
 
     sent_ns: int
+    issued_ns: int | None = None  # when the client started the request (before connection and send)
     first_byte_ns: int | None = None
     token_ns: list[int] = field(default_factory=list)
     pieces: list[str] = field(default_factory=list)

@@ -9,6 +9,7 @@ we measure, the client's own connection cost must be the smaller one.
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import aiohttp
@@ -23,6 +24,13 @@ class HttpStatusError(Exception):
         self.status = status
 
 
+async def _stamp_sent(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    """Record when the request's bytes were written (the last body chunk wins)."""
+    stamp = context.trace_request_ctx
+    if isinstance(stamp, dict):
+        stamp["sent_ns"] = time.perf_counter_ns()
+
+
 def make_session(timeout_s: float, max_streams: int = 8, connect_timeout_s: float = 5.0) -> aiohttp.ClientSession:
     """A session that never queues streams behind its own connection limit.
 
@@ -31,7 +39,9 @@ def make_session(timeout_s: float, max_streams: int = 8, connect_timeout_s: floa
     """
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(connect_timeout_s, timeout_s), sock_read=timeout_s)
     connector = aiohttp.TCPConnector(limit=max_streams + 8, force_close=False)
-    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False)
+    stamper = aiohttp.TraceConfig()
+    stamper.on_request_chunk_sent.append(_stamp_sent)
+    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False, trace_configs=[stamper])
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:

@@ -47,15 +47,21 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
                          handle: LineHandler) -> StreamTrace:
     """POST `body` to `url`, read the stream to its end, then fold its lines into a trace.
 
-    TTFB is when the response headers arrive; token times are the arrival
-    times of the lines that `handle` finds content in.
+    The clock starts when the request's last byte is written to the socket
+    (aiohttp's chunk-sent hook), not when the coroutine starts: with many
+    streams opened at once, the client's own queueing would otherwise count
+    as server latency (3.5 ms p50 at 32 streams here). TTFB is when the
+    response headers arrive; token times are the arrival times of the lines
+    that `handle` finds content in.
     """
     trace = StreamTrace(sent_ns=time.perf_counter_ns())
+    stamp: dict[str, int] = {}
     chunks: list[tuple[int, bytes]] = []
     clock = time.perf_counter_ns
     try:
-        async with client.post(url, json=body) as response:
+        async with client.post(url, json=body, trace_request_ctx=stamp) as response:
             trace.first_byte_ns = time.perf_counter_ns()
+            trace.issued_ns, trace.sent_ns = trace.sent_ns, stamp.get("sent_ns", trace.sent_ns)
             if response.status >= 400:
                 detail = (await response.read())[:200].decode("utf-8", "replace").strip()
                 trace.error = f"HTTP {response.status}: {detail}"
