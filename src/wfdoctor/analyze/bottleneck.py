@@ -29,6 +29,7 @@ class ServerFacts:
     pid: int | None = None
     model_size_bytes: int | None = None
     model_vram_bytes: int | None = None
+    model_file: str | None = None     # from the server process's command line
 
 
 @dataclass(frozen=True)

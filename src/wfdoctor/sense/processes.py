@@ -120,3 +120,20 @@ def pid_listening_on(port: int) -> int | None:
         if conn.status == psutil.CONN_LISTEN and conn.laddr and conn.laddr.port == port and conn.pid:
             return int(conn.pid)
     return None
+
+
+MODEL_FLAGS = ("--model", "-m")
+
+
+def model_file_of(pid: int) -> str | None:
+    """The model file a server process was started with (`--model`/`-m PATH`), if it exists.
+
+    Only existing files count: `python -m llama_cpp.server` also has an `-m`.
+    """
+    try:
+        args = psutil.Process(pid).cmdline()
+    except (psutil.Error, OSError):
+        return None
+    values = [value for flag, value in zip(args, args[1:]) if flag in MODEL_FLAGS]
+    values += [arg.split("=", 1)[1] for arg in args if arg.startswith("--model=")]
+    return next((value for value in values if os.path.isfile(value)), None)

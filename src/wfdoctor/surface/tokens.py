@@ -34,7 +34,7 @@ from wfdoctor.sense.backends.client import Backend, connect
 from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.embedded import EmbeddedServer
 from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
-from wfdoctor.sense.processes import pid_listening_on
+from wfdoctor.sense.processes import model_file_of, pid_listening_on
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
 from wfdoctor.surface.diagnose import DiagnoseOptions, load_data_files
@@ -106,7 +106,8 @@ def server_facts(backend: Backend) -> ServerFacts:
     model = next((m for m in backend.status.models if m.name == backend.model), None)
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
-                       model_vram_bytes=model.vram_bytes if model and model.loaded else None)
+                       model_vram_bytes=model.vram_bytes if model and model.loaded else None,
+                       model_file=model_file_of(pid) if pid else None)
 
 
 def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:
@@ -166,6 +167,7 @@ def request_samples(requests: dict[int, list[RequestMetrics]]) -> list[Sample]:
 def _model_bytes(options: TokensOptions, facts: ServerFacts, levels: list[LevelRun]) -> tuple[int | None, str]:
     """The model's weight bytes: a named file, the path the server reports, or Ollama's size."""
     candidates = [options.model_file] if options.model_file else []
+    candidates += [Path(facts.model_file)] if facts.model_file else []
     candidates += [Path(t.reported_model) for lv in levels for t in lv.traces[:1] if t.reported_model]
     for path in candidates:
         if path and path.is_file():
