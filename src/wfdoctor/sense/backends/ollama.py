@@ -10,7 +10,7 @@ object carries the server's own durations in nanoseconds: `load_duration`,
 
 from __future__ import annotations
 
-import json
+import orjson
 import time
 from typing import Any
 
@@ -74,7 +74,7 @@ def _absorb(event: dict[str, Any], trace: StreamTrace, arrived: int) -> None:
 
 
 def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
-    _absorb(json.loads(line), trace, arrived)
+    _absorb(orjson.loads(line), trace, arrived)
 
 
 async def stream_ollama(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str) -> StreamTrace:

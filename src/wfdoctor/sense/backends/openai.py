@@ -11,7 +11,7 @@ tokens are counted per event and can be confirmed with its
 
 from __future__ import annotations
 
-import json
+import orjson
 import time
 from typing import Any
 
@@ -110,7 +110,7 @@ def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
     if data == b"[DONE]":
         trace.completed = True
     else:
-        _absorb(json.loads(data), trace, arrived)
+        _absorb(orjson.loads(data), trace, arrived)
 
 
 async def stream_openai(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str) -> StreamTrace:

@@ -75,7 +75,7 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
     for arrived, line in split_lines(chunks):
         try:
             handle(line, trace, arrived)
-        except (ValueError, AttributeError, TypeError, KeyError) as exc:
+        except (ValueError, AttributeError, TypeError, KeyError) as exc:  # orjson.JSONDecodeError is a ValueError
             trace.error = f"malformed line: {exc}"
             break
         if trace.completed:
