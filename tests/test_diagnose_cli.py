@@ -24,6 +24,8 @@ def test_json_output_validates_against_the_documented_schema(wfdoctor, llm_serve
     assert [m["name"] for m in backend["models"]] == [MODEL_ALIAS]
     assert doc["tier"]["name"] in ("low", "mid", "high")
     assert [row["id"] for row in doc["rows"]] == ROWS
+    tokens_row = next(row for row in doc["rows"] if row["id"] == "slow_token_generation")
+    assert {"tokens.rate_low", "tokens.ttft_high"} <= set(tokens_row["checked"])  # the short token check ran
 
 
 def test_every_printed_sample_has_a_unit_and_a_source(wfdoctor, closed_url: str) -> None:

@@ -88,6 +88,8 @@ def diagnose(
     rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder (repeatable); "
                                                         "rules with the same id replace packaged ones.")] = None,
     top: Annotated[int, typer.Option("--top", min=1, max=50, help="Processes listed by CPU and by memory.")] = 5,
+    token_runs: Annotated[int, typer.Option("--token-runs", min=0, max=100, help="Requests in the short token "
+                                            "check against the first server that answers (0 skips it).")] = 3,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -97,7 +99,7 @@ def diagnose(
     from wfdoctor.surface.report import render_diagnosis
 
     options = DiagnoseOptions(window_s=window, backend_urls=backend or [], embedded=embedded, facts_path=facts,
-                              rules_paths=rules or [], top=top)
+                              rules_paths=rules or [], top=top, token_runs=token_runs)
     with Store.open(db or default_db_path()) as store:
         try:
             with stderr.status("diagnosing...") as status:

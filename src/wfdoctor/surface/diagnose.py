@@ -3,28 +3,34 @@
 Data files are loaded and cross-checked before anything is measured, so a
 broken rule file costs no waiting. Discovery runs during the sampling window;
 the embedded engine starts only after it, so its model load does not show up
-as CPU load in the snapshot.
+as CPU load in the snapshot. A short token check against the first server
+that answers then feeds the token rules (TTFT, decode rate).
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
+from contextlib import ExitStack
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
-from wfdoctor.analyze.triage import check_references, findings_of, triage
-from wfdoctor.config import user_config_dir
-from wfdoctor.config.facts import Facts, load_facts
-from wfdoctor.config.rules import RuleBook, load_rulebook
+from wfdoctor.analyze.tokens import summarize_level
+from wfdoctor.analyze.triage import findings_of, triage
+from wfdoctor.config.facts import Facts
+from wfdoctor.config.rules import RuleBook
 from wfdoctor.measure.snapshot import Snapshot, default_paths, take_snapshot
-from wfdoctor.model import Finding, RuleResult, Run, WfdoctorError
-from wfdoctor.sense.backends.base import BackendStatus
+from wfdoctor.measure.tokens import LevelRun, Workload, run_workload
+from wfdoctor.model import Finding, RuleResult, Run, Sample, WfdoctorError
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest
+from wfdoctor.sense.backends.client import connect
 from wfdoctor.sense.backends.discovery import backend_samples, discover
 from wfdoctor.sense.backends.embedded import EmbeddedServer, smollm2_model_path
 from wfdoctor.store.db import Store
+from wfdoctor.surface.datafiles import load_data_files
+from wfdoctor.surface.tokens import DEFAULT_PROMPT, level_metrics, summary_samples
 
 
 @dataclass
@@ -36,6 +42,7 @@ class DiagnoseOptions:
     rules_paths: list[Path] = field(default_factory=list)
     top: int = 5
     discovery_timeout_s: float = 1.0
+    token_runs: int = 3  # short token check against the first server that answers; 0 skips it
 
 
 @dataclass
@@ -51,28 +58,35 @@ class Diagnosis:
     notes: list[str]
 
 
-def load_data_files(options: DiagnoseOptions) -> tuple[Facts, RuleBook]:
-    """Facts and rules in force: packaged, then the user's config dir, then options."""
-    user_dir = user_config_dir()
-    facts_path = options.facts_path
-    if facts_path is None and (user_dir / "facts.yaml").is_file():
-        facts_path = user_dir / "facts.yaml"
-    facts = load_facts(facts_path)
-    extra = ([user_dir / "rules"] if (user_dir / "rules").is_dir() else []) + options.rules_paths
-    rulebook = load_rulebook(extra)
-    check_references(rulebook, facts)
-    return facts, rulebook
-
-
-def _probe_embedded(report: Callable[[str], None]) -> BackendStatus:
-    """Start the embedded SmolLM2 server, probe it like any server, stop it."""
+def _probe_embedded(stack: ExitStack, report: Callable[[str], None]) -> BackendStatus:
+    """Start the embedded SmolLM2 server (kept until `stack` closes) and probe it like any server."""
     report("no LLM server answered: starting the embedded SmolLM2 engine")
-    with EmbeddedServer() as server:
-        status = asyncio.run(discover([server.base_url]))[0]
+    server = stack.enter_context(EmbeddedServer())
+    status = asyncio.run(discover([server.base_url]))[0]
     status.embedded = True
-    status.detail = (f"embedded llama-cpp-python server with {smollm2_model_path().name}, "
-                     f"started in {server.startup_seconds:.1f} s and stopped after the probe")
+    status.detail = (f"embedded llama-cpp-python server with {server.model_path.name}, "
+                     f"started in {server.startup_seconds:.1f} s")
     return status
+
+
+def _token_check(url: str, runs: int, report: Callable[[str], None]) -> list[Sample]:
+    """A short `wfdoctor tokens` run (1 warm-up, `runs` requests, 32 tokens) for the token rules."""
+    report(f"short token check against {url}")
+
+    async def check() -> tuple[list[LevelRun], str]:
+        backend = await connect(url, None, timeout_s=30.0, max_streams=1)
+        levels: list[LevelRun] = []
+        try:
+            await run_workload(backend, Workload(GenerationRequest(DEFAULT_PROMPT, max_tokens=32), runs=runs),
+                               levels)
+        finally:
+            await backend.aclose()
+        return levels, backend.protocol
+
+    levels, protocol = asyncio.run(check())
+    summaries = [summarize_level(lv.concurrency, level_metrics(lv, protocol)) for lv in levels]
+    return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
+            for s in summary_samples(summaries)]
 
 
 def _model_dirs(embedded: bool) -> list[Path]:
@@ -87,21 +101,22 @@ def _model_dirs(embedded: bool) -> list[Path]:
 
 def run_diagnose(options: DiagnoseOptions, store: Store, report: Callable[[str], None] = lambda _: None) -> Diagnosis:
     """Measure, judge and record one diagnose run."""
-    facts, rulebook = load_data_files(options)
+    facts, rulebook = load_data_files(options.facts_path, options.rules_paths)
     run = Run(command="diagnose", started_at=time.time(), settings={
         "window_s": options.window_s, "backends": options.backend_urls, "embedded": options.embedded,
         "facts": str(options.facts_path or ""), "rules": [str(p) for p in options.rules_paths],
     })
     store.begin_run(run)
     try:
-        return _measure_and_judge(run, options, store, facts, rulebook, report)
+        with ExitStack() as stack:
+            return _measure_and_judge(run, options, store, facts, rulebook, stack, report)
     except KeyboardInterrupt:
         store.finish_run(run, status="interrupted")  # the samples saved so far stay
         raise
 
 
 def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: Facts, rulebook: RuleBook,
-                       report: Callable[[str], None]) -> Diagnosis:
+                       stack: ExitStack, report: Callable[[str], None]) -> Diagnosis:
     report(f"sampling the system for {options.window_s:g} s and looking for LLM servers")
     snapshot, backends = asyncio.run(take_snapshot(
         options.window_s, default_paths(store.path, _model_dirs(options.embedded)), options.top,
@@ -116,11 +131,17 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
             notes.append("no LLM server answered and the embedded engine is off (--no-embedded)")
         else:
             try:
-                backends.append(_probe_embedded(report))
+                backends.append(_probe_embedded(stack, report))
                 notes.append("no LLM server answered: the embedded SmolLM2 engine stood in as the backend")
             except WfdoctorError as exc:
                 notes.append(f"no LLM server answered and the embedded engine could not start: {exc}")
     server_samples = backend_samples(backends)
+    answering = next((b for b in backends if b.answered), None)
+    if answering is not None and options.token_runs:
+        try:
+            server_samples += _token_check(answering.url, options.token_runs, report)
+        except WfdoctorError as exc:
+            notes.append(f"token check skipped: {exc}")
     store.add_samples(run_id, server_samples)
     samples = snapshot.samples + server_samples
     tier = classify_tier(samples, facts)

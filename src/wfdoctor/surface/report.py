@@ -152,6 +152,16 @@ def backends_group(diagnosis: Diagnosis) -> Group:
     return Group(*parts)
 
 
+def token_check_line(samples: list[Sample]) -> Text | None:
+    """The short token check's headline numbers, if one ran."""
+    ttft = _one(samples, "wf_llm_time_to_first_token_seconds", check="diagnose", stat="p50")
+    decode = _one(samples, "wf_llm_decode_tokens_per_second", check="diagnose", stat="p50")
+    if ttft is None and decode is None:
+        return None
+    return Text(f"Token check (short run, 32 tokens a request, p50): TTFT {_fmt(ttft)}, decode {_fmt(decode)}. "
+                "For the full picture: wfdoctor tokens")
+
+
 def matrix_table(diagnosis: Diagnosis) -> Table:
     table = Table(title="Performance triage matrix (WF-TECH-010)", title_justify="left")
     for column in ("symptom", "likely cause", "priority", "status"):
@@ -213,6 +223,8 @@ def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
     console.print(gpu_panel(diagnosis))
     console.print(tier_panel(diagnosis))
     console.print(backends_group(diagnosis))
+    if (line := token_check_line(run.samples)) is not None:
+        console.print(line)
     console.print(matrix_table(diagnosis))
     console.print(findings_group(diagnosis.findings, diagnosis.rulebook))
     for note in diagnosis.notes:

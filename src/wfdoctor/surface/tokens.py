@@ -37,7 +37,7 @@ from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
 from wfdoctor.sense.processes import model_file_of, pid_listening_on
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
-from wfdoctor.surface.diagnose import DiagnoseOptions, load_data_files
+from wfdoctor.surface.datafiles import load_data_files
 
 DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
@@ -202,8 +202,7 @@ def _level_systems(levels: list[LevelRun]) -> list[LevelSystem]:
 def run_tokens(options: TokensOptions, store: Store, report: Callable[[str], None] = lambda _: None,
                progress: Callable[[int, int], None] = lambda c, n: None) -> TokenReport:
     """Measure, analyse and record one token run."""
-    facts, rulebook = load_data_files(DiagnoseOptions(facts_path=options.facts_path,
-                                                      rules_paths=options.rules_paths))
+    facts, rulebook = load_data_files(options.facts_path, options.rules_paths)
     run = Run(command="tokens", started_at=time.time(), settings={
         "backend": options.backend_url, "model": options.model, "prompt_chars": len(options.prompt),
         "max_tokens": options.max_tokens, "runs": options.runs, "warmup": options.warmup,

@@ -1,0 +1,22 @@
+"""The facts and rules in force for a command, checked before anything is measured."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from wfdoctor.analyze.triage import check_references
+from wfdoctor.config import user_config_dir
+from wfdoctor.config.facts import Facts, load_facts
+from wfdoctor.config.rules import RuleBook, load_rulebook
+
+
+def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> tuple[Facts, RuleBook]:
+    """Packaged facts and rules, then the user's config dir, then the command's options."""
+    user_dir = user_config_dir()
+    if facts_path is None and (user_dir / "facts.yaml").is_file():
+        facts_path = user_dir / "facts.yaml"
+    facts = load_facts(facts_path)
+    extra = ([user_dir / "rules"] if (user_dir / "rules").is_dir() else []) + rules_paths
+    rulebook = load_rulebook(extra)
+    check_references(rulebook, facts)
+    return facts, rulebook
