@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from tests.ollama_fixture import ollama_fixture
 from wfdoctor.sense.backends.discovery import backend_samples, discover
 from wfdoctor.sense.backends.embedded import MODEL_ALIAS, EmbeddedServer
+from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
 
 
-def test_ollama_reports_loaded_models_with_vram_share_and_installed_ones() -> None:
-    with ollama_fixture() as url:
-        [status] = asyncio.run(discover([url]))
+def test_ollama_reports_loaded_models_with_their_vram_share() -> None:
+    with FakeLLMServer(FakeConfig(model_size=6591830464, model_size_vram=5333539264)) as server:
+        [status] = asyncio.run(discover([server.base_url]))
     assert status.answered and status.kind == "ollama" and status.version == "0.12.3"
-    loaded = {m.name: m for m in status.models if m.loaded}
-    assert loaded["llama3.1:8b"].size_bytes == 6591830464
-    assert loaded["llama3.1:8b"].vram_bytes == 5333539264
-    assert loaded["llama3.1:8b"].expires_at == "2026-11-27T01:05:00.000Z"
-    assert [m.name for m in status.models if not m.loaded] == ["qwen2.5:0.5b"]
+    [model] = status.models
+    assert (model.name, model.loaded) == (MODEL, True)
+    assert (model.size_bytes, model.vram_bytes) == (6591830464, 5333539264)
+    assert model.expires_at == "2026-11-27T01:05:00Z"
     samples = {s.metric: s for s in backend_samples([status])}
-    assert samples["wf_llm_model_vram_bytes"].labels["model"] == "llama3.1:8b"
+    assert samples["wf_llm_model_vram_bytes"].labels["model"] == MODEL
     assert samples["wf_llm_server_up"].value == 1.0
 
 
@@ -30,9 +31,24 @@ def test_an_openai_compatible_server_is_recognised(llm_server: EmbeddedServer) -
     assert [m.name for m in status.models] == [MODEL_ALIAS]
 
 
+class NotFound(BaseHTTPRequestHandler):
+    """A web server that is no LLM server: 404 for every path."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's naming)
+        self.send_error(404)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
 def test_a_server_that_is_neither_says_what_each_protocol_got() -> None:
-    with ollama_fixture({"/api/version": None}) as url:  # answers 404 everywhere else too
-        [status] = asyncio.run(discover([url]))
+    server = ThreadingHTTPServer(("127.0.0.1", 0), NotFound)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        [status] = asyncio.run(discover([f"http://127.0.0.1:{server.server_address[1]}"]))
+    finally:
+        server.shutdown()
+        server.server_close()
     assert not status.answered
     assert "ollama: HTTP 404" in status.error and "openai: HTTP 404" in status.error
 
