@@ -55,8 +55,12 @@ if RequestSpec is not None:
     CLIENTS["servebench 1.1.3"] = servebench_client
 
 
-async def run_level(client: Client, url: str, streams: int, requests: int, tokens: int) -> tuple[list[float], int]:
-    """Closed loop with `streams` workers on one warmed session; (TTFTs, tokens)."""
+async def run_level(client: Client, url: str, streams: int, requests: int,
+                    tokens: int) -> tuple[list[float], int, float]:
+    """Closed loop with `streams` workers on one warmed session; (TTFTs, tokens, CPU seconds).
+
+    CPU time counts the measured requests only, not the session set-up and warm-up.
+    """
     ttfts: list[float] = []
     received = 0
     async with make_session(60, streams) as session:
@@ -71,8 +75,10 @@ async def run_level(client: Client, url: str, streams: int, requests: int, token
                 ttfts.append(ttft)
                 received += count
 
+        started = time.process_time()
         await asyncio.gather(*(worker() for _ in range(streams)))
-    return ttfts, received
+        cpu = time.process_time() - started
+    return ttfts, received, cpu
 
 
 def overhead(rounds: int, tokens: int) -> None:
@@ -83,9 +89,8 @@ def overhead(rounds: int, tokens: int) -> None:
             costs: dict[str, list[float]] = {name: [] for name in CLIENTS}
             for _ in range(rounds):
                 for name, client in CLIENTS.items():
-                    start = time.process_time()
-                    _, received = asyncio.run(run_level(client, server.base_url, streams, streams * 2, tokens))
-                    costs[name].append((time.process_time() - start) / received)
+                    _, received, cpu = asyncio.run(run_level(client, server.base_url, streams, streams * 4, tokens))
+                    costs[name].append(cpu / received)
             medians = {name: statistics.median(values) for name, values in costs.items()}
             for name, per_token in medians.items():
                 print(f"   {streams:>3} streams  {name:<18} {per_token * 1e6:7.2f} us/token "
@@ -102,7 +107,7 @@ def accuracy(levels: list[int]) -> None:
     for streams in levels:
         for name, client in CLIENTS.items():
             with FakeLLMServer(schedule) as server:
-                ttfts, _ = asyncio.run(run_level(client, server.base_url, streams, streams * 2, 20))
+                ttfts, _, _ = asyncio.run(run_level(client, server.base_url, streams, streams * 2, 20))
             errors = sorted((t - 0.150) * 1000 for t in ttfts)
             p99 = errors[min(len(errors) - 1, int(round(0.99 * (len(errors) - 1))))]
             print(f"   {streams:>3} streams  {name:<18} p50 {statistics.median(errors):6.2f}  p99 {p99:6.2f}  "
