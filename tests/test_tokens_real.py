@@ -92,3 +92,11 @@ def test_cpu_contention_is_named_with_the_competing_processes(wfdoctor, llm_serv
 def test_no_contention_is_reported_on_a_quiet_machine(wfdoctor, llm_server) -> None:
     doc = tokens_json(wfdoctor, llm_server.base_url, "--runs", "3", "--max-tokens", "24", "--no-bandwidth")
     assert "CPU_CONTENTION" not in codes(doc)
+
+
+def test_the_in_process_engine_is_measured_without_http(wfdoctor) -> None:
+    doc = tokens_json(wfdoctor, "embedded", "--runs", "3", "--max-tokens", "16", "--no-bandwidth")
+    assert doc["backend"]["implementation"] == "llama-cpp-python (in process)"
+    requests = doc["requests"]["1"]
+    assert all(r["ok"] and abs(r["output_tokens"] - r["tokenizer_tokens"]) <= 1 for r in requests)
+    assert "CLIENT_OVERHEAD" not in codes(doc)  # the model runs in wfdoctor's own process

@@ -46,6 +46,8 @@ def subject(sample: Sample) -> str:
         return f"{name} (pid {labels['pid']})"
     if "gpu" in labels:
         return f"GPU {labels['gpu']} ({labels.get('name', '?')})"
+    if "concurrency" in labels:
+        return " ".join(filter(None, [f"concurrency {labels['concurrency']}", labels.get("stat", "")]))
     for key in SUBJECT_LABELS:
         if key in labels:
             return labels[key]

@@ -234,8 +234,14 @@ def first_token_time(levels: list[LevelSummary], limits: Thresholds) -> list[Fin
     return []
 
 
-def client_overhead(systems: list[LevelSystem], client_pid: int, limits: Thresholds) -> list[Finding]:
-    """wfdoctor's own client near a full core: it could be what limits the numbers."""
+def client_overhead(systems: list[LevelSystem], client_pid: int, server: ServerFacts,
+                    limits: Thresholds) -> list[Finding]:
+    """wfdoctor's own client near a full core: it could be what limits the numbers.
+
+    Not judged when the model runs inside the client's process (in-process engine).
+    """
+    if server.pid == client_pid:
+        return []
     for system in systems:
         cores = next((c for (pid, _), c in system.process_cores().items() if pid == str(client_pid)), 0.0)
         if cores >= limits.client_cores:
@@ -257,5 +263,5 @@ def classify(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem],
     findings += cpu_pressure(systems, server, limits)
     findings += gpu_offload(server)
     findings += first_token_time(levels, limits)
-    findings += client_overhead(systems, client_pid, limits)
+    findings += client_overhead(systems, client_pid, server, limits)
     return sorted(findings, key=lambda f: f.priority.rank)

@@ -88,7 +88,7 @@ class TokenReport:
 async def _find_backend(options: TokensOptions, stack: ExitStack, report: Callable[[str], None]) -> tuple[str, bool]:
     """The URL to measure, and whether it is the embedded engine wfdoctor started."""
     if options.backend_url:
-        return options.backend_url.rstrip("/"), False
+        return options.backend_url.rstrip("/"), options.backend_url.startswith("embedded")
     answering = [s for s in await discover() if s.answered]
     if answering:
         return answering[0].url, False
@@ -102,12 +102,15 @@ async def _find_backend(options: TokensOptions, stack: ExitStack, report: Callab
 
 def server_facts(backend: Backend) -> ServerFacts:
     parsed = urlparse(backend.url)
-    pid = pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port else None
+    if backend.protocol == "inprocess":
+        pid: int | None = os.getpid()
+    else:
+        pid = pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port else None
     model = next((m for m in backend.status.models if m.name == backend.model), None)
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
                        model_vram_bytes=model.vram_bytes if model and model.loaded else None,
-                       model_file=model_file_of(pid) if pid else None)
+                       model_file=backend.model_file or (model_file_of(pid) if pid else None))
 
 
 def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:

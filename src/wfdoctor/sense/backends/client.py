@@ -9,7 +9,7 @@ which model to use.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import urlparse
+from typing import Protocol
 
 import aiohttp
 
@@ -17,22 +17,39 @@ from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.http import make_session
+from wfdoctor.sense.backends.inprocess import URL, InProcessBackend
 from wfdoctor.sense.backends.ollama import stream_ollama
 from wfdoctor.sense.backends.openai import count_tokens, identify_server, stream_openai
 
 
-@dataclass
-class Backend:
+class Backend(Protocol):
+    """What every backend offers the measurement code."""
+
     url: str
-    protocol: str          # "openai" or "ollama"
-    implementation: str    # "ollama", "llama-cpp-python", "llama.cpp", "openai-compatible"
+    protocol: str          # "openai", "ollama" or "inprocess"
+    implementation: str    # "ollama", "llama-cpp-python", "llama.cpp", "openai-compatible", ...
+    model: str
+    model_file: str | None  # the model's file, where the backend knows it
+    status: BackendStatus
+
+    async def stream(self, request: GenerationRequest) -> StreamTrace: ...
+
+    async def count_tokens(self, text: str) -> int | None: ...
+
+    async def aclose(self) -> None: ...
+
+
+@dataclass
+class HttpBackend:
+    """A server reached over HTTP (Ollama's API or the OpenAI one)."""
+
+    url: str
+    protocol: str
+    implementation: str
     model: str
     status: BackendStatus
     client: aiohttp.ClientSession
-
-    @property
-    def port(self) -> int | None:
-        return urlparse(self.url).port
+    model_file: str | None = None
 
     async def stream(self, request: GenerationRequest) -> StreamTrace:
         if self.protocol == "ollama":
@@ -50,7 +67,12 @@ class Backend:
 
 
 async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_streams: int = 8) -> Backend:
-    """Probe `url`, pick the model, and return a ready backend (or a clear error)."""
+    """Probe `url`, pick the model, and return a ready backend (or a clear error).
+
+    `embedded` (or `embedded://in-process`) loads the bundled SmolLM2 model in this process.
+    """
+    if url in ("embedded", URL):
+        return InProcessBackend()
     [status] = await discover([url])
     if not status.answered:
         raise WfdoctorError(f"{url}: no LLM server answered ({status.error})")
@@ -64,4 +86,4 @@ async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_stre
         raise WfdoctorError(f"{url}: model '{model}' is not served here (available: {', '.join(names)})")
     client = make_session(timeout_s, max_streams)
     implementation = "ollama" if status.kind == "ollama" else await identify_server(client, url)
-    return Backend(url.rstrip("/"), status.kind, implementation, model, status, client)
+    return HttpBackend(url.rstrip("/"), status.kind, implementation, model, status, client)
