@@ -125,8 +125,8 @@ def test_every_action_a_cause_names_is_in_the_catalogue() -> None:
     ]
     timed = LevelSummary(1, 8, 8, {}, 40.0, 1.0, 0, {"ttft_s": Distribution.of([1.0]),
                                                       "server_load_s": Distribution.of([0.8])})
-    prefill = LevelSummary(1, 8, 8, {}, 40.0, 1.0, 0, {"ttft_s": Distribution.of([1.0]),
-                                                       "server_prefill_s": Distribution.of([0.9])})
+    prefill = LevelSummary(1, 8, 8, {}, 40.0, 1.0, 0, {"ttft_s": Distribution.of([2.0]),
+                                                       "server_prefill_s": Distribution.of([1.8])})
     scenarios += [([timed], SERVER), ([prefill], SERVER),
                   ([level(1, 40)], ServerFacts("u", "ollama", "m", model_size_bytes=10, model_vram_bytes=0)),
                   ([level(1, 40)], ServerFacts("u", "ollama", "m", model_size_bytes=10, model_vram_bytes=5))]

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
 import pytest
 
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
@@ -75,3 +82,19 @@ def test_a_failing_request_is_a_clear_error_and_the_rest_of_the_run_is_kept(wfdo
     assert (measured["requests"], measured["ok"]) == (4, 3)
     [failed] = [r for r in doc["requests"]["1"] if not r["ok"]]
     assert message in failed["error"]
+
+
+def test_ctrl_c_keeps_the_requests_that_finished(tmp_path) -> None:
+    with FakeLLMServer(FakeConfig(ttft_s=0.05, itl_s=0.05, tokens=20)) as server:  # about 1 s a request
+        env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "w.db")}
+        proc = subprocess.Popen([sys.executable, "-m", "wfdoctor", "tokens", "--json", "--backend", server.base_url,
+                                 "--runs", "20", "--warmup", "0", "--no-bandwidth"],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        time.sleep(5)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in err
+    doc = json.loads(out)
+    assert doc["interrupted"]
+    [measured] = doc["levels"]
+    assert 1 <= measured["ok"] < 20 and measured["ok"] == measured["requests"]

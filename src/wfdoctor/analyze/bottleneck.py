@@ -66,7 +66,9 @@ class Thresholds:
     cpu_bound_server_cores: float = 0.8  # server busy at least this many cores, no GPU working
     gpu_idle: float = 0.1
     load_share_of_ttft: float = 0.5
+    min_load_s: float = 0.1             # a load shorter than this is not worth naming
     prefill_share_of_ttft: float = 0.6
+    slow_ttft_s: float = 1.0            # prefill is named only when TTFT exceeds this (the tier's TTFT target)
     client_cores: float = 0.8
 
 
@@ -216,14 +218,14 @@ def first_token_time(levels: list[LevelSummary], limits: Thresholds) -> list[Fin
         prefill = level.p50("server_prefill_s")
         label = {"concurrency": str(level.concurrency), "stat": "p50"}
         base = [_evidence("wf_llm_time_to_first_token_seconds", ttft, "s", **label)]
-        if load is not None and load >= limits.load_share_of_ttft * ttft:
+        if load is not None and load >= max(limits.load_share_of_ttft * ttft, limits.min_load_s):
             return [_finding(
                 "COLD_MODEL_LOAD", "model load dominates TTFT: the model is loaded for requests instead of "
                 "staying resident", Priority.HIGH,
                 f"load {load:.2f} s of TTFT {ttft:.2f} s (p50, concurrency {level.concurrency})",
                 ["preload_models", "keep_model_loaded"],
                 base + [_evidence("wf_llm_server_load_seconds", load, "s", **label)])]
-        if prefill is not None and prefill >= limits.prefill_share_of_ttft * ttft:
+        if prefill is not None and ttft > limits.slow_ttft_s and prefill >= limits.prefill_share_of_ttft * ttft:
             rate = level.p50("prefill_tps")
             return [_finding(
                 "PREFILL_DOMINATED", "prompt processing (prefill) dominates TTFT", Priority.MEDIUM,

@@ -18,7 +18,7 @@ from itertools import zip_longest
 from pathlib import Path
 from urllib.parse import urlparse
 
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, Thresholds, classify
 from wfdoctor.analyze.roofline import Roofline, roofline
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.analyze.tokens import (Knee, LevelSummary, RequestMetrics, find_knee, output_token_count,
@@ -257,7 +257,8 @@ def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded:
     system_samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"concurrency": str(lv.concurrency)},
                              s.ts) for lv in levels for s in lv.system]
     samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples
-    findings = classify(summaries, knee, systems, server, os.getpid())
+    limits = Thresholds(slow_ttft_s=tier.targets.ttft_seconds)
+    findings = classify(summaries, knee, systems, server, os.getpid(), limits)
     findings += findings_of(triage(samples, rulebook, facts, tier.tier, command="tokens"))
     findings.sort(key=lambda f: f.priority.rank)
     base = min(summaries, key=lambda lv: lv.concurrency, default=None)
