@@ -100,3 +100,15 @@ def test_the_in_process_engine_is_measured_without_http(wfdoctor) -> None:
     requests = doc["requests"]["1"]
     assert all(r["ok"] and abs(r["output_tokens"] - r["tokenizer_tokens"]) <= 1 for r in requests)
     assert "CLIENT_OVERHEAD" not in codes(doc)  # the model runs in wfdoctor's own process
+
+
+def test_synthetic_prompt_length_is_close_to_what_the_tokenizer_counts() -> None:
+    from llama_cpp import Llama
+
+    from wfdoctor.sense.backends.embedded import smollm2_model_path
+    from wfdoctor.surface.tokens import synthetic_prompt
+
+    llama = Llama(model_path=str(smollm2_model_path()), n_ctx=512, verbose=False, vocab_only=True)
+    for wanted in (100, 400, 1600):
+        counted = len(llama.tokenize(synthetic_prompt(wanted).encode(), add_bos=False))
+        assert 0.75 * wanted <= counted <= 1.25 * wanted, (wanted, counted)

@@ -135,6 +135,8 @@ def tokens(
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt text.")] = None,
     prompt_file: Annotated[Optional[Path], typer.Option("--prompt-file", help="Read the prompt from a file.")]
     = None,
+    prompt_tokens: Annotated[Optional[int], typer.Option("--prompt-tokens", min=1, max=131072,
+                                                         help="Use a synthetic prompt of about N tokens.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=32768, help="Output tokens per request.")]
     = 64,
     runs: Annotated[int, typer.Option("--runs", min=1, max=100000, help="Measured requests per concurrency "
@@ -164,13 +166,17 @@ def tokens(
     """Measure token generation (TTFT, ITL, TPOT, throughput), find the bottleneck and the physical limit."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    from wfdoctor.surface.tokens import DEFAULT_PROMPT, TokensOptions, run_tokens
+    from wfdoctor.surface.tokens import DEFAULT_PROMPT, TokensOptions, run_tokens, synthetic_prompt
     from wfdoctor.surface.tokens_report import render_tokens, tokens_doc, write_csv
 
     if arrival not in ("closed", "poisson"):
         raise typer.BadParameter("--arrival must be closed or poisson")
     if api not in ("chat", "completion"):
         raise typer.BadParameter("--api must be chat or completion")
+    if sum(x is not None for x in (prompt, prompt_file, prompt_tokens)) > 1:
+        raise typer.BadParameter("use one of --prompt, --prompt-file, --prompt-tokens")
+    if prompt_tokens is not None:
+        prompt = synthetic_prompt(prompt_tokens)
     if prompt_file is not None:
         try:
             prompt = prompt_file.read_text(encoding="utf-8")
