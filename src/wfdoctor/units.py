@@ -23,6 +23,8 @@ def format_value(value: float, unit: str) -> str:
         return format_bytes(value)
     if unit == "bytes/s":
         return f"{format_bytes(value)}/s"
+    if unit == "factor":
+        return f"{value:.2f}"
     if unit == "cores":
         return f"{value:.2f} cores"
     if unit == "Hz":

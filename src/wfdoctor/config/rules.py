@@ -79,7 +79,7 @@ class Rule(Strict):
     measured_by: str
     # Which commands' samples the rule judges: a busy CPU is a finding in a
     # snapshot, but expected while `tokens` makes the server generate.
-    applies_to: list[Literal["diagnose", "tokens"]] = Field(default_factory=lambda: ["diagnose"])
+    applies_to: list[Literal["diagnose", "tokens", "council"]] = Field(default_factory=lambda: ["diagnose"])
 
 
 class Action(Strict):

@@ -208,6 +208,64 @@ def tokens(
 
 
 @app.command()
+def council(
+    member: Annotated[Optional[list[str]], typer.Option("--member", help="URL[#MODEL] of a member (repeatable); "
+                                                        "default: 3 members on the first server that answers.")]
+    = None,
+    members_file: Annotated[Optional[Path], typer.Option("--members-file", help="YAML list of {url, model, "
+                                                         "name}.")] = None,
+    prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt every member answers.")] = None,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=32768)] = 48,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, help="Seconds a member may stay "
+                                                     "silent before it fails (facts: 5).")] = None,
+    retries: Annotated[Optional[int], typer.Option("--retries", min=0, max=20, help="Retries of a failed member "
+                                                   "(facts: 3).")] = None,
+    quorum: Annotated[int, typer.Option("--quorum", min=0, help="Also run with early consensus: stop once K "
+                                        "answers agree.")] = 0,
+    agreement: Annotated[str, typer.Option("--agreement", help="exact or tokenset.")] = "exact",
+    similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, help="tokenset threshold.")] = 0.8,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
+                                        "size.")] = False,
+    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
+    = FailOn.high,
+    facts: Annotated[Optional[Path], typer.Option("--facts", help="YAML merged over the packaged facts.")] = None,
+    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a council: stragglers, timeouts, serialisation vs parallelism (alpha), early consensus, right size."""
+    from wfdoctor.surface.council import CouncilOptions, members_from_file, parse_member, run_council_command
+    from wfdoctor.surface.council_report import council_doc, render_council
+    from wfdoctor.surface.tokens import DEFAULT_PROMPT
+
+    if agreement not in ("exact", "tokenset"):
+        raise typer.BadParameter("--agreement must be exact or tokenset")
+    specs = [parse_member(text, index) for index, text in enumerate(member or [])]
+    if members_file is not None:
+        specs += members_from_file(members_file)
+    if quorum and specs and quorum > len(specs):
+        raise typer.BadParameter(f"--quorum {quorum} exceeds the {len(specs)} members")
+    options = CouncilOptions(members=specs, prompt=prompt or DEFAULT_PROMPT, max_tokens=max_tokens,
+                             timeout_s=timeout, retries=retries, quorum=quorum, agreement=agreement,
+                             similarity=similarity, sweep=sweep, facts_path=facts, rules_paths=rules or [])
+    with Store.open(db or default_db_path()) as store:
+        try:
+            report = run_council_command(
+                options, store, report=lambda message: stderr.print(message, style="dim"),
+                progress=lambda name, event: stderr.print(f"  {name}: {event}", style="dim", highlight=False))
+        except KeyboardInterrupt:
+            stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
+    code = exit_code_for([f.priority for f in report.findings], fail_on)
+    if as_json:
+        print(json.dumps(council_doc(report, code), indent=2))
+    else:
+        render_council(report, stdout)
+        stdout.print(f"Saved as run {report.run.id} in {store.path}. Exit code {code}.", style="dim")
+    raise typer.Exit(code)
+
+
+@app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
     db: DbOption = None,

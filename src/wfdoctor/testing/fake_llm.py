@@ -54,6 +54,7 @@ class FakeConfig:
     model_size: int = 6591830464
     model_size_vram: int = 6591830464
     include_usage: bool = True               # honour stream_options.include_usage
+    text_offset: int = 0                     # start the word cycle elsewhere: servers that disagree
 
     @classmethod
     def from_json(cls, text: str) -> FakeConfig:
@@ -182,7 +183,7 @@ class Handler(socketserver.StreamRequestHandler):
             delay = first_at + index * cfg.itl_s - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            self.wfile.write(_chunk(_event(path, WORDS[index % len(WORDS)])))
+            self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
         finished = time.perf_counter()
         self.wfile.write(_chunk(self.final(path, body, tokens, started, first_at, finished)) + b"0\r\n\r\n")
         return True

@@ -8,6 +8,7 @@ which model to use.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -32,7 +33,7 @@ class Backend(Protocol):
     model_file: str | None  # the model's file, where the backend knows it
     status: BackendStatus
 
-    async def stream(self, request: GenerationRequest) -> StreamTrace: ...
+    async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace: ...
 
     async def count_tokens(self, text: str) -> int | None: ...
 
@@ -51,10 +52,10 @@ class HttpBackend:
     client: aiohttp.ClientSession
     model_file: str | None = None
 
-    async def stream(self, request: GenerationRequest) -> StreamTrace:
+    async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace:
         if self.protocol == "ollama":
-            return await stream_ollama(self.client, self.url, request, self.model)
-        return await stream_openai(self.client, self.url, request, self.model)
+            return await stream_ollama(self.client, self.url, request, self.model, answered)
+        return await stream_openai(self.client, self.url, request, self.model, answered)
 
     async def count_tokens(self, text: str) -> int | None:
         """The server's own token count of `text`, where the server offers one."""
@@ -73,7 +74,7 @@ async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_stre
     """
     if url in ("embedded", URL):
         return InProcessBackend()
-    [status] = await discover([url])
+    [status] = await discover([url], timeout_s=min(timeout_s, 10.0))
     if not status.answered:
         raise WfdoctorError(f"{url}: no LLM server answered ({status.error})")
     names = [m.name for m in status.models]

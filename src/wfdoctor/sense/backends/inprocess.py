@@ -58,7 +58,7 @@ class InProcessBackend:
         except Exception as exc:  # the engine's failure becomes this request's error, never the run's
             emit((time.perf_counter_ns(), exc))
 
-    async def stream(self, request: GenerationRequest) -> StreamTrace:
+    async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace:
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
         trace = StreamTrace(sent_ns=time.perf_counter_ns())
@@ -68,6 +68,8 @@ class InProcessBackend:
             stamp, item = await queue.get()
             if trace.first_byte_ns is None:
                 trace.first_byte_ns = stamp
+                if answered is not None:
+                    answered.set()
             if item is _DONE:
                 trace.completed = True
                 break

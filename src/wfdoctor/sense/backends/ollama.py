@@ -10,11 +10,12 @@ object carries the server's own durations in nanoseconds: `load_duration`,
 
 from __future__ import annotations
 
-import orjson
+import asyncio
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
 from wfdoctor.sense.backends.http import get_json
@@ -77,7 +78,8 @@ def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
     _absorb(orjson.loads(line), trace, arrived)
 
 
-async def stream_ollama(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str) -> StreamTrace:
+async def stream_ollama(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
+                        answered: asyncio.Event | None = None) -> StreamTrace:
     """Stream one request; failures are recorded in the trace, never raised."""
     path, body = _payload(request, model)
-    return await stream_request(client, f"{url}{path}", body, _handle_line)
+    return await stream_request(client, f"{url}{path}", body, _handle_line, answered)

@@ -11,11 +11,12 @@ tokens are counted per event and can be confirmed with its
 
 from __future__ import annotations
 
-import orjson
+import asyncio
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, get_json, post_json
@@ -113,7 +114,8 @@ def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
         _absorb(orjson.loads(data), trace, arrived)
 
 
-async def stream_openai(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str) -> StreamTrace:
+async def stream_openai(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
+                        answered: asyncio.Event | None = None) -> StreamTrace:
     """Stream one request; failures are recorded in the trace, never raised."""
     path, body = _payload(request, model)
-    return await stream_request(client, f"{url}{path}", body, _handle_line)
+    return await stream_request(client, f"{url}{path}", body, _handle_line, answered)

@@ -12,6 +12,7 @@ so one bad request never loses the rest of a run.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -43,8 +44,8 @@ def split_lines(chunks: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
         yield chunks[-1][0], pending.strip()
 
 
-async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str, Any],
-                         handle: LineHandler) -> StreamTrace:
+async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str, Any], handle: LineHandler,
+                         answered: asyncio.Event | None = None) -> StreamTrace:
     """POST `body` to `url`, read the stream to its end, then fold its lines into a trace.
 
     The clock starts when the request's last byte is written to the socket
@@ -72,6 +73,9 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
                 # The hot loop: stamp and keep. Whatever else is already buffered
                 # arrived by now too: take it in the same turn (one wake-up, not one per event).
                 chunks.append((clock(), chunk + content.read_nowait() if not content.is_eof() else chunk))
+                if answered is not None:
+                    answered.set()
+                    answered = None
     except TRANSPORT_ERRORS as exc:
         trace.error = error_text(exc)
     trace.done_ns = time.perf_counter_ns()
