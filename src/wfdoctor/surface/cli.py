@@ -14,7 +14,8 @@ import sys
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from collections.abc import Callable
+from typing import Annotated, Any, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -49,6 +50,11 @@ class FailOn(str, Enum):
 DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite database (default: $WFDOCTOR_DB or "
                                                                 "~/.local/share/wfdoctor/wfdoctor.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (see docs/json-output.md).")]
+FailOnOption = Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
+FactsOption = Annotated[Optional[Path], typer.Option("--facts", help="YAML file merged over the packaged facts "
+                                                     "(tiers, targets, thresholds).")]
+RulesOption = Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder (repeatable); "
+                                                           "rules with the same id replace packaged ones.")]
 
 
 def exit_code_for(priorities: list[Priority], fail_on: FailOn) -> int:
@@ -57,6 +63,17 @@ def exit_code_for(priorities: list[Priority], fail_on: FailOn) -> int:
         return EXIT_HEALTHY
     threshold = Priority(fail_on.value)
     return EXIT_FINDINGS if any(p.at_least(threshold) for p in priorities) else EXIT_HEALTHY
+
+
+def _finish(as_json: bool, document: Callable[[], dict[str, Any]], render: Callable[[], None], run_id: int | None,
+            db_path: Path, code: int) -> NoReturn:
+    """Print the JSON document or the report, then exit with `code`."""
+    if as_json:
+        print(json.dumps(document(), indent=2))
+    else:
+        render()
+        stdout.print(f"Saved as run {run_id} in {db_path}. Exit code {code}.", style="dim")
+    raise typer.Exit(code)
 
 
 def _version(value: bool) -> None:
@@ -81,12 +98,9 @@ def diagnose(
                                                          "8080/8000/1234.")] = None,
     embedded: Annotated[bool, typer.Option("--embedded/--no-embedded",
                                            help="Start the embedded SmolLM2 engine when no server answers.")] = True,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
-    = FailOn.high,
-    facts: Annotated[Optional[Path], typer.Option("--facts", help="YAML file merged over the packaged facts "
-                                                  "(tiers, targets, thresholds).")] = None,
-    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder (repeatable); "
-                                                        "rules with the same id replace packaged ones.")] = None,
+    fail_on: FailOnOption = FailOn.high,
+    facts: FactsOption = None,
+    rules: RulesOption = None,
     top: Annotated[int, typer.Option("--top", min=1, max=50, help="Processes listed by CPU and by memory.")] = 5,
     token_runs: Annotated[int, typer.Option("--token-runs", min=0, max=100, help="Requests in the short token "
                                             "check against the first server that answers (0 skips it).")] = 3,
@@ -108,13 +122,8 @@ def diagnose(
             stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
     code = exit_code_for([f.priority for f in diagnosis.findings], fail_on)
-    if as_json:
-        print(json.dumps(diagnosis_doc(diagnosis, fail_on.value, code), indent=2))
-    else:
-        render_diagnosis(diagnosis, stdout)
-        stdout.print(f"Saved as run {diagnosis.run.id} in {store.path}. Exit code {code} (--fail-on {fail_on.value}).",
-                     style="dim")
-    raise typer.Exit(code)
+    _finish(as_json, lambda: diagnosis_doc(diagnosis, fail_on.value, code),
+            lambda: render_diagnosis(diagnosis, stdout), diagnosis.run.id, store.path, code)
 
 
 def _concurrency_list(text: str) -> list[int]:
@@ -154,12 +163,11 @@ def tokens(
                                                        "bandwidth roofline.")] = None,
     bandwidth: Annotated[bool, typer.Option("--bandwidth/--no-bandwidth", help="Measure memory bandwidth for the "
                                             "roofline (about 1 s).")] = True,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
-    = FailOn.high,
+    fail_on: FailOnOption = FailOn.high,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write one row per request to this file.")]
     = None,
-    facts: Annotated[Optional[Path], typer.Option("--facts", help="YAML merged over the packaged facts.")] = None,
-    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder.")] = None,
+    facts: FactsOption = None,
+    rules: RulesOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -199,12 +207,8 @@ def tokens(
         code = EXIT_INTERRUPTED
     if csv_path is not None:
         write_csv(report, csv_path)
-    if as_json:
-        print(json.dumps(tokens_doc(report, code), indent=2))
-    else:
-        render_tokens(report, stdout)
-        stdout.print(f"Saved as run {report.run.id} in {store.path}. Exit code {code}.", style="dim")
-    raise typer.Exit(code)
+    _finish(as_json, lambda: tokens_doc(report, code), lambda: render_tokens(report, stdout), report.run.id,
+            store.path, code)
 
 
 @app.command()
@@ -226,10 +230,9 @@ def council(
     similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, help="tokenset threshold.")] = 0.8,
     sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
                                         "size.")] = False,
-    fail_on: Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
-    = FailOn.high,
-    facts: Annotated[Optional[Path], typer.Option("--facts", help="YAML merged over the packaged facts.")] = None,
-    rules: Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder.")] = None,
+    fail_on: FailOnOption = FailOn.high,
+    facts: FactsOption = None,
+    rules: RulesOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -257,12 +260,8 @@ def council(
             stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
             raise typer.Exit(EXIT_INTERRUPTED) from None
     code = exit_code_for([f.priority for f in report.findings], fail_on)
-    if as_json:
-        print(json.dumps(council_doc(report, code), indent=2))
-    else:
-        render_council(report, stdout)
-        stdout.print(f"Saved as run {report.run.id} in {store.path}. Exit code {code}.", style="dim")
-    raise typer.Exit(code)
+    _finish(as_json, lambda: council_doc(report, code), lambda: render_council(report, stdout), report.run.id,
+            store.path, code)
 
 
 @app.command()

@@ -11,7 +11,7 @@ from rich.text import Text
 
 from wfdoctor.analyze.council import CouncilMetrics
 from wfdoctor.surface.council import CouncilReport
-from wfdoctor.surface.json_doc import iso
+from wfdoctor.surface.json_doc import run_header
 from wfdoctor.surface.report import findings_group
 
 SCHEMA_ID = "wfdoctor.council/v1"
@@ -76,12 +76,7 @@ def render_council(report: CouncilReport, console: Console) -> None:
 
 
 def council_doc(report: CouncilReport, exit_code: int) -> dict[str, Any]:
-    return {
-        "schema": SCHEMA_ID,
-        "run_id": report.run.id,
-        "started_at": iso(report.run.started_at),
-        "finished_at": iso(report.run.finished_at),
-        "exit_code": exit_code,
+    return run_header(SCHEMA_ID, report.run, exit_code) | {
         "settings": report.run.settings,
         "tier": report.tier.tier,
         "implementations": report.implementation_of,

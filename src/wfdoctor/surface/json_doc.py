@@ -10,7 +10,7 @@ import dataclasses
 from datetime import datetime, timezone
 from typing import Any
 
-from wfdoctor.model import RuleStatus
+from wfdoctor.model import RuleStatus, Run
 from wfdoctor.surface.diagnose import Diagnosis
 
 SCHEMA_ID = "wfdoctor.diagnose/v1"
@@ -18,6 +18,12 @@ SCHEMA_ID = "wfdoctor.diagnose/v1"
 
 def iso(ts: float | None) -> str | None:
     return datetime.fromtimestamp(ts, tz=timezone.utc).isoformat() if ts is not None else None
+
+
+def run_header(schema: str, run: Run, exit_code: int) -> dict[str, Any]:
+    """The fields every command's JSON document starts with."""
+    return {"schema": schema, "run_id": run.id, "started_at": iso(run.started_at),
+            "finished_at": iso(run.finished_at), "exit_code": exit_code}
 
 
 def row_statuses(diagnosis: Diagnosis) -> list[dict[str, Any]]:

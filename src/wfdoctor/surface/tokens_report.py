@@ -12,7 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wfdoctor.analyze.tokens import Distribution, LevelSummary
-from wfdoctor.surface.json_doc import iso
+from wfdoctor.surface.json_doc import run_header
 from wfdoctor.surface.report import findings_group
 from wfdoctor.surface.tokens import TokenReport
 
@@ -91,13 +91,8 @@ def render_tokens(report: TokenReport, console: Console) -> None:
 
 def tokens_doc(report: TokenReport, exit_code: int) -> dict[str, Any]:
     """The `tokens --json` document (docs/tokens.md)."""
-    return {
-        "schema": SCHEMA_ID,
-        "run_id": report.run.id,
-        "started_at": iso(report.run.started_at),
-        "finished_at": iso(report.run.finished_at),
+    return run_header(SCHEMA_ID, report.run, exit_code) | {
         "interrupted": report.interrupted,
-        "exit_code": exit_code,
         "backend": {"url": report.backend_url, "implementation": report.implementation,
                     "protocol": report.protocol, "model": report.model, "embedded": report.embedded},
         "settings": report.run.settings,
