@@ -47,7 +47,7 @@ def test_readers_see_committed_runs_while_a_writer_writes(tmp_path: Path) -> Non
 
     def write() -> None:
         with Store.open(path) as writer:
-            for index in range(40):
+            for _ in range(40):
                 run = Run(command="monitor", started_at=time.time())
                 writer.begin_run(run)
                 writer.add_samples(run.id or 0, [Sample("wf_x", float(i), "ratio", "test") for i in range(200)])

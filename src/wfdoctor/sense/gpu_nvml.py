@@ -89,9 +89,8 @@ def _read_device(static: dict[str, Any]) -> dict[str, Any]:
     handle = pynvml.nvmlDeviceGetHandleByIndex(static["index"])
     memory = pynvml.nvmlDeviceGetMemoryInfo(handle)
     util = _optional(lambda: pynvml.nvmlDeviceGetUtilizationRates(handle))
-    reasons_call = getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-        pynvml, "nvmlDeviceGetCurrentClocksThrottleReasons"
-    )
+    reasons_call = (getattr(pynvml, "nvmlDeviceGetCurrentClocksEventReasons", None)
+                    or pynvml.nvmlDeviceGetCurrentClocksThrottleReasons)
     processes: list[dict[str, Any]] = []
     for query in (pynvml.nvmlDeviceGetComputeRunningProcesses, pynvml.nvmlDeviceGetGraphicsRunningProcesses):
         for proc in _optional(lambda q=query: q(handle)) or []:
@@ -177,7 +176,7 @@ def parse_gpus(devices: list[dict[str, Any]], process_names: dict[int, str] | No
     for dev in devices:
         batch = SampleBatch(ts=ts, common={"gpu": str(dev["index"]), "name": dev["name"]})
 
-        def add(metric: str, value: float | None, unit: str, **labels: str) -> None:
+        def add(metric: str, value: float | None, unit: str, batch: SampleBatch = batch, **labels: str) -> None:
             batch.add(metric, value, unit, SOURCE, **labels)
 
         percent = dev.get("utilization_gpu_percent")

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wfdoctor.analyze.council import (Baseline, CouncilMetrics, SizeVerdict, baseline_of, council_metrics,
+from wfdoctor.analyze.council import (CouncilMetrics, SizeVerdict, baseline_of, council_metrics,
                                       council_samples, diagnose_council, recommend_size)
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.analyze.triage import findings_of, triage
