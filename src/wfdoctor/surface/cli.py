@@ -264,6 +264,37 @@ def council(
             store.path, code)
 
 
+memory_app = typer.Typer(help="Memory diagnostics: watch a process for leaks.", no_args_is_help=True)
+app.add_typer(memory_app, name="memory")
+
+
+@memory_app.command("watch")
+def memory_watch(
+    pid: Annotated[int, typer.Option("--pid", help="Process to watch.")],
+    duration: Annotated[float, typer.Option("--duration", min=1.0, help="Seconds to watch.")] = 60.0,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between samples.")] = 0.5,
+    fail_on: FailOnOption = FailOn.high,
+    facts: FactsOption = None,
+    rules: RulesOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sample a process's memory and call leak / growth-then-plateau / stable by statistics."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from wfdoctor.surface.memory import render_watch, run_memory_watch, watch_doc
+
+    with Store.open(db or default_db_path()) as store, Progress(
+        TextColumn(f"watching pid {pid}"), BarColumn(), TimeElapsedColumn(), console=stderr, transient=True,
+    ) as bars:
+        task = bars.add_task("watch", total=duration)
+        report = run_memory_watch(pid, duration, interval, store, facts, rules or [],
+                                  progress=lambda elapsed: bars.update(task, completed=elapsed))
+    code = exit_code_for([f.priority for f in report.findings], fail_on)
+    _finish(as_json, lambda: watch_doc(report, code), lambda: render_watch(report, stdout), report.run.id,
+            store.path, code)
+
+
 @app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,

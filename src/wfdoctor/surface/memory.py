@@ -1,0 +1,112 @@
+"""`wfdoctor memory watch`: a process's memory over time, and a leak verdict by statistics."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import psutil
+from rich.console import Console
+from rich.text import Text
+
+from wfdoctor.analyze.leaks import LeakLimits, LeakVerdict, leak_findings, leak_verdict
+from wfdoctor.config.rules import RuleBook
+from wfdoctor.measure.memwatch import MemorySeries, watch_process
+from wfdoctor.model import Finding, Run, Sample
+from wfdoctor.store.db import Store
+from wfdoctor.surface.datafiles import load_data_files
+from wfdoctor.surface.json_doc import run_header
+from wfdoctor.surface.report import findings_group
+from wfdoctor.units import format_bytes
+
+SCHEMA_ID = "wfdoctor.memory-watch/v1"
+SERIES = {"rss": ("wf_process_resident_memory_bytes", "bytes"), "uss": ("wf_process_unique_memory_bytes", "bytes"),
+          "pss": ("wf_process_proportional_memory_bytes", "bytes"), "swap": ("wf_process_swap_bytes", "bytes"),
+          "open_files": ("wf_process_open_files", "files"), "threads": ("wf_process_threads", "threads")}
+
+
+@dataclass
+class WatchReport:
+    run: Run
+    series: MemorySeries
+    verdict: LeakVerdict
+    findings: list[Finding]
+    rulebook: RuleBook
+
+
+def series_samples(series: MemorySeries) -> list[Sample]:
+    labels = {"pid": str(series.pid), "name": series.name}
+    out = []
+    for attribute, (metric, unit) in SERIES.items():
+        for at, value in zip(series.times_s, getattr(series, attribute)):
+            out.append(Sample(metric, value, unit, "psutil (/proc)", labels, series.started_at + at))
+    return out
+
+
+def run_memory_watch(pid: int, duration_s: float, interval_s: float, store: Store, facts_path: Path | None,
+                     rules_paths: list[Path], progress: Callable[[float], None] = lambda elapsed: None) -> WatchReport:
+    facts, rulebook = load_data_files(facts_path, rules_paths)
+    limits = LeakLimits(min_rate_per_s=float(facts.common["memory_leak_bytes_per_minute"]) / 60)
+    run = Run(command="memory watch", started_at=time.time(),
+              settings={"pid": pid, "duration_s": duration_s, "interval_s": interval_s})
+    store.begin_run(run)
+    series = watch_process(pid, duration_s, interval_s, progress)
+    verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available, limits)
+    findings = leak_findings(verdict, pid, series.name)
+    samples = series_samples(series)
+    leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
+    samples.append(Sample("wf_memory_leak_bytes_per_minute", leak_rate, "bytes", "wfdoctor memory watch "
+                          "(leak verdict: 0 unless the statistics call it a leak)",
+                          {"pid": str(pid), "name": series.name, "verdict": verdict.verdict}))
+    run.samples, run.findings = samples, findings
+    run.settings |= {"exited": series.exited, "samples": len(series.rss)}
+    store.add_samples(run.id or 0, samples)
+    store.add_findings(run.id or 0, findings)
+    store.finish_run(run)
+    return WatchReport(run, series, verdict, findings, rulebook)
+
+
+def render_watch(report: WatchReport, console: Console) -> None:
+    series, verdict = report.series, report.verdict
+    console.print(Text.assemble(("wfdoctor memory watch", "bold"), f"  run {report.run.id}: {series.name} "
+                                f"(pid {series.pid}), {len(series.rss)} samples over {verdict.duration_s:.1f} s"))
+    if series.exited:
+        console.print(Text("The process exited during the watch: the verdict covers what was sampled.",
+                           style="yellow"))
+    if series.rss:
+        console.print(f"RSS: first {format_bytes(series.rss[0])}, last {format_bytes(series.rss[-1])}, "
+                      f"min {format_bytes(min(series.rss))}, max {format_bytes(max(series.rss))}; threads "
+                      f"{series.threads[-1]:.0f}, open files {series.open_files[-1]:.0f}")
+    style = {"leak": "bold red", "growth-then-plateau": "yellow", "stable": "green"}.get(verdict.verdict, "dim")
+    console.print(Text.assemble(("Verdict: ", "bold"), (verdict.verdict.upper(), style), f" ({verdict.explanation})"))
+    if verdict.analysed_from_s:
+        console.print(Text(f"Warm-up excluded: the first {verdict.analysed_from_s:.0f} s", style="dim"))
+    console.print(findings_group(report.findings, report.rulebook, healthy="No leak."))
+
+
+def watch_doc(report: WatchReport, exit_code: int) -> dict[str, Any]:
+    verdict = report.verdict
+    per_minute = verdict.per_minute
+    return run_header(SCHEMA_ID, report.run, exit_code) | {
+        "pid": report.series.pid,
+        "name": report.series.name,
+        "exited": report.series.exited,
+        "verdict": verdict.verdict,
+        "explanation": verdict.explanation,
+        "samples": verdict.samples,
+        "duration_s": verdict.duration_s,
+        "slope_bytes_per_minute": {"estimate": per_minute[0], "ci_low": per_minute[1], "ci_high": per_minute[2]}
+        if per_minute else None,
+        "p_value": verdict.trend.p_value if verdict.trend else None,
+        "autocorrelation_variance_factor": verdict.trend.variance_factor if verdict.trend else None,
+        "analysed_from_s": verdict.analysed_from_s,
+        "plateau_from_s": verdict.plateau_from_s,
+        "growth_bytes": verdict.growth,
+        "steps": [{"at_s": s.at_s, "bytes": s.size} for s in verdict.steps],
+        "exhaustion_s": verdict.exhaustion_s,
+        "series": {name: getattr(report.series, name) for name in ("times_s", *SERIES)},
+        "findings": [f.to_dict() for f in report.findings],
+    }
