@@ -123,3 +123,11 @@ def test_a_process_exiting_mid_watch_gives_a_partial_verdict_and_exit_0(wfdoctor
     proc = child("import time; time.sleep(2)")
     doc = watch(wfdoctor, proc.pid, "20")
     assert doc["exited"] and doc["verdict"] == "insufficient data" and doc["exit_code"] == 0
+
+
+def test_diagnose_reads_the_latest_leak_verdict_into_its_matrix(wfdoctor, child) -> None:
+    watch(wfdoctor, child(LEAK_1MB_PER_S).pid, "22")
+    doc = wfdoctor("diagnose", "--json", "--window", "0.2", "--no-embedded", "--backend", "http://127.0.0.1:9",
+                   "--fail-on", "never").json()
+    row = next(r for r in doc["rows"] if r["id"] == "high_memory")
+    assert "memory.leak" in row["checked"] and "MEMORY_LEAK" in row["findings"]

@@ -223,6 +223,17 @@ class Store:
             by_run.setdefault(run_id, {})[priority] = count
         return [RunSummary(r[0], r[1], r[2], r[3], r[4], r[5], by_run.get(r[0], {})) for r in runs]
 
+    def recent_samples(self, metric: str, since: float) -> list[Sample]:
+        """Samples of `metric` from finished runs that started after `since`, newest run first."""
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT s.metric, s.value, s.unit, s.source, s.labels, s.ts, r.id FROM samples s "
+                "JOIN runs r ON r.id = s.run_id WHERE s.metric = ? AND r.started_at >= ? AND r.status = 'finished' "
+                "ORDER BY r.id DESC", (metric, since),
+            ).fetchall()
+        return [Sample(m, v, u, src, json.loads(labels) | {"run": str(run_id)}, ts)
+                for m, v, u, src, labels, ts, run_id in rows]
+
     def samples_of(self, run_id: int) -> list[Sample]:
         with self._errors():
             rows = self._db.execute(

@@ -69,6 +69,17 @@ def _probe_embedded(stack: ExitStack, report: Callable[[str], None]) -> BackendS
     return status
 
 
+RECENT_S = 24 * 3600
+
+
+def _recent_leak_checks(store: Store) -> list[Sample]:
+    """The latest memory-watch verdict per process from the last 24 h (the leak rule's input)."""
+    latest: dict[str, Sample] = {}
+    for sample in store.recent_samples("wf_memory_leak_bytes_per_minute", time.time() - RECENT_S):
+        latest.setdefault(sample.labels.get("pid", ""), sample)
+    return list(latest.values())
+
+
 def _token_check(url: str, runs: int, report: Callable[[str], None]) -> list[Sample]:
     """A short `wfdoctor tokens` run (1 warm-up, `runs` requests, 32 tokens) for the token rules."""
     report(f"short token check against {url}")
@@ -143,7 +154,7 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
         except WfdoctorError as exc:
             notes.append(f"token check skipped: {exc}")
     store.add_samples(run_id, server_samples)
-    samples = snapshot.samples + server_samples
+    samples = snapshot.samples + server_samples + _recent_leak_checks(store)
     tier = classify_tier(samples, facts)
     results = triage(samples, rulebook, facts, tier.tier)
     findings = findings_of(results)
