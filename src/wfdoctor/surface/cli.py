@@ -295,6 +295,25 @@ def memory_watch(
             store.path, code)
 
 
+@memory_app.command("profile")
+def memory_profile(
+    command: Annotated[list[str], typer.Argument(help="The Python program, after --: python script.py [args]")],
+    frames: Annotated[int, typer.Option("--frames", min=1, max=100, help="Traceback depth kept per "
+                                        "allocation (1 is cheapest).")] = 1,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between snapshots.")] = 1.0,
+    top: Annotated[int, typer.Option("--top", min=1, max=100, help="Lines (and tracebacks) to list.")] = 10,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a Python program under tracemalloc and show where its memory grows, line by line."""
+    from wfdoctor.surface.memory import profile_doc, render_profile, run_memory_profile
+
+    with Store.open(db or default_db_path()) as store:
+        report = run_memory_profile(command, frames, interval, top, store)
+    _finish(as_json, lambda: profile_doc(report, EXIT_HEALTHY), lambda: render_profile(report, stdout),
+            report.run.id, store.path, EXIT_HEALTHY)
+
+
 @app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,12 +14,13 @@ from typing import Any
 
 import psutil
 from rich.console import Console
+from rich.table import Table
 from rich.text import Text
 
 from wfdoctor.analyze.leaks import LeakLimits, LeakVerdict, leak_findings, leak_verdict
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.measure.memwatch import MemorySeries, watch_process
-from wfdoctor.model import Finding, Run, Sample
+from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.store.db import Store
 from wfdoctor.surface.datafiles import load_data_files
 from wfdoctor.surface.json_doc import run_header
@@ -110,3 +115,77 @@ def watch_doc(report: WatchReport, exit_code: int) -> dict[str, Any]:
         "series": {name: getattr(report.series, name) for name in ("times_s", *SERIES)},
         "findings": [f.to_dict() for f in report.findings],
     }
+
+
+PROFILE_SCHEMA_ID = "wfdoctor.memory-profile/v1"
+PYTHON_NAMES = ("python", "python3")
+
+
+@dataclass
+class ProfileReport:
+    run: Run
+    profile: dict[str, Any]
+    exit_code_of_script: int
+
+
+def run_memory_profile(command: list[str], frames: int, interval_s: float, top: int, store: Store) -> ProfileReport:
+    """Run `python script.py args` under the profiler in a child interpreter; record the result."""
+    if len(command) < 2 or Path(command[0]).name.split(".")[0] not in PYTHON_NAMES:
+        raise WfdoctorError("memory profile runs Python programs: wfdoctor memory profile -- python script.py [args]")
+    script, args = command[1], command[2:]
+    if not Path(script).is_file():
+        raise WfdoctorError(f"{script}: no such script")
+    run = Run(command="memory profile", started_at=time.time(),
+              settings={"command": command, "frames": frames, "interval_s": interval_s})
+    store.begin_run(run)
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "profile.json"
+        child = subprocess.run([sys.executable, "-m", "wfdoctor.measure.pyprofile", "--out", str(out),
+                                "--frames", str(frames), "--interval", str(interval_s), "--top", str(top),
+                                script, *args])
+        if not out.is_file():
+            store.finish_run(run, status="failed")
+            raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")
+        profile = json.loads(out.read_text(encoding="utf-8"))
+    samples = [Sample("wf_python_heap_growth_bytes", float(entry["size_diff_bytes"]), "bytes", "tracemalloc",
+                      {"file": entry["file"], "line": str(entry["line"])}) for entry in profile["top_lines"]]
+    samples += [Sample("wf_process_resident_memory_bytes", float(snap["rss_bytes"]), "bytes", "psutil (profiled)",
+                       {"label": snap["label"]}) for snap in profile["snapshots"]]
+    run.samples = samples
+    store.add_samples(run.id or 0, samples)
+    store.finish_run(run)
+    return ProfileReport(run, profile, child.returncode)
+
+
+def render_profile(report: ProfileReport, console: Console) -> None:
+    profile = report.profile
+    console.print(Text.assemble(("wfdoctor memory profile", "bold"), f"  run {report.run.id}: {profile['script']} "
+                                f"(frames {profile['frames']}, snapshot every {profile['interval_s']:g} s)"))
+    console.print(f"Python heap grew {format_bytes(profile['python_heap_growth_bytes'])}, RSS grew "
+                  f"{format_bytes(profile['rss_growth_bytes'])} between '{profile['between'][0]}' and "
+                  f"'{profile['between'][1]}'")
+    table = Table(title="Top growth by line", title_justify="left")
+    for column in ("#", "where", "code", "grew", "objects"):
+        table.add_column(column)
+    for rank, entry in enumerate(profile["top_lines"], start=1):
+        table.add_row(str(rank), f"{entry['file']}:{entry['line']}", entry.get("code", ""),
+                      format_bytes(entry["size_diff_bytes"]), f"+{entry['count_diff']}")
+    console.print(table)
+    snapshots = Table(title="Snapshots", title_justify="left")
+    for column in ("label", "at s", "Python heap", "RSS", "gc collected", "gc freed"):
+        snapshots.add_column(column)
+    for snap in profile["snapshots"][:3] + profile["snapshots"][-2:] if len(profile["snapshots"]) > 5 \
+            else profile["snapshots"]:
+        snapshots.add_row(snap["label"], f"{snap['at_s']:.1f}", format_bytes(snap["traced_bytes"]),
+                          format_bytes(snap["rss_bytes"]), str(snap["gc_collected"]),
+                          format_bytes(snap["gc_freed_rss_bytes"]))
+    console.print(snapshots)
+    if profile["hint"]:
+        console.print(Text(profile["hint"], style="yellow"))
+    if profile["error"]:
+        console.print(Text(f"The program failed: {profile['error']}", style="red"))
+
+
+def profile_doc(report: ProfileReport, exit_code: int) -> dict[str, Any]:
+    return run_header(PROFILE_SCHEMA_ID, report.run, exit_code) | {"profile": report.profile,
+                                                                   "script_exit_code": report.exit_code_of_script}
