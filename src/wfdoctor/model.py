@@ -117,6 +117,21 @@ class RuleResult:
 
 
 @dataclass
+class ActionRecord:
+    """Something wfdoctor changed (or, in a dry run, would change), with evidence either side."""
+
+    kind: str
+    target: str
+    level: str
+    applied: bool
+    reason: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    error: str = ""
+    ts: float = field(default_factory=time.time)
+
+
+@dataclass
 class Run:
     """One measurement session with its settings, environment and samples."""
 

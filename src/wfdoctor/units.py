@@ -15,6 +15,20 @@ def format_bytes(value: float) -> str:
     return f"{value:.0f} {BINARY_STEPS[step]}" if step == 0 else f"{value:.1f} {BINARY_STEPS[step]}"
 
 
+SIZE_UNITS = {"": 1, "b": 1, "kb": 1e3, "mb": 1e6, "gb": 1e9, "tb": 1e12, "kib": 2**10, "mib": 2**20,
+              "gib": 2**30, "tib": 2**40}
+
+
+def parse_size(text: str) -> int:
+    """'8GiB', '6.5 GB', '512MiB' or plain bytes -> bytes; ValueError when unreadable."""
+    stripped = text.strip().lower().replace(" ", "")
+    number = stripped.rstrip("kmgtib")
+    unit = stripped[len(number):]
+    if unit not in SIZE_UNITS or not number:
+        raise ValueError(f"'{text}': expected a size such as 8GiB, 6.5GB or 512MiB")
+    return int(float(number) * SIZE_UNITS[unit])
+
+
 def format_value(value: float, unit: str) -> str:
     """`value` in `unit`, shown the way a person reads it."""
     if unit == "ratio":

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from wfdoctor.model import Finding, Run, Sample, WfdoctorError
+from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
 
 MIGRATIONS: list[str] = [
     # v1: runs, their samples and findings.
@@ -60,6 +60,23 @@ MIGRATIONS: list[str] = [
         evidence TEXT NOT NULL
     );
     CREATE INDEX findings_by_run ON findings(run_id);
+    """,
+    # v2: every action wfdoctor takes or plans, with before/after evidence.
+    """
+    CREATE TABLE actions (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        ts REAL NOT NULL,
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        level TEXT NOT NULL,
+        applied INTEGER NOT NULL,
+        reason TEXT NOT NULL,
+        before TEXT NOT NULL,
+        after TEXT NOT NULL,
+        error TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX actions_by_run ON actions(run_id);
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -180,6 +197,23 @@ class Store:
                 "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+
+    def add_action(self, run_id: int, action: ActionRecord) -> None:
+        """Log one action (applied or dry run) with its before/after evidence."""
+        with self._errors():
+            self._db.execute(
+                "INSERT INTO actions (run_id, ts, kind, target, level, applied, reason, before, after, error) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (run_id, action.ts, action.kind, action.target, action.level, int(action.applied), action.reason,
+                 json.dumps(action.before), json.dumps(action.after), action.error),
+            )
+
+    def actions_of(self, run_id: int) -> list[ActionRecord]:
+        with self._errors():
+            rows = self._db.execute("SELECT kind, target, level, applied, reason, before, after, error, ts "
+                                    "FROM actions WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
+        return [ActionRecord(kind, target, level, bool(applied), reason, json.loads(before), json.loads(after),
+                             error, ts) for kind, target, level, applied, reason, before, after, error, ts in rows]
 
     def finish_run(self, run: Run, status: str = "finished") -> None:
         run.finished_at = run.finished_at or time.time()

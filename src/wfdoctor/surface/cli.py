@@ -314,6 +314,59 @@ def memory_profile(
             report.run.id, store.path, EXIT_HEALTHY)
 
 
+OllamaOption = Annotated[str, typer.Option("--backend", help="Ollama server URL.")]
+ApplyOption = Annotated[bool, typer.Option("--apply", help="Really do it (default: dry run, logged).")]
+
+
+def _models_command(verb: str, backend: str, db: Optional[Path], as_json: bool, model: Optional[str] = None,
+                    budget: Optional[str] = None, apply: bool = False) -> None:
+    from wfdoctor.surface.memory import models_doc, render_models, run_model_action
+    from wfdoctor.units import parse_size
+
+    try:
+        budget_bytes = parse_size(budget) if budget is not None else None
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    with Store.open(db or default_db_path()) as store:
+        report = run_model_action(verb, backend.rstrip("/"), store, model, budget_bytes, apply)
+    failed = any(action.error for action in report.actions)
+    code = EXIT_FINDINGS if failed else EXIT_HEALTHY
+    _finish(as_json, lambda: models_doc(report, code), lambda: render_models(report, stdout), report.run.id,
+            store.path, code)
+
+
+@memory_app.command("models")
+def memory_models(backend: OllamaOption = "http://127.0.0.1:11434", db: DbOption = None,
+                  as_json: JsonOption = False) -> None:
+    """List the models an Ollama server holds in memory: size, VRAM share, expiry."""
+    _models_command("models", backend, db, as_json)
+
+
+@memory_app.command("unload")
+def memory_unload(model: Annotated[str, typer.Argument(help="Model to unload.")],
+                  backend: OllamaOption = "http://127.0.0.1:11434", apply: ApplyOption = False,
+                  db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Unload a model (Ollama keep_alive 0); dry run unless --apply."""
+    _models_command("unload", backend, db, as_json, model=model, apply=apply)
+
+
+@memory_app.command("preload")
+def memory_preload(model: Annotated[str, typer.Argument(help="Model to load.")],
+                   backend: OllamaOption = "http://127.0.0.1:11434", apply: ApplyOption = False,
+                   db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Load a model ahead of its first request (keep_alive 30m); dry run unless --apply."""
+    _models_command("preload", backend, db, as_json, model=model, apply=apply)
+
+
+@memory_app.command("evict")
+def memory_evict(budget: Annotated[str, typer.Option("--budget", help="Memory the loaded models may use, e.g. "
+                                                     "8GiB.")],
+                 backend: OllamaOption = "http://127.0.0.1:11434", apply: ApplyOption = False,
+                 db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Unload least recently used models until the rest fit --budget; dry run unless --apply."""
+    _models_command("evict", backend, db, as_json, budget=budget, apply=apply)
+
+
 @app.command()
 def history(
     limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import json
 import subprocess
 import sys
@@ -17,10 +19,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from wfdoctor.act.models import loaded_state, preload_model, unload_model
+from wfdoctor.analyze.models import EvictionPlan, lru_plan
 from wfdoctor.analyze.leaks import LeakLimits, LeakVerdict, leak_findings, leak_verdict
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.measure.memwatch import MemorySeries, watch_process
-from wfdoctor.model import Finding, Run, Sample, WfdoctorError
+from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
+from wfdoctor.sense.backends.base import ModelInfo
 from wfdoctor.store.db import Store
 from wfdoctor.surface.datafiles import load_data_files
 from wfdoctor.surface.json_doc import run_header
@@ -189,3 +194,72 @@ def render_profile(report: ProfileReport, console: Console) -> None:
 def profile_doc(report: ProfileReport, exit_code: int) -> dict[str, Any]:
     return run_header(PROFILE_SCHEMA_ID, report.run, exit_code) | {"profile": report.profile,
                                                                    "script_exit_code": report.exit_code_of_script}
+
+
+MODELS_SCHEMA_ID = "wfdoctor.memory-models/v1"
+
+
+@dataclass
+class ModelsReport:
+    run: Run
+    url: str
+    state: dict[str, Any]
+    actions: list[ActionRecord]
+    plan: EvictionPlan | None
+
+
+def run_model_action(verb: str, url: str, store: Store, model: str | None = None, budget_bytes: int | None = None,
+                     apply: bool = False) -> ModelsReport:
+    """`models` (list), `unload`/`preload` MODEL, or `evict` to a budget; every action logged."""
+    run = Run(command=f"memory {verb}", started_at=time.time(),
+              settings={"backend": url, "model": model, "budget_bytes": budget_bytes, "apply": apply})
+
+    async def act() -> tuple[dict[str, Any], list[ActionRecord], EvictionPlan | None]:
+        state = await loaded_state(url)
+        plan = None
+        actions: list[ActionRecord] = []
+        if verb == "unload" and model:
+            actions.append(await unload_model(url, model, apply))
+        elif verb == "preload" and model:
+            actions.append(await preload_model(url, model, apply))
+        elif verb == "evict" and budget_bytes is not None:
+            loaded = [ModelInfo(**m) for m in state["loaded"]]
+            plan = lru_plan(loaded, budget_bytes)
+            for name in plan.unload:
+                actions.append(await unload_model(url, name, apply, reason=f"LRU eviction: {plan.explanation}"))
+        return state, actions, plan
+
+    store.begin_run(run)
+    state, actions, plan = asyncio.run(act())
+    for action in actions:
+        store.add_action(run.id or 0, action)
+    store.finish_run(run)
+    return ModelsReport(run, url, state, actions, plan)
+
+
+def render_models(report: ModelsReport, console: Console) -> None:
+    table = Table(title=f"Loaded models at {report.url} (/api/ps)", title_justify="left")
+    for column in ("model", "size", "in VRAM", "expires at"):
+        table.add_column(column)
+    for model in report.state["loaded"]:
+        share = (model["vram_bytes"] or 0) / model["size_bytes"] if model["size_bytes"] else 0.0
+        table.add_row(model["name"], format_bytes(model["size_bytes"] or 0), f"{share:.0%}",
+                      model["expires_at"] or "")
+    console.print(table)
+    if report.plan is not None:
+        console.print(f"LRU plan: unload {', '.join(report.plan.unload) or 'nothing'} ({report.plan.explanation})")
+    for action in report.actions:
+        done = "applied" if action.applied else "dry run (add --apply to do it)"
+        change = (f": loaded {format_bytes(action.before['loaded_bytes'])} -> "
+                  f"{format_bytes(action.after['loaded_bytes'])}" if action.applied else "")
+        console.print(Text(f"{action.kind} {action.target} [{action.level}] {done}{change}"
+                           + (f"; error: {action.error}" if action.error else ""),
+                           style="red" if action.error else ""))
+
+
+def models_doc(report: ModelsReport, exit_code: int) -> dict[str, Any]:
+    return run_header(MODELS_SCHEMA_ID, report.run, exit_code) | {
+        "backend": report.url, "state": report.state,
+        "plan": dataclasses.asdict(report.plan) if report.plan else None,
+        "actions": [dataclasses.asdict(action) for action in report.actions],
+    }

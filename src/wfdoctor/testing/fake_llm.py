@@ -55,6 +55,9 @@ class FakeConfig:
     model_size_vram: int = 6591830464
     include_usage: bool = True               # honour stream_options.include_usage
     text_offset: int = 0                     # start the word cycle elsewhere: servers that disagree
+    # Installed models for /api/tags and /api/ps: {name, size, size_vram, expires_at, loaded}.
+    # Empty: one model, MODEL, loaded with model_size / model_size_vram.
+    models: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
     def from_json(cls, text: str) -> FakeConfig:
@@ -84,6 +87,9 @@ class FakeServer(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()
         self.gate = threading.Semaphore(config.max_parallel) if config.max_parallel else None
         self.stopping = threading.Event()
+        self.models = [dict(m) for m in config.models] or [{
+            "name": MODEL, "size": config.model_size, "size_vram": config.model_size_vram,
+            "expires_at": "2026-11-27T01:05:00Z", "loaded": True}]
 
     def next_request(self) -> int:
         with self.lock:
@@ -122,23 +128,38 @@ class Handler(socketserver.StreamRequestHandler):
     def route(self, method: str, path: str, body: dict[str, Any], arrived: float) -> bool:
         """Answer one request; False when the connection must close afterwards."""
         cfg = self.server.config
+        models = self.server.models
         listings = {
             "/api/version": {"version": cfg.version},
-            "/api/tags": {"models": [{"name": MODEL, "model": MODEL, "size": cfg.model_size,
-                                      "modified_at": "2026-10-01T10:00:00Z", "digest": "f00d"}]},
-            "/api/ps": {"models": [{"name": MODEL, "model": MODEL, "size": cfg.model_size,
-                                    "size_vram": cfg.model_size_vram, "digest": "f00d",
-                                    "expires_at": "2026-11-27T01:05:00Z", "context_length": 4096}]},
-            "/v1/models": {"object": "list", "data": [{"id": MODEL, "object": "model"}]},
+            "/api/tags": {"models": [{"name": m["name"], "model": m["name"], "size": m["size"],
+                                      "modified_at": "2026-10-01T10:00:00Z", "digest": "f00d"} for m in models]},
+            "/api/ps": {"models": [{"name": m["name"], "model": m["name"], "size": m["size"],
+                                    "size_vram": m["size_vram"], "digest": "f00d", "expires_at": m["expires_at"],
+                                    "context_length": 4096} for m in models if m["loaded"]]},
+            "/v1/models": {"object": "list", "data": [{"id": m["name"], "object": "model"} for m in models]},
         }
         if method == "GET" and path in listings:
             self.json(listings[path])
             return True
+        if method == "POST" and path == "/api/generate" and not body.get("prompt") and "keep_alive" in body:
+            return self.load_or_unload(body)
         if method == "POST" and path in ("/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"):
             number = self.server.next_request()
             fault = cfg.fault if cfg.fault and (not cfg.fault_requests or number in cfg.fault_requests) else None
             return self.generate(path, body, fault, arrived)
         self.status(404, b"404 page not found")
+        return True
+
+    def load_or_unload(self, body: dict[str, Any]) -> bool:
+        """Ollama's documented idiom: /api/generate without a prompt loads a model, keep_alive 0 unloads it."""
+        entry = next((m for m in self.server.models if m["name"] == body.get("model")), None)
+        if entry is None:
+            self.status(404, json.dumps({"error": f"model '{body.get('model')}' not found"}).encode())
+            return True
+        unload = body["keep_alive"] in (0, "0", "0s")
+        entry["loaded"] = not unload
+        self.json({"model": entry["name"], "created_at": "2026-11-27T01:00:00Z", "response": "", "done": True,
+                   "done_reason": "unload" if unload else "load"})
         return True
 
     def json(self, payload: dict[str, Any]) -> None:
