@@ -1,0 +1,243 @@
+"""Change points in a metric's history, direction-aware and noise-aware (pure).
+
+Method (binary segmentation with a rank statistic, in the spirit of
+E-divisive / Hunter, robust to outliers):
+1. In a segment, every split k gets the Mann-Whitney z of "left vs right"
+   (ranks, so a single outlier moves it little). The best split is the largest |z|.
+2. Its significance is a permutation test of that maximum (fixed seed, so the
+   same data always gives the same answer): p = share of shuffled series whose
+   best |z| reaches the observed one. Candidates are kept at a relaxed level,
+   then re-tested between their neighbouring change points at the strict level.
+3. A change must also be large: the medians differ by at least `min_effect`
+   (5 %) and by more than the segments' own robust noise.
+4. Direction comes from the metric's polarity: down is worse for throughput and
+   FPS, up is worse for latency and memory.
+5. Variance-only changes (the same test on absolute deviations from the median)
+   are reported as "noise increased"; slow drift in the last regime by
+   Mann-Kendall (Yue-Wang corrected). Many metrics: Benjamini-Hochberg.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from wfdoctor.analyze.leaks import trend_and_slope
+
+MIN_SIZE = 3
+PERMUTATIONS = 499
+BATCH = 100
+
+
+@dataclass(frozen=True)
+class Change:
+    index: int              # first point of the new regime
+    kind: str               # "regression", "improvement", "noise increased", "noise decreased", "drift"
+    before: float           # median before
+    after: float            # median after
+    mean_before: float
+    mean_after: float
+    change_pct: float       # (after / before - 1) x 100
+    p_value: float
+    revision: str = ""
+
+
+def _ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks from 1, ties sharing their average rank."""
+    _, inverse, counts = np.unique(values, return_inverse=True, return_counts=True)
+    upper = np.cumsum(counts)
+    average = upper - (counts - 1) / 2
+    return average[inverse]
+
+
+def _split_z(ranks: np.ndarray, min_size: int) -> np.ndarray:
+    """Mann-Whitney z for every split k (rows: one per ranks vector)."""
+    ranks = np.atleast_2d(ranks)
+    n = ranks.shape[1]
+    k = np.arange(min_size, n - min_size + 1)
+    left_sums = np.cumsum(ranks, axis=1)[:, k - 1]
+    n1, n2 = k, n - k
+    u = left_sums - n1 * (n1 + 1) / 2
+    return (u - n1 * n2 / 2) / np.sqrt(n1 * n2 * (n + 1) / 12)
+
+
+def best_split(values: np.ndarray, rng: np.random.Generator, min_size: int = MIN_SIZE,
+               permutations: int = PERMUTATIONS, stop_above: float = 0.05,
+               stop_below: float = 0.01) -> tuple[int, float] | None:
+    """(split index, permutation p-value) of the strongest location change, if any split fits.
+
+    Permutations run in batches of 100 and stop once the answer is clear: p
+    already above `stop_above`, or no exceedance yet and p below `stop_below`.
+    Only borderline splits pay for all `permutations`.
+    """
+    n = len(values)
+    if n < 2 * min_size:
+        return None
+    ranks = _ranks(values)
+    z = np.abs(_split_z(ranks, min_size)[0])
+    best = int(z.argmax())
+    exceed = done = 0
+    while done < permutations:
+        batch = min(BATCH, permutations - done)
+        shuffled = rng.permuted(np.broadcast_to(ranks, (batch, n)), axis=1)
+        exceed += int(np.sum(np.abs(_split_z(shuffled, min_size)).max(axis=1) >= z[best] - 1e-12))
+        done += batch
+        p_value = (1 + exceed) / (done + 1)
+        if p_value >= stop_above or (exceed == 0 and p_value < stop_below / 2):
+            break
+    return best + min_size, (1 + exceed) / (done + 1)
+
+
+def _robust_sd(values: np.ndarray) -> float:
+    return float(1.4826 * np.median(np.abs(values - np.median(values))))
+
+
+@dataclass(frozen=True)
+class Settings:
+    higher_is_better: bool
+    min_effect: float = 0.05
+    alpha: float = 0.01
+    relaxed_alpha: float = 0.05
+    min_size: int = MIN_SIZE
+    noise_factor: float = 1.0       # the shift must exceed this x the pooled robust sd
+    seed: int = 0
+
+
+def _candidates(values: np.ndarray, start: int, end: int, settings: Settings, rng: np.random.Generator,
+                found: list[int]) -> None:
+    split = best_split(values[start:end], rng, settings.min_size)
+    if split is None or split[1] >= settings.relaxed_alpha:
+        return
+    point = start + split[0]
+    found.append(point)
+    _candidates(values, start, point, settings, rng, found)
+    _candidates(values, point, end, settings, rng, found)
+
+
+def _classify(values: np.ndarray, left: slice, right: slice, p_value: float, index: int,
+              settings: Settings) -> Change | None:
+    before, after = values[left], values[right]
+    # Size from means: with a handful of points after a change, a mean estimates the level
+    # better than a median; the rank test has already guarded against outliers.
+    mean_before, mean_after = float(before.mean()), float(after.mean())
+    if mean_before == 0:
+        return None
+    effect = mean_after / mean_before - 1
+    noise = math.sqrt((_robust_sd(before) ** 2 + _robust_sd(after) ** 2) / 2)
+    if abs(effect) < settings.min_effect or abs(mean_after - mean_before) <= settings.noise_factor * noise:
+        return None
+    worse = effect < 0 if settings.higher_is_better else effect > 0
+    return Change(index, "regression" if worse else "improvement", float(np.median(before)),
+                  float(np.median(after)), mean_before, mean_after, effect * 100, p_value)
+
+
+def detect_changes(series: list[float], settings: Settings, revisions: list[str] | None = None) -> list[Change]:
+    """Every change point in the series, located, sized, tested and labelled."""
+    values = np.asarray(series, dtype=float)
+    rng = np.random.default_rng(settings.seed)
+    candidates: list[int] = []
+    _candidates(values, 0, len(values), settings, rng, candidates)
+    points, p_values = _eliminate(values, sorted(candidates), settings)
+    changes: list[Change] = []
+    for position, point in enumerate(points):
+        lo = points[position - 1] if position else 0
+        hi = points[position + 1] if position + 1 < len(points) else len(values)
+        change = _classify(values, slice(lo, point), slice(point, hi), p_values[position], point, settings)
+        if change is not None:
+            changes.append(change)
+    changes += _noise_changes(values, changes, settings)
+    changes += _drift(values, changes, settings)
+    if revisions:
+        changes = [Change(**{**c.__dict__, "revision": revisions[c.index] if c.index < len(revisions) else ""})
+                   for c in changes]
+    return sorted(changes, key=lambda c: c.index)
+
+
+def _retest(values: np.ndarray, points: list[int], position: int, settings: Settings) -> float:
+    """Permutation p-value of a candidate between its neighbouring candidates."""
+    lo = points[position - 1] if position else 0
+    hi = points[position + 1] if position + 1 < len(points) else len(values)
+    split = best_split(values[lo:hi], np.random.default_rng(settings.seed + points[position]), settings.min_size)
+    return split[1] if split is not None else 1.0
+
+
+def _eliminate(values: np.ndarray, points: list[int], settings: Settings) -> tuple[list[int], list[float]]:
+    """Drop the weakest candidate until every one passes the strict re-test (as Hunter does)."""
+    while points:
+        p_values = [_retest(values, points, position, settings) for position in range(len(points))]
+        weakest = int(np.argmax(p_values))
+        if p_values[weakest] < settings.alpha:
+            return points, p_values
+        points = points[:weakest] + points[weakest + 1:]
+    return [], []
+
+
+def _noise_changes(values: np.ndarray, changes: list[Change], settings: Settings) -> list[Change]:
+    """Spread changes where the level did not change: the same test on |deviation from the median|."""
+    if changes:
+        return []
+    deviations = np.abs(values - np.median(values))
+    split = best_split(deviations, np.random.default_rng(settings.seed + 1), settings.min_size)
+    if split is None or split[1] >= settings.alpha:
+        return []
+    index = split[0]
+    before, after = _robust_sd(values[:index]), _robust_sd(values[index:])
+    if before == 0 or not (after >= 1.5 * before or after <= before / 1.5):
+        return []
+    return [Change(index, "noise increased" if after > before else "noise decreased", float(np.median(values[:index])),
+                   float(np.median(values[index:])), float(values[:index].mean()), float(values[index:].mean()),
+                   (after / before - 1) * 100, split[1])]
+
+
+def _drift(values: np.ndarray, changes: list[Change], settings: Settings) -> list[Change]:
+    """Slow drift in the last regime: significant trend whose total is a regression-sized change."""
+    start = max((c.index for c in changes if c.kind in ("regression", "improvement")), default=0)
+    tail = values[start:]
+    if len(tail) < 10:
+        return []
+    trend, slope = trend_and_slope(np.arange(len(tail), dtype=float), tail)
+    level = float(np.median(tail))
+    total = slope.per_second * (len(tail) - 1)
+    if trend.p_value >= settings.alpha or level == 0 or abs(total / level) < settings.min_effect:
+        return []
+    worse = total < 0 if settings.higher_is_better else total > 0
+    if not worse:
+        return []
+    return [Change(start, "drift", float(tail[0]), float(tail[-1]), float(tail[: len(tail) // 2].mean()),
+                   float(tail[len(tail) // 2:].mean()), total / level * 100, trend.p_value)]
+
+
+def regression_at_end(changes: list[Change], length: int, min_after: int = 3) -> Change | None:
+    """The latest change, if it is a regression that still holds at the end with >= `min_after` points."""
+    level_changes = [c for c in changes if c.kind in ("regression", "improvement", "drift")]
+    if not level_changes:
+        return None
+    last = max(level_changes, key=lambda c: c.index)
+    if last.kind in ("regression", "drift") and length - last.index >= min_after:
+        return last
+    return None
+
+
+def benjamini_hochberg(p_values: list[float], q: float = 0.05) -> list[bool]:
+    """Which hypotheses are discoveries at false discovery rate q."""
+    order = sorted(range(len(p_values)), key=lambda i: p_values[i])
+    cutoff = -1
+    for rank, index in enumerate(order, start=1):
+        if p_values[index] <= q * rank / len(p_values):
+            cutoff = rank
+    keep = set(order[:cutoff]) if cutoff > 0 else set()
+    return [i in keep for i in range(len(p_values))]
+
+
+def spec_window_detector(old: list[float], recent: list[float], higher_is_better: bool,
+                         threshold: float = 0.15) -> bool:
+    """WF-TECH-010's detector as written: >= 10 samples each side, recent mean 15 % worse."""
+    if len(old) < 10 or len(recent) < 10:
+        return False
+    baseline, now = float(np.mean(old)), float(np.mean(recent))
+    if baseline == 0:
+        return False
+    change = (now - baseline) / baseline
+    return change < -threshold if higher_is_better else change > threshold
