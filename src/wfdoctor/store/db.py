@@ -268,6 +268,18 @@ class Store:
         return [Sample(m, v, u, src, json.loads(labels) | {"run": str(run_id)}, ts)
                 for m, v, u, src, labels, ts, run_id in rows]
 
+    def metric_history(self, metrics: list[str] | None = None) -> list[tuple[int, Sample]]:
+        """(run id, sample) for every sample of `metrics` (all when None) from finished runs, oldest first."""
+        query = ("SELECT r.id, s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s JOIN runs r "
+                 "ON r.id = s.run_id WHERE r.status = 'finished'")
+        params: tuple[str, ...] = ()
+        if metrics:
+            query += f" AND s.metric IN ({', '.join('?' for _ in metrics)})"
+            params = tuple(metrics)
+        with self._errors():
+            rows = self._db.execute(query + " ORDER BY s.ts, s.id", params).fetchall()
+        return [(run_id, Sample(m, v, u, src, json.loads(labels), ts)) for run_id, m, v, u, src, labels, ts in rows]
+
     def samples_of(self, run_id: int) -> list[Sample]:
         with self._errors():
             rows = self._db.execute(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
+import time
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
@@ -21,7 +22,7 @@ import typer
 from rich.console import Console
 
 from wfdoctor import __version__
-from wfdoctor.model import Priority, WfdoctorError
+from wfdoctor.model import Priority, Run, WfdoctorError
 from wfdoctor.store.db import Store, default_db_path
 
 app = typer.Typer(
@@ -365,6 +366,81 @@ def memory_evict(budget: Annotated[str, typer.Option("--budget", help="Memory th
                  db: DbOption = None, as_json: JsonOption = False) -> None:
     """Unload least recently used models until the rest fit --budget; dry run unless --apply."""
     _models_command("evict", backend, db, as_json, budget=budget, apply=apply)
+
+
+regress_app = typer.Typer(help="Regression detection over the stored history (and a CI gate).",
+                          no_args_is_help=True)
+app.add_typer(regress_app, name="regress")
+
+
+@regress_app.command("record")
+def regress_record(
+    file: Annotated[Path, typer.Argument(help="pytest-benchmark JSON, or CSV/JSON of timestamp,metric,value,"
+                                         "revision.")],
+    db: DbOption = None,
+) -> None:
+    """Import external results into the history."""
+    from wfdoctor.surface.regress import record
+
+    with Store.open(db or default_db_path()) as store:
+        count = record(file, store)
+    stdout.print(f"Recorded {count} points from {file} in {store.path}.")
+
+
+@regress_app.command("check")
+def regress_check(
+    metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Only these metrics (repeatable).")]
+    = None,
+    min_effect: Annotated[float, typer.Option("--min-effect", min=0.0, help="Smallest change that counts "
+                                              "(0.05 = 5 %).")] = 0.05,
+    min_after: Annotated[int, typer.Option("--min-after", min=1, help="Points after a change before it counts "
+                                           "at the end.")] = 3,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a pull-request comment "
+                                                          "here.")] = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Exit 1 when a series ends in a regression (change points, direction-aware, BH over series)."""
+    from wfdoctor.surface.regress import check, check_doc, check_samples, markdown, render_check
+
+    with Store.open(db or default_db_path()) as store:
+        verdicts = check(store, metric, min_effect, min_after)
+        run = Run(command="regress check", started_at=time.time(), settings={"metrics": metric or []})
+        run.samples = check_samples(verdicts)
+        store.save_run(run)
+    code = EXIT_FINDINGS if any(v.discovery for v in verdicts) else EXIT_HEALTHY
+    if markdown_path is not None:
+        markdown_path.write_text(markdown(verdicts), encoding="utf-8")
+    _finish(as_json, lambda: check_doc(run, verdicts, code), lambda: render_check(verdicts, stdout), run.id,
+            store.path, code)
+
+
+@regress_app.command("show")
+def regress_show(
+    metric: Annotated[str, typer.Argument(help="Metric name, e.g. wf_llm_decode_tokens_per_second.")],
+    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write an SVG plot here.")] = None,
+    db: DbOption = None,
+) -> None:
+    """Print a metric's series with its change points (and plot them)."""
+    from wfdoctor.surface.regress import check, svg_plot
+
+    with Store.open(db or default_db_path()) as store:
+        verdicts = check(store, [metric], 0.05, 3)
+    if not verdicts:
+        raise WfdoctorError(f"no series of {metric} with a known direction and enough points in the history")
+    for verdict in verdicts:
+        stdout.print(f"{verdict.series.name}: {len(verdict.series.values)} points "
+                     f"({'higher' if verdict.higher_is_better else 'lower'} is better)")
+        marks = {c.index: c for c in verdict.changes}
+        for index, value in enumerate(verdict.series.values):
+            change = marks.get(index)
+            note = f"  <- {change.kind} {change.change_pct:+.1f} % (p {change.p_value:.3g})" if change else ""
+            stdout.print(f"  {index:>4}  {verdict.series.revisions[index] or '-':<12} {value:12.5g}{note}",
+                         highlight=False)
+        if plot is not None:
+            target = plot if len(verdicts) == 1 else plot.with_stem(f"{plot.stem}-{verdicts.index(verdict)}")
+            target.write_text(svg_plot(verdict.series, verdict.changes), encoding="utf-8")
+            stdout.print(f"plot: {target}")
 
 
 @app.command()

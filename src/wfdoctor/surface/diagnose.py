@@ -72,11 +72,12 @@ def _probe_embedded(stack: ExitStack, report: Callable[[str], None]) -> BackendS
 RECENT_S = 24 * 3600
 
 
-def _recent_leak_checks(store: Store) -> list[Sample]:
-    """The latest memory-watch verdict per process from the last 24 h (the leak rule's input)."""
+def _recent(store: Store, metric: str, key_label: str) -> list[Sample]:
+    """The newest sample of `metric` per `key_label` value from the last 24 h: what other commands
+    (memory watch, regress check) found, for the rows diagnose cannot measure in its own window."""
     latest: dict[str, Sample] = {}
-    for sample in store.recent_samples("wf_memory_leak_bytes_per_minute", time.time() - RECENT_S):
-        latest.setdefault(sample.labels.get("pid", ""), sample)
+    for sample in store.recent_samples(metric, time.time() - RECENT_S):
+        latest.setdefault(sample.labels.get(key_label, ""), sample)
     return list(latest.values())
 
 
@@ -154,7 +155,8 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
         except WfdoctorError as exc:
             notes.append(f"token check skipped: {exc}")
     store.add_samples(run_id, server_samples)
-    samples = snapshot.samples + server_samples + _recent_leak_checks(store)
+    samples = snapshot.samples + server_samples + _recent(store, "wf_memory_leak_bytes_per_minute", "pid") + \
+        _recent(store, "wf_regressions_detected", "")
     tier = classify_tier(samples, facts)
     results = triage(samples, rulebook, facts, tier.tier)
     findings = findings_of(results)
