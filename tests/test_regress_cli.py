@@ -65,6 +65,17 @@ def test_pytest_benchmark_json_is_imported(wfdoctor, tmp_path: Path) -> None:
     assert verdict["regression_at_end"]["revision"] == "c10"
 
 
+def test_the_specs_window_mode_uses_a_real_two_sample_test(wfdoctor, tmp_path: Path) -> None:
+    values = series(28, n=40, factor=0.9)  # hourly points: the last 12 hours 10 % slower
+    wfdoctor("regress", "record", str(write_csv(tmp_path / "r.csv", values)))
+    result = wfdoctor("regress", "check", "--mode", "window", "--window-hours", "11.5", "--json")
+    assert result.code == 1
+    [verdict] = result.json()["series"]
+    assert verdict["regression_at_end"]["index"] == 28 and verdict["regression_at_end"]["p_value"] < 0.01
+    too_short = wfdoctor("regress", "check", "--mode", "window", "--window-hours", "5", "--json").json()
+    assert too_short["series"][0]["changes"] == []  # fewer than 10 recent samples: no verdict
+
+
 def test_show_prints_the_series_and_writes_an_svg(wfdoctor, tmp_path: Path) -> None:
     wfdoctor("regress", "record", str(write_csv(tmp_path / "r.csv", series(25))))
     result = wfdoctor("regress", "show", "wf_llm_decode_tokens_per_second", "--plot", str(tmp_path / "p.svg"))

@@ -231,6 +231,21 @@ def benjamini_hochberg(p_values: list[float], q: float = 0.05) -> list[bool]:
     return [i in keep for i in range(len(p_values))]
 
 
+def window_test(old: list[float], recent: list[float], settings: Settings, min_samples: int = 10) -> Change | None:
+    """The spec's baseline-vs-recent comparison, done properly: >= `min_samples` each side, a
+    Mann-Whitney two-sample test (p < alpha), the effect floor, and the direction from polarity."""
+    if len(old) < min_samples or len(recent) < min_samples:
+        return None
+    values = np.asarray(old + recent, dtype=float)
+    n1, n2 = len(old), len(recent)
+    u = float(_ranks(values)[:n1].sum()) - n1 * (n1 + 1) / 2
+    z = (u - n1 * n2 / 2) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
+    p_value = math.erfc(abs(z) / math.sqrt(2))
+    if p_value >= settings.alpha:
+        return None
+    return _classify(values, slice(0, len(old)), slice(len(old), len(values)), p_value, len(old), settings)
+
+
 def spec_window_detector(old: list[float], recent: list[float], higher_is_better: bool,
                          threshold: float = 0.15) -> bool:
     """WF-TECH-010's detector as written: >= 10 samples each side, recent mean 15 % worse."""

@@ -397,15 +397,22 @@ def regress_check(
                                            "at the end.")] = 3,
     markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a pull-request comment "
                                                           "here.")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="changepoint (whole history) or window (the spec's: "
+                                      "older vs the last --window-hours, >= 10 samples each, Mann-Whitney).")]
+    = "changepoint",
+    window_hours: Annotated[float, typer.Option("--window-hours", min=0.001, help="Recent window for "
+                                                "--mode window.")] = 24.0,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Exit 1 when a series ends in a regression (change points, direction-aware, BH over series)."""
     from wfdoctor.surface.regress import check, check_doc, check_samples, markdown, render_check
 
+    if mode not in ("changepoint", "window"):
+        raise typer.BadParameter("--mode must be changepoint or window")
     with Store.open(db or default_db_path()) as store:
-        verdicts = check(store, metric, min_effect, min_after)
-        run = Run(command="regress check", started_at=time.time(), settings={"metrics": metric or []})
+        verdicts = check(store, metric, min_effect, min_after, mode, window_hours * 3600)
+        run = Run(command="regress check", started_at=time.time(), settings={"metrics": metric or [], "mode": mode})
         run.samples = check_samples(verdicts)
         store.save_run(run)
     code = EXIT_FINDINGS if any(v.discovery for v in verdicts) else EXIT_HEALTHY

@@ -14,7 +14,8 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from wfdoctor.analyze.regression import Change, Settings, benjamini_hochberg, detect_changes, regression_at_end
+from wfdoctor.analyze.regression import (Change, Settings, benjamini_hochberg, detect_changes, regression_at_end,
+                                         window_test)
 from wfdoctor.analyze.series import Series, build_series
 from wfdoctor.config.polarity import load_polarity
 from wfdoctor.model import Run, Sample, WfdoctorError
@@ -96,15 +97,30 @@ class SeriesVerdict:
     discovery: bool = False
 
 
-def check(store: Store, metrics: list[str] | None, min_effect: float, min_after: int) -> list[SeriesVerdict]:
-    """Change points in every series with a known polarity and enough points; BH over the end regressions."""
+def _window_changes(series: Series, settings: Settings, window_s: float) -> list[Change]:
+    """The spec's mode: everything older than `window_s` before the newest point vs the rest."""
+    cutoff = series.times[-1] - window_s
+    split = sum(1 for t in series.times if t < cutoff)
+    change = window_test(series.values[:split], series.values[split:], settings)
+    if change is None:
+        return []
+    revision = series.revisions[change.index] if change.index < len(series.revisions) else ""
+    return [Change(**{**change.__dict__, "revision": revision})]
+
+
+def check(store: Store, metrics: list[str] | None, min_effect: float, min_after: int, mode: str = "changepoint",
+          window_s: float = 24 * 3600) -> list[SeriesVerdict]:
+    """Change points (or the spec's window test) in every series with a known polarity and enough
+    points; Benjamini-Hochberg over the regressions at the end."""
     polarity = load_polarity()
     verdicts = []
     for series in build_series(store.metric_history(metrics)):
         higher = polarity.higher_is_better(series.metric)
         if higher is None or len(series.values) < MIN_POINTS:
             continue
-        changes = detect_changes(series.values, Settings(higher, min_effect=min_effect), series.revisions)
+        settings = Settings(higher, min_effect=min_effect)
+        changes = (_window_changes(series, settings, window_s) if mode == "window"
+                   else detect_changes(series.values, settings, series.revisions))
         verdicts.append(SeriesVerdict(series, higher, changes, regression_at_end(changes, len(series.values),
                                                                                  min_after)))
     flagged = [v for v in verdicts if v.at_end is not None]
