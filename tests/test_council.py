@@ -115,3 +115,13 @@ def test_agreement_tests_and_quorum() -> None:
     assert quorum_group(answers, exact(), 3) == []
     assert tokenset(0.5)("the capital is Paris", "Paris is the capital city")
     assert majority(answers, exact()) == ("a", ["a", "b"])
+
+
+def test_diagnose_reads_the_latest_council_into_its_matrix(wfdoctor) -> None:
+    servers = [FakeLLMServer(FakeConfig(ttft_s=0.02, itl_s=0.01, tokens=10)) for _ in range(2)]
+    with servers[0] as a, servers[1] as b:
+        council(wfdoctor, "--member", a.base_url, "--member", b.base_url)
+    doc = wfdoctor("diagnose", "--json", "--window", "0.2", "--no-embedded", "--backend", "http://127.0.0.1:9",
+                   "--fail-on", "never").json()
+    row = next(r for r in doc["rows"] if r["id"] == "council_sync_delays")
+    assert {"council.sync_delay", "council.efficiency_low"} <= set(row["checked"])

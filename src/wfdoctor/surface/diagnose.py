@@ -70,6 +70,13 @@ def _probe_embedded(stack: ExitStack, report: Callable[[str], None]) -> BackendS
 
 
 RECENT_S = 24 * 3600
+# What other commands measured that diagnose cannot in its window: (metric, label telling series apart).
+RECENT_FINDINGS = [
+    ("wf_memory_leak_bytes_per_minute", "pid"),        # memory watch
+    ("wf_regressions_detected", ""),                    # regress check
+    ("wf_council_sync_delay_seconds", ""),              # council (the latest council as a whole)
+    ("wf_council_efficiency_ratio", ""),
+]
 
 
 def _recent(store: Store, metric: str, key_label: str) -> list[Sample]:
@@ -155,8 +162,8 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
         except WfdoctorError as exc:
             notes.append(f"token check skipped: {exc}")
     store.add_samples(run_id, server_samples)
-    samples = snapshot.samples + server_samples + _recent(store, "wf_memory_leak_bytes_per_minute", "pid") + \
-        _recent(store, "wf_regressions_detected", "")
+    samples = snapshot.samples + server_samples + [
+        sample for metric, key in RECENT_FINDINGS for sample in _recent(store, metric, key)]
     tier = classify_tier(samples, facts)
     results = triage(samples, rulebook, facts, tier.tier)
     findings = findings_of(results)
