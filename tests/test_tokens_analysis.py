@@ -144,3 +144,22 @@ def test_roofline_is_bandwidth_over_model_bytes() -> None:
     limit = roofline(measured_tps=30.0, model_bytes=100_000_000, bandwidth_bytes_per_second=10e9, source="test")
     assert limit.limit_tps == pytest.approx(100.0)
     assert limit.fraction == pytest.approx(0.30)
+
+
+def test_llama_cpp_server_timings_and_openai_usage_are_read_from_the_stream() -> None:
+    from wfdoctor.sense.backends.openai import _handle_line
+
+    stream = StreamTrace(sent_ns=0)
+    lines = [
+        b'data: {"model": "/models/m.gguf", "choices": [{"index": 0, "delta": {"content": "Hi"}}]}',
+        b'data: {"choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], '
+        b'"timings": {"prompt_n": 12, "prompt_ms": 48.0, "predicted_n": 1, "predicted_ms": 20.0}}',
+        b'data: {"choices": [], "usage": {"prompt_tokens": 12, "completion_tokens": 1}}',
+        b"data: [DONE]",
+    ]
+    for arrived, line in enumerate(lines):
+        _handle_line(line, stream, arrived)
+    assert stream.completed and stream.finish_reason == "stop" and stream.pieces == ["Hi"]
+    assert stream.reported_model == "/models/m.gguf"
+    assert stream.server == {"prompt_tokens": 12.0, "prefill_s": 0.048, "completion_tokens": 1.0,
+                             "decode_s": 0.020}
