@@ -111,6 +111,23 @@ def test_corrupt_database_is_reported_not_replaced(tmp_path: Path, wfdoctor) -> 
     assert path.read_bytes() == garbage
 
 
+def test_an_older_database_is_migrated_forward_keeping_its_runs(tmp_path: Path) -> None:
+    from wfdoctor.store.db import MIGRATIONS
+
+    path = tmp_path / "v1.db"
+    old = sqlite3.connect(path)
+    old.executescript(MIGRATIONS[0])
+    old.execute("INSERT INTO runs (command, started_at) VALUES ('diagnose', 1.0)")
+    old.execute("PRAGMA user_version = 1")
+    old.commit()
+    old.close()
+    with Store.open(path) as store:
+        assert [run.command for run in store.list_runs()] == ["diagnose"]
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert raw.execute("SELECT COUNT(*) FROM actions").fetchone()[0] == 0
+
+
 def test_database_from_a_newer_wfdoctor_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "new.db"
     sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")

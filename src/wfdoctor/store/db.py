@@ -268,6 +268,10 @@ class Store:
         return [Sample(m, v, u, src, json.loads(labels) | {"run": str(run_id)}, ts)
                 for m, v, u, src, labels, ts, run_id in rows]
 
+    def metric_names(self) -> list[str]:
+        with self._errors():
+            return [row[0] for row in self._db.execute("SELECT DISTINCT metric FROM samples ORDER BY metric")]
+
     def metric_history(self, metrics: list[str] | None = None) -> list[tuple[int, Sample]]:
         """(run id, sample) for every sample of `metrics` (all when None) from finished runs, oldest first."""
         query = ("SELECT r.id, s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s JOIN runs r "

@@ -113,8 +113,9 @@ def check(store: Store, metrics: list[str] | None, min_effect: float, min_after:
     """Change points (or the spec's window test) in every series with a known polarity and enough
     points; Benjamini-Hochberg over the regressions at the end."""
     polarity = load_polarity()
+    wanted = metrics or [name for name in store.metric_names() if polarity.higher_is_better(name) is not None]
     verdicts = []
-    for series in build_series(store.metric_history(metrics)):
+    for series in build_series(store.metric_history(wanted) if wanted else []):
         higher = polarity.higher_is_better(series.metric)
         if higher is None or len(series.values) < MIN_POINTS:
             continue
