@@ -125,3 +125,10 @@ def test_diagnose_reads_the_latest_council_into_its_matrix(wfdoctor) -> None:
                    "--fail-on", "never").json()
     row = next(r for r in doc["rows"] if r["id"] == "council_sync_delays")
     assert {"council.sync_delay", "council.efficiency_low"} <= set(row["checked"])
+
+
+def test_members_cut_off_by_llama_cpp_python_interrupts_are_explained(wfdoctor, llm_server) -> None:
+    url = llm_server.base_url  # the session server keeps llama-cpp-python's default interrupt_requests=True
+    doc = council(wfdoctor, "--member", url, "--member", url, "--member", url, "--retries", "0")
+    finding = next(f for f in doc["findings"] if f["code"] == "COUNCIL_INTERRUPTED")
+    assert finding["actions"][0] == "llama_cpp_python_no_interrupt"

@@ -231,10 +231,29 @@ def parallelism(metrics: CouncilMetrics, implementation_of: dict[str, str], limi
     return []
 
 
+CUT = ("connection cut", "server disconnected")
+
+
+def interrupted(metrics: CouncilMetrics, implementation_of: dict[str, str]) -> list[Finding]:
+    """Members cut off on a shared llama-cpp-python server: its default interrupt_requests at work."""
+    shared = {url for url in implementation_of if sum(m.url == url for m in metrics.members) > 1}
+    cut = [m for m in metrics.members if m.url in shared and any(text in m.error for text in CUT)
+           and implementation_of.get(m.url) == "llama-cpp-python"]
+    if not cut:
+        return []
+    return [_finding(
+        "COUNCIL_INTERRUPTED", "llama-cpp-python cancels the running stream when another member's request "
+        "arrives (its default interrupt_requests=True)", Priority.HIGH,
+        f"{len(cut)} of {metrics.n} members were cut off on {', '.join(sorted({m.url for m in cut}))}",
+        ["llama_cpp_python_no_interrupt", "one_server_per_stream", "parallel_slots_server"],
+        [_sample("wf_council_failed_members", float(len(cut)), "members", members=str(metrics.n))])]
+
+
 def diagnose_council(metrics: CouncilMetrics, implementation_of: dict[str, str],
                      limits: Limits | None = None) -> list[Finding]:
     limits = limits or Limits()
-    findings = stragglers(metrics, limits) + parallelism(metrics, implementation_of, limits)
+    findings = stragglers(metrics, limits) + parallelism(metrics, implementation_of, limits) + \
+        interrupted(metrics, implementation_of)
     return sorted(findings, key=lambda f: f.priority.rank)
 
 
