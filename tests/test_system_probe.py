@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 
-from wfdoctor.sense.processes import ProcessStat, _parse_stat, cpu_rates, scan_processes
+from wfdoctor.sense.processes import ProcessScanner, ProcessStat, ProcScanner, _parse_stat, cpu_rates
 from wfdoctor.sense.system import SystemProbe
 
 
@@ -54,4 +56,27 @@ def test_cpu_rates_treat_a_reused_pid_as_a_new_process() -> None:
 
 
 def test_scan_finds_this_process() -> None:
-    assert os.getpid() in scan_processes()
+    assert os.getpid() in ProcessScanner().scan()
+
+
+def test_the_scanner_keeps_stat_files_open_and_closes_those_of_exited_processes() -> None:
+    scanner = ProcScanner()
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in scanner.scan()
+        open_before = len(os.listdir("/proc/self/fd"))
+        assert child.pid in scanner.scan()
+        assert len(os.listdir("/proc/self/fd")) == open_before  # re-read, not re-opened
+    finally:
+        child.kill()
+        child.wait()
+    assert child.pid not in scanner.scan()
+    assert child.pid not in scanner._fds
+    scanner.close()
+
+
+def test_slow_moving_values_come_every_fifth_read_unless_forced(tmp_path) -> None:
+    probe = SystemProbe(paths={"data": tmp_path})
+    has_disk = ["wf_disk_used_ratio" in {s.metric for s in probe.read()} for _ in range(6)]
+    assert has_disk == [True, False, False, False, False, True]
+    assert "wf_disk_used_ratio" in {s.metric for s in probe.read(slow=True)}

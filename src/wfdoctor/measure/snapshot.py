@@ -68,7 +68,7 @@ async def take_snapshot(window_s: float, paths: dict[str, Path], top: int = 5,
     probe.read()
     task = asyncio.ensure_future(during()) if during else None
     await asyncio.sleep(window_s)
-    samples = probe.read()
+    samples = probe.read(slow=True)
     extra = await task if task else None
     elapsed = time.monotonic() - started
     names = {int(s.labels["pid"]): s.labels["name"] for s in samples if "pid" in s.labels}

@@ -17,7 +17,7 @@ from typing import Any
 import psutil
 
 from wfdoctor.model import Sample, SampleBatch
-from wfdoctor.sense.processes import PROCESS_SOURCE, ProcessStat, cpu_rates, scan_processes
+from wfdoctor.sense.processes import PROCESS_SOURCE, ProcessScanner, ProcessStat, cpu_rates
 
 BUSY_EXCLUDED = ("idle", "iowait")
 
@@ -68,6 +68,11 @@ class SystemProbe:
     _devices: dict[str, str] = field(default_factory=dict)
     _cores: tuple[int, int | None] = (0, None)
     _has_sensors: bool = False
+    _scanner: ProcessScanner = field(default_factory=ProcessScanner)
+    # Slow-moving values (clock, disk usage, temperatures) are read on every
+    # `slow_every`-th call only; the first call always reads them.
+    slow_every: int = 5
+    _calls: int = 0
 
     def __post_init__(self) -> None:
         # Facts that do not change while the machine runs are read once.
@@ -83,19 +88,24 @@ class SystemProbe:
             cpu_per_core=psutil.cpu_times(percpu=True),
             swap=psutil.swap_memory(),
             disk=psutil.disk_io_counters(perdisk=True) or {},
-            processes=scan_processes(),
+            processes=self._scanner.scan(),
         )
 
-    def read(self) -> list[Sample]:
-        """Instant values, plus rates since the previous call (none on the first)."""
+    def read(self, slow: bool | None = None) -> list[Sample]:
+        """Instant values, plus rates since the previous call (none on the first).
+
+        `slow` forces (True) or skips (False) the slow-moving values; by default
+        they come with every `slow_every`-th call.
+        """
         now = self._read_counters()
-        samples = self._instant(now)
+        samples = self._instant(now, slow=self._calls % self.slow_every == 0 if slow is None else slow)
+        self._calls += 1
         if self._last is not None:
             samples += self._rates(self._last, now)
         self._last = now
         return samples
 
-    def _instant(self, now: Reading) -> list[Sample]:
+    def _instant(self, now: Reading, slow: bool) -> list[Sample]:
         batch = SampleBatch()
         add = batch.add
         logical, physical = self._cores
@@ -104,7 +114,7 @@ class SystemProbe:
             add("wf_cpu_physical_cores", physical, "cores", "psutil.cpu_count(logical=False)")
         for window, value in zip(("1m", "5m", "15m"), psutil.getloadavg()):
             add("wf_cpu_load_average", value, "tasks", "psutil.getloadavg", window=window)
-        freq = psutil.cpu_freq()
+        freq = psutil.cpu_freq() if slow else None
         if freq and freq.current:
             add("wf_cpu_frequency_hertz", freq.current * 1e6, "Hz", "psutil.cpu_freq", kind="current")
             if freq.max:
@@ -119,7 +129,7 @@ class SystemProbe:
         add("wf_swap_total_bytes", swap.total, "bytes", "psutil.swap_memory")
         add("wf_swap_used_bytes", swap.used, "bytes", "psutil.swap_memory")
 
-        for name, path in self.paths.items():
+        for name, path in self.paths.items() if slow else ():
             try:
                 usage = psutil.disk_usage(str(path))
             except OSError:
@@ -127,7 +137,7 @@ class SystemProbe:
             add("wf_disk_used_ratio", usage.percent / 100.0, "ratio", "psutil.disk_usage", path=str(path), role=name)
             add("wf_disk_free_bytes", usage.free, "bytes", "psutil.disk_usage", path=str(path), role=name)
 
-        for chip, entries in (psutil.sensors_temperatures() if self._has_sensors else {}).items():
+        for chip, entries in (psutil.sensors_temperatures() if slow and self._has_sensors else {}).items():
             for index, entry in enumerate(entries):
                 add("wf_temperature_celsius", entry.current, "°C", "psutil.sensors_temperatures",
                     sensor=chip, label=entry.label or str(index))
