@@ -55,6 +55,8 @@ def test_three_server_processes_run_in_parallel_and_contend_for_two_cores(wfdoct
     assert doc["council"]["ok"] == 3
     assert doc["council"]["alpha"] < 0.75
     assert "COUNCIL_SERIALISED" not in codes(doc)
+    measured = {k: doc["council"][k] for k in ("alpha", "speedup", "solo_decode_tps", "council_decode_tps")}
+    assert "COUNCIL_CONTENTION" in codes(doc), measured
     finding = next(f for f in doc["findings"] if f["code"] == "COUNCIL_CONTENTION")
     assert "alpha" in finding["summary"]
 
@@ -87,6 +89,7 @@ def test_early_consensus_stops_at_the_quorum_and_saves_time(wfdoctor) -> None:
                       "--quorum", "2")
     early = doc["early_consensus"]
     assert early["consensus_s"] is not None and early["cancelled"] == 1
+    assert early["consensus_members"] == ["m1", "m2"]
     assert doc["saved_s"] > 0.3  # the slow member needs ~0.8 s more
 
 

@@ -74,6 +74,7 @@ class CouncilMetrics:
     solo_decode_tps: float | None
     council_decode_tps: float | None
     consensus_s: float | None
+    consensus_members: list[str]
     members: list[MemberMetrics]
 
 
@@ -117,6 +118,7 @@ def council_metrics(council: CouncilRun, baseline: Baseline | None = None) -> Co
         solo_decode_tps=baseline.solo_decode_tps if baseline else None,
         council_decode_tps=fmean(rates) if rates else None,
         consensus_s=(council.consensus_ns - council.started_ns) / 1e9 if council.consensus_ns else None,
+        consensus_members=list(council.consensus),
         members=members,
     )
 

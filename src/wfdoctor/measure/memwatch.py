@@ -30,6 +30,7 @@ class MemorySeries:
     threads: list[float] = field(default_factory=list)
     started_at: float = 0.0                                   # wall clock of the first sample
     exited: bool = False
+    interrupted: bool = False                                 # Ctrl-C: what was sampled is kept
 
 
 def _read(proc: psutil.Process, series: MemorySeries, at_s: float, full: bool) -> bool:
@@ -67,6 +68,15 @@ def watch_process(pid: int, duration_s: float, interval_s: float,
         raise WfdoctorError(f"no process with pid {pid}") from None
     except psutil.AccessDenied:
         raise WfdoctorError(f"not allowed to read process {pid}") from None
+    try:
+        _sample_until(proc, series, duration_s, interval_s, progress)
+    except KeyboardInterrupt:
+        series.interrupted = True
+    return series
+
+
+def _sample_until(proc: psutil.Process, series: MemorySeries, duration_s: float, interval_s: float,
+                  progress: Callable[[float], None]) -> None:
     start = time.monotonic()
     full = True
     tick = 0
@@ -76,10 +86,10 @@ def watch_process(pid: int, duration_s: float, interval_s: float,
             full = _read(proc, series, now, full)
         except (psutil.NoSuchProcess, psutil.ZombieProcess):
             series.exited = True
-            return series
+            return
         progress(now)
         tick += 1
         next_at = tick * interval_s
         if next_at > duration_s:
-            return series
+            return
         time.sleep(max(next_at - (time.monotonic() - start), 0.0))

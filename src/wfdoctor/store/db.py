@@ -178,6 +178,25 @@ class Store:
         run.id = int(cursor.lastrowid or 0)
         return run.id
 
+    @contextmanager
+    def recording(self, run: Run) -> Iterator[int]:
+        """Record `run` as started; whatever ends the body, the run is closed with the right status.
+
+        Finished (unless the body closed it itself), "interrupted" on Ctrl-C, "failed"
+        on an error; the samples written so far stay either way.
+        """
+        run_id = self.begin_run(run)
+        try:
+            yield run_id
+        except KeyboardInterrupt:
+            self.finish_run(run, status="interrupted")
+            raise
+        except BaseException:
+            self.finish_run(run, status="failed")
+            raise
+        if run.finished_at is None:
+            self.finish_run(run)
+
     def add_samples(self, run_id: int, samples: list[Sample]) -> None:
         """Append samples in one transaction (one fsync for the batch)."""
         rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
@@ -207,13 +226,6 @@ class Store:
                 (run_id, action.ts, action.kind, action.target, action.level, int(action.applied), action.reason,
                  json.dumps(action.before), json.dumps(action.after), action.error),
             )
-
-    def actions_of(self, run_id: int) -> list[ActionRecord]:
-        with self._errors():
-            rows = self._db.execute("SELECT kind, target, level, applied, reason, before, after, error, ts "
-                                    "FROM actions WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
-        return [ActionRecord(kind, target, level, bool(applied), reason, json.loads(before), json.loads(after),
-                             error, ts) for kind, target, level, applied, reason, before, after, error, ts in rows]
 
     def finish_run(self, run: Run, status: str = "finished") -> None:
         run.finished_at = run.finished_at or time.time()

@@ -15,7 +15,8 @@ import time
 from datetime import datetime
 from enum import Enum
 from pathlib import Path
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, NoReturn, Optional
 
 import typer
@@ -64,6 +65,16 @@ def exit_code_for(priorities: list[Priority], fail_on: FailOn) -> int:
         return EXIT_HEALTHY
     threshold = Priority(fail_on.value)
     return EXIT_FINDINGS if any(p.at_least(threshold) for p in priorities) else EXIT_HEALTHY
+
+
+@contextmanager
+def _interruptible(store: Store) -> Iterator[None]:
+    """Ctrl-C: one line saying the run is kept, and exit 130 (the store has marked it interrupted)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
 def _finish(as_json: bool, document: Callable[[], dict[str, Any]], render: Callable[[], None], run_id: int | None,
@@ -116,12 +127,8 @@ def diagnose(
     options = DiagnoseOptions(window_s=window, backend_urls=backend or [], embedded=embedded, facts_path=facts,
                               rules_paths=rules or [], top=top, token_runs=token_runs)
     with Store.open(db or default_db_path()) as store:
-        try:
-            with stderr.status("diagnosing...") as status:
-                diagnosis = run_diagnose(options, store, report=lambda message: status.update(message))
-        except KeyboardInterrupt:
-            stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
+        with _interruptible(store), stderr.status("diagnosing...") as status:
+            diagnosis = run_diagnose(options, store, report=lambda message: status.update(message))
     code = exit_code_for([f.priority for f in diagnosis.findings], fail_on)
     _finish(as_json, lambda: diagnosis_doc(diagnosis, fail_on.value, code),
             lambda: render_diagnosis(diagnosis, stdout), diagnosis.run.id, store.path, code)
@@ -253,13 +260,10 @@ def council(
                              timeout_s=timeout, retries=retries, quorum=quorum, agreement=agreement,
                              similarity=similarity, sweep=sweep, facts_path=facts, rules_paths=rules or [])
     with Store.open(db or default_db_path()) as store:
-        try:
+        with _interruptible(store):
             report = run_council_command(
                 options, store, report=lambda message: stderr.print(message, style="dim"),
                 progress=lambda name, event: stderr.print(f"  {name}: {event}", style="dim", highlight=False))
-        except KeyboardInterrupt:
-            stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {store.path}")
-            raise typer.Exit(EXIT_INTERRUPTED) from None
     code = exit_code_for([f.priority for f in report.findings], fail_on)
     _finish(as_json, lambda: council_doc(report, code), lambda: render_council(report, stdout), report.run.id,
             store.path, code)
@@ -291,7 +295,8 @@ def memory_watch(
         task = bars.add_task("watch", total=duration)
         report = run_memory_watch(pid, duration, interval, store, facts, rules or [],
                                   progress=lambda elapsed: bars.update(task, completed=elapsed))
-    code = exit_code_for([f.priority for f in report.findings], fail_on)
+    code = EXIT_INTERRUPTED if report.series.interrupted else exit_code_for(
+        [f.priority for f in report.findings], fail_on)
     _finish(as_json, lambda: watch_doc(report, code), lambda: render_watch(report, stdout), report.run.id,
             store.path, code)
 
@@ -310,7 +315,8 @@ def memory_profile(
     from wfdoctor.surface.memory import profile_doc, render_profile, run_memory_profile
 
     with Store.open(db or default_db_path()) as store:
-        report = run_memory_profile(command, frames, interval, top, store)
+        with _interruptible(store):
+            report = run_memory_profile(command, frames, interval, top, store)
     _finish(as_json, lambda: profile_doc(report, EXIT_HEALTHY), lambda: render_profile(report, stdout),
             report.run.id, store.path, EXIT_HEALTHY)
 
@@ -329,7 +335,8 @@ def _models_command(verb: str, backend: str, db: Optional[Path], as_json: bool, 
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
     with Store.open(db or default_db_path()) as store:
-        report = run_model_action(verb, backend.rstrip("/"), store, model, budget_bytes, apply)
+        with _interruptible(store):
+            report = run_model_action(verb, backend.rstrip("/"), store, model, budget_bytes, apply)
     failed = any(action.error for action in report.actions)
     code = EXIT_FINDINGS if failed else EXIT_HEALTHY
     _finish(as_json, lambda: models_doc(report, code), lambda: render_models(report, stdout), report.run.id,

@@ -21,6 +21,7 @@ from wfdoctor.analyze.council import (CouncilMetrics, SizeVerdict, baseline_of, 
                                       council_samples, diagnose_council, recommend_size)
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.analyze.triage import findings_of, triage
+from wfdoctor.config.facts import Facts
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, majority
@@ -146,19 +147,21 @@ def run_council_command(options: CouncilOptions, store: Store, report: Callable[
             "members": [m.__dict__ for m in options.members], "timeout_s": timeout_s, "retries": retries,
             "quorum": options.quorum, "agreement": options.agreement, "max_tokens": options.max_tokens,
         })
-        store.begin_run(run)
-        try:
+        with store.recording(run):
             measured = asyncio.run(_measure(options, timeout_s, retries, progress))
-        except KeyboardInterrupt:
-            store.finish_run(run, status="interrupted")
-            raise
+            return _analyse(run, measured, options, store, facts, rulebook, tier)
+
+
+def _analyse(run: Run, measured: dict[str, Any], options: CouncilOptions, store: Store, facts: Facts,
+             rulebook: RuleBook, tier: TierVerdict) -> CouncilReport:
     sequential: CouncilRun = measured["sequential"]
     metrics = council_metrics(measured["council"], baseline_of(sequential, len(options.members)))
     early = council_metrics(measured["early"]) if measured["early"] else None
     sweep = [council_metrics(c, baseline_of(sequential, size)) for size, c in measured["sweep"]]
     size = recommend_size(sweep, tier.targets.ttft_seconds, tier.targets.decode_tokens_per_second,
                           tier.targets.council_size) if sweep else None
-    answers = {run.spec.name: run.answer.text for run in measured["council"].members if run.answer is not None}
+    answers = {member.spec.name: member.answer.text for member in measured["council"].members
+               if member.answer is not None}
     combined = majority(answers, measured["agree"])
     samples = council_samples(metrics) + [s for m in sweep for s in council_samples(m) if m.n != metrics.n]
     saved = metrics.wall_s - early.wall_s if early else None
@@ -171,7 +174,6 @@ def run_council_command(options: CouncilOptions, store: Store, report: Callable[
     run.samples, run.findings = samples, findings
     store.add_samples(run.id or 0, samples)
     store.add_findings(run.id or 0, findings)
-    store.finish_run(run)
     notes = [] if combined else ["no member answered: no combined answer"]
     return CouncilReport(run, metrics, answers.get(combined[0], "") if combined else "",
                          combined[1] if combined else [], early, saved, sweep, size, findings, tier, rulebook,

@@ -59,7 +59,7 @@ def render_council(report: CouncilReport, console: Console) -> None:
     if report.early is not None and report.saved_s is not None:
         agreed = report.early.consensus_s
         console.print(f"Early consensus (quorum {report.run.settings['quorum']}): "
-                      + (f"reached at {agreed:.2f} s, council done in {report.early.wall_s:.2f} s: saved "
+                      + (f"{', '.join(report.early.consensus_members)} agreed at {agreed:.2f} s, council done in {report.early.wall_s:.2f} s: saved "
                          f"{report.saved_s:.2f} s against waiting for all ({report.council.wall_s:.2f} s)"
                          if agreed is not None else "not reached: the council waited for every member"))
     if report.sweep:

@@ -125,13 +125,8 @@ def run_diagnose(options: DiagnoseOptions, store: Store, report: Callable[[str],
         "window_s": options.window_s, "backends": options.backend_urls, "embedded": options.embedded,
         "facts": str(options.facts_path or ""), "rules": [str(p) for p in options.rules_paths],
     })
-    store.begin_run(run)
-    try:
-        with ExitStack() as stack:
-            return _measure_and_judge(run, options, store, facts, rulebook, stack, report)
-    except KeyboardInterrupt:
-        store.finish_run(run, status="interrupted")  # the samples saved so far stay
-        raise
+    with store.recording(run), ExitStack() as stack:
+        return _measure_and_judge(run, options, store, facts, rulebook, stack, report)
 
 
 def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: Facts, rulebook: RuleBook,
@@ -170,5 +165,4 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
     run.samples, run.findings, run.tier = samples, findings, tier.tier
     run.environment = snapshot.environment
     store.add_findings(run_id, findings)
-    store.finish_run(run)
     return Diagnosis(run, snapshot, tier, results, findings, backends, rulebook, facts, notes + tier.notes)

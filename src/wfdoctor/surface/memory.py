@@ -62,8 +62,12 @@ def run_memory_watch(pid: int, duration_s: float, interval_s: float, store: Stor
     limits = LeakLimits(min_rate_per_s=float(facts.common["memory_leak_bytes_per_minute"]) / 60)
     run = Run(command="memory watch", started_at=time.time(),
               settings={"pid": pid, "duration_s": duration_s, "interval_s": interval_s})
-    store.begin_run(run)
-    series = watch_process(pid, duration_s, interval_s, progress)
+    with store.recording(run):
+        return _judge_watch(run, watch_process(pid, duration_s, interval_s, progress), limits, store, rulebook)
+
+
+def _judge_watch(run: Run, series: MemorySeries, limits: LeakLimits, store: Store, rulebook: RuleBook) -> WatchReport:
+    pid = series.pid
     verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available, limits)
     findings = leak_findings(verdict, pid, series.name)
     samples = series_samples(series)
@@ -75,7 +79,8 @@ def run_memory_watch(pid: int, duration_s: float, interval_s: float, store: Stor
     run.settings |= {"exited": series.exited, "samples": len(series.rss)}
     store.add_samples(run.id or 0, samples)
     store.add_findings(run.id or 0, findings)
-    store.finish_run(run)
+    if series.interrupted:
+        store.finish_run(run, status="interrupted")
     return WatchReport(run, series, verdict, findings, rulebook)
 
 
@@ -83,9 +88,9 @@ def render_watch(report: WatchReport, console: Console) -> None:
     series, verdict = report.series, report.verdict
     console.print(Text.assemble(("wfdoctor memory watch", "bold"), f"  run {report.run.id}: {series.name} "
                                 f"(pid {series.pid}), {len(series.rss)} samples over {verdict.duration_s:.1f} s"))
-    if series.exited:
-        console.print(Text("The process exited during the watch: the verdict covers what was sampled.",
-                           style="yellow"))
+    if series.exited or series.interrupted:
+        why = "The process exited during the watch" if series.exited else "Interrupted"
+        console.print(Text(f"{why}: the verdict covers what was sampled.", style="yellow"))
     if series.rss:
         console.print(f"RSS: first {format_bytes(series.rss[0])}, last {format_bytes(series.rss[-1])}, "
                       f"min {format_bytes(min(series.rss))}, max {format_bytes(max(series.rss))}; threads "
@@ -104,6 +109,7 @@ def watch_doc(report: WatchReport, exit_code: int) -> dict[str, Any]:
         "pid": report.series.pid,
         "name": report.series.name,
         "exited": report.series.exited,
+        "interrupted": report.series.interrupted,
         "verdict": verdict.verdict,
         "explanation": verdict.explanation,
         "samples": verdict.samples,
@@ -142,24 +148,21 @@ def run_memory_profile(command: list[str], frames: int, interval_s: float, top: 
         raise WfdoctorError(f"{script}: no such script")
     run = Run(command="memory profile", started_at=time.time(),
               settings={"command": command, "frames": frames, "interval_s": interval_s})
-    store.begin_run(run)
-    with tempfile.TemporaryDirectory() as folder:
+    with store.recording(run), tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "profile.json"
         child = subprocess.run([sys.executable, "-m", "wfdoctor.measure.pyprofile", "--out", str(out),
                                 "--frames", str(frames), "--interval", str(interval_s), "--top", str(top),
                                 script, *args])
         if not out.is_file():
-            store.finish_run(run, status="failed")
             raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")
         profile = json.loads(out.read_text(encoding="utf-8"))
-    samples = [Sample("wf_python_heap_growth_bytes", float(entry["size_diff_bytes"]), "bytes", "tracemalloc",
-                      {"file": entry["file"], "line": str(entry["line"])}) for entry in profile["top_lines"]]
-    samples += [Sample("wf_process_resident_memory_bytes", float(snap["rss_bytes"]), "bytes", "psutil (profiled)",
-                       {"label": snap["label"]}) for snap in profile["snapshots"]]
-    run.samples = samples
-    store.add_samples(run.id or 0, samples)
-    store.finish_run(run)
-    return ProfileReport(run, profile, child.returncode)
+        samples = [Sample("wf_python_heap_growth_bytes", float(entry["size_diff_bytes"]), "bytes", "tracemalloc",
+                          {"file": entry["file"], "line": str(entry["line"])}) for entry in profile["top_lines"]]
+        samples += [Sample("wf_process_resident_memory_bytes", float(snap["rss_bytes"]), "bytes",
+                           "psutil (profiled)", {"label": snap["label"]}) for snap in profile["snapshots"]]
+        run.samples = samples
+        store.add_samples(run.id or 0, samples)
+        return ProfileReport(run, profile, child.returncode)
 
 
 def render_profile(report: ProfileReport, console: Console) -> None:
@@ -229,11 +232,10 @@ def run_model_action(verb: str, url: str, store: Store, model: str | None = None
                 actions.append(await unload_model(url, name, apply, reason=f"LRU eviction: {plan.explanation}"))
         return state, actions, plan
 
-    store.begin_run(run)
-    state, actions, plan = asyncio.run(act())
-    for action in actions:
-        store.add_action(run.id or 0, action)
-    store.finish_run(run)
+    with store.recording(run):
+        state, actions, plan = asyncio.run(act())
+        for action in actions:
+            store.add_action(run.id or 0, action)
     return ModelsReport(run, url, state, actions, plan)
 
 

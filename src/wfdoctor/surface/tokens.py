@@ -223,7 +223,8 @@ def run_tokens(options: TokensOptions, store: Store, report: Callable[[str], Non
     })
     with ExitStack() as stack:  # holds the embedded server, if one is started, until the end
         url, embedded = asyncio.run(_find_backend(options, stack, report))
-        return _measure(options, store, run, url, embedded, facts, rulebook, report, progress)
+        with store.recording(run):
+            return _measure(options, store, run, url, embedded, facts, rulebook, report, progress)
 
 
 def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded: bool, facts: Facts,
@@ -237,7 +238,6 @@ def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded:
     workload = Workload(request, runs=options.runs, warmup=options.warmup, concurrency=options.concurrency,
                         arrival=options.arrival, rate_per_s=options.rate_per_s)
     interrupted = False
-    store.begin_run(run)
     known: dict[str, Backend] = {}
 
     async def measure() -> None:
@@ -252,10 +252,9 @@ def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded:
     try:
         asyncio.run(measure())
     except KeyboardInterrupt:
-        interrupted = True
         if "backend" not in known:
-            store.finish_run(run, status="interrupted")
-            raise
+            raise  # nothing measured yet
+        interrupted = True
     backend = known["backend"]
     implementation, protocol, model = backend.implementation, backend.protocol, backend.model
     server = server_facts(backend)
@@ -283,7 +282,8 @@ def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded:
     run.settings |= {"backend": url, "implementation": implementation, "model": model, "embedded": embedded}
     store.add_samples(run.id or 0, samples)
     store.add_findings(run.id or 0, findings)
-    store.finish_run(run, status="interrupted" if interrupted else "finished")
+    if interrupted:
+        store.finish_run(run, status="interrupted")
     notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
     if embedded:
         notes.append("no LLM server answered: the embedded SmolLM2 engine was measured")

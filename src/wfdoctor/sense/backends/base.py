@@ -56,7 +56,6 @@ class StreamTrace:
     """
 
     sent_ns: int
-    issued_ns: int | None = None  # when the client started the request (before connection and send)
     first_byte_ns: int | None = None
     token_ns: list[int] = field(default_factory=list)
     pieces: list[str] = field(default_factory=list)

@@ -62,7 +62,7 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
     try:
         async with client.post(url, json=body, trace_request_ctx=stamp) as response:
             trace.first_byte_ns = time.perf_counter_ns()
-            trace.issued_ns, trace.sent_ns = trace.sent_ns, stamp.get("sent_ns", trace.sent_ns)
+            trace.sent_ns = stamp.get("sent_ns", trace.sent_ns)
             if response.status >= 400:
                 detail = (await response.read())[:200].decode("utf-8", "replace").strip()
                 trace.error = f"HTTP {response.status}: {detail}"
