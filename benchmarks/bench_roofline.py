@@ -15,14 +15,14 @@ from pathlib import Path
 
 import psutil
 
+import wfdoctor
 from wfdoctor.measure.snapshot import environment_fingerprint
-from wfdoctor.store.db import Store
-from wfdoctor.surface.tokens import TokensOptions, run_tokens
 
 
 def main() -> None:
-    with tempfile.TemporaryDirectory() as folder, Store.open(Path(folder) / "bench.db") as store:
-        report = run_tokens(TokensOptions(runs=10, warmup=2, max_tokens=64), store)
+    with tempfile.TemporaryDirectory() as folder:
+        report = wfdoctor.measure_tokens(wfdoctor.TokensOptions(runs=10, warmup=2, max_tokens=64),
+                                         db=Path(folder) / "bench.db")
     env = environment_fingerprint()
     print(f"machine: {env['cpu_model']}, {psutil.cpu_count()} logical CPUs, "
           f"{psutil.virtual_memory().total / 2**30:.1f} GiB, {platform.system()} {platform.release()}")

@@ -12,9 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
+import wfdoctor
 from wfdoctor.analyze.regression import Settings, detect_changes
-from wfdoctor.store.db import Store
-from wfdoctor.surface.tokens import TokensOptions, run_tokens
 
 
 def write_csv(path: Path, values: list[float], metric: str = "wf_llm_decode_tokens_per_second") -> Path:
@@ -101,11 +100,12 @@ def test_diagnose_reads_the_latest_check_into_gradual_degradation(wfdoctor, tmp_
 
 def test_a_cpu_hog_after_20_real_token_runs_is_found_at_run_20(llm_server) -> None:
     rates = []
-    with tempfile.TemporaryDirectory() as folder, Store.open(Path(folder) / "w.db") as store:
+    with tempfile.TemporaryDirectory() as folder:
+        db = Path(folder) / "w.db"
         # 48 tokens a request: a decode rate over fewer tokens is too noisy to place the change to the run.
-        options = TokensOptions(backend_url=llm_server.base_url, runs=3, warmup=0, max_tokens=48,
-                                measure_bandwidth=False)
-        run_tokens(options, store)  # the server's first requests are slower: not part of the series
+        options = wfdoctor.TokensOptions(backend_url=llm_server.base_url, runs=3, warmup=0, max_tokens=48,
+                                         measure_bandwidth=False)
+        wfdoctor.measure_tokens(options, db=db)  # the server's first requests are slower: not part of the series
         hogs: list[subprocess.Popen[bytes]] = []
         try:
             for run in range(40):
@@ -113,7 +113,7 @@ def test_a_cpu_hog_after_20_real_token_runs_is_found_at_run_20(llm_server) -> No
                     hogs = [subprocess.Popen([sys.executable, "-c", "while True: pass"])
                             for _ in range(os.cpu_count() or 1)]
                     time.sleep(1.0)
-                report = run_tokens(options, store)
+                report = wfdoctor.measure_tokens(options, db=db)
                 rates.append(report.levels[0].p50("decode_tps"))
         finally:
             for hog in hogs:

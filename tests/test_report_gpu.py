@@ -8,13 +8,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
+import wfdoctor
 from tests.conftest import FIXTURES
 from wfdoctor.measure import snapshot
 from wfdoctor.sense.gpu_nvml import GpuReport, parse_gpus
-from wfdoctor.store.db import Store
-from wfdoctor.surface.diagnose import DiagnoseOptions, run_diagnose
-from wfdoctor.surface.json_doc import diagnosis_doc
-from wfdoctor.surface.report import render_diagnosis
+from wfdoctor.surface.views import diagnose as view
 
 
 @pytest.fixture
@@ -28,15 +26,14 @@ def recorded_h100(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_gpu_table_and_vram_finding_appear_in_report_and_json(recorded_h100, tmp_path: Path, closed_url) -> None:
-    options = DiagnoseOptions(window_s=0.2, backend_urls=[closed_url], embedded=False)
-    with Store.open(tmp_path / "w.db") as store:
-        diagnosis = run_diagnose(options, store)
+    options = wfdoctor.DiagnoseOptions(window_s=0.2, backend_urls=[closed_url], embedded=False)
+    report = wfdoctor.diagnose(options, db=tmp_path / "w.db")
     console = Console(record=True, width=200)
-    render_diagnosis(diagnosis, console)
+    view.render(report, console)
     text = console.export_text()
     assert "NVIDIA H100 80GB HBM3" in text and "1 NVIDIA GPU(s), driver 580.159.04" in text
     assert "VRAM_EXHAUSTION" in text and "python3 (pid 417)" in text
-    doc = diagnosis_doc(diagnosis, "high", 1)
+    doc = view.document(report, "high", 1).model_dump(mode="json", by_alias=True)
     assert doc["gpu"]["found"] and doc["gpu"]["devices"][0]["memory_total_bytes"] == 85520809984
     vram = next(limit for limit in doc["tier"]["limits"] if limit["resource"] == "largest GPU VRAM")
     assert vram["measured"] == 79.6 and vram["allows"] == "high"

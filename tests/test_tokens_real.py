@@ -106,7 +106,7 @@ def test_synthetic_prompt_length_is_close_to_what_the_tokenizer_counts() -> None
     from llama_cpp import Llama
 
     from wfdoctor.sense.backends.embedded import smollm2_model_path
-    from wfdoctor.surface.tokens import synthetic_prompt
+    from wfdoctor.measure.tokens import synthetic_prompt
 
     llama = Llama(model_path=str(smollm2_model_path()), n_ctx=512, verbose=False, vocab_only=True)
     for wanted in (100, 400, 1600):

@@ -1,3 +1,64 @@
-"""wfdoctor: the performance doctor for WIRTHFORGE and local LLM servers."""
+"""wfdoctor: the performance doctor for WIRTHFORGE and local LLM servers.
 
-__version__ = "0.1.0"
+The public Python API (docs/api.md): the functions the CLI calls, their options
+and their reports, e.g.
+
+    import wfdoctor
+    report = wfdoctor.diagnose(wfdoctor.DiagnoseOptions(window_s=0.5, embedded=False))
+    print(report.tier.tier, [finding.code for finding in report.findings])
+
+Names load on first use, so `import wfdoctor` costs almost nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from wfdoctor._version import __version__
+
+_EXPORTS = {
+    "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
+                         "model_action", "check_regressions", "show_series", "record_results", "history",
+                         "default_db_path"),
+    "wfdoctor.app.diagnose": ("DiagnoseOptions",),
+    "wfdoctor.app.tokens": ("TokensOptions",),
+    "wfdoctor.app.council": ("CouncilOptions",),
+    "wfdoctor.app.memory": ("WatchOptions", "ProfileOptions", "ModelsOptions"),
+    "wfdoctor.analyze.regress_check": ("CheckSettings",),
+    "wfdoctor.measure.council": ("MemberSpec",),
+    "wfdoctor.app.reports": ("DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport",
+                             "ModelsReport", "RegressReport", "RecordReport", "HistoryReport"),
+    "wfdoctor.app.progress": ("Progress",),
+    "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
+}
+_WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
+__all__ = ["__version__", *_WHERE]
+
+if TYPE_CHECKING:
+    from wfdoctor.analyze.regress_check import CheckSettings
+    from wfdoctor.app.api import (check_regressions, default_db_path, diagnose, history, measure_tokens,
+                                  model_action, profile_memory, record_results, run_council, show_series,
+                                  watch_memory)
+    from wfdoctor.app.council import CouncilOptions
+    from wfdoctor.app.diagnose import DiagnoseOptions
+    from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
+    from wfdoctor.app.progress import Progress
+    from wfdoctor.app.reports import (CouncilReport, DiagnoseReport, HistoryReport, ModelsReport, ProfileReport,
+                                      RecordReport, RegressReport, TokensReport, WatchReport)
+    from wfdoctor.app.tokens import TokensOptions
+    from wfdoctor.measure.council import MemberSpec
+    from wfdoctor.model import Finding, Priority, Run, Sample, WfdoctorError
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first use (PEP 562)."""
+    if name not in _WHERE:
+        raise AttributeError(f"module 'wfdoctor' has no attribute '{name}'")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -7,24 +7,34 @@ so the log shows what it changed, measured, not assumed.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from typing import Any
 
 from wfdoctor.model import ActionRecord, WfdoctorError
+from wfdoctor.sense.backends.base import ModelInfo
 from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, error_text, make_session, post_json
 
 PRELOAD_KEEP_ALIVE = "30m"
 
 
-async def loaded_state(url: str) -> dict[str, Any]:
+@dataclass(frozen=True)
+class LoadedState:
+    """What Ollama's `/api/ps` says is loaded: the evidence before and after a model action."""
+
+    loaded: list[ModelInfo]
+    loaded_bytes: int
+    vram_bytes: int
+
+
+async def loaded_state(url: str) -> LoadedState:
     """What `/api/ps` says is loaded, as evidence for an action."""
     [status] = await discover([url], timeout_s=5.0)
     if not status.answered or status.kind != "ollama":
         raise WfdoctorError(f"{url}: no Ollama server answered ({status.error or status.kind}); model actions "
                             "need Ollama's API")
-    loaded = [dataclasses.asdict(m) for m in status.models if m.loaded]
-    return {"loaded": loaded, "loaded_bytes": sum(m["size_bytes"] or 0 for m in loaded),
-            "vram_bytes": sum(m["vram_bytes"] or 0 for m in loaded)}
+    loaded = [m for m in status.models if m.loaded]
+    return LoadedState(loaded, sum(m.size_bytes or 0 for m in loaded), sum(m.vram_bytes or 0 for m in loaded))
 
 
 async def _load_or_unload(url: str, model: str, keep_alive: Any, kind: str, reason: str,
@@ -38,8 +48,8 @@ async def _load_or_unload(url: str, model: str, keep_alive: Any, kind: str, reas
         except (*TRANSPORT_ERRORS, HttpStatusError) as exc:
             error = error_text(exc)
     after = await loaded_state(url) if apply else before
-    return ActionRecord(kind, f"{url}#{model}", "L1" if kind == "unload" else "L2", apply, reason, before, after,
-                        error)
+    return ActionRecord(kind, f"{url}#{model}", "L1" if kind == "unload" else "L2", apply, reason,
+                        dataclasses.asdict(before), dataclasses.asdict(after), error)
 
 
 async def unload_model(url: str, model: str, apply: bool, reason: str = "asked for") -> ActionRecord:

@@ -14,10 +14,7 @@ class Roofline:
     model_bytes: int
     bandwidth_bytes_per_second: float
     bandwidth_source: str
-
-    @property
-    def fraction(self) -> float:
-        return self.measured_tps / self.limit_tps
+    fraction: float             # measured / limit
 
     def explanation(self) -> str:
         return (f"decode {self.measured_tps:.1f} tokens/s is {self.fraction:.0%} of the bandwidth limit "
@@ -26,5 +23,5 @@ class Roofline:
 
 
 def roofline(measured_tps: float, model_bytes: int, bandwidth_bytes_per_second: float, source: str) -> Roofline:
-    return Roofline(bandwidth_bytes_per_second / model_bytes, measured_tps, model_bytes,
-                    bandwidth_bytes_per_second, source)
+    limit = bandwidth_bytes_per_second / model_bytes
+    return Roofline(limit, measured_tps, model_bytes, bandwidth_bytes_per_second, source, measured_tps / limit)

@@ -14,9 +14,12 @@ Definitions (docs/tokens.md):
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from itertools import zip_longest
 
 import numpy as np
 
+from wfdoctor.measure.tokens import LevelRun
+from wfdoctor.model import Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
 PERCENTILES = (50, 90, 95, 99)
@@ -206,3 +209,58 @@ def find_knee(levels: list[LevelSummary], min_efficiency: float = 0.25) -> Knee:
                 f"{high.throughput_tps:.1f} at {high.concurrency} ({efficiency:.0%} of linear scaling)"))
     top = ordered[-1]
     return Knee(None, f"throughput still scales at concurrency {top.concurrency} ({top.throughput_tps:.1f} tokens/s)")
+
+
+def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:
+    """Per-request metrics of one measured level, with the server tokenizer's count beside each."""
+    return [request_metrics(trace, output_token_count(trace, protocol), count)
+            for trace, count in zip_longest(level.traces, level.token_counts[: len(level.traces)])
+            if trace is not None]
+
+
+SOURCE = "wfdoctor tokens (client-measured)"
+SUMMARY_METRICS = {
+    "ttft_s": ("wf_llm_time_to_first_token_seconds", "s"),
+    "ttfb_s": ("wf_llm_time_to_first_byte_seconds", "s"),
+    "itl_s": ("wf_llm_inter_token_latency_seconds", "s"),
+    "tpot_s": ("wf_llm_time_per_output_token_seconds", "s"),
+    "decode_tps": ("wf_llm_decode_tokens_per_second", "tokens/s"),
+    "prefill_tps": ("wf_llm_prefill_tokens_per_second", "tokens/s"),
+    "e2e_s": ("wf_llm_e2e_latency_seconds", "s"),
+}
+REQUEST_METRICS = (("ttft_s", "wf_llm_request_ttft_seconds", "s"),
+                   ("decode_tps", "wf_llm_request_decode_tokens_per_second", "tokens/s"),
+                   ("e2e_s", "wf_llm_request_e2e_seconds", "s"))
+
+
+def summary_samples(levels: list[LevelSummary]) -> list[Sample]:
+    """Level statistics as Samples (what the triage rules and the history read)."""
+    out: list[Sample] = []
+    for level in levels:
+        labels = {"concurrency": str(level.concurrency)}
+        for key, (metric, unit) in SUMMARY_METRICS.items():
+            dist = level.metrics.get(key)
+            if dist is None:
+                continue
+            for stat in ("p50", "p90", "p95", "p99", "mean"):
+                out.append(Sample(metric, getattr(dist, stat), unit, SOURCE, labels | {"stat": stat}))
+        if level.throughput_tps:
+            out.append(Sample("wf_llm_output_tokens_per_second", level.throughput_tps, "tokens/s", SOURCE, labels))
+        out.append(Sample("wf_llm_failed_requests", float(level.requests - level.ok), "requests", SOURCE, labels))
+    return out
+
+
+def request_samples(requests: dict[int, list[RequestMetrics]]) -> list[Sample]:
+    """One sample per successful request and metric, for history and regression checks."""
+    out: list[Sample] = []
+    for concurrency, metrics in requests.items():
+        for index, request in enumerate(metrics):
+            if not request.ok:
+                continue
+            labels = {"concurrency": str(concurrency), "request": str(index),
+                      "tokens_source": request.output_tokens_source}
+            for key, metric, unit in REQUEST_METRICS:
+                value = getattr(request, key)
+                if value is not None:
+                    out.append(Sample(metric, value, unit, SOURCE, labels))
+    return out

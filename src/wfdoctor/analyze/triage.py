@@ -166,3 +166,51 @@ def findings_of(results: list[RuleResult]) -> list[Finding]:
     """Matched findings, most urgent first."""
     found = [r.finding for r in results if r.finding is not None]
     return sorted(found, key=lambda f: f.priority.rank)
+
+
+@dataclass(frozen=True)
+class MissingInput:
+    rule_id: str
+    inputs: list[str]
+    measured_by: str
+
+
+@dataclass(frozen=True)
+class RowStatus:
+    """One row of the triage matrix: found, passed, or not measured (never `ok` on what was not measured)."""
+
+    id: str
+    symptom: str
+    likely_cause: str
+    priority: str
+    action: str
+    status: str                 # findings, ok, partial, not_measured, no_rules
+    findings: list[str]         # codes of the findings in this row
+    checked: list[str]          # rule ids that were measured
+    not_measured: list[MissingInput]
+
+
+def _row_status(results: list[RuleResult], found: list[str], missing: list[RuleResult]) -> str:
+    if found:
+        return "findings"
+    if results and len(missing) == len(results):
+        return "not_measured"
+    if missing:
+        return "partial"
+    return "ok" if results else "no_rules"
+
+
+def row_statuses(rulebook: RuleBook, results: list[RuleResult]) -> list[RowStatus]:
+    """Each triage-matrix row with what was found, passed, or not measured."""
+    rows = []
+    for row in rulebook.rows.values():
+        in_row = [r for r in results if r.row == row.id]
+        found = [r.finding.code for r in in_row if r.finding is not None]
+        missing = [r for r in in_row if r.status is RuleStatus.NOT_MEASURED]
+        rows.append(RowStatus(
+            id=row.id, symptom=row.symptom, likely_cause=row.likely_cause, priority=row.priority.value,
+            action=row.action, status=_row_status(in_row, found, missing), findings=found,
+            checked=[r.rule_id for r in in_row if r.status is not RuleStatus.NOT_MEASURED],
+            not_measured=[MissingInput(r.rule_id, r.missing_inputs, r.measured_by) for r in missing],
+        ))
+    return rows

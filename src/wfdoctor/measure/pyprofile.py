@@ -36,6 +36,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 
 import psutil
+from pydantic import BaseModel
 
 DEFAULT_FRAMES = 1
 IGNORED_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>", "<unknown>",
@@ -53,6 +54,42 @@ class SnapshotInfo:
     rss_bytes: int
     gc_collected: int
     gc_freed_rss_bytes: int
+
+
+class FrameRef(BaseModel):
+    file: str
+    line: int
+
+
+class AllocationGrowth(BaseModel):
+    """Growth at one line (or traceback) between two snapshots."""
+
+    file: str
+    line: int
+    size_diff_bytes: int
+    size_bytes: int
+    count_diff: int
+    count: int
+    traceback: list[FrameRef]
+    code: str = ""              # the source line, for lines
+
+
+class PythonProfile(BaseModel):
+    """What `wfdoctor memory profile` found, as written by the profiled child process."""
+
+    frames: int
+    between: list[str]
+    python_heap_growth_bytes: int
+    rss_growth_bytes: int
+    native_growth_suspected: bool
+    hint: str
+    top_lines: list[AllocationGrowth]
+    top_tracebacks: list[AllocationGrowth]
+    snapshots: list[SnapshotInfo]
+    script: str
+    args: list[str]
+    error: str
+    interval_s: float
 
 
 class MemoryProfiler:

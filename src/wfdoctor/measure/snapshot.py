@@ -36,7 +36,7 @@ class Snapshot:
 
 def environment_fingerprint() -> dict[str, Any]:
     """What machine and software a run measured, for comparing runs later."""
-    from wfdoctor import __version__
+    from wfdoctor._version import __version__
 
     return {
         "hostname": socket.gethostname(),

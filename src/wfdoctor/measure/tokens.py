@@ -54,6 +54,17 @@ class LevelRun:
 
 Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
 
+DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
+FILLER = "The quick brown fox jumps over the lazy dog while the council of models deliberates. "
+CHARS_PER_TOKEN = 4.0  # English text with BPE tokenizers; the server's own count is reported beside
+
+
+def synthetic_prompt(tokens: int) -> str:
+    """A prompt of roughly `tokens` tokens (filler text, then the question), for prefill tests."""
+    filler_chars = max(int(tokens * CHARS_PER_TOKEN) - len(DEFAULT_PROMPT), 0)
+    filler = (FILLER * (filler_chars // len(FILLER) + 1))[:filler_chars]
+    return f"{filler}\n\n{DEFAULT_PROMPT}" if filler else DEFAULT_PROMPT
+
 
 async def _one(backend: Backend, request: GenerationRequest, level: LevelRun, measured: bool,
                progress: Progress) -> None:

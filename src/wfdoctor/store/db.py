@@ -199,22 +199,23 @@ class Store:
 
     def add_samples(self, run_id: int, samples: list[Sample]) -> None:
         """Append samples in one transaction (one fsync for the batch)."""
-        rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
-                for s in samples]
+        self.add_results(run_id, samples, [])
+
+    def add_results(self, run_id: int, samples: list[Sample], findings: list[Finding]) -> None:
+        """Append samples and findings in one transaction: both land, or neither."""
+        sample_rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
+                       for s in samples]
+        finding_rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
+                         json.dumps(f.actions), json.dumps([s.to_dict() for s in f.evidence])) for f in findings]
         with self._errors(), self._transaction():
             self._db.executemany(
                 "INSERT INTO samples (run_id, metric, value, unit, source, labels, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                sample_rows,
             )
-
-    def add_findings(self, run_id: int, findings: list[Finding]) -> None:
-        rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
-                 json.dumps(f.actions), json.dumps([s.to_dict() for s in f.evidence])) for f in findings]
-        with self._errors(), self._transaction():
             self._db.executemany(
                 "INSERT INTO findings (run_id, rule_id, code, row, priority, symptom, cause, summary, actions, "
                 "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                rows,
+                finding_rows,
             )
 
     def add_action(self, run_id: int, action: ActionRecord) -> None:
@@ -238,8 +239,7 @@ class Store:
     def save_run(self, run: Run) -> int:
         """Store a complete run (samples and findings) in one go."""
         run_id = self.begin_run(run)
-        self.add_samples(run_id, run.samples)
-        self.add_findings(run_id, run.findings)
+        self.add_results(run_id, run.samples, run.findings)
         self.finish_run(run)
         return run_id
 

@@ -1,20 +1,22 @@
-"""What `wfdoctor tokens` shows: Rich tables, the JSON document, the CSV rows."""
+"""What `wfdoctor tokens` shows: Rich tables, the `wfdoctor.tokens/v1` document, the CSV rows."""
 
 from __future__ import annotations
 
 import csv
-import dataclasses
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.analyze.tokens import Distribution, LevelSummary
-from wfdoctor.surface.json_doc import run_header
-from wfdoctor.surface.report import findings_group
-from wfdoctor.surface.tokens import TokenReport
+from wfdoctor.analyze.roofline import Roofline
+from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMetrics
+from wfdoctor.app.reports import TokensReport
+from wfdoctor.config.facts import Targets, Thresholds
+from wfdoctor.model import Finding
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
 
 SCHEMA_ID = "wfdoctor.tokens/v1"
 
@@ -63,7 +65,7 @@ def server_table(levels: list[LevelSummary]) -> Table | None:
     return table
 
 
-def render_tokens(report: TokenReport, console: Console) -> None:
+def render(report: TokensReport, console: Console) -> None:
     console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation} at "
                                 f"{report.backend_url}, model {report.model}, tier {report.tier.tier}"))
     if report.interrupted:
@@ -89,24 +91,46 @@ def render_tokens(report: TokenReport, console: Console) -> None:
         console.print(Text(f"Note: {note}", style="dim"))
 
 
-def tokens_doc(report: TokenReport, exit_code: int) -> dict[str, Any]:
+class BackendDoc(BaseModel):
+    url: str
+    implementation: str
+    protocol: str
+    model: str
+    embedded: bool
+
+
+class TokensTierDoc(BaseModel):
+    name: str
+    targets: Targets
+    thresholds: Thresholds
+
+
+class TokensDocument(RunDocument):
+    interrupted: bool
+    backend: BackendDoc
+    settings: dict[str, Any]
+    tier: TokensTierDoc
+    levels: list[LevelSummary]
+    knee: Knee
+    roofline: Roofline | None
+    roofline_note: str
+    findings: list[Finding]
+    requests: dict[str, list[RequestMetrics]]   # by concurrency level
+    notes: list[str]
+
+
+def document(report: TokensReport, exit_code: int) -> TokensDocument:
     """The `tokens --json` document (docs/tokens.md)."""
-    return run_header(SCHEMA_ID, report.run, exit_code) | {
-        "interrupted": report.interrupted,
-        "backend": {"url": report.backend_url, "implementation": report.implementation,
-                    "protocol": report.protocol, "model": report.model, "embedded": report.embedded},
-        "settings": report.run.settings,
-        "tier": {"name": report.tier.tier, "targets": report.tier.targets.model_dump(),
-                 "thresholds": report.tier.thresholds.model_dump()},
-        "levels": [dataclasses.asdict(level) for level in report.levels],
-        "knee": dataclasses.asdict(report.knee),
-        "roofline": (dataclasses.asdict(report.roofline) | {"fraction": report.roofline.fraction}
-                     if report.roofline else None),
-        "roofline_note": report.roofline_note,
-        "findings": [finding.to_dict() for finding in report.findings],
-        "requests": {str(c): [dataclasses.asdict(r) for r in reqs] for c, reqs in report.requests.items()},
-        "notes": report.notes,
-    }
+    return TokensDocument(
+        **run_fields(SCHEMA_ID, report.run, exit_code),
+        interrupted=report.interrupted,
+        backend=BackendDoc(url=report.backend_url, implementation=report.implementation, protocol=report.protocol,
+                           model=report.model, embedded=report.embedded),
+        settings=report.run.settings,
+        tier=TokensTierDoc(name=report.tier.tier, targets=report.tier.targets, thresholds=report.tier.thresholds),
+        levels=report.levels, knee=report.knee, roofline=report.roofline, roofline_note=report.roofline_note,
+        findings=report.findings, requests={str(c): reqs for c, reqs in report.requests.items()}, notes=report.notes,
+    )
 
 
 CSV_FIELDS = ["concurrency", "request", "ok", "error", "ttft_s", "ttfb_s", "e2e_s", "tpot_s", "decode_tps",
@@ -114,15 +138,18 @@ CSV_FIELDS = ["concurrency", "request", "ok", "error", "ttft_s", "ttfb_s", "e2e_
               "queue_transport_s", "server_unaccounted_s", "itl_mean_s", "itl_max_s"]
 
 
-def write_csv(report: TokenReport, path: Path) -> None:
+def csv_row(concurrency: int, index: int, request: RequestMetrics) -> dict[str, Any]:
+    row = {name: getattr(request, name) for name in CSV_FIELDS if hasattr(request, name)}
+    return row | {"concurrency": concurrency, "request": index,
+                  "itl_mean_s": sum(request.itl_s) / len(request.itl_s) if request.itl_s else None,
+                  "itl_max_s": max(request.itl_s) if request.itl_s else None}
+
+
+def write_csv(report: TokensReport, path: Path) -> None:
     """One row per measured request."""
     with path.open("w", newline="", encoding="utf-8") as handle:
         writer = csv.DictWriter(handle, fieldnames=CSV_FIELDS)
         writer.writeheader()
         for concurrency, requests in report.requests.items():
             for index, request in enumerate(requests):
-                row = {name: getattr(request, name) for name in CSV_FIELDS if hasattr(request, name)}
-                row |= {"concurrency": concurrency, "request": index,
-                        "itl_mean_s": sum(request.itl_s) / len(request.itl_s) if request.itl_s else None,
-                        "itl_max_s": max(request.itl_s) if request.itl_s else None}
-                writer.writerow(row)
+                writer.writerow(csv_row(concurrency, index, request))

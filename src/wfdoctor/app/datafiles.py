@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from wfdoctor.analyze.triage import check_references
@@ -10,8 +11,17 @@ from wfdoctor.config.facts import Facts, load_facts
 from wfdoctor.config.rules import RuleBook, load_rulebook
 
 
-def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> tuple[Facts, RuleBook]:
-    """Packaged facts and rules, then the user's config dir, then the command's options."""
+@dataclass(frozen=True)
+class DataFiles:
+    facts: Facts
+    rulebook: RuleBook
+
+
+def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> DataFiles:
+    """Packaged facts and rules, then the user's config dir, then the command's options.
+
+    Loaded and cross-checked first, so a broken rule file costs no waiting.
+    """
     user_dir = user_config_dir()
     if facts_path is None and (user_dir / "facts.yaml").is_file():
         facts_path = user_dir / "facts.yaml"
@@ -19,4 +29,4 @@ def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> tuple[F
     extra = ([user_dir / "rules"] if (user_dir / "rules").is_dir() else []) + rules_paths
     rulebook = load_rulebook(extra)
     check_references(rulebook, facts)
-    return facts, rulebook
+    return DataFiles(facts, rulebook)

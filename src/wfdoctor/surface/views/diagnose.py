@@ -1,29 +1,29 @@
-"""The terminal report of `wfdoctor diagnose` (Rich).
+"""What `wfdoctor diagnose` shows: the terminal report (Rich) and the `wfdoctor.diagnose/v1` document.
 
 Every number shown is a Sample (with its source) or a named facts value; the
-report only chooses what to show and formats it.
+view only chooses what to show and formats it.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+from pydantic import BaseModel
 from rich.console import Console, Group
 from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.config.rules import RuleBook
-from wfdoctor.model import Finding, Priority, Sample
-from wfdoctor.surface.diagnose import Diagnosis
-from wfdoctor.surface.json_doc import row_statuses
+from wfdoctor.analyze.tiers import Limit
+from wfdoctor.analyze.triage import MissingInput, RowStatus
+from wfdoctor.app.reports import BackendStatus, DiagnoseReport
+from wfdoctor.config.facts import Targets, Thresholds
+from wfdoctor.config.rules import Action
+from wfdoctor.model import Finding, Sample
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
 from wfdoctor.units import format_bytes, format_value, subject
 
-PRIORITY_STYLE = {
-    Priority.CRITICAL: "bold white on red",
-    Priority.HIGH: "bold red",
-    Priority.MEDIUM: "yellow",
-    Priority.LOW: "cyan",
-    Priority.INFO: "dim",
-}
+SCHEMA_ID = "wfdoctor.diagnose/v1"
 ROW_STATUS_STYLE = {"findings": "bold red", "ok": "green", "partial": "green", "not_measured": "dim",
                     "no_rules": "dim"}
 
@@ -91,14 +91,14 @@ def processes_table(samples: list[Sample]) -> Table:
     return table
 
 
-def gpu_panel(diagnosis: Diagnosis) -> Table | Text:
-    gpu = diagnosis.snapshot.gpu
+def gpu_panel(report: DiagnoseReport) -> Table | Text:
+    gpu = report.gpu
     if not gpu.found:
         return Text(f"GPU: {gpu.status}", style="dim")
     table = Table(title=f"GPUs ({gpu.status})", title_justify="left")
     for column in ("GPU", "busy", "memory", "temp", "power", "SM clock", "throttle"):
         table.add_column(column)
-    samples = diagnosis.run.samples
+    samples = report.run.samples
     for dev in gpu.gpus:
         index = str(dev["index"])
         used = _one(samples, "wf_gpu_memory_used_bytes", gpu=index)
@@ -114,15 +114,15 @@ def gpu_panel(diagnosis: Diagnosis) -> Table | Text:
     return table
 
 
-def tier_panel(diagnosis: Diagnosis) -> Panel:
-    tier = diagnosis.tier
+def tier_panel(report: DiagnoseReport) -> Panel:
+    tier = report.tier
     targets = tier.targets
     lines = [
         Text.assemble(("Tier: ", "bold"), (tier.tier.upper(), "bold magenta"), f"  ({tier.rule})"),
         Text(f"Decided by: {tier.explanation()}"),
         Text("Measured: " + ", ".join(f"{limit.resource} {limit.measured:g} {limit.unit} (allows {limit.allows})"
                                       for limit in tier.limits)),
-        Text(f"Targets ({diagnosis.facts.source}): decode >= {targets.decode_tokens_per_second:g} tokens/s, "
+        Text(f"Targets ({report.facts.source}): decode >= {targets.decode_tokens_per_second:g} tokens/s, "
              f"TTFT <= {targets.ttft_seconds:g} s, P95 latency <= {targets.p95_latency_seconds:g} s, "
              f"FPS >= {targets.fps:g}, council size {targets.council_size}, RAM cap {targets.ram_use_cap_percent:g} %, "
              f"models up to {targets.max_model} / {targets.max_context_tokens} tokens context"),
@@ -131,9 +131,9 @@ def tier_panel(diagnosis: Diagnosis) -> Panel:
     return Panel(Group(*lines), title="Hardware tier", expand=False)
 
 
-def backends_group(diagnosis: Diagnosis) -> Group:
-    answering = [b for b in diagnosis.backends if b.answered]
-    silent = [b for b in diagnosis.backends if not b.answered]
+def backends_group(report: DiagnoseReport) -> Group:
+    answering = [b for b in report.backends if b.answered]
+    silent = [b for b in report.backends if not b.answered]
     table = Table(title="LLM servers answering", title_justify="left")
     for column in ("URL", "API", "probe latency", "models"):
         table.add_column(column)
@@ -162,70 +162,95 @@ def token_check_line(samples: list[Sample]) -> Text | None:
                 "For the full picture: wfdoctor tokens")
 
 
-def matrix_table(diagnosis: Diagnosis) -> Table:
-    table = Table(title="Performance triage matrix (WF-TECH-010)", title_justify="left")
-    for column in ("symptom", "likely cause", "priority", "status"):
-        table.add_column(column)
-    for row in row_statuses(diagnosis):
-        missing = _missing_by_command(diagnosis, row["not_measured"])
-        if row["status"] == "findings":
-            status = "FOUND: " + ", ".join(row["findings"])
-        elif row["status"] == "not_measured":
-            status = "not measured: " + missing
-        else:
-            status = f"ok ({len(row['checked'])} checked)" + (f"; not measured: {missing}" if missing else "")
-        table.add_row(row["symptom"], row["likely_cause"], row["priority"],
-                      Text(status, style=ROW_STATUS_STYLE[row["status"]]))
-    return table
-
-
-def _missing_by_command(diagnosis: Diagnosis, not_measured: list[dict[str, object]]) -> str:
+def _missing_by_command(report: DiagnoseReport, not_measured: list[MissingInput]) -> str:
     """'SLOW_TOKENS, SLOW_FIRST_TOKEN via wfdoctor tokens; ...' for a row's unmeasured rules."""
     by_command: dict[str, list[str]] = {}
     for item in not_measured:
-        code = diagnosis.rulebook.rules[str(item["rule_id"])].code
-        by_command.setdefault(str(item["measured_by"]), []).append(code)
+        by_command.setdefault(item.measured_by, []).append(report.rulebook.rules[item.rule_id].code)
     return "; ".join(f"{', '.join(codes)} via {command}" for command, codes in by_command.items())
 
 
-def findings_group(findings: list[Finding], rulebook: RuleBook,
-                   healthy: str = "Healthy: no rule matched what was measured.") -> Group | Text:
-    """Each finding as a panel: summary, cause, evidence with sources, actions with undo."""
-    if not findings:
-        return Text(healthy, style="bold green")
-    blocks = []
-    for finding in findings:
-        body = [Text(finding.summary), Text(f"Cause: {finding.cause}")]
-        body.append(Text("Evidence:", style="bold"))
-        for sample in finding.evidence:
-            body.append(Text(f"  {sample.metric}{'{' + subject(sample) + '}' if subject(sample) else ''} = "
-                             f"{format_value(sample.value, sample.unit)}  [{sample.source}]", style="dim"))
-        body.append(Text("Actions:", style="bold"))
-        for action_id in finding.actions:
-            action = rulebook.actions[action_id]
-            body.append(Text(f"  [{action.level}] {action.title}: {action.changes}. Undo: {action.undo}"))
-            for backend, setting in action.backends.items():
-                body.append(Text(f"      {backend}: {setting}", style="dim"))
-        title = Text.assemble((f" {finding.priority.value.upper()} ", PRIORITY_STYLE[finding.priority]),
-                              f" {finding.code} ({finding.symptom})")
-        blocks.append(Panel(Group(*body), title=title, title_align="left"))
-    return Group(*blocks)
+def matrix_table(report: DiagnoseReport) -> Table:
+    table = Table(title="Performance triage matrix (WF-TECH-010)", title_justify="left")
+    for column in ("symptom", "likely cause", "priority", "status"):
+        table.add_column(column)
+    for row in report.rows:
+        missing = _missing_by_command(report, row.not_measured)
+        if row.status == "findings":
+            status = "FOUND: " + ", ".join(row.findings)
+        elif row.status == "not_measured":
+            status = "not measured: " + missing
+        else:
+            status = f"ok ({len(row.checked)} checked)" + (f"; not measured: {missing}" if missing else "")
+        table.add_row(row.symptom, row.likely_cause, row.priority, Text(status, style=ROW_STATUS_STYLE[row.status]))
+    return table
 
 
-def render_diagnosis(diagnosis: Diagnosis, console: Console) -> None:
-    run = diagnosis.run
+def render(report: DiagnoseReport, console: Console) -> None:
+    run = report.run
     env = run.environment
     console.print(Text.assemble(("wfdoctor diagnose", "bold"),
-                                f"  run {run.id}, {diagnosis.snapshot.window_s:.1f} s window on {env.get('hostname')} "
+                                f"  run {run.id}, {report.window_s:.1f} s window on {env.get('hostname')} "
                                 f"({env.get('cpu_model')})"))
     console.print(system_table(run.samples))
     console.print(processes_table(run.samples))
-    console.print(gpu_panel(diagnosis))
-    console.print(tier_panel(diagnosis))
-    console.print(backends_group(diagnosis))
+    console.print(gpu_panel(report))
+    console.print(tier_panel(report))
+    console.print(backends_group(report))
     if (line := token_check_line(run.samples)) is not None:
         console.print(line)
-    console.print(matrix_table(diagnosis))
-    console.print(findings_group(diagnosis.findings, diagnosis.rulebook))
-    for note in diagnosis.notes:
+    console.print(matrix_table(report))
+    console.print(findings_group(report.findings, report.rulebook))
+    for note in report.notes:
         console.print(Text(f"Note: {note}", style="dim"))
+
+
+class TierDoc(BaseModel):
+    name: str
+    rule: str
+    explanation: str
+    decided_by: list[Limit]
+    limits: list[Limit]
+    targets: Targets
+    thresholds: Thresholds
+    notes: list[str]
+    source: str
+
+
+class GpuDoc(BaseModel):
+    found: bool
+    status: str
+    devices: list[dict[str, Any]]     # static NVML facts per GPU
+
+
+class DiagnoseDocument(RunDocument):
+    window_s: float
+    healthy: bool
+    fail_on: str
+    environment: dict[str, Any]
+    tier: TierDoc
+    gpu: GpuDoc
+    backends: list[BackendStatus]
+    findings: list[Finding]
+    rows: list[RowStatus]
+    actions: dict[str, Action]        # the catalogue entries the findings refer to
+    notes: list[str]
+    samples: list[Sample]
+
+
+def document(report: DiagnoseReport, fail_on: str, exit_code: int) -> DiagnoseDocument:
+    tier = report.tier
+    referenced = sorted({action for finding in report.findings for action in finding.actions})
+    return DiagnoseDocument(
+        **run_fields(SCHEMA_ID, report.run, exit_code),
+        window_s=round(report.window_s, 3), healthy=not report.findings, fail_on=fail_on,
+        environment=report.run.environment,
+        tier=TierDoc(name=tier.tier, rule=tier.rule, explanation=tier.explanation(), decided_by=tier.decided_by,
+                     limits=tier.limits, targets=tier.targets, thresholds=tier.thresholds, notes=tier.notes,
+                     source=report.facts.source),
+        gpu=GpuDoc(found=report.gpu.found, status=report.gpu.status,
+                   devices=[{k: v for k, v in dev.items() if k != "processes"} for dev in report.gpu.gpus]),
+        backends=report.backends, findings=report.findings, rows=report.rows,
+        actions={action_id: report.rulebook.actions[action_id] for action_id in referenced},
+        notes=report.notes, samples=report.run.samples,
+    )

@@ -1,18 +1,17 @@
-"""What `wfdoctor council` shows: members, council metrics, sweep, findings; and its JSON."""
+"""What `wfdoctor council` shows: members, council metrics, sweep, findings; and `wfdoctor.council/v1`."""
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.analyze.council import CouncilMetrics
-from wfdoctor.surface.council import CouncilReport
-from wfdoctor.surface.json_doc import run_header
-from wfdoctor.surface.report import findings_group
+from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
+from wfdoctor.app.reports import CouncilReport
+from wfdoctor.model import Finding
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
 
 SCHEMA_ID = "wfdoctor.council/v1"
 
@@ -52,16 +51,24 @@ def sweep_table(report: CouncilReport) -> Table:
     return table
 
 
-def render_council(report: CouncilReport, console: Console) -> None:
+def early_line(report: CouncilReport) -> str:
+    """What stopping at consensus saved, measured against waiting for every member."""
+    early = report.early
+    if early is None or report.saved_s is None:
+        return ""
+    if early.consensus_s is None:
+        return f"Early consensus (quorum {report.quorum}): not reached: the council waited for every member"
+    return (f"Early consensus (quorum {report.quorum}): {', '.join(early.consensus_members)} agreed at "
+            f"{early.consensus_s:.2f} s, council done in {early.wall_s:.2f} s: saved {report.saved_s:.2f} s against "
+            f"waiting for all ({report.council.wall_s:.2f} s)")
+
+
+def render(report: CouncilReport, console: Console) -> None:
     console.print(Text.assemble(("wfdoctor council", "bold"), f"  run {report.run.id}, tier {report.tier.tier}"))
     console.print(members_table(report.council))
     console.print(summary_line(report.council))
-    if report.early is not None and report.saved_s is not None:
-        agreed = report.early.consensus_s
-        console.print(f"Early consensus (quorum {report.run.settings['quorum']}): "
-                      + (f"{', '.join(report.early.consensus_members)} agreed at {agreed:.2f} s, council done in {report.early.wall_s:.2f} s: saved "
-                         f"{report.saved_s:.2f} s against waiting for all ({report.council.wall_s:.2f} s)"
-                         if agreed is not None else "not reached: the council waited for every member"))
+    if line := early_line(report):
+        console.print(line)
     if report.sweep:
         console.print(sweep_table(report))
     if report.size is not None:
@@ -75,18 +82,26 @@ def render_council(report: CouncilReport, console: Console) -> None:
         console.print(Text(f"Note: {note}", style="dim"))
 
 
-def council_doc(report: CouncilReport, exit_code: int) -> dict[str, Any]:
-    return run_header(SCHEMA_ID, report.run, exit_code) | {
-        "settings": report.run.settings,
-        "tier": report.tier.tier,
-        "implementations": report.implementation_of,
-        "council": dataclasses.asdict(report.council),
-        "early_consensus": dataclasses.asdict(report.early) if report.early else None,
-        "saved_s": report.saved_s,
-        "sweep": [dataclasses.asdict(m) for m in report.sweep],
-        "recommended_size": dataclasses.asdict(report.size) if report.size else None,
-        "answer": report.answer,
-        "answer_from": report.answer_from,
-        "findings": [f.to_dict() for f in report.findings],
-        "notes": report.notes,
-    }
+class CouncilDocument(RunDocument):
+    settings: dict[str, Any]
+    tier: str
+    implementations: dict[str, str]     # implementation by server URL
+    council: CouncilMetrics
+    early_consensus: CouncilMetrics | None
+    saved_s: float | None
+    sweep: list[CouncilMetrics]
+    recommended_size: SizeVerdict | None
+    answer: str
+    answer_from: list[str]
+    findings: list[Finding]
+    notes: list[str]
+
+
+def document(report: CouncilReport, exit_code: int) -> CouncilDocument:
+    return CouncilDocument(
+        **run_fields(SCHEMA_ID, report.run, exit_code),
+        settings=report.run.settings, tier=report.tier.tier, implementations=report.implementation_of,
+        council=report.council, early_consensus=report.early, saved_s=report.saved_s, sweep=report.sweep,
+        recommended_size=report.size, answer=report.answer, answer_from=report.answer_from,
+        findings=report.findings, notes=report.notes,
+    )

@@ -1,0 +1,73 @@
+"""Regression verdicts over stored histories (pure): change points per series, BH across series.
+
+The store hands over (run id, sample) rows; this groups them into series, finds
+the change points (or runs the spec's window test) with the direction each
+metric's polarity gives, and decides which regressions at the end are
+discoveries once the false discovery rate over all series is controlled.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from wfdoctor.analyze.regression import (Change, Settings, benjamini_hochberg, detect_changes, regression_at_end,
+                                         window_test)
+from wfdoctor.analyze.series import Series, build_series
+from wfdoctor.model import Sample
+
+MIN_POINTS = 8
+
+
+@dataclass
+class SeriesVerdict:
+    series: Series
+    higher_is_better: bool
+    changes: list[Change]
+    at_end: Change | None
+    discovery: bool = False
+
+
+@dataclass(frozen=True)
+class CheckSettings:
+    min_effect: float = 0.05
+    min_after: int = 3                 # points after a change before it counts at the end
+    mode: str = "changepoint"          # or "window": the spec's older-vs-recent test
+    window_s: float = 24 * 3600
+
+
+def _window_changes(series: Series, settings: Settings, window_s: float) -> list[Change]:
+    """The spec's mode: everything older than `window_s` before the newest point vs the rest."""
+    cutoff = series.times[-1] - window_s
+    split = sum(1 for t in series.times if t < cutoff)
+    change = window_test(series.values[:split], series.values[split:], settings)
+    if change is None:
+        return []
+    revision = series.revisions[change.index] if change.index < len(series.revisions) else ""
+    return [Change(**{**change.__dict__, "revision": revision})]
+
+
+def judge_histories(rows: list[tuple[int, Sample]], higher_is_better: Callable[[str], bool | None],
+                    settings: CheckSettings) -> list[SeriesVerdict]:
+    """A verdict for every series with a known direction and at least MIN_POINTS points."""
+    verdicts = []
+    for series in build_series(rows):
+        higher = higher_is_better(series.metric)
+        if higher is None or len(series.values) < MIN_POINTS:
+            continue
+        detector = Settings(higher, min_effect=settings.min_effect)
+        changes = (_window_changes(series, detector, settings.window_s) if settings.mode == "window"
+                   else detect_changes(series.values, detector, series.revisions))
+        verdicts.append(SeriesVerdict(series, higher, changes,
+                                      regression_at_end(changes, len(series.values), settings.min_after)))
+    flagged = [v for v in verdicts if v.at_end is not None]
+    for verdict, keep in zip(flagged, benjamini_hochberg([v.at_end.p_value for v in flagged if v.at_end])):
+        verdict.discovery = keep
+    return verdicts
+
+
+def check_samples(verdicts: list[SeriesVerdict]) -> list[Sample]:
+    """What `diagnose` reads for the Gradual degradation row."""
+    regressions = sum(v.discovery for v in verdicts)
+    return [Sample("wf_regressions_detected", float(regressions), "metrics", "wfdoctor regress check",
+                   {"series": str(len(verdicts))})]

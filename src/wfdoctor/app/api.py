@@ -1,0 +1,117 @@
+"""The public Python API: the same pipelines the CLI runs, each opening the database it is given.
+
+`import wfdoctor` re-exports these (see docs/api.md). Every function imports its
+pipeline when called, so `import wfdoctor` stays cheap and a command pays only
+for what it uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from wfdoctor.app.progress import SILENT, Progress
+from wfdoctor.store.db import Store, default_db_path
+
+if TYPE_CHECKING:
+    from wfdoctor.analyze.regress_check import CheckSettings
+    from wfdoctor.app.council import CouncilOptions
+    from wfdoctor.app.diagnose import DiagnoseOptions
+    from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
+    from wfdoctor.app.reports import (CouncilReport, DiagnoseReport, HistoryReport, ModelsReport, ProfileReport,
+                                      RecordReport, RegressReport, TokensReport, WatchReport)
+    from wfdoctor.app.tokens import TokensOptions
+
+__all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
+           "check_regressions", "show_series", "record_results", "history", "default_db_path"]
+
+Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
+
+
+def _store(db: Database) -> Store:
+    return Store.open(Path(db) if db is not None else default_db_path())
+
+
+def diagnose(options: DiagnoseOptions | None = None, *, db: Database = None,
+             progress: Progress = SILENT) -> DiagnoseReport:
+    """Snapshot the machine, find LLM servers, classify the tier and run the triage matrix."""
+    from wfdoctor.app.diagnose import DiagnoseOptions, run_diagnose
+
+    with _store(db) as store:
+        return run_diagnose(options or DiagnoseOptions(), store, progress)
+
+
+def measure_tokens(options: TokensOptions | None = None, *, db: Database = None,
+                   progress: Progress = SILENT) -> TokensReport:
+    """TTFT, ITL, TPOT, decode and prefill rates per concurrency level, the knee, the causes, the roofline."""
+    from wfdoctor.app.tokens import TokensOptions, run_tokens
+
+    with _store(db) as store:
+        return run_tokens(options or TokensOptions(), store, progress)
+
+
+def run_council(options: CouncilOptions | None = None, *, db: Database = None,
+                progress: Progress = SILENT) -> CouncilReport:
+    """Several members at once: stragglers, serialisation (alpha), early consensus, the right size."""
+    from wfdoctor.app.council import CouncilOptions, run_council_command
+
+    with _store(db) as store:
+        return run_council_command(options or CouncilOptions(), store, progress)
+
+
+def watch_memory(options: WatchOptions, *, db: Database = None, progress: Progress = SILENT) -> WatchReport:
+    """A process's memory over time and a leak verdict by statistics."""
+    from wfdoctor.app.memory import run_memory_watch
+
+    with _store(db) as store:
+        return run_memory_watch(options, store, progress)
+
+
+def profile_memory(options: ProfileOptions, *, db: Database = None, progress: Progress = SILENT) -> ProfileReport:
+    """A Python program run under tracemalloc: where its memory grows, line by line."""
+    from wfdoctor.app.memory import run_memory_profile
+
+    with _store(db) as store:
+        return run_memory_profile(options, store, progress)
+
+
+def model_action(options: ModelsOptions, *, db: Database = None, progress: Progress = SILENT) -> ModelsReport:
+    """List, unload, preload or evict Ollama's loaded models (a dry run unless `options.apply`)."""
+    from wfdoctor.app.memory import run_model_action
+
+    with _store(db) as store:
+        return run_model_action(options, store, progress)
+
+
+def check_regressions(metrics: list[str] | None = None, settings: CheckSettings | None = None, *,
+                      db: Database = None) -> RegressReport:
+    """Change points in every stored series; `discovery` marks regressions that survive BH."""
+    from wfdoctor.analyze.regress_check import CheckSettings
+    from wfdoctor.app.regress import check_regressions as check
+
+    with _store(db) as store:
+        return check(store, metrics, settings or CheckSettings())
+
+
+def show_series(metric: str, *, db: Database = None) -> RegressReport:
+    """One metric's stored series with its change points (nothing recorded)."""
+    from wfdoctor.app.regress import show_series as show
+
+    with _store(db) as store:
+        return show(store, metric)
+
+
+def record_results(path: Path | str, *, db: Database = None) -> RecordReport:
+    """Import pytest-benchmark JSON or CSV/JSON rows into the history."""
+    from wfdoctor.app.regress import record_results as import_file
+
+    with _store(db) as store:
+        return import_file(Path(path), store)
+
+
+def history(limit: int = 20, *, db: Database = None) -> HistoryReport:
+    """Stored runs, newest first, with findings counted by priority."""
+    from wfdoctor.app.history import list_history
+
+    with _store(db) as store:
+        return list_history(store, limit)

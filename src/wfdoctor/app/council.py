@@ -1,0 +1,176 @@
+"""`council`: run a council, measure it against its members alone, explain it.
+
+Order: warm-up (one short request per server), the members one after another
+(the measured baseline for speed-up and alpha), the council itself (everyone
+at once, waiting for all), with `sweep` councils of 1..n members for the
+recommended size, then with a quorum the same council stopping at consensus
+(the time saved is measured, not estimated).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wfdoctor.analyze.council import baseline_of, council_metrics, council_samples, diagnose_council, recommend_size
+from wfdoctor.analyze.tiers import TierVerdict, classify_tier
+from wfdoctor.app.backends import choose_backend
+from wfdoctor.app.datafiles import DataFiles, load_data_files
+from wfdoctor.app.judge import judge, record
+from wfdoctor.app.progress import SILENT, Progress
+from wfdoctor.app.reports import CouncilReport
+from wfdoctor.config.yamlfile import read_yaml
+from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
+from wfdoctor.measure.council import CouncilRun, MemberSpec, run_council, run_sequentially
+from wfdoctor.measure.tokens import DEFAULT_PROMPT
+from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.sense.backends.base import GenerationRequest
+from wfdoctor.sense.backends.client import Backend, connect
+from wfdoctor.sense.gpu_nvml import probe_gpus
+from wfdoctor.sense.system import SystemProbe
+from wfdoctor.store.db import Store
+
+DEFAULT_MEMBERS = 3
+
+
+@dataclass(frozen=True)
+class CouncilOptions:
+    members: list[MemberSpec | str] = field(default_factory=list)  # specs or "URL[#MODEL]"; none: 3 members on
+    members_file: Path | None = None                                # the first server that answers
+    prompt: str | None = None           # None: a short question
+    max_tokens: int = 48
+    timeout_s: float | None = None      # None: the facts file's member timeout
+    retries: int | None = None          # None: the facts file's retries
+    quorum: int = 0
+    agreement: str = "exact"            # exact or tokenset
+    similarity: float = 0.8
+    sweep: bool = False
+    facts_path: Path | None = None
+    rules_paths: list[Path] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class CouncilMeasurement:
+    sequential: CouncilRun              # the members one after another: the baseline
+    council: CouncilRun
+    early: CouncilRun | None            # with a quorum: stopped at consensus
+    sweep: list[tuple[int, CouncilRun]]
+    agree: Agreement
+    implementation_of: dict[str, str]
+
+
+def parse_member(text: str, index: int) -> MemberSpec:
+    """`URL[#MODEL]` as given on the command line."""
+    url, _, model = text.partition("#")
+    if not url.startswith(("http://", "https://")) and url != "embedded":
+        raise WfdoctorError(f"--member '{text}': expected URL[#MODEL], e.g. http://127.0.0.1:11434#llama3.1:8b")
+    return MemberSpec(name=f"m{index + 1}", url=url.rstrip("/"), model=model or None)
+
+
+def members_from_file(path: Path) -> list[MemberSpec]:
+    """A YAML list of {url, model?, name?}."""
+    data, _ = read_yaml(path)
+    if not isinstance(data, list) or not data:
+        raise WfdoctorError(f"{path}:1: a members file is a non-empty list of {{url, model, name}}")
+    members = []
+    for index, entry in enumerate(data):
+        if not isinstance(entry, dict) or "url" not in entry:
+            raise WfdoctorError(f"{path}: entry {index + 1}: each member needs a 'url'")
+        spec = parse_member(f"{entry['url']}#{entry.get('model') or ''}", index)
+        members.append(MemberSpec(str(entry.get("name", spec.name)), spec.url, spec.model))
+    return members
+
+
+def members_of(options: CouncilOptions) -> list[MemberSpec]:
+    """The members named in the options (as specs, `URL[#MODEL]` texts, or a members file), checked."""
+    members = [m if isinstance(m, MemberSpec) else parse_member(m, index) for index, m in enumerate(options.members)]
+    if options.members_file is not None:
+        members += members_from_file(options.members_file)
+    if options.agreement not in AGREEMENTS:
+        raise WfdoctorError(f"--agreement must be one of {', '.join(AGREEMENTS)}")
+    if options.quorum and members and options.quorum > len(members):
+        raise WfdoctorError(f"--quorum {options.quorum} exceeds the {len(members)} members")
+    return members
+
+
+async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s: float, retries: int,
+                   progress: Progress) -> CouncilMeasurement:
+    backends: list[Backend] = []
+    report = progress.note
+
+    def member_event(name: str, event: str) -> None:
+        report(f"  {name}: {event}")
+
+    try:
+        for spec in members:
+            backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4))
+        prompt = options.prompt or DEFAULT_PROMPT
+        request = GenerationRequest(prompt, max_tokens=options.max_tokens)
+        for backend in {b.url: b for b in backends}.values():  # warm-up, one per server
+            await backend.stream(GenerationRequest(prompt, max_tokens=4))
+        sequential = await run_sequentially(members, backends, request, timeout_s, retries)
+        council = await run_council(members, backends, request, timeout_s, retries, progress=member_event)
+        sweep = []
+        if options.sweep:
+            for size in range(1, len(members) + 1):
+                sweep.append((size, await run_council(members[:size], backends[:size], request, timeout_s,
+                                                      retries)))
+        # Last: members cancelled at consensus may keep their server busy for a while.
+        agree = AGREEMENTS[options.agreement](options.similarity)
+        early = None
+        if options.quorum:
+            early = await run_council(members, backends, request, timeout_s, retries, agree, options.quorum,
+                                      member_event)
+        return CouncilMeasurement(sequential, council, early, sweep, agree,
+                                  {b.url: b.implementation for b in backends})
+    finally:
+        for backend in backends:
+            await backend.aclose()
+
+
+def run_council_command(options: CouncilOptions, store: Store, progress: Progress = SILENT) -> CouncilReport:
+    """Measure, judge and record one council."""
+    members = members_of(options)
+    data = load_data_files(options.facts_path, options.rules_paths)
+    timeout_s = options.timeout_s or float(data.facts.common.get("council_member_timeout_ms", 5000)) / 1000
+    retries = options.retries if options.retries is not None else int(data.facts.common.get("council_retries", 3))
+    tier = classify_tier(SystemProbe().read() + probe_gpus().samples, data.facts)
+    with ExitStack() as stack:
+        if not members:
+            # The embedded engine serves members one at a time: interrupts off, so they queue instead of cutting.
+            url = choose_backend(None, True, stack, progress, ["--interrupt_requests", "False"]).url
+            members = [MemberSpec(f"m{i + 1}", url) for i in range(DEFAULT_MEMBERS)]
+        run = Run(command="council", started_at=time.time(), tier=tier.tier, settings={
+            "members": [m.__dict__ for m in members], "timeout_s": timeout_s, "retries": retries,
+            "quorum": options.quorum, "agreement": options.agreement, "max_tokens": options.max_tokens,
+        })
+        with store.recording(run):
+            measured = asyncio.run(_measure(members, options, timeout_s, retries, progress))
+            return _analyse(run, measured, options.quorum, len(members), store, data, tier)
+
+
+def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, store: Store, data: DataFiles,
+             tier: TierVerdict) -> CouncilReport:
+    metrics = council_metrics(measured.council, baseline_of(measured.sequential, size))
+    early = council_metrics(measured.early) if measured.early else None
+    sweep = [council_metrics(c, baseline_of(measured.sequential, n)) for n, c in measured.sweep]
+    recommended = recommend_size(sweep, tier.targets.ttft_seconds, tier.targets.decode_tokens_per_second,
+                                 tier.targets.council_size) if sweep else None
+    answers = {member.spec.name: member.answer.text for member in measured.council.members
+               if member.answer is not None}
+    combined = majority(answers, measured.agree)
+    samples = council_samples(metrics) + [s for m in sweep for s in council_samples(m) if m.n != metrics.n]
+    saved = metrics.wall_s - early.wall_s if early else None
+    if saved is not None:
+        samples.append(Sample("wf_council_consensus_saved_seconds", saved, "s", "wfdoctor council (measured: "
+                              "wait-for-all wall - early-consensus wall)", {"quorum": str(quorum)}))
+    causes = diagnose_council(metrics, measured.implementation_of)
+    findings = judge(samples, data, tier.tier, "council", causes).findings
+    record(store, run, samples, findings)
+    notes = [] if combined else ["no member answered: no combined answer"]
+    return CouncilReport(run, metrics, answers.get(combined[0], "") if combined else "",
+                         combined[1] if combined else [], quorum, early, saved, sweep, recommended, findings, tier,
+                         data.rulebook, measured.implementation_of, notes)

@@ -1,0 +1,117 @@
+"""`diagnose`: snapshot, discovery, tier, triage, store, in that order.
+
+Data files are loaded and cross-checked before anything is measured, so a
+broken rule file costs no waiting. Discovery runs during the sampling window;
+the embedded engine starts only after it, so its model load does not show up
+as CPU load in the snapshot. A short token check against the first server
+that answers then feeds the token rules (TTFT, decode rate), and what other
+commands measured in the last 24 h (leaks, regressions, the latest council)
+fills the rows diagnose cannot measure in its own window.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wfdoctor.analyze.tiers import classify_tier
+from wfdoctor.analyze.triage import row_statuses
+from wfdoctor.app.backends import EMBEDDED_NOTE, embedded_model_dirs, embedded_status
+from wfdoctor.app.datafiles import DataFiles, load_data_files
+from wfdoctor.app.judge import judge, record
+from wfdoctor.app.progress import SILENT, Progress
+from wfdoctor.app.reports import DiagnoseReport
+from wfdoctor.app.tokens import quick_token_check
+from wfdoctor.measure.snapshot import default_paths, take_snapshot
+from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.sense.backends.base import BackendStatus
+from wfdoctor.sense.backends.discovery import backend_samples, discover
+from wfdoctor.store.db import Store
+
+
+@dataclass(frozen=True)
+class DiagnoseOptions:
+    window_s: float = 2.0
+    backend_urls: list[str] = field(default_factory=list)
+    embedded: bool = True
+    facts_path: Path | None = None
+    rules_paths: list[Path] = field(default_factory=list)
+    top: int = 5
+    discovery_timeout_s: float = 1.0
+    token_runs: int = 3  # short token check against the first server that answers; 0 skips it
+
+
+RECENT_S = 24 * 3600
+# What other commands measured that diagnose cannot in its window: (metric, label telling series apart).
+RECENT_FINDINGS = [
+    ("wf_memory_leak_bytes_per_minute", "pid"),        # memory watch
+    ("wf_regressions_detected", ""),                    # regress check
+    ("wf_council_sync_delay_seconds", ""),              # council (the latest council as a whole)
+    ("wf_council_efficiency_ratio", ""),
+]
+
+
+def _recent(store: Store) -> list[Sample]:
+    """The newest sample per series of each RECENT_FINDINGS metric from the last 24 h."""
+    out: list[Sample] = []
+    for metric, key_label in RECENT_FINDINGS:
+        latest: dict[str, Sample] = {}
+        for sample in store.recent_samples(metric, time.time() - RECENT_S):
+            latest.setdefault(sample.labels.get(key_label, ""), sample)
+        out += latest.values()
+    return out
+
+
+def run_diagnose(options: DiagnoseOptions, store: Store, progress: Progress = SILENT) -> DiagnoseReport:
+    """Measure, judge and record one diagnose run."""
+    data = load_data_files(options.facts_path, options.rules_paths)
+    run = Run(command="diagnose", started_at=time.time(), settings={
+        "window_s": options.window_s, "backends": options.backend_urls, "embedded": options.embedded,
+        "facts": str(options.facts_path or ""), "rules": [str(p) for p in options.rules_paths],
+    })
+    with store.recording(run), ExitStack() as stack:
+        return _measure_and_judge(run, options, store, data, stack, progress)
+
+
+def _find_servers(found: list[BackendStatus], options: DiagnoseOptions, stack: ExitStack,
+                  progress: Progress) -> tuple[list[BackendStatus], list[str]]:
+    """The servers discovery found, plus the embedded engine when none answered (and it is allowed)."""
+    if any(b.answered for b in found):
+        return found, []
+    if not options.embedded:
+        return found, ["no LLM server answered and the embedded engine is off (--no-embedded)"]
+    try:
+        return found + [embedded_status(stack, progress)], [EMBEDDED_NOTE]
+    except WfdoctorError as exc:
+        return found, [f"no LLM server answered and the embedded engine could not start: {exc}"]
+
+
+def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: DataFiles, stack: ExitStack,
+                       progress: Progress) -> DiagnoseReport:
+    progress.note(f"sampling the system for {options.window_s:g} s and looking for LLM servers")
+    model_dirs = embedded_model_dirs() if options.embedded else []
+    snapshot, found = asyncio.run(take_snapshot(
+        options.window_s, default_paths(store.path, model_dirs), options.top,
+        during=lambda: discover(options.backend_urls or None, options.discovery_timeout_s),
+    ))
+    store.add_samples(run.id or 0, snapshot.samples)  # kept even if the rest is interrupted
+    backends, notes = _find_servers(found or [], options, stack, progress)
+    server_samples = backend_samples(backends)
+    answering = next((b for b in backends if b.answered), None)
+    if answering is not None and options.token_runs:
+        try:
+            server_samples += quick_token_check(answering.url, options.token_runs, progress)
+        except WfdoctorError as exc:
+            notes.append(f"token check skipped: {exc}")
+    measured = snapshot.samples + server_samples
+    samples = measured + _recent(store)  # the recent ones belong to other runs: judged, not stored again
+    tier = classify_tier(samples, data.facts)
+    judgement = judge(samples, data, tier.tier, "diagnose")
+    run.tier, run.environment = tier.tier, snapshot.environment
+    record(store, run, measured, judgement.findings, saved=len(snapshot.samples))
+    run.samples = samples
+    return DiagnoseReport(run, snapshot.window_s, snapshot.gpu, tier, row_statuses(data.rulebook, judgement.results),
+                          judgement.findings, backends, data.rulebook, data.facts, notes + tier.notes)

@@ -1,0 +1,10 @@
+"""`history`: the stored runs, newest first."""
+
+from __future__ import annotations
+
+from wfdoctor.app.reports import HistoryReport
+from wfdoctor.store.db import Store
+
+
+def list_history(store: Store, limit: int = 20) -> HistoryReport:
+    return HistoryReport(store.path, store.list_runs(limit))

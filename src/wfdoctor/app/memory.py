@@ -1,0 +1,151 @@
+"""`memory`: watch a process for leaks, profile a Python program, act on Ollama's loaded models."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from wfdoctor.act.models import LoadedState, loaded_state, preload_model, unload_model
+from wfdoctor.analyze.leaks import LeakLimits, leak_findings, leak_verdict
+from wfdoctor.analyze.models import EvictionPlan, lru_plan
+from wfdoctor.app.datafiles import load_data_files
+from wfdoctor.app.judge import record
+from wfdoctor.app.progress import SILENT, Progress
+from wfdoctor.app.reports import ModelsReport, ProfileReport, WatchReport
+from wfdoctor.measure.memwatch import MemorySeries, watch_process
+from wfdoctor.measure.pyprofile import PythonProfile
+from wfdoctor.model import ActionRecord, Run, Sample, WfdoctorError
+from wfdoctor.store.db import Store
+
+SERIES = {"rss": ("wf_process_resident_memory_bytes", "bytes"), "uss": ("wf_process_unique_memory_bytes", "bytes"),
+          "pss": ("wf_process_proportional_memory_bytes", "bytes"), "swap": ("wf_process_swap_bytes", "bytes"),
+          "open_files": ("wf_process_open_files", "files"), "threads": ("wf_process_threads", "threads")}
+
+
+@dataclass(frozen=True)
+class WatchOptions:
+    pid: int
+    duration_s: float = 60.0
+    interval_s: float = 0.5
+    facts_path: Path | None = None
+    rules_paths: list[Path] = field(default_factory=list)
+
+
+def series_samples(series: MemorySeries) -> list[Sample]:
+    labels = {"pid": str(series.pid), "name": series.name}
+    out = []
+    for attribute, (metric, unit) in SERIES.items():
+        for at, value in zip(series.times_s, getattr(series, attribute)):
+            out.append(Sample(metric, value, unit, "psutil (/proc)", labels, series.started_at + at))
+    return out
+
+
+def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = SILENT) -> WatchReport:
+    """Sample one process's memory for a while and call leak / growth-then-plateau / stable by statistics."""
+    data = load_data_files(options.facts_path, options.rules_paths)
+    limits = LeakLimits(min_rate_per_s=float(data.facts.common["memory_leak_bytes_per_minute"]) / 60)
+    run = Run(command="memory watch", started_at=time.time(),
+              settings={"pid": options.pid, "duration_s": options.duration_s, "interval_s": options.interval_s})
+    with store.recording(run):
+        series = watch_process(options.pid, options.duration_s, options.interval_s,
+                               lambda elapsed: progress.advance(f"watching pid {options.pid}", elapsed,
+                                                                options.duration_s))
+        verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available, limits)
+        findings = leak_findings(verdict, series.pid, series.name)
+        leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
+        samples = series_samples(series) + [Sample(
+            "wf_memory_leak_bytes_per_minute", leak_rate, "bytes", "wfdoctor memory watch (leak verdict: 0 unless "
+            "the statistics call it a leak)", {"pid": str(series.pid), "name": series.name,
+                                                "verdict": verdict.verdict})]
+        run.settings |= {"exited": series.exited, "samples": len(series.rss)}
+        record(store, run, samples, findings, interrupted=series.interrupted)
+    return WatchReport(run, series, verdict, findings, data.rulebook)
+
+
+PYTHON_NAMES = ("python", "python3")
+
+
+@dataclass(frozen=True)
+class ProfileOptions:
+    command: list[str]          # python script.py [args]
+    frames: int = 1
+    interval_s: float = 1.0
+    top: int = 10
+
+
+def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress = SILENT) -> ProfileReport:
+    """Run `python script.py args` under the profiler in a child interpreter; record the result."""
+    command = options.command
+    if len(command) < 2 or Path(command[0]).name.split(".")[0] not in PYTHON_NAMES:
+        raise WfdoctorError("memory profile runs Python programs: wfdoctor memory profile -- python script.py [args]")
+    script, args = command[1], command[2:]
+    if not Path(script).is_file():
+        raise WfdoctorError(f"{script}: no such script")
+    run = Run(command="memory profile", started_at=time.time(),
+              settings={"command": command, "frames": options.frames, "interval_s": options.interval_s})
+    with store.recording(run), tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "profile.json"
+        progress.note(f"profiling {script}")
+        child = subprocess.run([sys.executable, "-m", "wfdoctor.measure.pyprofile", "--out", str(out),
+                                "--frames", str(options.frames), "--interval", str(options.interval_s),
+                                "--top", str(options.top), script, *args])
+        if not out.is_file():
+            raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")
+        profile = PythonProfile.model_validate_json(out.read_text(encoding="utf-8"))
+        samples = [Sample("wf_python_heap_growth_bytes", float(entry.size_diff_bytes), "bytes", "tracemalloc",
+                          {"file": entry.file, "line": str(entry.line)}) for entry in profile.top_lines]
+        samples += [Sample("wf_process_resident_memory_bytes", float(snap.rss_bytes), "bytes", "psutil (profiled)",
+                           {"label": snap.label}) for snap in profile.snapshots]
+        record(store, run, samples, [])
+    return ProfileReport(run, profile, child.returncode)
+
+
+MODEL_VERBS = ("models", "unload", "preload", "evict")
+
+
+@dataclass(frozen=True)
+class ModelsOptions:
+    verb: str                       # models (list), unload, preload, evict
+    url: str = "http://127.0.0.1:11434"
+    model: str | None = None        # for unload and preload
+    budget_bytes: int | None = None  # for evict
+    apply: bool = False             # dry run unless set
+
+
+async def _act(options: ModelsOptions) -> tuple[LoadedState, list[ActionRecord], EvictionPlan | None]:
+    state = await loaded_state(options.url)
+    plan = None
+    actions: list[ActionRecord] = []
+    if options.verb == "unload" and options.model:
+        actions.append(await unload_model(options.url, options.model, options.apply))
+    elif options.verb == "preload" and options.model:
+        actions.append(await preload_model(options.url, options.model, options.apply))
+    elif options.verb == "evict" and options.budget_bytes is not None:
+        plan = lru_plan(state.loaded, options.budget_bytes)
+        for name in plan.unload:
+            actions.append(await unload_model(options.url, name, options.apply,
+                                              reason=f"LRU eviction: {plan.explanation}"))
+    return state, actions, plan
+
+
+def run_model_action(options: ModelsOptions, store: Store, progress: Progress = SILENT) -> ModelsReport:
+    """`models` (list), `unload`/`preload` MODEL, or `evict` to a budget; every action logged."""
+    if options.verb not in MODEL_VERBS:
+        raise WfdoctorError(f"unknown model action '{options.verb}': one of {', '.join(MODEL_VERBS)}")
+    url = options.url.rstrip("/")
+    run = Run(command=f"memory {options.verb}", started_at=time.time(),
+              settings={"backend": url, "model": options.model, "budget_bytes": options.budget_bytes,
+                        "apply": options.apply})
+    with store.recording(run):
+        state, actions, plan = asyncio.run(_act(ModelsOptions(options.verb, url, options.model,
+                                                              options.budget_bytes, options.apply)))
+        for action in actions:
+            store.add_action(run.id or 0, action)
+    return ModelsReport(run, url, state, actions, plan)

@@ -1,0 +1,53 @@
+"""`regress`: import results into the history, check every series for regressions, show one series."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_histories
+from wfdoctor.app.judge import record
+from wfdoctor.app.reports import RecordReport, RegressReport
+from wfdoctor.config.polarity import load_polarity
+from wfdoctor.model import Run, WfdoctorError
+from wfdoctor.sense.results_file import parse_results
+from wfdoctor.store.db import Store
+
+
+def record_results(path: Path, store: Store) -> RecordReport:
+    """Store imported results as one run."""
+    samples = parse_results(path)
+    if not samples:
+        raise WfdoctorError(f"{path}: no results found")
+    run = Run(command="regress record", started_at=min(s.ts for s in samples), settings={"file": str(path)})
+    run.samples = samples
+    store.save_run(run)
+    return RecordReport(run, path, len(samples))
+
+
+def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) -> list[SeriesVerdict]:
+    """Verdicts for the named metrics, or for every stored metric with a known direction."""
+    polarity = load_polarity()
+    wanted = metrics or [name for name in store.metric_names() if polarity.higher_is_better(name) is not None]
+    return judge_histories(store.metric_history(wanted) if wanted else [], polarity.higher_is_better, settings)
+
+
+def check_regressions(store: Store, metrics: list[str] | None = None,
+                      settings: CheckSettings = CheckSettings()) -> RegressReport:
+    """Change points (or the spec's window test) in every series; the verdict is recorded as a run."""
+    if settings.mode not in ("changepoint", "window"):
+        raise WfdoctorError("--mode must be changepoint or window")
+    verdicts = _verdicts(store, metrics, settings)
+    run = Run(command="regress check", started_at=time.time(), settings={"metrics": metrics or [],
+                                                                          "mode": settings.mode})
+    with store.recording(run):
+        record(store, run, check_samples(verdicts), [])
+    return RegressReport(run, verdicts, MIN_POINTS, metrics or [])
+
+
+def show_series(store: Store, metric: str) -> RegressReport:
+    """One metric's series (every label set) with its change points; nothing is recorded."""
+    verdicts = _verdicts(store, [metric], CheckSettings())
+    if not verdicts:
+        raise WfdoctorError(f"no series of {metric} with a known direction and enough points in the history")
+    return RegressReport(None, verdicts, MIN_POINTS, [metric])

@@ -1,0 +1,239 @@
+"""`tokens`: measure token generation, explain it, record it.
+
+Order: data files are checked; the backend is found (the named URL, else
+discovery, else the embedded SmolLM2 server); the workload runs with the system
+sampled alongside; then the analysis (metrics, knee, causes, roofline, triage
+rules) and the store. Ctrl-C stops the workload and keeps what finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, Thresholds, classify
+from wfdoctor.analyze.roofline import Roofline, roofline
+from wfdoctor.analyze.tiers import classify_tier
+from wfdoctor.analyze.tokens import (LevelSummary, find_knee, level_metrics, request_samples, summarize_level,
+                                     summary_samples)
+from wfdoctor.app.backends import choose_backend
+from wfdoctor.app.datafiles import DataFiles, load_data_files
+from wfdoctor.app.judge import judge, record
+from wfdoctor.app.progress import SILENT, Progress
+from wfdoctor.app.reports import TokensReport
+from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
+from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
+from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.sense.backends.base import GenerationRequest
+from wfdoctor.sense.backends.client import Backend, connect
+from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
+from wfdoctor.sense.processes import model_file_of, pid_listening_on
+from wfdoctor.sense.system import SystemProbe
+from wfdoctor.store.db import Store
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@dataclass(frozen=True)
+class TokensOptions:
+    backend_url: str | None = None
+    model: str | None = None
+    prompt: str | None = None            # at most one of prompt, prompt_file, prompt_tokens; none: a short question
+    prompt_file: Path | None = None
+    prompt_tokens: int | None = None     # a synthetic prompt of about this many tokens
+    max_tokens: int = 64
+    runs: int = 10
+    warmup: int = 1
+    concurrency: list[int] = field(default_factory=lambda: [1])
+    arrival: str = "closed"              # closed or poisson
+    rate_per_s: float = 1.0
+    api: str = "chat"                    # chat or completion
+    timeout_s: float = 60.0
+    model_file: Path | None = None
+    embedded: bool = True
+    embedded_args: list[str] = field(default_factory=list)
+    measure_bandwidth: bool = True
+    facts_path: Path | None = None
+    rules_paths: list[Path] = field(default_factory=list)
+
+
+def prompt_of(options: TokensOptions) -> str:
+    """The prompt text the options ask for (checked before anything runs)."""
+    given = sum(x is not None for x in (options.prompt, options.prompt_file, options.prompt_tokens))
+    if given > 1:
+        raise WfdoctorError("use one of --prompt, --prompt-file, --prompt-tokens")
+    if options.prompt_tokens is not None:
+        return synthetic_prompt(options.prompt_tokens)
+    if options.prompt_file is not None:
+        try:
+            return options.prompt_file.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise WfdoctorError(f"{options.prompt_file}: cannot read the prompt file: {exc.strerror}") from None
+    return options.prompt or DEFAULT_PROMPT
+
+
+def _check(options: TokensOptions) -> None:
+    if options.arrival not in ("closed", "poisson"):
+        raise WfdoctorError("--arrival must be closed or poisson")
+    if options.api not in ("chat", "completion"):
+        raise WfdoctorError("--api must be chat or completion")
+    if not options.concurrency or any(level < 1 for level in options.concurrency):
+        raise WfdoctorError("--concurrency: each level must be at least 1")
+
+
+def quick_token_check(url: str, runs: int, progress: Progress) -> list[Sample]:
+    """A short `tokens` run (1 warm-up, `runs` requests, 32 tokens) whose summary feeds diagnose's token rules."""
+    progress.note(f"short token check against {url}")
+
+    async def check() -> tuple[list[LevelRun], str]:
+        backend = await connect(url, None, timeout_s=30.0, max_streams=1)
+        levels: list[LevelRun] = []
+        try:
+            await run_workload(backend, Workload(GenerationRequest(DEFAULT_PROMPT, max_tokens=32), runs=runs),
+                               levels)
+        finally:
+            await backend.aclose()
+        return levels, backend.protocol
+
+    levels, protocol = asyncio.run(check())
+    summaries = [summarize_level(lv.concurrency, level_metrics(lv, protocol)) for lv in levels]
+    return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
+            for s in summary_samples(summaries)]
+
+
+def server_facts(backend: Backend) -> ServerFacts:
+    """What is known about the measured server beside its timings: its process, model size and file."""
+    parsed = urlparse(backend.url)
+    if backend.protocol == "inprocess":
+        pid: int | None = os.getpid()
+    else:
+        pid = pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port else None
+    model = next((m for m in backend.status.models if m.name == backend.model), None)
+    return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
+                       model_size_bytes=model.size_bytes if model and model.loaded else None,
+                       model_vram_bytes=model.vram_bytes if model and model.loaded else None,
+                       model_file=backend.model_file or (model_file_of(pid) if pid else None))
+
+
+def _model_bytes(model_file: Path | None, facts: ServerFacts, levels: list[LevelRun]) -> tuple[int | None, str]:
+    """The model's weight bytes: a named file, the path the server reports, or Ollama's size."""
+    candidates = [model_file] if model_file else []
+    candidates += [Path(facts.model_file)] if facts.model_file else []
+    candidates += [Path(t.reported_model) for lv in levels for t in lv.traces[:1] if t.reported_model]
+    for path in candidates:
+        if path and path.is_file():
+            return path.stat().st_size, f"file {path.name}"
+    if facts.model_size_bytes:
+        return facts.model_size_bytes, "server-reported model size (includes the KV cache)"
+    return None, ""
+
+
+def _roofline(decode_tps: float | None, model: tuple[int | None, str], gpu: GpuReport, facts: ServerFacts,
+              measure_cpu: bool) -> tuple[Roofline | None, str]:
+    """Decode speed against the memory-bandwidth limit of wherever the model sits."""
+    model_bytes, model_source = model
+    if decode_tps is None:
+        return None, "no decode rate measured"
+    if model_bytes is None:
+        return None, "model size unknown: name the model file with --model-file"
+    on_gpu = gpu.found and facts.model_vram_bytes is not None and facts.model_size_bytes is not None and \
+        facts.model_vram_bytes >= 0.98 * facts.model_size_bytes
+    bandwidth: Bandwidth | None = gpu_bandwidth(gpu.gpus[0]) if on_gpu else None
+    if bandwidth is None:
+        if not measure_cpu:
+            return None, "bandwidth not measured (--no-bandwidth)"
+        bandwidth = cpu_read_bandwidth()
+    limit = roofline(decode_tps, model_bytes, bandwidth.bytes_per_second, f"{bandwidth.source}, {bandwidth.detail}")
+    return limit, f"model bytes from {model_source}"
+
+
+def run_tokens(options: TokensOptions, store: Store, progress: Progress = SILENT) -> TokensReport:
+    """Measure, analyse and record one token run."""
+    _check(options)
+    prompt = prompt_of(options)
+    data = load_data_files(options.facts_path, options.rules_paths)
+    run = Run(command="tokens", started_at=time.time(), settings={
+        "backend": options.backend_url, "model": options.model, "prompt_chars": len(prompt),
+        "max_tokens": options.max_tokens, "runs": options.runs, "warmup": options.warmup,
+        "concurrency": options.concurrency, "arrival": options.arrival, "rate_per_s": options.rate_per_s,
+        "api": options.api,
+    })
+    request = GenerationRequest(prompt=prompt, model=options.model or "", max_tokens=options.max_tokens,
+                                api=options.api)
+    workload = Workload(request, runs=options.runs, warmup=options.warmup, concurrency=options.concurrency,
+                        arrival=options.arrival, rate_per_s=options.rate_per_s)
+    with ExitStack() as stack:  # holds the embedded server, if one is started, until the end
+        chosen = choose_backend(options.backend_url, options.embedded, stack, progress, options.embedded_args)
+        with store.recording(run):
+            return _measure(options, workload, chosen.url, chosen.embedded, chosen.model_file, store, run, data,
+                            progress)
+
+
+def _run_levels(url: str, options: TokensOptions, workload: Workload,
+                progress: Progress) -> tuple[Backend, list[LevelRun], bool]:
+    """Run the workload; on Ctrl-C keep the levels measured so far (interrupted = True)."""
+    levels: list[LevelRun] = []
+    known: list[Backend] = []
+
+    async def measure() -> None:
+        backend = await connect(url, options.model, options.timeout_s, max(options.concurrency))
+        known.append(backend)
+        try:
+            progress.note(f"measuring {backend.implementation} at {url}, model {backend.model}")
+            await run_workload(backend, workload, levels,
+                               lambda c, done: progress.advance(f"concurrency {c}", done, options.runs))
+        finally:
+            await backend.aclose()
+
+    try:
+        asyncio.run(measure())
+    except KeyboardInterrupt:
+        if not known:
+            raise  # nothing measured yet
+        return known[0], levels, True
+    return known[0], levels, False
+
+
+def _measure(options: TokensOptions, workload: Workload, url: str, embedded: bool, model_file: Path | None,
+             store: Store, run: Run, data: DataFiles, progress: Progress) -> TokensReport:
+    gpu = probe_gpus()
+    tier = classify_tier(SystemProbe().read() + gpu.samples, data.facts)
+    backend, levels, interrupted = _run_levels(url, options, workload, progress)
+    server = server_facts(backend)
+    requests = {lv.concurrency: level_metrics(lv, backend.protocol) for lv in levels}
+    summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
+    knee = find_knee(summaries)
+    systems = [LevelSystem(level.concurrency, level.system, level.own_pids) for level in levels]
+    system_samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"concurrency": str(lv.concurrency)},
+                             s.ts) for lv in levels for s in lv.system]
+    samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples
+    causes = classify(summaries, knee, systems, server, os.getpid(), Thresholds(slow_ttft_s=tier.targets.ttft_seconds))
+    findings = judge(samples, data, tier.tier, "tokens", causes).findings
+    limit, note = (None, "interrupted") if interrupted else _roofline(
+        _base_decode(summaries), _model_bytes(options.model_file or model_file, server, levels), gpu, server,
+        options.measure_bandwidth)
+    if limit is not None:
+        samples += [Sample("wf_llm_roofline_tokens_per_second", limit.limit_tps, "tokens/s", limit.bandwidth_source,
+                           {"model": backend.model}),
+                    Sample("wf_llm_roofline_fraction", limit.fraction, "ratio", "decode p50 / roofline",
+                           {"model": backend.model})]
+    run.tier = tier.tier
+    run.settings |= {"backend": url, "implementation": backend.implementation, "model": backend.model,
+                     "embedded": embedded}
+    record(store, run, samples, findings, interrupted=interrupted)
+    notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
+    if embedded:
+        notes.append("no LLM server answered: the embedded SmolLM2 engine was measured")
+    return TokensReport(run, url, backend.implementation, backend.protocol, backend.model, embedded, summaries,
+                        requests, knee, findings, limit, note, tier, data.rulebook, interrupted, notes)
+
+
+def _base_decode(summaries: list[LevelSummary]) -> float | None:
+    """The decode rate at the lowest concurrency: what the roofline compares."""
+    base = min(summaries, key=lambda lv: lv.concurrency, default=None)
+    return base.p50("decode_tps") if base else None

@@ -1,0 +1,104 @@
+"""`wfdoctor memory ...`: watch a process for leaks, profile a Python program, act on Ollama's loaded models."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+import wfdoctor
+from wfdoctor.surface.options import (ApplyOption, DbOption, FactsOption, FailOnOption, JsonOption, OllamaOption,
+                                      RulesOption)
+from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, EXIT_INTERRUPTED, FailOn, exit_code_for, finish,
+                                       progress_on_stderr)
+from wfdoctor.surface.views import memory as view
+
+memory_app = typer.Typer(help="Memory diagnostics: leaks, Python heap growth, Ollama's loaded models.",
+                         no_args_is_help=True)
+OLLAMA = "http://127.0.0.1:11434"
+
+
+@memory_app.command("watch")
+def memory_watch(
+    pid: Annotated[int, typer.Option("--pid", help="Process to watch.")],
+    duration: Annotated[float, typer.Option("--duration", min=1.0, help="Seconds to watch.")] = 60.0,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between samples.")] = 0.5,
+    fail_on: FailOnOption = FailOn.high,
+    facts: FactsOption = None,
+    rules: RulesOption = None,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Sample a process's memory and call leak / growth-then-plateau / stable by statistics."""
+    options = wfdoctor.WatchOptions(pid=pid, duration_s=duration, interval_s=interval, facts_path=facts,
+                                    rules_paths=rules or [])
+    path = db or wfdoctor.default_db_path()
+    with progress_on_stderr(path) as progress:
+        report = wfdoctor.watch_memory(options, db=path, progress=progress)
+    code = EXIT_INTERRUPTED if report.series.interrupted else exit_code_for(
+        [f.priority for f in report.findings], fail_on)
+    finish(as_json, lambda: view.watch_document(report, code), lambda out: view.render_watch(report, out),
+           report.run.id, path, code)
+
+
+@memory_app.command("profile")
+def memory_profile(
+    command: Annotated[list[str], typer.Argument(help="The Python program, after --: python script.py [args]")],
+    frames: Annotated[int, typer.Option("--frames", min=1, max=100, help="Traceback depth kept per "
+                                        "allocation (1 is cheapest).")] = 1,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between snapshots.")] = 1.0,
+    top: Annotated[int, typer.Option("--top", min=1, max=100, help="Lines (and tracebacks) to list.")] = 10,
+    db: DbOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Run a Python program under tracemalloc and show where its memory grows, line by line."""
+    options = wfdoctor.ProfileOptions(command=command, frames=frames, interval_s=interval, top=top)
+    path = db or wfdoctor.default_db_path()
+    with progress_on_stderr(path) as progress:
+        report = wfdoctor.profile_memory(options, db=path, progress=progress)
+    finish(as_json, lambda: view.profile_document(report, EXIT_HEALTHY), lambda out: view.render_profile(report, out),
+           report.run.id, path, EXIT_HEALTHY)
+
+
+def _models_command(options: wfdoctor.ModelsOptions, db: Optional[object], as_json: bool) -> None:
+    path = db or wfdoctor.default_db_path()
+    with progress_on_stderr(path) as progress:
+        report = wfdoctor.model_action(options, db=path, progress=progress)
+    code = EXIT_FINDINGS if any(action.error for action in report.actions) else EXIT_HEALTHY
+    finish(as_json, lambda: view.models_document(report, code), lambda out: view.render_models(report, out),
+           report.run.id, path, code)
+
+
+@memory_app.command("models")
+def memory_models(backend: OllamaOption = OLLAMA, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """List the models an Ollama server holds in memory: size, VRAM share, expiry."""
+    _models_command(wfdoctor.ModelsOptions("models", backend), db, as_json)
+
+
+@memory_app.command("unload")
+def memory_unload(model: Annotated[str, typer.Argument(help="Model to unload.")], backend: OllamaOption = OLLAMA,
+                  apply: ApplyOption = False, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Unload a model (Ollama keep_alive 0); dry run unless --apply."""
+    _models_command(wfdoctor.ModelsOptions("unload", backend, model=model, apply=apply), db, as_json)
+
+
+@memory_app.command("preload")
+def memory_preload(model: Annotated[str, typer.Argument(help="Model to load.")], backend: OllamaOption = OLLAMA,
+                   apply: ApplyOption = False, db: DbOption = None, as_json: JsonOption = False) -> None:
+    """Load a model ahead of its first request (keep_alive 30m); dry run unless --apply."""
+    _models_command(wfdoctor.ModelsOptions("preload", backend, model=model, apply=apply), db, as_json)
+
+
+@memory_app.command("evict")
+def memory_evict(budget: Annotated[str, typer.Option("--budget", help="Memory the loaded models may use, e.g. "
+                                                     "8GiB.")],
+                 backend: OllamaOption = OLLAMA, apply: ApplyOption = False, db: DbOption = None,
+                 as_json: JsonOption = False) -> None:
+    """Unload least recently used models until the rest fit --budget; dry run unless --apply."""
+    from wfdoctor.units import parse_size
+
+    try:
+        budget_bytes = parse_size(budget)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    _models_command(wfdoctor.ModelsOptions("evict", backend, budget_bytes=budget_bytes, apply=apply), db, as_json)

@@ -1,0 +1,33 @@
+"""Command-line options more than one command takes, declared once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from wfdoctor.surface.terminal import FailOn
+
+DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite database (default: $WFDOCTOR_DB or "
+                                                                "~/.local/share/wfdoctor/wfdoctor.db).")]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (schemas in "
+                                                           "wfdoctor/data/schemas, docs/json-output.md).")]
+FailOnOption = Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
+FactsOption = Annotated[Optional[Path], typer.Option("--facts", help="YAML file merged over the packaged facts "
+                                                     "(tiers, targets, thresholds, limits).")]
+RulesOption = Annotated[Optional[list[Path]], typer.Option("--rules", help="Extra rule file or folder (repeatable); "
+                                                           "rules with the same id replace packaged ones.")]
+OllamaOption = Annotated[str, typer.Option("--backend", help="Ollama server URL.")]
+ApplyOption = Annotated[bool, typer.Option("--apply", help="Really do it (default: dry run, logged).")]
+
+
+def concurrency_list(text: str) -> list[int]:
+    """`1,2,4` -> [1, 2, 4], each level 1-1024."""
+    try:
+        levels = [int(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise typer.BadParameter(f"'{text}': expected comma-separated whole numbers, e.g. 1,2,4") from None
+    if not levels or any(level < 1 or level > 1024 for level in levels):
+        raise typer.BadParameter(f"'{text}': each level must be between 1 and 1024")
+    return levels

@@ -1,0 +1,91 @@
+"""What every command does around its pipeline: progress on stderr, Ctrl-C, exit codes, the final print.
+
+Exit codes (README): 0 healthy, 1 findings at or above --fail-on, 2 usage or
+input errors (bad flags, broken data files, unusable database), 130 interrupted
+(Ctrl-C; what was measured is kept). stdout carries only the report or the JSON
+document, so `--json` output can be piped while progress stays visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from enum import Enum
+from pathlib import Path
+from typing import NoReturn
+
+import typer
+from pydantic import BaseModel
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
+from rich.text import Text
+
+from wfdoctor.model import Priority
+
+stdout = Console()
+stderr = Console(stderr=True)
+
+EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+class FailOn(str, Enum):
+    critical = "critical"
+    high = "high"
+    medium = "medium"
+    low = "low"
+    info = "info"
+    never = "never"
+
+
+def exit_code_for(priorities: list[Priority], fail_on: FailOn) -> int:
+    """1 when any finding is at or above `fail_on`, else 0."""
+    if fail_on is FailOn.never:
+        return EXIT_HEALTHY
+    threshold = Priority(fail_on.value)
+    return EXIT_FINDINGS if any(p.at_least(threshold) for p in priorities) else EXIT_HEALTHY
+
+
+class TerminalProgress:
+    """The pipelines' `Progress` on stderr: notes as dim lines under a spinner, bars for counted work."""
+
+    def __init__(self, bars: Progress) -> None:
+        self._bars = bars
+        self._spinner = bars.add_task("working", total=None)
+        self._tasks: dict[str, TaskID] = {}
+
+    def note(self, message: str) -> None:
+        self._bars.console.print(Text(message, style="dim"))
+        self._bars.update(self._spinner, description=message.strip())
+
+    def advance(self, task: str, done: float, total: float | None = None) -> None:
+        if task not in self._tasks:
+            self._tasks[task] = self._bars.add_task(task, total=total)
+        self._bars.update(self._tasks[task], completed=done, total=total)
+
+
+@contextmanager
+def progress_on_stderr(db_path: Path) -> Iterator[TerminalProgress]:
+    """Progress while the pipeline runs; Ctrl-C ends the command with one line and exit 130."""
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    try:
+        with Progress(*columns, console=stderr, transient=True) as bars:
+            yield TerminalProgress(bars)
+    except KeyboardInterrupt:
+        stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {db_path}", highlight=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def print_document(document: BaseModel) -> None:
+    """A `--json` document on stdout (non-finite numbers become null: JSON has no NaN)."""
+    print(document.model_dump_json(indent=2, by_alias=True))
+
+
+def finish(as_json: bool, document: Callable[[], BaseModel], render: Callable[[Console], None], run_id: int | None,
+           db_path: Path, code: int) -> NoReturn:
+    """Print the JSON document or the report, then exit with `code`."""
+    if as_json:
+        print_document(document())
+    else:
+        render(stdout)
+        stdout.print(f"Saved as run {run_id} in {db_path}. Exit code {code}.", style="dim")
+    raise typer.Exit(code)

@@ -1,0 +1,152 @@
+"""What the `wfdoctor regress` commands show: the check table, a pull-request comment, a series with its
+change points and an SVG plot; and their documents (regress-check, regress-show, regress-record)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from pydantic import BaseModel
+
+from wfdoctor.analyze.regress_check import SeriesVerdict
+from wfdoctor.analyze.regression import Change
+from wfdoctor.analyze.series import Series
+from wfdoctor.app.reports import RecordReport, RegressReport
+from wfdoctor.surface.views.common import Document, RunDocument, run_fields
+
+CHECK_SCHEMA_ID = "wfdoctor.regress-check/v1"
+SHOW_SCHEMA_ID = "wfdoctor.regress-show/v1"
+RECORD_SCHEMA_ID = "wfdoctor.regress-record/v1"
+
+
+def markdown(verdicts: list[SeriesVerdict]) -> str:
+    """A pull-request comment."""
+    found = [v for v in verdicts if v.discovery and v.at_end]
+    lines = ["## wfdoctor regress check", ""]
+    if not found:
+        lines.append(f"No regression in {len(verdicts)} series.")
+    else:
+        lines += ["| series | change | before -> after | p | since |", "|---|---|---|---|---|"]
+        for v in found:
+            c = v.at_end
+            assert c is not None
+            since = c.revision or f"point {c.index}"
+            lines.append(f"| `{v.series.name}` | {c.change_pct:+.1f} % | {c.mean_before:.4g} -> {c.mean_after:.4g} "
+                         f"| {c.p_value:.3g} | {since} |")
+    return "\n".join(lines) + "\n"
+
+
+def render_check(report: RegressReport, console: Console) -> None:
+    table = Table(title="Regression check", title_justify="left")
+    for column in ("series", "points", "changes", "at the end"):
+        table.add_column(column)
+    for v in report.verdicts:
+        changes = ", ".join(f"{c.kind} {c.change_pct:+.1f} % at {c.revision or c.index}" for c in v.changes) or "-"
+        end = ("REGRESSION" if v.discovery else "regression (not significant after BH)") if v.at_end else "ok"
+        table.add_row(v.series.name, str(len(v.series.values)), changes, end)
+    console.print(table)
+    if not report.verdicts:
+        console.print(f"No series with a known direction and at least {report.min_points} points yet.")
+
+
+def render_show(report: RegressReport, console: Console) -> None:
+    for verdict in report.verdicts:
+        console.print(f"{verdict.series.name}: {len(verdict.series.values)} points "
+                      f"({'higher' if verdict.higher_is_better else 'lower'} is better)")
+        marks = {c.index: c for c in verdict.changes}
+        for index, value in enumerate(verdict.series.values):
+            change = marks.get(index)
+            note = f"  <- {change.kind} {change.change_pct:+.1f} % (p {change.p_value:.3g})" if change else ""
+            console.print(f"  {index:>4}  {verdict.series.revisions[index] or '-':<12} {value:12.5g}{note}",
+                          highlight=False)
+
+
+class SeriesDoc(BaseModel):
+    name: str
+    metric: str
+    labels: dict[str, str]
+    higher_is_better: bool
+    points: int
+    changes: list[Change]
+    regression_at_end: Change | None
+    discovery: bool                  # a regression at the end that survives Benjamini-Hochberg
+
+
+class PointDoc(BaseModel):
+    ts: float
+    value: float
+    revision: str
+    run: int
+
+
+class ShownSeriesDoc(SeriesDoc):
+    unit: str
+    values: list[PointDoc]
+
+
+def _series_doc(verdict: SeriesVerdict) -> SeriesDoc:
+    s = verdict.series
+    return SeriesDoc(name=s.name, metric=s.metric, labels=s.labels, higher_is_better=verdict.higher_is_better,
+                     points=len(s.values), changes=verdict.changes, regression_at_end=verdict.at_end,
+                     discovery=verdict.discovery)
+
+
+class CheckDocument(RunDocument):
+    series: list[SeriesDoc]
+    markdown: str
+
+
+def check_document(report: RegressReport, exit_code: int) -> CheckDocument:
+    assert report.run is not None, "regress check records its run"
+    return CheckDocument(**run_fields(CHECK_SCHEMA_ID, report.run, exit_code),
+                         series=[_series_doc(v) for v in report.verdicts], markdown=markdown(report.verdicts))
+
+
+class ShowDocument(Document):
+    metric: str
+    series: list[ShownSeriesDoc]
+
+
+def show_document(report: RegressReport) -> ShowDocument:
+    shown = []
+    for verdict in report.verdicts:
+        s = verdict.series
+        points = [PointDoc(ts=t, value=v, revision=r, run=run)
+                  for t, v, r, run in zip(s.times, s.values, s.revisions, s.runs)]
+        shown.append(ShownSeriesDoc(**_series_doc(verdict).model_dump(), unit=s.unit, values=points))
+    return ShowDocument(schema=SHOW_SCHEMA_ID, metric=report.metrics[0], series=shown)
+
+
+class RecordDocument(RunDocument):
+    file: str
+    points: int
+
+
+def record_document(report: RecordReport, exit_code: int) -> RecordDocument:
+    return RecordDocument(**run_fields(RECORD_SCHEMA_ID, report.run, exit_code), file=str(report.file),
+                          points=report.points)
+
+
+def svg_plot(series: Series, changes: list[Change], width: int = 800, height: int = 300) -> str:
+    """A dependency-free SVG: the series, and a line at each change point."""
+    values = series.values
+    low, high = min(values), max(values)
+    span = (high - low) or 1.0
+
+    def x(i: int) -> float:
+        return 40 + (width - 60) * i / max(len(values) - 1, 1)
+
+    def y(v: float) -> float:
+        return 20 + (height - 50) * (1 - (v - low) / span)
+
+    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
+    marks = "".join(
+        f'<line x1="{x(c.index):.1f}" y1="15" x2="{x(c.index):.1f}" y2="{height - 25}" stroke="'
+        f'{"#c0392b" if c.kind in ("regression", "drift") else "#27ae60"}" stroke-dasharray="4"/>'
+        f'<text x="{x(c.index) + 3:.1f}" y="14" font-size="11">{c.kind} {c.change_pct:+.1f}%</text>'
+        for c in changes)
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">'
+            f'<rect width="100%" height="100%" fill="white"/>'
+            f'<text x="40" y="{height - 5}" font-size="12">{series.name} ({series.unit}), '
+            f'{len(values)} points, {low:.4g} to {high:.4g}</text>'
+            f'<polyline fill="none" stroke="#2c3e50" stroke-width="1.5" points="{points}"/>{marks}</svg>')
