@@ -42,8 +42,15 @@ class PlainInstall:
         return self.root / "bin" / "python"
 
 
+def _without_this_checkout() -> dict[str, str]:
+    """The environment minus what points at this checkout's sources: with PYTHONPATH=src, pip would take an
+    editable install's metadata for wfdoctor as already installed, and the CLI would run the checkout."""
+    return {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
+
+
 def _check(command: list[str], cwd: Path) -> None:
-    proc = subprocess.run(command, cwd=cwd, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S)
+    proc = subprocess.run(command, cwd=cwd, env=_without_this_checkout(), capture_output=True, text=True,
+                          timeout=INSTALL_TIMEOUT_S)
     assert proc.returncode == 0, f"{' '.join(command)}\n{proc.stdout}\n{proc.stderr}"
 
 
@@ -70,8 +77,8 @@ def plain_install(tmp_path_factory: pytest.TempPathFactory) -> PlainInstall:
 
 @pytest.fixture
 def plain(plain_install: PlainInstall, tmp_path: Path) -> Callable[..., Result]:
-    """Run a program of the plain venv with its own database and config dir, and none of this checkout's sources."""
-    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")} | {
+    """Run a program of the plain venv with its own database and config dir."""
+    env = _without_this_checkout() | {
         "WFDOCTOR_DB": str(tmp_path / "wfdoctor.db"),
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "COLUMNS": "200",
