@@ -24,7 +24,11 @@ trees are byte-compiled first (compileall, so PYTHONDONTWRITEBYTECODE in the
 environment cannot turn each start into a compile) and every probe runs once per
 side unmeasured, to warm the page cache. Repetitions are interleaved and the side
 that goes first alternates (A B, B A, A B, ...), so drift in the machine's load
-hits both sides alike. Reported: median and min-max per side, ratio of the medians.
+hits both sides alike. Reported: median and min-max per side, the ratio of the
+medians, and the median of the paired ratios (each repetition's current run over
+the baseline run next to it). The paired ratio cancels load that changes from one
+repetition to the next: on a busy 2-core VM, with both sides the same code, five
+runs gave ratios of the medians of 0.86-1.12 and paired ratios of 0.95-1.05.
 
 The baseline is checked out with `git worktree add --detach` in a temporary folder
 and removed at the end, also on Ctrl-C.
@@ -97,6 +101,7 @@ class ProbeResult:
     baseline: Spread
     current: Spread
     ratio: float
+    paired_ratio: float
 
 
 @dataclass(frozen=True)
@@ -196,8 +201,9 @@ def measure(probe: Probe, baseline: Side, current: Side) -> ProbeResult:
         for side in order:
             cpu[side.label].append(run_probe_once(probe, side).cpu_s)
     before, after = spread(cpu[baseline.label]), spread(cpu[current.label])
+    paired = statistics.median(c / b for b, c in zip(cpu[baseline.label], cpu[current.label], strict=True))
     return ProbeResult(probe.name, shlex.join(["python", *probe.args]), probe.reps, before, after,
-                       round(after.median_ms / before.median_ms, 3))
+                       round(after.median_ms / before.median_ms, 3), round(paired, 3))
 
 
 def accepts_window(side: Side) -> bool:
@@ -268,10 +274,13 @@ def print_table(report: Report) -> None:
     print(f"CPU time (user+sys) per child process, ms; baseline {report.baseline_revision} "
           f"vs current {report.current_revision}; {report.python}")
     print(f"{'probe':<34} {'n':>3} {'baseline median [min-max]':>27} {'current median [min-max]':>27} "
-          f"{'current/baseline':>17}")
+          f"{'ratio':>6} {'paired':>6}")
     for probe in report.probes:
         cells = [f"{s.median_ms:.1f} [{s.min_ms:.1f}-{s.max_ms:.1f}]" for s in (probe.baseline, probe.current)]
-        print(f"{probe.name:<34} {probe.reps:>3} {cells[0]:>27} {cells[1]:>27} {probe.ratio:>17.2f}")
+        print(f"{probe.name:<34} {probe.reps:>3} {cells[0]:>27} {cells[1]:>27} {probe.ratio:>6.2f} "
+              f"{probe.paired_ratio:>6.2f}")
+    print("ratio: current/baseline of the medians; paired: median of each repetition's current/baseline "
+          "(steadier under load); the pass row's distance from 1.00 is this run's noise")
     m = report.modules
     print(f"modules in sys.modules after `import wfdoctor`: baseline {m.baseline} "
           f"(+{m.baseline - m.bare_interpreter}), current {m.current} (+{m.current - m.bare_interpreter}); "
