@@ -134,7 +134,11 @@ class Outcome:
 
 
 def git(*args: str) -> str:
-    return subprocess.run(["git", "-C", str(REPO), *args], check=True, capture_output=True, text=True).stdout.strip()
+    """git's output; a failure (an unknown revision, say) stops the benchmark with git's own message."""
+    done = subprocess.run(["git", "-C", str(REPO), *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"bench_startup: git {' '.join(args)}: {done.stderr.strip().splitlines()[-1]}")
+    return done.stdout.strip()
 
 
 def run_child(args: tuple[str, ...], side: Side, extra_env: dict[str, str]) -> Outcome:
