@@ -27,8 +27,10 @@ that goes first alternates (A B, B A, A B, ...), so drift in the machine's load
 hits both sides alike. Reported: median and min-max per side, the ratio of the
 medians, and the median of the paired ratios (each repetition's current run over
 the baseline run next to it). The paired ratio cancels load that changes from one
-repetition to the next: on a busy 2-core VM, with both sides the same code, five
-runs gave ratios of the medians of 0.86-1.12 and paired ratios of 0.95-1.05.
+repetition to the next. With both sides the same code, on the 2-core VM at a load
+average of 2-4, five runs gave ratios of the medians of 0.86-1.12 and paired ratios
+of 0.95-1.05; at a load of 7-8 (other workers compiling), 0.80-1.13 and 0.87-1.14.
+Measure on a quiet machine, and read the `pass` row first: it is the run's noise.
 
 The baseline is checked out with `git worktree add --detach` in a temporary folder
 and removed at the end, also on Ctrl-C.
