@@ -146,7 +146,7 @@ def git(*args: str) -> str:
 def run_child(args: tuple[str, ...], side: Side, extra_env: dict[str, str]) -> Outcome:
     """Run `python args` for one side and read its CPU time from the kernel when reaping it.
 
-    os.wait4 reaps the child ourselves (Popen never sees it), so the rusage is this
+    os.wait4 reaps the child here (Popen only gets its exit code), so the rusage is this
     child's alone: no delta of RUSAGE_CHILDREN that another thread could disturb.
     """
     env = {**os.environ, **extra_env, "PYTHONPATH": str(side.src)}
@@ -175,16 +175,21 @@ def fail(side: Side, args: tuple[str, ...], outcome: Outcome, why: str) -> Syste
                       f"(exit code {outcome.exit_code})\n{tail}")
 
 
+def run_diagnose(args: tuple[str, ...], side: Side) -> Outcome:
+    """Diagnose in an empty database and config folder of its own: no run sees another's history."""
+    with tempfile.TemporaryDirectory(prefix="wfdoctor-bench-") as home:
+        env = {"WFDOCTOR_DB": str(Path(home) / "wfdoctor.db"), "XDG_CONFIG_HOME": str(Path(home) / "config")}
+        return run_child(args, side, env)
+
+
 def run_probe_once(probe: Probe, side: Side) -> Outcome:
-    """One measured run; diagnose gets its own empty database and config folder."""
+    """One measured run; a failed start-up or a diagnose that prints no JSON stops the benchmark."""
     if not probe.diagnose:
         outcome = run_child(probe.args, side, {})
         if outcome.exit_code != 0:
             raise fail(side, probe.args, outcome, "failed")
         return outcome
-    with tempfile.TemporaryDirectory(prefix="wfdoctor-bench-") as home:
-        env = {"WFDOCTOR_DB": str(Path(home) / "wfdoctor.db"), "XDG_CONFIG_HOME": str(Path(home) / "config")}
-        outcome = run_child(probe.args, side, env)
+    outcome = run_diagnose(probe.args, side)
     try:
         json.loads(outcome.stdout)
     except ValueError:
@@ -214,11 +219,7 @@ def measure(probe: Probe, baseline: Side, current: Side) -> ProbeResult:
 
 def accepts_window(side: Side) -> bool:
     """True when this side's diagnose takes `--window 0.2`; a usage error (exit 2) means it does not."""
-    args = (*DIAGNOSE_ARGS, *WINDOW_ARGS)
-    with tempfile.TemporaryDirectory(prefix="wfdoctor-bench-") as home:
-        env = {"WFDOCTOR_DB": str(Path(home) / "wfdoctor.db"), "XDG_CONFIG_HOME": str(Path(home) / "config")}
-        outcome = run_child(args, side, env)
-    return outcome.exit_code != 2
+    return run_diagnose((*DIAGNOSE_ARGS, *WINDOW_ARGS), side).exit_code != 2
 
 
 def count_modules(side: Side) -> int:
