@@ -86,7 +86,7 @@ def _find_servers(found: list[BackendStatus], options: DiagnoseOptions, stack: E
     try:
         return found + [embedded_status(stack, progress)], [EMBEDDED_NOTE]
     except WfdoctorError as exc:
-        return found, [f"no LLM server answered and the embedded engine could not start: {exc}"]
+        return found, [f"no LLM server answered; {exc}"]
 
 
 def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: DataFiles, stack: ExitStack,
