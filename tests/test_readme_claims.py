@@ -8,10 +8,13 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from pathlib import Path
+from types import SimpleNamespace
 
+import psutil
 import pytest
 
 from wfdoctor.sense.backends.discovery import discover
+from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
 from wfdoctor.surface.tokens import TokensOptions, run_tokens
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
@@ -22,6 +25,20 @@ MODELS = [
     {"name": "qwen2.5:7b", "size": 5 * GB, "size_vram": 2 * GB, "expires_at": "2026-11-27T01:02:00Z", "loaded": True},
     {"name": "gemma3:4b", "size": 3 * GB, "size_vram": 0, "expires_at": "", "loaded": False},
 ]
+
+
+def test_the_cpu_clock_and_temperatures_are_sampled_where_the_os_reports_them(monkeypatch) -> None:
+    """This VM reports no maximum clock and no temperatures, so psutil's answers are scripted as on a machine that does."""
+    monkeypatch.setattr(psutil, "cpu_freq", lambda: SimpleNamespace(current=1200.0, min=800.0, max=3000.0))
+    monkeypatch.setattr(psutil, "sensors_temperatures", lambda: {
+        "coretemp": [SimpleNamespace(label="Core 0", current=71.0, high=90.0, critical=100.0)]})
+    samples = SystemProbe().read()
+    clock = {s.labels.get("kind"): s.value for s in samples if s.metric == "wf_cpu_frequency_hertz"}
+    assert clock == {"current": 1.2e9, "max": 3e9}
+    assert [s.value for s in samples if s.metric == "wf_cpu_frequency_ratio"] == [pytest.approx(0.4)]
+    [temperature] = [s for s in samples if s.metric == "wf_temperature_celsius"]
+    assert (temperature.labels, temperature.value, temperature.unit) == (
+        {"sensor": "coretemp", "label": "Core 0"}, 71.0, "°C")
 
 
 def test_without_backend_discovery_probes_ollama_on_11434_then_openai_on_8080_8000_1234() -> None:
