@@ -28,7 +28,8 @@ MODELS = [
 
 
 def test_the_cpu_clock_and_temperatures_are_sampled_where_the_os_reports_them(monkeypatch) -> None:
-    """This VM reports no maximum clock and no temperatures, so psutil's answers are scripted as on a machine that does."""
+    """This VM reports no maximum clock and no temperatures: psutil's answers are scripted as on a machine
+    that does."""
     monkeypatch.setattr(psutil, "cpu_freq", lambda: SimpleNamespace(current=1200.0, min=800.0, max=3000.0))
     monkeypatch.setattr(psutil, "sensors_temperatures", lambda: {
         "coretemp": [SimpleNamespace(label="Core 0", current=71.0, high=90.0, critical=100.0)]})
