@@ -4,7 +4,9 @@ For what a real server cannot show on demand: tokens on an exact schedule
 (ground truth for TTFT/ITL accuracy), cold loads, partial GPU offload, cut
 streams, malformed chunks, HTTP errors, servers that never answer, and
 serialised request handling. Shapes follow the Ollama API documentation and
-the OpenAI chat-completions streaming format.
+the OpenAI chat-completions streaming format; in llama.cpp mode, llama.cpp's
+server README (`GET /props`, `timings` in the last streamed event), for the
+server this machine has no copy of.
 
 It runs in its own process (`FakeLLMServer`) so that its timing is not
 disturbed by the client being measured. Run directly for manual use:
@@ -25,6 +27,7 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
+IMPLEMENTATIONS = ("ollama", "llama.cpp", "openai")
 WORDS = ["the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", " dog", "."]
 MODEL = "fake-model:1b"
 
@@ -58,6 +61,15 @@ class FakeConfig:
     # Installed models for /api/tags and /api/ps: {name, size, size_vram, expires_at, loaded}.
     # Empty: one model, MODEL, loaded with model_size / model_size_vram.
     models: list[dict[str, Any]] = field(default_factory=list)
+    # The server imitated. "ollama": Ollama's API and the OpenAI one (as Ollama serves both);
+    # "llama.cpp": the OpenAI API, `GET /props` and `timings` in the last streamed event, as
+    # llama.cpp's llama-server; "openai": the OpenAI API alone (vLLM, LM Studio).
+    implementation: str = "ollama"
+    props: dict[str, Any] | None = None      # GET /props body; None: llama.cpp's in llama.cpp mode, else 404
+
+    def __post_init__(self) -> None:
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"implementation '{self.implementation}': expected one of {', '.join(IMPLEMENTATIONS)}")
 
     @classmethod
     def from_json(cls, text: str) -> FakeConfig:
@@ -138,8 +150,14 @@ class Handler(socketserver.StreamRequestHandler):
                                     "context_length": 4096} for m in models if m["loaded"]]},
             "/v1/models": {"object": "list", "data": [{"id": m["name"], "object": "model"} for m in models]},
         }
+        if path.startswith("/api/") and cfg.implementation != "ollama":
+            self.status(404, b"404 page not found")
+            return True
         if method == "GET" and path in listings:
             self.json(listings[path])
+            return True
+        if method == "GET" and path == "/props" and (cfg.props is not None or cfg.implementation == "llama.cpp"):
+            self.json(cfg.props if cfg.props is not None else _llama_cpp_props(cfg))
             return True
         if method == "POST" and path == "/api/generate" and not body.get("prompt") and "keep_alive" in body:
             return self.load_or_unload(body)
@@ -223,13 +241,13 @@ class Handler(socketserver.StreamRequestHandler):
             done["response" if path == "/api/generate" else "message"] = (
                 "" if path == "/api/generate" else {"role": "assistant", "content": ""})
             return json.dumps(done).encode() + b"\n"
-        stop = {"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}
-        out = b"data: " + json.dumps(stop).encode() + b"\n\n"
+        events: list[dict[str, Any]] = [{"choices": [{"index": 0, "delta": {}, "finish_reason": "length"}]}]
         if cfg.include_usage and body.get("stream_options", {}).get("include_usage"):
-            usage = {"choices": [], "usage": {"prompt_tokens": cfg.prompt_tokens, "completion_tokens": tokens,
-                                              "total_tokens": cfg.prompt_tokens + tokens}}
-            out += b"data: " + json.dumps(usage).encode() + b"\n\n"
-        return out + b"data: [DONE]\n\n"
+            events.append({"choices": [], "usage": {"prompt_tokens": cfg.prompt_tokens, "completion_tokens": tokens,
+                                                    "total_tokens": cfg.prompt_tokens + tokens}})
+        if cfg.implementation == "llama.cpp":  # llama-server adds its own timings to the last event
+            events[-1]["timings"] = _llama_cpp_timings(cfg.prompt_tokens, cfg.ttft_s, tokens, finished - first_at)
+        return b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
 
 
 def _event(path: str, word: str) -> bytes:
@@ -245,6 +263,35 @@ def _event(path: str, word: str) -> bytes:
         payload = {"object": "chat.completion.chunk",
                    "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
+
+
+def _llama_cpp_props(cfg: FakeConfig) -> dict[str, Any]:
+    """`GET /props` as llama.cpp's server README documents it (the fields a client reads)."""
+    return {
+        "default_generation_settings": {
+            "id": 0, "id_task": -1, "n_ctx": 4096, "speculative": False, "is_processing": False,
+            "params": {"n_predict": -1, "seed": 4294967295, "temperature": 0.8, "top_k": 40, "top_p": 0.95,
+                       "min_p": 0.05, "stream": True, "timings_per_token": False},
+        },
+        "total_slots": cfg.max_parallel or 1,
+        "model_path": f"/models/{MODEL}.gguf",
+        "chat_template": "",
+        "modalities": {"vision": False},
+        "build_info": "b0000-fake",
+    }
+
+
+def _llama_cpp_timings(prompt_n: int, prompt_s: float, predicted_n: int, predicted_s: float) -> dict[str, float]:
+    """llama.cpp's `timings` object: prompt (prefill) and predicted (decode) counts and milliseconds."""
+    prompt_ms, predicted_ms = prompt_s * 1000, predicted_s * 1000
+    return {
+        "prompt_n": prompt_n, "prompt_ms": prompt_ms,
+        "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
+        "prompt_per_second": prompt_n / prompt_s if prompt_s > 0 else 0.0,
+        "predicted_n": predicted_n, "predicted_ms": predicted_ms,
+        "predicted_per_token_ms": predicted_ms / predicted_n if predicted_n else 0.0,
+        "predicted_per_second": predicted_n / predicted_s if predicted_s > 0 else 0.0,
+    }
 
 
 def _chunk(data: bytes) -> bytes:
