@@ -11,11 +11,25 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 
 from wfdoctor.sense.backends.embedded import EmbeddedServer, free_port
 
 FIXTURES = Path(__file__).parent / "fixtures"
+SCHEMAS = Path(__file__).resolve().parent.parent / "src" / "wfdoctor" / "data" / "schemas"
+
+
+def shipped_schema(document: Any) -> dict[str, Any]:
+    """The packaged JSON Schema a `--json` document claims (history's document is a bare array)."""
+    schema_id = "wfdoctor.history/v1" if isinstance(document, list) else document["schema"]
+    name, version = schema_id.removeprefix("wfdoctor.").split("/")
+    return json.loads((SCHEMAS / f"{name}.{version}.schema.json").read_text())
+
+
+def validate_document(document: Any) -> None:
+    """Fail the test when real output does not match its shipped schema."""
+    jsonschema.validate(document, shipped_schema(document), format_checker=jsonschema.FormatChecker())
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +52,10 @@ class CliResult:
     stderr: str
 
     def json(self) -> Any:
-        return json.loads(self.stdout)
+        """The parsed `--json` document, validated against its shipped schema."""
+        document = json.loads(self.stdout)
+        validate_document(document)
+        return document
 
 
 @pytest.fixture

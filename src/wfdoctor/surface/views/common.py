@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from rich.console import Group
@@ -28,10 +29,19 @@ def iso(ts: float | None) -> str | None:
 
 
 class Document(BaseModel):
-    """A `--json` document: its schema id first. Field names are a public contract (add, never rename)."""
+    """A `--json` document: its schema id first. Field names are a public contract (add, never rename).
+
+    Each document class fixes its id with `schema_field`; the JSON Schemas shipped in
+    `wfdoctor/data/schemas` are generated from these classes (`scripts/gen_schemas.py`).
+    """
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
     schema_id: str = Field(alias="schema")
+
+
+def schema_field(schema_id: str) -> Any:
+    """The `schema` field of a document class: always `schema_id` (a `const` in its JSON Schema)."""
+    return Field(schema_id, alias="schema", json_schema_extra={"const": schema_id})
 
 
 class RunDocument(Document):
@@ -43,10 +53,10 @@ class RunDocument(Document):
     exit_code: int
 
 
-def run_fields(schema: str, run: Run, exit_code: int) -> dict[str, object]:
+def run_fields(run: Run, exit_code: int) -> dict[str, Any]:
     """The header fields of a RunDocument for `run`."""
-    return {"schema": schema, "run_id": run.id, "started_at": iso(run.started_at),
-            "finished_at": iso(run.finished_at), "exit_code": exit_code}
+    return {"run_id": run.id, "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
+            "exit_code": exit_code}
 
 
 def findings_group(findings: list[Finding], rulebook: RuleBook,

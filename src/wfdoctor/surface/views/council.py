@@ -11,7 +11,7 @@ from rich.text import Text
 from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
 from wfdoctor.app.reports import CouncilReport
 from wfdoctor.model import Finding
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
 
 SCHEMA_ID = "wfdoctor.council/v1"
 
@@ -83,6 +83,7 @@ def render(report: CouncilReport, console: Console) -> None:
 
 
 class CouncilDocument(RunDocument):
+    schema_id: str = schema_field(SCHEMA_ID)
     settings: dict[str, Any]
     tier: str
     implementations: dict[str, str]     # implementation by server URL
@@ -99,7 +100,7 @@ class CouncilDocument(RunDocument):
 
 def document(report: CouncilReport, exit_code: int) -> CouncilDocument:
     return CouncilDocument(
-        **run_fields(SCHEMA_ID, report.run, exit_code),
+        **run_fields(report.run, exit_code),
         settings=report.run.settings, tier=report.tier.tier, implementations=report.implementation_of,
         council=report.council, early_consensus=report.early, saved_s=report.saved_s, sweep=report.sweep,
         recommended_size=report.size, answer=report.answer, answer_from=report.answer_from,

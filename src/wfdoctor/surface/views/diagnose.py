@@ -20,7 +20,7 @@ from wfdoctor.app.reports import BackendStatus, DiagnoseReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.config.rules import Action
 from wfdoctor.model import Finding, Sample
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
 from wfdoctor.units import format_bytes, format_value, subject
 
 SCHEMA_ID = "wfdoctor.diagnose/v1"
@@ -224,6 +224,7 @@ class GpuDoc(BaseModel):
 
 
 class DiagnoseDocument(RunDocument):
+    schema_id: str = schema_field(SCHEMA_ID)
     window_s: float
     healthy: bool
     fail_on: str
@@ -242,7 +243,7 @@ def document(report: DiagnoseReport, fail_on: str, exit_code: int) -> DiagnoseDo
     tier = report.tier
     referenced = sorted({action for finding in report.findings for action in finding.actions})
     return DiagnoseDocument(
-        **run_fields(SCHEMA_ID, report.run, exit_code),
+        **run_fields(report.run, exit_code),
         window_s=round(report.window_s, 3), healthy=not report.findings, fail_on=fail_on,
         environment=report.run.environment,
         tier=TierDoc(name=tier.tier, rule=tier.rule, explanation=tier.explanation(), decided_by=tier.decided_by,

@@ -10,7 +10,7 @@ from rich.text import Text
 from wfdoctor.analyze.models import EvictionPlan
 from wfdoctor.app.reports import LoadedState, ModelsReport, ProfileReport, PythonProfile, WatchReport
 from wfdoctor.model import ActionRecord, Finding
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
 from wfdoctor.units import format_bytes
 
 WATCH_SCHEMA_ID = "wfdoctor.memory-watch/v1"
@@ -50,6 +50,7 @@ class StepDoc(BaseModel):
 
 
 class WatchDocument(RunDocument):
+    schema_id: str = schema_field(WATCH_SCHEMA_ID)
     pid: int
     name: str
     exited: bool
@@ -74,7 +75,7 @@ def watch_document(report: WatchReport, exit_code: int) -> WatchDocument:
     verdict = report.verdict
     per_minute = verdict.per_minute
     return WatchDocument(
-        **run_fields(WATCH_SCHEMA_ID, report.run, exit_code),
+        **run_fields(report.run, exit_code),
         pid=report.series.pid, name=report.series.name, exited=report.series.exited,
         interrupted=report.series.interrupted, verdict=verdict.verdict, explanation=verdict.explanation,
         samples=verdict.samples, duration_s=verdict.duration_s,
@@ -117,12 +118,13 @@ def render_profile(report: ProfileReport, console: Console) -> None:
 
 
 class ProfileDocument(RunDocument):
+    schema_id: str = schema_field(PROFILE_SCHEMA_ID)
     profile: PythonProfile
     script_exit_code: int
 
 
 def profile_document(report: ProfileReport, exit_code: int) -> ProfileDocument:
-    return ProfileDocument(**run_fields(PROFILE_SCHEMA_ID, report.run, exit_code), profile=report.profile,
+    return ProfileDocument(**run_fields(report.run, exit_code), profile=report.profile,
                            script_exit_code=report.script_exit_code)
 
 
@@ -146,6 +148,7 @@ def render_models(report: ModelsReport, console: Console) -> None:
 
 
 class ModelsDocument(RunDocument):
+    schema_id: str = schema_field(MODELS_SCHEMA_ID)
     backend: str
     state: LoadedState
     plan: EvictionPlan | None
@@ -153,5 +156,5 @@ class ModelsDocument(RunDocument):
 
 
 def models_document(report: ModelsReport, exit_code: int) -> ModelsDocument:
-    return ModelsDocument(**run_fields(MODELS_SCHEMA_ID, report.run, exit_code), backend=report.url,
+    return ModelsDocument(**run_fields(report.run, exit_code), backend=report.url,
                           state=report.state, plan=report.plan, actions=report.actions)

@@ -12,7 +12,7 @@ from wfdoctor.analyze.regress_check import SeriesVerdict
 from wfdoctor.analyze.regression import Change
 from wfdoctor.analyze.series import Series
 from wfdoctor.app.reports import RecordReport, RegressReport
-from wfdoctor.surface.views.common import Document, RunDocument, run_fields
+from wfdoctor.surface.views.common import Document, RunDocument, run_fields, schema_field
 
 CHECK_SCHEMA_ID = "wfdoctor.regress-check/v1"
 SHOW_SCHEMA_ID = "wfdoctor.regress-show/v1"
@@ -92,17 +92,19 @@ def _series_doc(verdict: SeriesVerdict) -> SeriesDoc:
 
 
 class CheckDocument(RunDocument):
+    schema_id: str = schema_field(CHECK_SCHEMA_ID)
     series: list[SeriesDoc]
     markdown: str
 
 
 def check_document(report: RegressReport, exit_code: int) -> CheckDocument:
     assert report.run is not None, "regress check records its run"
-    return CheckDocument(**run_fields(CHECK_SCHEMA_ID, report.run, exit_code),
+    return CheckDocument(**run_fields(report.run, exit_code),
                          series=[_series_doc(v) for v in report.verdicts], markdown=markdown(report.verdicts))
 
 
 class ShowDocument(Document):
+    schema_id: str = schema_field(SHOW_SCHEMA_ID)
     metric: str
     series: list[ShownSeriesDoc]
 
@@ -114,16 +116,17 @@ def show_document(report: RegressReport) -> ShowDocument:
         points = [PointDoc(ts=t, value=v, revision=r, run=run)
                   for t, v, r, run in zip(s.times, s.values, s.revisions, s.runs)]
         shown.append(ShownSeriesDoc(**_series_doc(verdict).model_dump(), unit=s.unit, values=points))
-    return ShowDocument(schema=SHOW_SCHEMA_ID, metric=report.metrics[0], series=shown)
+    return ShowDocument(metric=report.metrics[0], series=shown)
 
 
 class RecordDocument(RunDocument):
+    schema_id: str = schema_field(RECORD_SCHEMA_ID)
     file: str
     points: int
 
 
 def record_document(report: RecordReport, exit_code: int) -> RecordDocument:
-    return RecordDocument(**run_fields(RECORD_SCHEMA_ID, report.run, exit_code), file=str(report.file),
+    return RecordDocument(**run_fields(report.run, exit_code), file=str(report.file),
                           points=report.points)
 
 

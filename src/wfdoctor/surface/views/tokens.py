@@ -16,7 +16,7 @@ from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMet
 from wfdoctor.app.reports import TokensReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.model import Finding
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields
+from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
 
 SCHEMA_ID = "wfdoctor.tokens/v1"
 
@@ -106,6 +106,7 @@ class TokensTierDoc(BaseModel):
 
 
 class TokensDocument(RunDocument):
+    schema_id: str = schema_field(SCHEMA_ID)
     interrupted: bool
     backend: BackendDoc
     settings: dict[str, Any]
@@ -122,7 +123,7 @@ class TokensDocument(RunDocument):
 def document(report: TokensReport, exit_code: int) -> TokensDocument:
     """The `tokens --json` document (docs/tokens.md)."""
     return TokensDocument(
-        **run_fields(SCHEMA_ID, report.run, exit_code),
+        **run_fields(report.run, exit_code),
         interrupted=report.interrupted,
         backend=BackendDoc(url=report.backend_url, implementation=report.implementation, protocol=report.protocol,
                            model=report.model, embedded=report.embedded),
