@@ -92,7 +92,7 @@ def _token_check(url: str, runs: int, report: Callable[[str], None]) -> list[Sam
     """A short `wfdoctor tokens` run (1 warm-up, `runs` requests, 32 tokens) for the token rules."""
     report(f"short token check against {url}")
 
-    async def check() -> tuple[list[LevelRun], str]:
+    async def check() -> list[LevelRun]:
         backend = await connect(url, None, timeout_s=30.0, max_streams=1)
         levels: list[LevelRun] = []
         try:
@@ -100,10 +100,9 @@ def _token_check(url: str, runs: int, report: Callable[[str], None]) -> list[Sam
                                levels)
         finally:
             await backend.aclose()
-        return levels, backend.protocol
+        return levels
 
-    levels, protocol = asyncio.run(check())
-    summaries = [summarize_level(lv.concurrency, level_metrics(lv, protocol)) for lv in levels]
+    summaries = [summarize_level(lv.concurrency, level_metrics(lv)) for lv in asyncio.run(check())]
     return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
             for s in summary_samples(summaries)]
 

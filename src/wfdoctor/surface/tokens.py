@@ -111,10 +111,8 @@ async def _find_backend(options: TokensOptions, stack: ExitStack, report: Callab
 
 def server_facts(backend: Backend) -> ServerFacts:
     parsed = urlparse(backend.url)
-    if backend.protocol == "inprocess":
-        pid: int | None = os.getpid()
-    else:
-        pid = pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port else None
+    pid = backend.server_pid or (pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port
+                                 else None)
     model = next((m for m in backend.status.models if m.name == backend.model), None)
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
@@ -122,8 +120,8 @@ def server_facts(backend: Backend) -> ServerFacts:
                        model_file=backend.model_file or (model_file_of(pid) if pid else None))
 
 
-def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:
-    return [request_metrics(trace, output_token_count(trace, protocol), count)
+def level_metrics(level: LevelRun) -> list[RequestMetrics]:
+    return [request_metrics(trace, output_token_count(trace), count)
             for trace, count in zip_longest(level.traces, level.token_counts[: len(level.traces)])
             if trace is not None]
 
@@ -258,7 +256,7 @@ def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded:
     backend = known["backend"]
     implementation, protocol, model = backend.implementation, backend.protocol, backend.model
     server = server_facts(backend)
-    requests = {lv.concurrency: level_metrics(lv, protocol) for lv in levels}
+    requests = {lv.concurrency: level_metrics(lv) for lv in levels}
     summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
     knee = find_knee(summaries)
     systems = _level_systems(levels)

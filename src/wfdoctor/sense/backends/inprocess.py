@@ -5,28 +5,43 @@ yields them, so this measures the engine alone (the server adapters measure
 engine + server + transport). One worker thread: a `Llama` instance serves
 one generation at a time, so concurrent requests queue, as they do in
 llama-cpp-python's server with interrupts off.
+
+Its protocol, `inprocess`, speaks the URLs `embedded` and `embedded://in-process`
+and is never looked for by discovery on its own (that would load a model).
 """
 
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+
 from wfdoctor.model import WfdoctorError
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
+from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ModelInfo, ServerReports,
+                                          StreamTrace)
 from wfdoctor.sense.backends.embedded import MODEL_ALIAS, smollm2_model_path
 
+KIND = "inprocess"
 URL = "embedded://in-process"
+NEEDS_LLAMA_CPP = "the in-process engine needs llama-cpp-python: run scripts/install.sh"
 _DONE = object()
+
+
+def _status(model_file: Path) -> BackendStatus:
+    return BackendStatus(url=URL, kind=KIND, answered=True,
+                         models=[ModelInfo(name=MODEL_ALIAS, loaded=True, size_bytes=model_file.stat().st_size)])
 
 
 class InProcessBackend:
     """Same interface as the HTTP backends (`stream`, `count_tokens`, `aclose`)."""
 
-    protocol = "inprocess"
+    protocol = KIND
     implementation = "llama-cpp-python (in process)"
     url = URL
 
@@ -34,14 +49,13 @@ class InProcessBackend:
         try:
             from llama_cpp import Llama
         except ImportError:
-            raise WfdoctorError("the in-process engine needs llama-cpp-python: run scripts/install.sh") from None
+            raise WfdoctorError(NEEDS_LLAMA_CPP) from None
         self.model_file: str | None = str(model_path or smollm2_model_path())
         self.model = MODEL_ALIAS
+        self.server_pid: int | None = os.getpid()
         self._llama = Llama(model_path=self.model_file, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfdoctor-llama")
-        self.status = BackendStatus(url=URL, kind=self.protocol, answered=True,
-                                    models=[ModelInfo(name=MODEL_ALIAS, loaded=True,
-                                                      size_bytes=Path(self.model_file).stat().st_size)])
+        self.status = _status(Path(self.model_file))
 
     def _generate(self, request: GenerationRequest, emit: Any) -> None:
         try:
@@ -92,3 +106,24 @@ class InProcessBackend:
     async def aclose(self) -> None:
         self._worker.shutdown(wait=True)
         self._llama.close()
+
+
+class InProcessProtocol:
+    """The in-process engine, declared like any protocol. The probe only checks that
+    the engine and its model are installed; the model loads when the backend opens."""
+
+    name = KIND
+    schemes = ("embedded",)
+    default_urls: tuple[str, ...] = ()
+    reports = ServerReports(token_count="", fills=frozenset(), model_sizes="model file")
+
+    async def probe(self, client: aiohttp.ClientSession, url: str) -> BackendStatus:
+        if importlib.util.find_spec("llama_cpp") is None:
+            raise WfdoctorError(NEEDS_LLAMA_CPP)
+        return _status(smollm2_model_path())
+
+    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend:
+        return InProcessBackend()
+
+
+PROTOCOL = InProcessProtocol()
