@@ -9,6 +9,7 @@ discovery costs about one timeout when nothing answers.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 import aiohttp
 
@@ -23,11 +24,12 @@ NOT_THIS_PROTOCOL = (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, T
 
 
 async def _probe_url(client: aiohttp.ClientSession, url: str, candidates: list[BackendProtocol]) -> BackendStatus:
-    """Try each protocol in turn; the first that answers names the server."""
+    """Try each protocol in turn; the first that answers names the server (its `kind`
+    is that protocol's registered name, whatever the probe put there)."""
     errors = []
     for protocol in candidates:
         try:
-            return await protocol.probe(client, url)
+            return replace(await protocol.probe(client, url), kind=protocol.name)
         except NOT_THIS_PROTOCOL as exc:
             errors.append(f"{protocol.name}: {error_text(exc)}")
     return BackendStatus(url=url, kind=candidates[0].name if len(candidates) == 1 else "unknown", answered=False,
