@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from wfdoctor.model import ActionRecord, WfdoctorError
+from wfdoctor.sense.backends import ollama
 from wfdoctor.sense.backends.base import ModelInfo
 from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, error_text, make_session, post_json
@@ -30,7 +31,7 @@ class LoadedState:
 async def loaded_state(url: str) -> LoadedState:
     """What `/api/ps` says is loaded, as evidence for an action."""
     [status] = await discover([url], timeout_s=5.0)
-    if not status.answered or status.kind != "ollama":
+    if not status.answered or status.kind != ollama.KIND:
         raise WfdoctorError(f"{url}: no Ollama server answered ({status.error or status.kind}); model actions "
                             "need Ollama's API")
     loaded = [m for m in status.models if m.loaded]

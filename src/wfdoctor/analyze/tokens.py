@@ -75,17 +75,16 @@ class RequestMetrics:
     done_ns: int | None
 
 
-def output_token_count(trace: StreamTrace, server_kind: str) -> tuple[int, str]:
+def output_token_count(trace: StreamTrace) -> tuple[int, str]:
     """The best output-token count available, and where it came from.
 
-    The server's own count wins (OpenAI `usage`, Ollama `eval_count`); servers
-    that send neither (llama-cpp-python) stream one token per event, so events
-    are counted, and the count is checked against the server's tokenizer
-    separately (`tokenizer_tokens`).
+    The server's own count wins (OpenAI `usage`, Ollama `eval_count`: the
+    protocol names it on the trace); servers that send neither
+    (llama-cpp-python) stream one token per event, so events are counted, and
+    the count is checked against the server's tokenizer separately (`tokenizer_tokens`).
     """
     if "completion_tokens" in trace.server:
-        source = "server eval_count" if server_kind == "ollama" else "server usage"
-        return int(trace.server["completion_tokens"]), source
+        return int(trace.server["completion_tokens"]), trace.server_count_source
     return len(trace.pieces), "content events (one token each)"
 
 
@@ -211,9 +210,9 @@ def find_knee(levels: list[LevelSummary], min_efficiency: float = 0.25) -> Knee:
     return Knee(None, f"throughput still scales at concurrency {top.concurrency} ({top.throughput_tps:.1f} tokens/s)")
 
 
-def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:
+def level_metrics(level: LevelRun) -> list[RequestMetrics]:
     """Per-request metrics of one measured level, with the server tokenizer's count beside each."""
-    return [request_metrics(trace, output_token_count(trace, protocol), count)
+    return [request_metrics(trace, output_token_count(trace), count)
             for trace, count in zip_longest(level.traces, level.token_counts[: len(level.traces)])
             if trace is not None]
 

@@ -90,7 +90,7 @@ def quick_token_check(url: str, runs: int, progress: Progress) -> list[Sample]:
     """A short `tokens` run (1 warm-up, `runs` requests, 32 tokens) whose summary feeds diagnose's token rules."""
     progress.note(f"short token check against {url}")
 
-    async def check() -> tuple[list[LevelRun], str]:
+    async def check() -> list[LevelRun]:
         backend = await connect(url, None, timeout_s=30.0, max_streams=1)
         levels: list[LevelRun] = []
         try:
@@ -98,10 +98,9 @@ def quick_token_check(url: str, runs: int, progress: Progress) -> list[Sample]:
                                levels)
         finally:
             await backend.aclose()
-        return levels, backend.protocol
+        return levels
 
-    levels, protocol = asyncio.run(check())
-    summaries = [summarize_level(lv.concurrency, level_metrics(lv, protocol)) for lv in levels]
+    summaries = [summarize_level(lv.concurrency, level_metrics(lv)) for lv in asyncio.run(check())]
     return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
             for s in summary_samples(summaries)]
 
@@ -109,10 +108,8 @@ def quick_token_check(url: str, runs: int, progress: Progress) -> list[Sample]:
 def server_facts(backend: Backend) -> ServerFacts:
     """What is known about the measured server beside its timings: its process, model size and file."""
     parsed = urlparse(backend.url)
-    if backend.protocol == "inprocess":
-        pid: int | None = os.getpid()
-    else:
-        pid = pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port else None
+    pid = backend.server_pid or (pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port
+                                 else None)
     model = next((m for m in backend.status.models if m.name == backend.model), None)
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
@@ -205,7 +202,7 @@ def _measure(options: TokensOptions, workload: Workload, url: str, embedded: boo
     tier = classify_tier(SystemProbe().read() + gpu.samples, data.facts)
     backend, levels, interrupted = _run_levels(url, options, workload, progress)
     server = server_facts(backend)
-    requests = {lv.concurrency: level_metrics(lv, backend.protocol) for lv in levels}
+    requests = {lv.concurrency: level_metrics(lv) for lv in levels}
     summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
     knee = find_knee(summaries)
     systems = [LevelSystem(level.concurrency, level.system, level.own_pids) for level in levels]

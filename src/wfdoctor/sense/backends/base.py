@@ -1,8 +1,13 @@
-"""What a backend probe reports: the server, its models, and how it answered."""
+"""The vocabulary every backend shares: what a probe reports (the server, its
+models, how it answered), one generation to stream and its raw timeline, what a
+protocol's server reports on its own, and the `Backend` the measurement code drives.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -65,7 +70,43 @@ class StreamTrace:
     error: str = ""
     completed: bool = False
     reported_model: str = ""  # the model name or path the server put in its events
+    server_count_source: str = ""  # what the server's count in `server["completion_tokens"]` is called
+
 
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+
+@dataclass(frozen=True)
+class ServerReports:
+    """What a protocol's server reports by itself, beside what the client measures.
+
+    Reports label each number with where it came from, so a protocol names its
+    own: `token_count` is the label of the server's output-token count (e.g.
+    "server eval_count"), `fills` the `StreamTrace.server` keys its streams can
+    fill (`load_s`, `prefill_s`, `decode_s`, `total_s`, `prompt_tokens`,
+    `completion_tokens`), `model_sizes` where its model sizes come from (e.g. "/api/ps").
+    """
+
+    token_count: str
+    fills: frozenset[str]
+    model_sizes: str = ""
+
+
+class Backend(Protocol):
+    """What every backend offers the measurement code, whatever protocol it speaks."""
+
+    url: str
+    protocol: str           # the registered protocol's name: "openai", "ollama", "inprocess", ...
+    implementation: str     # "ollama", "llama-cpp-python", "llama.cpp", "openai-compatible", ...
+    model: str
+    model_file: str | None  # the model's file, where the backend knows it
+    server_pid: int | None  # the serving process, where the backend knows it without asking the OS
+    status: BackendStatus
+
+    async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace: ...
+
+    async def count_tokens(self, text: str) -> int | None: ...
+
+    async def aclose(self) -> None: ...

@@ -1,52 +1,56 @@
-"""Find local LLM servers: probe the usual loopback ports at once, briefly.
+"""Find local LLM servers: probe every registered protocol's usual loopback URLs at once, briefly.
 
-Ollama listens on 11434; llama.cpp's server on 8080, vLLM on 8000, LM Studio on
-1234 (all OpenAI-compatible). Every probe has a short timeout and all run
-concurrently, so discovery costs about one timeout when nothing answers.
+Which URLs those are is each protocol's own declaration (Ollama 11434; the
+OpenAI API on llama.cpp's 8080, vLLM's 8000, LM Studio's 1234; plugins theirs).
+Every probe has a short timeout and all URLs are probed concurrently, so
+discovery costs about one timeout when nothing answers.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from dataclasses import replace
 
 import aiohttp
 
-from wfdoctor.model import Sample
+from wfdoctor.model import Sample, WfdoctorError
+from wfdoctor.sense.backends import registry
 from wfdoctor.sense.backends.base import BackendStatus
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, error_text, make_session
-from wfdoctor.sense.backends.ollama import probe_ollama
-from wfdoctor.sense.backends.openai import probe_openai
+from wfdoctor.sense.backends.registry import BackendProtocol
 
-Probe = Callable[[aiohttp.ClientSession, str], Awaitable[BackendStatus]]
-
-DEFAULT_CANDIDATES: list[tuple[str, str]] = [
-    ("http://127.0.0.1:11434", "ollama"),
-    ("http://127.0.0.1:8080", "openai"),
-    ("http://127.0.0.1:8000", "openai"),
-    ("http://127.0.0.1:1234", "openai"),
-]
-PROBES: dict[str, Probe] = {"ollama": probe_ollama, "openai": probe_openai}
+# What a probe raises when the URL does not speak its protocol (see `BackendProtocol`).
+NOT_THIS_PROTOCOL = (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError, WfdoctorError)
 
 
-async def _probe_url(client: aiohttp.ClientSession, url: str, kinds: list[str]) -> BackendStatus:
-    """Try each protocol in turn; the first that answers names the server."""
+async def _probe_url(client: aiohttp.ClientSession, url: str, candidates: list[BackendProtocol]) -> BackendStatus:
+    """Try each protocol in turn; the first that answers names the server (its `kind`
+    is that protocol's registered name, whatever the probe put there)."""
     errors = []
-    for kind in kinds:
+    for protocol in candidates:
         try:
-            return await PROBES[kind](client, url)
-        except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError) as exc:
-            errors.append(f"{kind}: {error_text(exc)}")
-    return BackendStatus(url=url, kind=kinds[0] if len(kinds) == 1 else "unknown", answered=False,
-                         error="; ".join(errors))
+            return replace(await protocol.probe(client, url), kind=protocol.name)
+        except NOT_THIS_PROTOCOL as exc:
+            errors.append(f"{protocol.name}: {error_text(exc)}")
+    return BackendStatus(url=url, kind=candidates[0].name if len(candidates) == 1 else "unknown", answered=False,
+                         error="; ".join(errors) or "no registered protocol speaks this URL")
+
+
+def _targets(urls: list[str] | None) -> list[tuple[str, list[BackendProtocol]]]:
+    """(URL, protocols to try there): each named URL with every protocol speaking its
+    scheme, else every protocol's default URLs, in registration order."""
+    if urls:
+        return [(url.rstrip("/"), registry.speaking(url)) for url in urls]
+    defaults: dict[str, list[BackendProtocol]] = {}
+    for protocol in registry.protocols():
+        for url in protocol.default_urls:
+            defaults.setdefault(url, []).append(protocol)
+    return list(defaults.items())
 
 
 async def discover(urls: list[str] | None = None, timeout_s: float = 1.0) -> list[BackendStatus]:
-    """Probe `urls` (any protocol) or, when none are given, the default ports."""
-    if urls:
-        targets = [(url.rstrip("/"), ["ollama", "openai"]) for url in urls]
-    else:
-        targets = [(url, [kind]) for url, kind in DEFAULT_CANDIDATES]
+    """Probe `urls` (any registered protocol) or, when none are given, the default URLs."""
+    targets = _targets(urls)
     async with make_session(timeout_s, len(targets), connect_timeout_s=0.5) as client:
         return list(await asyncio.gather(*(_probe_url(client, url, kinds) for url, kinds in targets)))
 
@@ -61,10 +65,9 @@ def backend_samples(statuses: list[BackendStatus]) -> list[Sample]:
             out.append(Sample("wf_llm_server_probe_latency_seconds", status.latency_s, "s", "http probe", labels))
         for model in status.models:
             model_labels = labels | {"model": model.name}
+            source = f"{status.kind} {registry.named(status.kind).reports.model_sizes}"
             if model.size_bytes is not None and model.loaded:
-                out.append(Sample("wf_llm_model_loaded_bytes", model.size_bytes, "bytes", f"{status.kind} /api/ps",
-                                  model_labels))
+                out.append(Sample("wf_llm_model_loaded_bytes", model.size_bytes, "bytes", source, model_labels))
             if model.vram_bytes is not None:
-                out.append(Sample("wf_llm_model_vram_bytes", model.vram_bytes, "bytes", f"{status.kind} /api/ps",
-                                  model_labels))
+                out.append(Sample("wf_llm_model_vram_bytes", model.vram_bytes, "bytes", source, model_labels))
     return out

@@ -14,6 +14,8 @@ from typing import Any
 
 import aiohttp
 
+from wfdoctor.model import WfdoctorError
+
 # What a request can fail with on the wire: refused, reset, cut, timed out.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 
@@ -60,7 +62,7 @@ async def post_json(session: aiohttp.ClientSession, url: str, body: dict[str, An
 
 def error_text(exc: BaseException) -> str:
     """A short, human phrase for a failed request."""
-    if isinstance(exc, HttpStatusError):
+    if isinstance(exc, (HttpStatusError, WfdoctorError)):
         return str(exc)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return "connection refused" if isinstance(exc.os_error, ConnectionRefusedError) else f"cannot connect: {exc}"

@@ -5,27 +5,40 @@ yields them, so this measures the engine alone (the server adapters measure
 engine + server + transport). One worker thread: a `Llama` instance serves
 one generation at a time, so concurrent requests queue, as they do in
 llama-cpp-python's server with interrupts off.
+
+Its protocol, `inprocess`, speaks the URLs `embedded` and `embedded://in-process`
+and is never looked for by discovery on its own (that would load a model).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
+import aiohttp
+
+from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ModelInfo, ServerReports,
+                                          StreamTrace)
 from wfdoctor.sense.backends.embedded import MODEL_ALIAS, require_engine
 
+KIND = "inprocess"
 URL = "embedded://in-process"
 _DONE = object()
+
+
+def _status(model_file: Path) -> BackendStatus:
+    return BackendStatus(url=URL, kind=KIND, answered=True,
+                         models=[ModelInfo(name=MODEL_ALIAS, loaded=True, size_bytes=model_file.stat().st_size)])
 
 
 class InProcessBackend:
     """Same interface as the HTTP backends (`stream`, `count_tokens`, `aclose`)."""
 
-    protocol = "inprocess"
+    protocol = KIND
     implementation = "llama-cpp-python (in process)"
     url = URL
 
@@ -33,11 +46,10 @@ class InProcessBackend:
         self.model_file: str | None = str(require_engine(server=False, model_path=model_path))
         from llama_cpp import Llama  # here, not at the top: a plain install has no llama_cpp (the embedded extra)
         self.model = MODEL_ALIAS
+        self.server_pid: int | None = os.getpid()
         self._llama = Llama(model_path=self.model_file, n_ctx=n_ctx, n_threads=n_threads, verbose=False)
         self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="wfdoctor-llama")
-        self.status = BackendStatus(url=URL, kind=self.protocol, answered=True,
-                                    models=[ModelInfo(name=MODEL_ALIAS, loaded=True,
-                                                      size_bytes=Path(self.model_file).stat().st_size)])
+        self.status = _status(Path(self.model_file))
 
     def _generate(self, request: GenerationRequest, emit: Any) -> None:
         try:
@@ -88,3 +100,22 @@ class InProcessBackend:
     async def aclose(self) -> None:
         self._worker.shutdown(wait=True)
         self._llama.close()
+
+
+class InProcessProtocol:
+    """The in-process engine, declared like any protocol. The probe only checks that
+    the engine and its model are installed; the model loads when the backend opens."""
+
+    name = KIND
+    schemes = ("embedded",)
+    default_urls: tuple[str, ...] = ()
+    reports = ServerReports(token_count="", fills=frozenset(), model_sizes="model file")
+
+    async def probe(self, client: aiohttp.ClientSession, url: str) -> BackendStatus:
+        return _status(require_engine(server=False))
+
+    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend:
+        return InProcessBackend()
+
+
+PROTOCOL = InProcessProtocol()

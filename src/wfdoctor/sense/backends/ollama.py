@@ -5,7 +5,7 @@ models, with `size` and the part in VRAM, `size_vram`). Measurement: streamed
 `/api/generate` and `/api/chat` (NDJSON, one JSON object per line); the last
 object carries the server's own durations in nanoseconds: `load_duration`,
 `prompt_eval_count`/`prompt_eval_duration`, `eval_count`/`eval_duration`,
-`total_duration`.
+`total_duration`. One implementation serves it: Ollama itself.
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ from typing import Any
 import aiohttp
 import orjson
 
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import get_json
+from wfdoctor.sense.backends.http_backend import HttpProtocol
 from wfdoctor.sense.backends.streaming import stream_request
 
 KIND = "ollama"
@@ -83,3 +84,10 @@ async def stream_ollama(client: aiohttp.ClientSession, url: str, request: Genera
     """Stream one request; failures are recorded in the trace, never raised."""
     path, body = _payload(request, model)
     return await stream_request(client, f"{url}{path}", body, _handle_line, answered)
+
+
+PROTOCOL = HttpProtocol(
+    name=KIND, default_urls=("http://127.0.0.1:11434",), probe=probe_ollama, stream=stream_ollama,
+    reports=ServerReports(token_count="server eval_count", fills=frozenset({*DURATIONS.values(), *COUNTS.values()}),
+                          model_sizes="/api/ps"),
+)

@@ -6,7 +6,8 @@ they add: llama.cpp's server reports `timings` (prefill and decode in ms) in
 its last event; vLLM and llama.cpp send `usage` when asked with
 `stream_options.include_usage`; llama-cpp-python sends neither, so its output
 tokens are counted per event and can be confirmed with its
-`/extras/tokenize/count` endpoint.
+`/extras/tokenize/count` endpoint. Discovery looks on llama.cpp's port (8080),
+vLLM's (8000) and LM Studio's (1234).
 """
 
 from __future__ import annotations
@@ -18,11 +19,13 @@ from typing import Any
 import aiohttp
 import orjson
 
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, StreamTrace
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, get_json, post_json
+from wfdoctor.sense.backends.http_backend import HttpProtocol
 from wfdoctor.sense.backends.streaming import stream_request
 
 KIND = "openai"
+LLAMA_CPP_PYTHON = "llama-cpp-python"
 
 
 async def probe_openai(client: aiohttp.ClientSession, url: str) -> BackendStatus:
@@ -47,7 +50,7 @@ async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
     """
     try:
         if "/extras/tokenize/count" in (await get_json(client, f"{url}/openapi.json")).get("paths", {}):
-            return "llama-cpp-python"
+            return LLAMA_CPP_PYTHON
     except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, AttributeError):
         pass
     try:
@@ -58,8 +61,10 @@ async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
     return "openai-compatible"
 
 
-async def count_tokens(client: aiohttp.ClientSession, url: str, text: str) -> int | None:
-    """Tokens in `text` by llama-cpp-python's own tokenizer, or None if unsupported."""
+async def count_tokens(client: aiohttp.ClientSession, url: str, implementation: str, text: str) -> int | None:
+    """Tokens in `text` by llama-cpp-python's own tokenizer; None from other servers or on failure."""
+    if implementation != LLAMA_CPP_PYTHON:
+        return None
     try:
         return int((await post_json(client, f"{url}/extras/tokenize/count", {"input": text}))["count"])
     except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError):
@@ -119,3 +124,11 @@ async def stream_openai(client: aiohttp.ClientSession, url: str, request: Genera
     """Stream one request; failures are recorded in the trace, never raised."""
     path, body = _payload(request, model)
     return await stream_request(client, f"{url}{path}", body, _handle_line, answered)
+
+
+PROTOCOL = HttpProtocol(
+    name=KIND, default_urls=("http://127.0.0.1:8080", "http://127.0.0.1:8000", "http://127.0.0.1:1234"),
+    probe=probe_openai, identify=identify_server, stream=stream_openai, count_tokens=count_tokens,
+    reports=ServerReports(token_count="server usage",
+                          fills=frozenset({"prompt_tokens", "completion_tokens", "prefill_s", "decode_s"})),
+)

@@ -1,0 +1,84 @@
+"""Protocols spoken over HTTP: a declaration made of a few functions, and the one
+backend that drives any of them.
+
+A protocol module fills in an `HttpProtocol` (probe, identify, stream, count
+tokens, what the server reports) and `HttpBackend` does the rest the same way for
+every protocol: one aiohttp session sized for the streams, the server's count
+labelled on each trace, the session closed at the end.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+import aiohttp
+
+from wfdoctor.sense.backends.base import Backend, BackendStatus, GenerationRequest, ServerReports, StreamTrace
+from wfdoctor.sense.backends.http import make_session
+
+# (session, base URL) -> the server's status; raises when the URL does not speak the protocol
+Probe = Callable[[aiohttp.ClientSession, str], Awaitable[BackendStatus]]
+# (session, base URL) -> the implementation serving it ("llama.cpp", ...); never raises
+Identify = Callable[[aiohttp.ClientSession, str], Awaitable[str]]
+# (session, base URL, request, model, answered) -> the trace; failures go in `trace.error`, never raised
+Stream = Callable[[aiohttp.ClientSession, str, GenerationRequest, str, asyncio.Event | None], Awaitable[StreamTrace]]
+# (session, base URL, implementation, text) -> the server tokenizer's count, or None where it has none
+CountTokens = Callable[[aiohttp.ClientSession, str, str, str], Awaitable[int | None]]
+
+
+@dataclass(frozen=True)
+class HttpProtocol:
+    """Everything wfdoctor needs to know about one HTTP protocol.
+
+    `identify` None: the protocol has one implementation, named like the protocol.
+    `count_tokens` None: its servers have no tokenizer endpoint.
+    """
+
+    name: str
+    default_urls: tuple[str, ...]
+    probe: Probe
+    stream: Stream
+    reports: ServerReports
+    identify: Identify | None = None
+    count_tokens: CountTokens | None = None
+    schemes: tuple[str, ...] = ("http", "https")
+
+    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend:
+        client = make_session(timeout_s, max_streams)
+        try:
+            implementation = await self.identify(client, status.url) if self.identify else self.name
+        except BaseException:
+            await client.close()
+            raise
+        return HttpBackend(self, self.name, status.url, implementation, model, status, client)
+
+
+@dataclass
+class HttpBackend:
+    """A server reached over HTTP, driven through its protocol's declaration."""
+
+    declaration: HttpProtocol
+    protocol: str
+    url: str
+    implementation: str
+    model: str
+    status: BackendStatus
+    client: aiohttp.ClientSession
+    model_file: str | None = None
+    server_pid: int | None = None  # the listening process is found from the port by whoever needs it
+
+    async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace:
+        trace = await self.declaration.stream(self.client, self.url, request, self.model, answered)
+        trace.server_count_source = self.declaration.reports.token_count
+        return trace
+
+    async def count_tokens(self, text: str) -> int | None:
+        """The server's own token count of `text`, where the server offers one."""
+        if self.declaration.count_tokens is None:
+            return None
+        return await self.declaration.count_tokens(self.client, self.url, self.implementation, text)
+
+    async def aclose(self) -> None:
+        await self.client.close()
