@@ -29,6 +29,7 @@ from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
+from wfdoctor.sense.backends.registry import speaking
 from wfdoctor.sense.gpu_nvml import probe_gpus
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
@@ -65,8 +66,9 @@ class CouncilMeasurement:
 def parse_member(text: str, index: int) -> MemberSpec:
     """`URL[#MODEL]` as given on the command line."""
     url, _, model = text.partition("#")
-    if not url.startswith(("http://", "https://")) and url != "embedded":
-        raise WfdoctorError(f"--member '{text}': expected URL[#MODEL], e.g. http://127.0.0.1:11434#llama3.1:8b")
+    if "://" not in url and url != "embedded" or not speaking(url):
+        raise WfdoctorError(f"--member '{text}': expected URL[#MODEL] of a server a backend speaks, e.g. "
+                            "http://127.0.0.1:11434#llama3.1:8b")
     return MemberSpec(name=f"m{index + 1}", url=url.rstrip("/"), model=model or None)
 
 
