@@ -173,6 +173,7 @@ def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, sto
     findings = judge(samples, data, tier.tier, "council", causes).findings
     record(store, run, samples, findings)
     notes = [] if combined else ["no member answered: no combined answer"]
-    return CouncilReport(run, metrics, answers.get(combined[0], "") if combined else "",
-                         combined[1] if combined else [], quorum, early, saved, sweep, recommended, findings, tier,
-                         data.rulebook, measured.implementation_of, notes)
+    return CouncilReport(run=run, council=metrics, answer=answers.get(combined[0], "") if combined else "",
+                         answer_from=combined[1] if combined else [], quorum=quorum, early=early, saved_s=saved,
+                         sweep=sweep, size=recommended, findings=findings, tier=tier, rulebook=data.rulebook,
+                         implementation_of=measured.implementation_of, notes=notes)

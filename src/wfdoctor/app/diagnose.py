@@ -113,5 +113,6 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: D
     run.tier, run.environment = tier.tier, snapshot.environment
     record(store, run, measured, judgement.findings, saved=len(snapshot.samples))
     run.samples = samples
-    return DiagnoseReport(run, snapshot.window_s, snapshot.gpu, tier, row_statuses(data.rulebook, judgement.results),
-                          judgement.findings, backends, data.rulebook, data.facts, notes + tier.notes)
+    return DiagnoseReport(run=run, window_s=snapshot.window_s, gpu=snapshot.gpu, tier=tier,
+                          rows=row_statuses(data.rulebook, judgement.results), findings=judgement.findings,
+                          backends=backends, rulebook=data.rulebook, facts=data.facts, notes=notes + tier.notes)

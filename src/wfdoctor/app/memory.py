@@ -66,7 +66,7 @@ def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = S
                                                 "verdict": verdict.verdict})]
         run.settings |= {"exited": series.exited, "samples": len(series.rss)}
         record(store, run, samples, findings, interrupted=series.interrupted)
-    return WatchReport(run, series, verdict, findings, data.rulebook)
+    return WatchReport(run=run, series=series, verdict=verdict, findings=findings, rulebook=data.rulebook)
 
 
 PYTHON_NAMES = ("python", "python3")
@@ -104,7 +104,7 @@ def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress
         samples += [Sample("wf_process_resident_memory_bytes", float(snap.rss_bytes), "bytes", "psutil (profiled)",
                            {"label": snap.label}) for snap in profile.snapshots]
         record(store, run, samples, [])
-    return ProfileReport(run, profile, child.returncode)
+    return ProfileReport(run=run, profile=profile, script_exit_code=child.returncode)
 
 
 MODEL_VERBS = ("models", "unload", "preload", "evict")
@@ -148,4 +148,4 @@ def run_model_action(options: ModelsOptions, store: Store, progress: Progress = 
                                                               options.budget_bytes, options.apply)))
         for action in actions:
             store.add_action(run.id or 0, action)
-    return ModelsReport(run, url, state, actions, plan)
+    return ModelsReport(run=run, url=url, state=state, actions=actions, plan=plan)

@@ -226,8 +226,10 @@ def _measure(options: TokensOptions, workload: Workload, url: str, embedded: boo
     notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
     if embedded:
         notes.append("no LLM server answered: the embedded SmolLM2 engine was measured")
-    return TokensReport(run, url, backend.implementation, backend.protocol, backend.model, embedded, summaries,
-                        requests, knee, findings, limit, note, tier, data.rulebook, interrupted, notes)
+    return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
+                        model=backend.model, embedded=embedded, levels=summaries, requests=requests, knee=knee,
+                        findings=findings, roofline=limit, roofline_note=note, tier=tier, rulebook=data.rulebook,
+                        interrupted=interrupted, notes=notes)
 
 
 def _base_decode(summaries: list[LevelSummary]) -> float | None:
