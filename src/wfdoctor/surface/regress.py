@@ -17,7 +17,7 @@ from rich.table import Table
 from wfdoctor.analyze.regression import (Change, Settings, benjamini_hochberg, detect_changes, regression_at_end,
                                          window_test)
 from wfdoctor.analyze.series import Series, build_series
-from wfdoctor.config.polarity import load_polarity
+from wfdoctor.config.metrics import higher_is_better, spec
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.store.db import Store
 from wfdoctor.surface.json_doc import run_header
@@ -64,7 +64,9 @@ def parse_results(path: Path) -> list[Sample]:
         except (KeyError, TypeError, ValueError):
             raise WfdoctorError(f"{where}: each row needs 'metric' and a numeric 'value'") from None
         labels = {"revision": str(row.get("revision") or ""), "point": str(number)}
-        samples.append(Sample(metric, value, str(row.get("unit") or ""), f"imported from {path.name}", labels,
+        registered = spec(metric)  # a registered metric's unit may be left out of the file
+        unit = str(row.get("unit") or "") or (registered.unit if registered else "")
+        samples.append(Sample(metric, value, unit, f"imported from {path.name}", labels,
                               _timestamp(row.get("timestamp", time.time()), where)))
     return samples
 
@@ -112,11 +114,10 @@ def check(store: Store, metrics: list[str] | None, min_effect: float, min_after:
           window_s: float = 24 * 3600) -> list[SeriesVerdict]:
     """Change points (or the spec's window test) in every series with a known polarity and enough
     points; Benjamini-Hochberg over the regressions at the end."""
-    polarity = load_polarity()
-    wanted = metrics or [name for name in store.metric_names() if polarity.higher_is_better(name) is not None]
+    wanted = metrics or [name for name in store.metric_names() if higher_is_better(name) is not None]
     verdicts = []
     for series in build_series(store.metric_history(wanted) if wanted else []):
-        higher = polarity.higher_is_better(series.metric)
+        higher = higher_is_better(series.metric)
         if higher is None or len(series.values) < MIN_POINTS:
             continue
         settings = Settings(higher, min_effect=min_effect)
