@@ -50,7 +50,8 @@ def test_readers_see_committed_runs_while_a_writer_writes(tmp_path: Path) -> Non
             for _ in range(40):
                 run = Run(command="monitor", started_at=time.time())
                 writer.begin_run(run)
-                writer.add_samples(run.id or 0, [Sample("wf_x", float(i), "ratio", "test") for i in range(200)])
+                writer.add_samples(run.id or 0, [Sample("wf_cpu_utilization_ratio", i / 200, "ratio", "test")
+                                                 for i in range(200)])
                 writer.finish_run(run)
         stop.set()
 
@@ -78,7 +79,7 @@ def test_a_run_killed_midway_keeps_its_samples(tmp_path: Path) -> None:
     with Store.open(tmp_path / "k.db") as store:
         run = Run(command="diagnose", started_at=time.time())
         store.begin_run(run)
-        store.add_samples(run.id or 0, [Sample("wf_x", 1.0, "ratio", "test")])
+        store.add_samples(run.id or 0, [Sample("wf_cpu_utilization_ratio", 1.0, "ratio", "test")])
     with Store.open(tmp_path / "k.db") as store:
         [summary] = store.list_runs()
         assert summary.status == "running"

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from wfdoctor.config.metrics import load_metrics
 from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
 
 MIGRATIONS: list[str] = [
@@ -198,7 +199,12 @@ class Store:
             self.finish_run(run)
 
     def add_samples(self, run_id: int, samples: list[Sample]) -> None:
-        """Append samples in one transaction (one fsync for the batch)."""
+        """Append samples in one transaction (one fsync for the batch).
+
+        A `wf_` sample the metric registry does not declare, or with another unit, is refused
+        before anything is written: a misspelt name would otherwise be history nobody reads.
+        """
+        load_metrics().check(samples)
         rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
                 for s in samples]
         with self._errors(), self._transaction():
@@ -208,6 +214,8 @@ class Store:
             )
 
     def add_findings(self, run_id: int, findings: list[Finding]) -> None:
+        """Append findings in one transaction; their evidence is checked like samples."""
+        load_metrics().check(s for f in findings for s in f.evidence)
         rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
                  json.dumps(f.actions), json.dumps([s.to_dict() for s in f.evidence])) for f in findings]
         with self._errors(), self._transaction():

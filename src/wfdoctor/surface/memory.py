@@ -72,7 +72,7 @@ def _judge_watch(run: Run, series: MemorySeries, limits: LeakLimits, store: Stor
     findings = leak_findings(verdict, pid, series.name)
     samples = series_samples(series)
     leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
-    samples.append(Sample("wf_memory_leak_bytes_per_minute", leak_rate, "bytes", "wfdoctor memory watch "
+    samples.append(Sample("wf_memory_leak_bytes_per_minute", leak_rate, "bytes/min", "wfdoctor memory watch "
                           "(leak verdict: 0 unless the statistics call it a leak)",
                           {"pid": str(pid), "name": series.name, "verdict": verdict.verdict}))
     run.samples, run.findings = samples, findings
