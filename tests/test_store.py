@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.model import Finding, Priority, Run, Sample, WfdoctorError
 from wfdoctor.store.db import SCHEMA_VERSION, Store
 
 
@@ -50,7 +50,8 @@ def test_readers_see_committed_runs_while_a_writer_writes(tmp_path: Path) -> Non
             for _ in range(40):
                 run = Run(command="monitor", started_at=time.time())
                 writer.begin_run(run)
-                writer.add_samples(run.id or 0, [Sample("wf_x", float(i), "ratio", "test") for i in range(200)])
+                writer.add_samples(run.id or 0, [Sample("wf_cpu_utilization_ratio", i / 200, "ratio", "test")
+                                                 for i in range(200)])
                 writer.finish_run(run)
         stop.set()
 
@@ -78,7 +79,7 @@ def test_a_run_killed_midway_keeps_its_samples(tmp_path: Path) -> None:
     with Store.open(tmp_path / "k.db") as store:
         run = Run(command="diagnose", started_at=time.time())
         store.begin_run(run)
-        store.add_samples(run.id or 0, [Sample("wf_x", 1.0, "ratio", "test")])
+        store.add_samples(run.id or 0, [Sample("wf_cpu_utilization_ratio", 1.0, "ratio", "test")])
     with Store.open(tmp_path / "k.db") as store:
         [summary] = store.list_runs()
         assert summary.status == "running"
@@ -126,6 +127,27 @@ def test_an_older_database_is_migrated_forward_keeping_its_runs(tmp_path: Path) 
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert raw.execute("SELECT COUNT(*) FROM actions").fetchone()[0] == 0
+
+
+def test_leak_rates_stored_as_bytes_are_relabelled_bytes_per_minute_and_read_again(tmp_path: Path) -> None:
+    from wfdoctor.store.db import MIGRATIONS
+
+    path = tmp_path / "v2.db"
+    old = sqlite3.connect(path)
+    for script in MIGRATIONS[:2]:
+        old.executescript(script)
+    old.execute("INSERT INTO runs (command, started_at, status) VALUES ('memory watch', ?, 'finished')",
+                (time.time(),))
+    old.execute("INSERT INTO samples (run_id, metric, value, unit, source, labels, ts) VALUES "
+                "(1, 'wf_memory_leak_bytes_per_minute', 2e7, 'bytes', 'watch', '{}', 1.0)")
+    old.execute("PRAGMA user_version = 2")
+    old.commit()
+    old.close()
+    with Store.open(path) as store:
+        [leak] = store.recent_samples("wf_memory_leak_bytes_per_minute", 0.0)
+        assert (leak.value, leak.unit) == (2e7, "bytes/min")
+        store.add_results(1, [], [Finding("memory.leak", "MEMORY_LEAK", "high_memory", "s", "c", Priority.HIGH,
+                                          [], [leak], "leak")])  # old evidence passes the registry's check
 
 
 def test_database_from_a_newer_wfdoctor_is_refused(tmp_path: Path) -> None:

@@ -76,14 +76,20 @@ BROKEN_FILES = {
     "invalid YAML": ("rules:\n  - id: x\n    row: [unclosed\n", 4, "invalid YAML"),
     "bad indentation": ("rules:\n  - id: x\n   row: y\n", 3, "invalid YAML"),
     "bad priority": ("rules:\n  - id: x\n    row: high_memory\n    code: X\n    cause: c\n    priority: urgent\n"
-                     "    when: [{metric: m, op: '>', threshold: 1}]\n    summary: s\n    measured_by: m\n",
+                     "    when: [{metric: wf_memory_used_ratio, op: '>', threshold: 1}]\n"
+                     "    summary: s\n    measured_by: m\n",
                      6, "field 'rules.0.priority'"),
     "unknown action": ("rules:\n  - id: x\n    row: high_memory\n    code: X\n    cause: c\n    priority: high\n"
-                       "    when: [{metric: m, op: '>', threshold: 1}]\n    actions: [no_such_action]\n"
+                       "    when: [{metric: wf_memory_used_ratio, op: '>', threshold: 1}]\n"
+                       "    actions: [no_such_action]\n"
                        "    summary: s\n    measured_by: m\n", 2, "unknown action 'no_such_action'"),
     "bad threshold ref": ("rules:\n  - id: x\n    row: high_memory\n    code: X\n    cause: c\n    priority: high\n"
-                          "    when: [{metric: m, op: '>', threshold: {ref: thresholds.no_such}}]\n"
+                          "    when: [{metric: wf_memory_used_ratio, op: '>',"
+                          " threshold: {ref: thresholds.no_such}}]\n"
                           "    summary: s\n    measured_by: m\n", 2, "'no_such' is not in the facts file"),
+    "unregistered metric": ("rules:\n  - id: x\n    row: high_memory\n    code: X\n    cause: c\n    priority: high\n"
+                            "    when: [{metric: wf_memory_use_ratio, op: '>', threshold: 1}]\n"
+                            "    summary: s\n    measured_by: m\n", 7, "unregistered metric 'wf_memory_use_ratio'"),
 }
 
 

@@ -99,6 +99,7 @@ def test_packaged_rules_resolve_against_every_tier() -> None:
 def test_bad_summary_template_is_caught_at_load(tmp_path: Path) -> None:
     extra = tmp_path / "bad.yaml"
     extra.write_text("rules:\n  - id: x\n    row: high_memory\n    code: X\n    cause: c\n    priority: high\n"
-                     "    when: [{metric: m, op: '>', threshold: 1}]\n    summary: '{nope}'\n    measured_by: m\n")
+                     "    when: [{metric: wf_memory_used_ratio, op: '>', threshold: 1}]\n"
+                     "    summary: '{nope}'\n    measured_by: m\n")
     with pytest.raises(WfdoctorError, match=rf"^{extra}:2: rule 'x': summary template"):
         check_references(load_rulebook([extra]), FACTS)

@@ -37,6 +37,8 @@ def format_value(value: float, unit: str) -> str:
         return format_bytes(value)
     if unit == "bytes/s":
         return f"{format_bytes(value)}/s"
+    if unit == "bytes/min":
+        return f"{format_bytes(value)}/min"
     if unit == "factor":
         return f"{value:.2f}"
     if unit == "cores":

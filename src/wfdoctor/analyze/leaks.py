@@ -238,7 +238,7 @@ def leak_findings(verdict: LeakVerdict, pid: int, name: str) -> list[Finding]:
     rate, low, high = verdict.per_minute
     labels = {"pid": str(pid), "name": name, "ci_low": f"{low:.0f}", "ci_high": f"{high:.0f}",
               "p_value": f"{verdict.trend.p_value:.3g}" if verdict.trend else ""}
-    evidence = [Sample("wf_memory_growth_bytes_per_minute", rate, "bytes", "wfdoctor memory watch (Theil-Sen)",
+    evidence = [Sample("wf_memory_growth_bytes_per_minute", rate, "bytes/min", "wfdoctor memory watch (Theil-Sen)",
                        labels)]
     steps = "; steps: " + ", ".join(f"+{s.size / 1e6:.1f} MB at {s.at_s:.0f} s" for s in verdict.steps) \
         if verdict.steps else ""

@@ -61,7 +61,7 @@ def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = S
         findings = leak_findings(verdict, series.pid, series.name)
         leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
         samples = series_samples(series) + [Sample(
-            "wf_memory_leak_bytes_per_minute", leak_rate, "bytes", "wfdoctor memory watch (leak verdict: 0 unless "
+            "wf_memory_leak_bytes_per_minute", leak_rate, "bytes/min", "wfdoctor memory watch (leak verdict: 0 unless "
             "the statistics call it a leak)", {"pid": str(series.pid), "name": series.name,
                                                 "verdict": verdict.verdict})]
         run.settings |= {"exited": series.exited, "samples": len(series.rss)}

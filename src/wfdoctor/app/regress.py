@@ -8,7 +8,7 @@ from pathlib import Path
 from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_histories
 from wfdoctor.app.judge import record
 from wfdoctor.app.reports import RecordReport, RegressReport
-from wfdoctor.config.polarity import load_polarity
+from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.model import Run, WfdoctorError
 from wfdoctor.sense.results_file import parse_results
 from wfdoctor.store.db import Store
@@ -27,9 +27,8 @@ def record_results(path: Path, store: Store) -> RecordReport:
 
 def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) -> list[SeriesVerdict]:
     """Verdicts for the named metrics, or for every stored metric with a known direction."""
-    polarity = load_polarity()
-    wanted = metrics or [name for name in store.metric_names() if polarity.higher_is_better(name) is not None]
-    return judge_histories(store.metric_history(wanted) if wanted else [], polarity.higher_is_better, settings)
+    wanted = metrics or [name for name in store.metric_names() if higher_is_better(name) is not None]
+    return judge_histories(store.metric_history(wanted) if wanted else [], higher_is_better, settings)
 
 
 def check_regressions(store: Store, metrics: list[str] | None = None,

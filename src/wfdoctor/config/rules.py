@@ -10,11 +10,14 @@ any code change.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
+import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from wfdoctor.config.metrics import load_metrics
 from wfdoctor.config.yamlfile import line_of, read_yaml, validate
 from wfdoctor.model import Priority, WfdoctorError
 
@@ -81,6 +84,13 @@ class Rule(Strict):
     # snapshot, but expected while `tokens` makes the server generate.
     applies_to: list[Literal["diagnose", "tokens", "council"]] = Field(default_factory=lambda: ["diagnose"])
 
+    def metric_fields(self) -> Iterator[tuple[tuple[Any, ...], str]]:
+        """(location in the rule, metric name) for every metric the rule reads."""
+        for index, condition in enumerate(self.when):
+            yield ("when", index, "metric"), condition.metric
+        if self.culprits is not None:
+            yield ("culprits", "metric"), self.culprits.metric
+
 
 class Action(Strict):
     """One entry of the actions catalogue (the spec's Common Solutions)."""
@@ -122,6 +132,17 @@ def rule_files(extra: list[Path]) -> list[Path]:
     return files
 
 
+def _check_metrics(path: Path, node: yaml.Node | None, index: int, rule: Rule) -> None:
+    """A rule over an unregistered metric could never match: refuse it where it is written."""
+    registry = load_metrics()
+    for loc, metric in rule.metric_fields():
+        if registry.spec(metric) is None:
+            where = ("rules", index, *loc)
+            field = ".".join(str(part) for part in where)
+            raise WfdoctorError(f"{path}:{line_of(node, where)}: field '{field}': rule '{rule.id}' names "
+                                f"unregistered metric '{metric}' (not in {registry.path})")
+
+
 def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     """Load and cross-check all rule files; errors name file, line and field."""
     rows: dict[str, Row] = {}
@@ -134,6 +155,7 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         rows.update((row.id, row) for row in parsed.rows)
         actions.update((action.id, action) for action in parsed.actions)
         for index, rule in enumerate(parsed.rules):
+            _check_metrics(path, node, index, rule)
             rules[rule.id] = rule
             origins[rule.id] = f"{path}:{line_of(node, ('rules', index))}"
     for rule_id, rule in rules.items():

@@ -14,6 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from wfdoctor.config.metrics import spec
 from wfdoctor.model import Sample, WfdoctorError
 
 
@@ -55,7 +56,9 @@ def parse_results(path: Path) -> list[Sample]:
         except (KeyError, TypeError, ValueError):
             raise WfdoctorError(f"{where}: each row needs 'metric' and a numeric 'value'") from None
         labels = {"revision": str(row.get("revision") or ""), "point": str(number)}
-        samples.append(Sample(metric, value, str(row.get("unit") or ""), f"imported from {path.name}", labels,
+        registered = spec(metric)  # a registered metric's unit may be left out of the file
+        unit = str(row.get("unit") or "") or (registered.unit if registered else "")
+        samples.append(Sample(metric, value, unit, f"imported from {path.name}", labels,
                               _timestamp(row.get("timestamp", time.time()), where)))
     return samples
 

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from wfdoctor.config.metrics import load_metrics
 from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
 
 MIGRATIONS: list[str] = [
@@ -77,6 +78,12 @@ MIGRATIONS: list[str] = [
         error TEXT NOT NULL DEFAULT ''
     );
     CREATE INDEX actions_by_run ON actions(run_id);
+    """,
+    # v3: leak rates are bytes per minute (v2 and earlier labelled them "bytes"); the metric
+    # registry refuses the old unit, so stored leak verdicts are relabelled, values unchanged.
+    """
+    UPDATE samples SET unit = 'bytes/min'
+    WHERE metric IN ('wf_memory_leak_bytes_per_minute', 'wf_memory_growth_bytes_per_minute') AND unit = 'bytes';
     """,
 ]
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -202,7 +209,14 @@ class Store:
         self.add_results(run_id, samples, [])
 
     def add_results(self, run_id: int, samples: list[Sample], findings: list[Finding]) -> None:
-        """Append samples and findings in one transaction: both land, or neither."""
+        """Append samples and findings in one transaction: both land, or neither.
+
+        A `wf_` sample (or evidence) the metric registry does not declare, or with another unit,
+        is refused before anything is written: a misspelt name would otherwise be history nobody reads.
+        """
+        registry = load_metrics()
+        registry.check(samples)
+        registry.check(s for f in findings for s in f.evidence)
         sample_rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
                        for s in samples]
         finding_rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
