@@ -1,9 +1,10 @@
-"""Triage rules and the actions catalogue, as data validated on load.
+"""Triage rules, the actions catalogue and the remedies, as data validated on load.
 
 A rule file may hold `rows` (the spec's triage matrix rows), `rules` (conditions
-over samples that map a symptom to a cause, a priority and actions) and
-`actions` (what to do, what it changes, how to undo it). Files are read in
-order, packaged first; a later rule or action with the same id replaces the
+over samples that map a symptom to a cause, a priority and actions), `actions`
+(what to do, what it changes, how to undo it) and `remedies` (the actions of the
+causes computed in code, per server implementation). Files are read in order,
+packaged first; a later rule, action or remedy with the same id replaces the
 earlier one, so a user file can tighten one threshold or add a rule without
 any code change.
 """
@@ -15,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from wfdoctor.config.remedies import Remedies, Remedy
 from wfdoctor.config.yamlfile import line_of, read_yaml, validate
 from wfdoctor.model import Priority, WfdoctorError
 
@@ -98,15 +100,17 @@ class RuleFile(Strict):
     rows: list[Row] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
+    remedies: list[Remedy] = Field(default_factory=list)
 
 
 class RuleBook(BaseModel):
-    """Every row, rule and action in force, with where each rule came from."""
+    """Every row, rule, action and remedy in force, with where each rule came from."""
 
     rows: dict[str, Row]
     rules: dict[str, Rule]
     actions: dict[str, Action]
     origins: dict[str, str]  # rule id -> "file:line" where it was defined
+    remedies: Remedies = Field(default_factory=Remedies)
 
 
 def rule_files(extra: list[Path]) -> list[Path]:
@@ -128,6 +132,9 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     rules: dict[str, Rule] = {}
     actions: dict[str, Action] = {}
     origins: dict[str, str] = {}
+    remedies: dict[str, Remedy] = {}
+    remedy_origins: dict[str, str] = {}
+    list_origins: dict[tuple[str, str], str] = {}  # (remedy id, implementation) -> "file:line"
     for path in rule_files(extra or []):
         data, node = read_yaml(path)
         parsed = validate(path, data or {}, node, RuleFile)
@@ -136,6 +143,11 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         for index, rule in enumerate(parsed.rules):
             rules[rule.id] = rule
             origins[rule.id] = f"{path}:{line_of(node, ('rules', index))}"
+        for index, remedy in enumerate(parsed.remedies):
+            remedies[remedy.id] = remedy
+            remedy_origins[remedy.id] = f"{path}:{line_of(node, ('remedies', index))}"
+            list_origins.update(((remedy.id, name), f"{path}:{line_of(node, ('remedies', index, 'actions', name))}")
+                                for name in remedy.actions)
     for rule_id, rule in rules.items():
         where = origins[rule_id]
         if rule.row not in rows:
@@ -143,4 +155,11 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         for action in rule.actions:
             if action not in actions:
                 raise WfdoctorError(f"{where}: field 'actions': rule '{rule_id}' names unknown action '{action}'")
-    return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins)
+    for remedy_id, remedy in remedies.items():
+        for implementation, names in remedy.actions.items():
+            unknown = next((name for name in names if name not in actions), None)
+            if unknown is not None:
+                raise WfdoctorError(f"{list_origins[remedy_id, implementation]}: field 'actions.{implementation}': remedy "
+                                    f"'{remedy_id}' names unknown action '{unknown}'")
+    return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins,
+                    remedies=Remedies(by_id=remedies, origins=remedy_origins))

@@ -55,10 +55,15 @@ def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def describe_validation_error(path: Path, node: yaml.Node | None, exc: ValidationError) -> str:
-    """One line: where the first error is and what is wrong with it."""
+def describe_validation_error(path: Path, node: yaml.Node | None, exc: ValidationError,
+                              prefix: tuple[Any, ...] = ()) -> str:
+    """One line: where the first error is and what is wrong with it.
+
+    `prefix` is where the validated data sits in the file, when only part of it
+    was validated (e.g. one tier's limit overrides).
+    """
     first = exc.errors()[0]
-    loc = tuple(first["loc"])
+    loc = prefix + tuple(first["loc"])
     field = ".".join(str(part) for part in loc) or "(top level)"
     line = line_of(node, loc)
     where = f"{path}:{line}" if line else str(path)
