@@ -6,12 +6,33 @@ import pytest
 
 from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify
 from wfdoctor.analyze.roofline import roofline
-from wfdoctor.analyze.tokens import Distribution, LevelSummary, find_knee, request_metrics, summarize_level
+from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMetrics, find_knee, summarize_level
+from wfdoctor.analyze.tokens import request_metrics as metrics_with
+from wfdoctor.config.facts import load_facts
 from wfdoctor.config.rules import load_rulebook
-from wfdoctor.model import Sample
+from wfdoctor.model import Finding, Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
 MS = 1_000_000
+FACTS = load_facts()
+LIMITS = FACTS.limits.tokens
+REMEDIES = load_rulebook().remedies
+TTFT_TARGET_S = FACTS.targets["mid"].ttft_seconds
+
+
+def request_metrics(trace: StreamTrace, tokens: tuple[int, str]) -> RequestMetrics:
+    return metrics_with(trace, tokens, stall_s=LIMITS.stall_s)
+
+
+def knee_of(levels: list[LevelSummary]) -> Knee:
+    return find_knee(levels, LIMITS)
+
+
+def diagnose(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem], server: ServerFacts,
+             client_pid: int = 1) -> list[Finding]:
+    """The causes under the packaged limits, the mid tier's TTFT target and the packaged remedies."""
+    return classify(levels, knee, systems, server, client_pid, limits=LIMITS, ttft_target_s=TTFT_TARGET_S,
+                    remedies=REMEDIES)
 
 
 def trace(ttft_ms: float, itl_ms: list[float], server: dict[str, float] | None = None, ok: bool = True) -> StreamTrace:
@@ -68,9 +89,9 @@ def level(concurrency: int, throughput: float, ttft_s: float = 0.1, decode: floa
 
 
 def test_knee_is_where_throughput_stops_growing() -> None:
-    assert find_knee([level(1, 40), level(2, 78), level(4, 150), level(8, 160)]).concurrency == 4
-    assert find_knee([level(1, 40), level(2, 78), level(4, 150)]).concurrency is None
-    assert find_knee([level(1, 40)]).concurrency is None
+    assert knee_of([level(1, 40), level(2, 78), level(4, 150), level(8, 160)]).concurrency == 4
+    assert knee_of([level(1, 40), level(2, 78), level(4, 150)]).concurrency is None
+    assert knee_of([level(1, 40)]).concurrency is None
 
 
 SERVER = ServerFacts(url="http://127.0.0.1:1", implementation="llama-cpp-python", model="m", pid=100)
@@ -78,7 +99,7 @@ SERVER = ServerFacts(url="http://127.0.0.1:1", implementation="llama-cpp-python"
 
 def codes(levels: list[LevelSummary], systems: list[LevelSystem] | None = None,
           server: ServerFacts = SERVER) -> list[str]:
-    return [f.code for f in classify(levels, find_knee(levels), systems or [], server, client_pid=1)]
+    return [f.code for f in diagnose(levels, knee_of(levels), systems or [], server)]
 
 
 def test_queued_requests_are_serialisation_not_saturation() -> None:
@@ -110,7 +131,7 @@ def test_contention_needs_a_busy_machine_and_busy_other_processes() -> None:
 def test_partial_offload_reports_the_share_in_vram() -> None:
     server = ServerFacts(url="u", implementation="ollama", model="m", model_size_bytes=10_000_000_000,
                          model_vram_bytes=4_000_000_000)
-    [finding] = classify([level(1, 40)], find_knee([level(1, 40)]), [], server, client_pid=1)
+    [finding] = diagnose([level(1, 40)], knee_of([level(1, 40)]), [], server)
     assert finding.code == "PARTIAL_GPU_OFFLOAD" and "only 40% of 10.0 GB" in finding.summary
 
 
@@ -133,7 +154,7 @@ def test_every_action_a_cause_names_is_in_the_catalogue() -> None:
     systems = [LevelSystem(1, cpu_reading(0.98, {"100": 1.0, "555": 0.9, "1": 0.9}), own_pids=[1])]
     found: set[str] = set()
     for levels, server in scenarios:
-        for finding in classify(levels, find_knee(levels), systems, server, client_pid=1):
+        for finding in diagnose(levels, knee_of(levels), systems, server):
             assert set(finding.actions) <= set(actions), finding.code
             found.add(finding.code)
     assert found >= {"SERVER_SERIALISES", "STREAMS_INTERRUPTED", "CPU_CONTENTION", "COLD_MODEL_LOAD",

@@ -168,7 +168,9 @@ def _analyse(run: Run, measured: dict[str, Any], options: CouncilOptions, store:
     if saved is not None:
         samples.append(Sample("wf_council_consensus_saved_seconds", saved, "s", "wfdoctor council (measured: "
                               "wait-for-all wall - early-consensus wall)", {"quorum": str(options.quorum)}))
-    findings = diagnose_council(metrics, measured["implementation_of"])
+    findings = diagnose_council(metrics, measured["implementation_of"], limits=facts.limits_for(tier.tier).council,
+                                sync_delay_warning_s=float(facts.common["council_sync_delay_ms"]["warning"]) / 1000,
+                                remedies=rulebook.remedies)
     findings += findings_of(triage(samples, rulebook, facts, tier.tier, command="council"))
     findings.sort(key=lambda f: f.priority.rank)
     run.samples, run.findings = samples, findings

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.triage import check_references
 from wfdoctor.config import user_config_dir
 from wfdoctor.config.facts import Facts, load_facts
-from wfdoctor.config.rules import RuleBook, load_rulebook
+from wfdoctor.config.rules import PACKAGED_RULES_DIR, RuleBook, load_rulebook
 
 
 def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> tuple[Facts, RuleBook]:
@@ -19,4 +20,5 @@ def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> tuple[F
     extra = ([user_dir / "rules"] if (user_dir / "rules").is_dir() else []) + rules_paths
     rulebook = load_rulebook(extra)
     check_references(rulebook, facts)
+    rulebook.remedies.require(RemedyId, f"{PACKAGED_RULES_DIR}")
     return facts, rulebook

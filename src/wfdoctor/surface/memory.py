@@ -21,7 +21,8 @@ from rich.text import Text
 
 from wfdoctor.act.models import loaded_state, preload_model, unload_model
 from wfdoctor.analyze.models import EvictionPlan, lru_plan
-from wfdoctor.analyze.leaks import LeakLimits, LeakVerdict, leak_findings, leak_verdict
+from wfdoctor.analyze.leaks import LeakVerdict, leak_findings, leak_verdict
+from wfdoctor.config.facts import Facts
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.measure.memwatch import MemorySeries, watch_process
 from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
@@ -59,17 +60,17 @@ def series_samples(series: MemorySeries) -> list[Sample]:
 def run_memory_watch(pid: int, duration_s: float, interval_s: float, store: Store, facts_path: Path | None,
                      rules_paths: list[Path], progress: Callable[[float], None] = lambda elapsed: None) -> WatchReport:
     facts, rulebook = load_data_files(facts_path, rules_paths)
-    limits = LeakLimits(min_rate_per_s=float(facts.common["memory_leak_bytes_per_minute"]) / 60)
     run = Run(command="memory watch", started_at=time.time(),
               settings={"pid": pid, "duration_s": duration_s, "interval_s": interval_s})
     with store.recording(run):
-        return _judge_watch(run, watch_process(pid, duration_s, interval_s, progress), limits, store, rulebook)
+        return _judge_watch(run, watch_process(pid, duration_s, interval_s, progress), facts, store, rulebook)
 
 
-def _judge_watch(run: Run, series: MemorySeries, limits: LeakLimits, store: Store, rulebook: RuleBook) -> WatchReport:
+def _judge_watch(run: Run, series: MemorySeries, facts: Facts, store: Store, rulebook: RuleBook) -> WatchReport:
     pid = series.pid
-    verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available, limits)
-    findings = leak_findings(verdict, pid, series.name)
+    verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available, limits=facts.limits.leaks,
+                           floor_bytes_per_minute=float(facts.common["memory_leak_bytes_per_minute"]))
+    findings = leak_findings(verdict, pid, series.name, rulebook.remedies)
     samples = series_samples(series)
     leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
     samples.append(Sample("wf_memory_leak_bytes_per_minute", leak_rate, "bytes", "wfdoctor memory watch "

@@ -18,13 +18,14 @@ from itertools import zip_longest
 from pathlib import Path
 from urllib.parse import urlparse
 
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, Thresholds, classify
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify, model_resident
 from wfdoctor.analyze.roofline import Roofline, roofline
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.analyze.tokens import (Knee, LevelSummary, RequestMetrics, find_knee, output_token_count,
                                      request_metrics, summarize_level)
 from wfdoctor.analyze.triage import findings_of, triage
 from wfdoctor.config.facts import Facts
+from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
 from wfdoctor.measure.tokens import LevelRun, Workload, run_workload
@@ -122,8 +123,8 @@ def server_facts(backend: Backend) -> ServerFacts:
                        model_file=backend.model_file or (model_file_of(pid) if pid else None))
 
 
-def level_metrics(level: LevelRun, protocol: str) -> list[RequestMetrics]:
-    return [request_metrics(trace, output_token_count(trace, protocol), count)
+def level_metrics(level: LevelRun, protocol: str, stall_s: float) -> list[RequestMetrics]:
+    return [request_metrics(trace, output_token_count(trace, protocol), count, stall_s=stall_s)
             for trace, count in zip_longest(level.traces, level.token_counts[: len(level.traces)])
             if trace is not None]
 
@@ -190,14 +191,13 @@ def _model_bytes(options: TokensOptions, facts: ServerFacts, levels: list[LevelR
 
 
 def _roofline(decode_tps: float | None, model: tuple[int | None, str], gpu: GpuReport, facts: ServerFacts,
-              measure_cpu: bool) -> tuple[Roofline | None, str]:
+              measure_cpu: bool, limits: TokenLimits) -> tuple[Roofline | None, str]:
     model_bytes, model_source = model
     if decode_tps is None:
         return None, "no decode rate measured"
     if model_bytes is None:
         return None, "model size unknown: name the model file with --model-file"
-    on_gpu = gpu.found and facts.model_vram_bytes is not None and facts.model_size_bytes is not None and \
-        facts.model_vram_bytes >= 0.98 * facts.model_size_bytes
+    on_gpu = gpu.found and model_resident(facts, limits)
     bandwidth: Bandwidth | None = gpu_bandwidth(gpu.gpus[0]) if on_gpu else None
     if bandwidth is None:
         if not measure_cpu:
@@ -258,21 +258,22 @@ def _measure(options: TokensOptions, store: Store, run: Run, url: str, embedded:
     backend = known["backend"]
     implementation, protocol, model = backend.implementation, backend.protocol, backend.model
     server = server_facts(backend)
-    requests = {lv.concurrency: level_metrics(lv, protocol) for lv in levels}
+    limits = facts.limits_for(tier.tier).tokens
+    requests = {lv.concurrency: level_metrics(lv, protocol, limits.stall_s) for lv in levels}
     summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
-    knee = find_knee(summaries)
+    knee = find_knee(summaries, limits)
     systems = _level_systems(levels)
     system_samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"concurrency": str(lv.concurrency)},
                              s.ts) for lv in levels for s in lv.system]
     samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples
-    limits = Thresholds(slow_ttft_s=tier.targets.ttft_seconds)
-    findings = classify(summaries, knee, systems, server, os.getpid(), limits)
+    findings = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
+                        ttft_target_s=tier.targets.ttft_seconds, remedies=rulebook.remedies)
     findings += findings_of(triage(samples, rulebook, facts, tier.tier, command="tokens"))
     findings.sort(key=lambda f: f.priority.rank)
     base = min(summaries, key=lambda lv: lv.concurrency, default=None)
     limit, note = (None, "interrupted") if interrupted else _roofline(
         base.p50("decode_tps") if base else None, _model_bytes(options, server, levels), gpu, server,
-        options.measure_bandwidth)
+        options.measure_bandwidth, limits)
     if limit is not None:
         samples.append(Sample("wf_llm_roofline_tokens_per_second", limit.limit_tps, "tokens/s",
                               limit.bandwidth_source, {"model": model}))
