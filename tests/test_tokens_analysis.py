@@ -4,35 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify
+from tests.builders import SERVER, TOKENS, cpu_reading, diagnose, level
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts
 from wfdoctor.analyze.roofline import roofline
 from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMetrics, find_knee, summarize_level
 from wfdoctor.analyze.tokens import request_metrics as metrics_with
-from wfdoctor.config.facts import load_facts
 from wfdoctor.config.rules import load_rulebook
-from wfdoctor.model import Finding, Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
 MS = 1_000_000
-FACTS = load_facts()
-LIMITS = FACTS.limits.tokens
-REMEDIES = load_rulebook().remedies
-TTFT_TARGET_S = FACTS.targets["mid"].ttft_seconds
 
 
 def request_metrics(trace: StreamTrace, tokens: tuple[int, str]) -> RequestMetrics:
-    return metrics_with(trace, tokens, stall_s=LIMITS.stall_s)
+    return metrics_with(trace, tokens, stall_s=TOKENS.stall_s)
 
 
 def knee_of(levels: list[LevelSummary]) -> Knee:
-    return find_knee(levels, LIMITS)
-
-
-def diagnose(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem], server: ServerFacts,
-             client_pid: int = 1) -> list[Finding]:
-    """The causes under the packaged limits, the mid tier's TTFT target and the packaged remedies."""
-    return classify(levels, knee, systems, server, client_pid, limits=LIMITS, ttft_target_s=TTFT_TARGET_S,
-                    remedies=REMEDIES)
+    return find_knee(levels, TOKENS)
 
 
 def trace(ttft_ms: float, itl_ms: list[float], server: dict[str, float] | None = None, ok: bool = True) -> StreamTrace:
@@ -81,25 +69,15 @@ def test_failed_requests_are_counted_by_kind_and_left_out_of_the_statistics() ->
     assert summary.metrics["ttft_s"].n == 1
 
 
-def level(concurrency: int, throughput: float, ttft_s: float = 0.1, decode: float = 40.0, ok: int = 8,
-          requests: int = 8, errors: dict[str, int] | None = None) -> LevelSummary:
-    dists = {"ttft_s": Distribution.of([ttft_s]), "decode_tps": Distribution.of([decode])}
-    return LevelSummary(concurrency, requests, ok, errors or {}, throughput, 1.0, 0,
-                        {k: v for k, v in dists.items() if v})
-
-
 def test_knee_is_where_throughput_stops_growing() -> None:
     assert knee_of([level(1, 40), level(2, 78), level(4, 150), level(8, 160)]).concurrency == 4
     assert knee_of([level(1, 40), level(2, 78), level(4, 150)]).concurrency is None
     assert knee_of([level(1, 40)]).concurrency is None
 
 
-SERVER = ServerFacts(url="http://127.0.0.1:1", implementation="llama-cpp-python", model="m", pid=100)
-
-
 def codes(levels: list[LevelSummary], systems: list[LevelSystem] | None = None,
           server: ServerFacts = SERVER) -> list[str]:
-    return [f.code for f in diagnose(levels, knee_of(levels), systems or [], server)]
+    return [f.code for f in diagnose(levels, knee_of(levels), systems, server)]
 
 
 def test_queued_requests_are_serialisation_not_saturation() -> None:
@@ -112,13 +90,6 @@ def test_queued_requests_are_serialisation_not_saturation() -> None:
 def test_streams_failing_only_under_concurrency_are_interruptions() -> None:
     levels = [level(1, 40), level(2, 5, ok=1, errors={"connection cut mid-response": 7})]
     assert codes(levels) == ["STREAMS_INTERRUPTED"]
-
-
-def cpu_reading(machine: float, processes: dict[str, float]) -> list[Sample]:
-    out = [Sample("wf_cpu_utilization_ratio", machine, "ratio", "test")]
-    out += [Sample("wf_process_cpu_utilization_ratio", cores, "cores", "test", {"pid": pid, "name": "p" + pid})
-            for pid, cores in processes.items()]
-    return out
 
 
 def test_contention_needs_a_busy_machine_and_busy_other_processes() -> None:
