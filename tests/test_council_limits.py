@@ -39,15 +39,15 @@ def failed(name: str, error: str) -> MemberMetrics:
 
 
 def council(members: list[MemberMetrics], alpha: float | None = None, holds: float = 1.0) -> CouncilMetrics:
-    """A council of `members`; with `alpha`, measured against a solo rate of 1 token/s (so decode share = holds)."""
+    """A council of `members`; with `alpha`, measured against a solo rate of 2 tokens/s (decode share: holds)."""
     wall = max((m.finish_s or 0.0) for m in members) or 1.0
     measured = alpha is not None
     return CouncilMetrics(
         n=len(members), wall_s=wall, ok=sum(m.status == "ok" for m in members),
         failed=sum(m.status == "failed" for m in members), cancelled=0, sync_delay_s=None,
         first_token_spread_s=None, efficiency=None, speedup=2.0 if measured else None, alpha=alpha,
-        sequential_wall_s=2.0 * wall if measured else None, solo_decode_tps=1.0 if measured else None,
-        council_decode_tps=holds if measured else None, consensus_s=None, consensus_members=[], members=members)
+        sequential_wall_s=2.0 * wall if measured else None, solo_decode_tps=2.0 if measured else None,
+        council_decode_tps=2.0 * holds if measured else None, consensus_s=None, consensus_members=[], members=members)
 
 
 def diagnose(metrics: CouncilMetrics, implementation_of: dict[str, str] | None = None,
@@ -63,21 +63,23 @@ def codes(findings: list[Finding]) -> list[str]:
 
 # --- stragglers -------------------------------------------------------------------------------------
 
-def finishing_at(last: float, middle: float = 1.0, last_ttft_s: float = 0.0) -> CouncilMetrics:
-    return council([member("m1", middle), member("m2", middle), member("m3", last, ttft_s=last_ttft_s)])
+def finishing_at(last: float, middle: float = 2.0, last_ttft_s: float = 0.0,
+                 others_ttft_s: float = 0.0) -> CouncilMetrics:
+    return council([member("m1", middle, others_ttft_s), member("m2", middle, others_ttft_s),
+                    member("m3", last, ttft_s=last_ttft_s)])
 
 
 def test_a_straggler_finishes_straggler_ratio_times_the_median_or_later() -> None:
-    at_limit = COUNCIL.straggler_ratio * 1.0
+    at_limit = COUNCIL.straggler_ratio * 2.0
     [finding] = diagnose(finishing_at(at_limit))
     assert (finding.code, finding.priority, finding.rule_id) == ("COUNCIL_STRAGGLER", Priority.MEDIUM,
                                                                  "council.council_straggler")
-    assert finding.summary == (f"m3 ({URL}) finished at 1.50 s, 0.50 s after the median member: it decodes at "
+    assert finding.summary == (f"m3 ({URL}) finished at 3.00 s, 1.00 s after the median member: it decodes at "
                                "20.0 tokens/s")
     assert finding.actions == ["analyze_concurrency", "reduce_concurrent_requests"]
     assert [(e.metric, e.value, e.labels["member"]) for e in finding.evidence] == [
-        ("wf_council_member_finish_seconds", 1.5, "m3"), ("wf_council_member_ttft_seconds", 0.0, "m3"),
-        ("wf_council_member_finish_seconds", 1.0, "median")]
+        ("wf_council_member_finish_seconds", 3.0, "m3"), ("wf_council_member_ttft_seconds", 0.0, "m3"),
+        ("wf_council_member_finish_seconds", 2.0, "median")]
     assert diagnose(finishing_at(below(at_limit))) == []
 
 
@@ -90,11 +92,12 @@ def test_a_straggler_is_at_least_the_sync_delay_warning_behind() -> None:
 
 
 def test_a_straggler_whose_first_token_is_slow_start_share_of_its_delay_late_starts_slowly() -> None:
-    late = COUNCIL.slow_start_share * 1.0  # delay: 2.0 - 1.0 s; the others' first token at 0 s
-    [slow_start] = diagnose(finishing_at(2.0, last_ttft_s=late))
-    assert slow_start.summary == (f"m3 ({URL}) finished at 2.00 s, 1.00 s after the median member: its first token "
-                                  "came after 0.50 s against 0.00 s for the others")
-    [slow_decode] = diagnose(finishing_at(2.0, last_ttft_s=below(late)))
+    late = 0.5 + COUNCIL.slow_start_share * 2.0  # delay: 4.0 - 2.0 s; the others' first token at 0.5 s
+    assert late - 0.5 == COUNCIL.slow_start_share * 2.0
+    [slow_start] = diagnose(finishing_at(4.0, last_ttft_s=late, others_ttft_s=0.5))
+    assert slow_start.summary == (f"m3 ({URL}) finished at 4.00 s, 2.00 s after the median member: its first token "
+                                  "came after 1.50 s against 0.50 s for the others")
+    [slow_decode] = diagnose(finishing_at(4.0, last_ttft_s=below(late), others_ttft_s=0.5))
     assert slow_decode.summary.endswith("after the median member: it decodes at 20.0 tokens/s")
 
 
@@ -128,7 +131,7 @@ def test_serialised_needs_members_decoding_at_decode_holds_of_their_solo_rate() 
 def test_contention_from_contention_alpha() -> None:
     [finding] = diagnose(three(COUNCIL.contention_alpha, 0.5))
     assert (finding.code, finding.priority) == ("COUNCIL_CONTENTION", Priority.MEDIUM)
-    assert finding.summary == ("measured alpha 0.10: members decode at 50% of their solo rate (0.5 vs 1.0 tokens/s); "
+    assert finding.summary == ("measured alpha 0.10: members decode at 50% of their solo rate (1.0 vs 2.0 tokens/s); "
                                f"speed-up 2.00x for 3 members; servers: {URL} (llama-cpp-python)")
     assert finding.actions == ["reduce_concurrent_requests", "optimize_thread_allocation"]
     assert diagnose(three(below(COUNCIL.contention_alpha), 0.5)) == []

@@ -14,7 +14,7 @@ import math
 import numpy as np
 
 from tests.builders import FACTS, REMEDIES
-from wfdoctor.analyze.leaks import LeakVerdict, Slope, leak_findings, leak_verdict
+from wfdoctor.analyze.leaks import LeakVerdict, Slope, leak_findings, leak_verdict, trend_and_slope
 from wfdoctor.config.limits import LeakLimits
 from wfdoctor.model import Priority
 
@@ -93,6 +93,37 @@ def test_a_verdict_needs_min_duration_s() -> None:
     assert judge((at_limit, y)).verdict == "leak"
     just_short = list(np.linspace(0.0, math.nextafter(LEAKS.min_duration_s, 0.0), 30))
     assert judge((just_short, y)).verdict == "insufficient data"
+
+
+def rise_then_flat(start_value: float) -> tuple[list[float], list[float]]:
+    """The ramp for 40 s, then flat for 80 s (ripple throughout), starting at `start_value` bytes."""
+    t = np.arange(120, dtype=float)
+    ripple = np.where(np.arange(120) % 2 == 0, RIPPLE, -RIPPLE)
+    y = RAMP * np.minimum(t, 40.0) + ripple
+    return list(t), list(y - y[0] + start_value)
+
+
+HEAD_GROWTH = RAMP * 40    # from the first sample to the break at 40 s (both ripple peaks)
+
+
+def test_a_head_growing_relative_floor_of_its_start_then_flat_is_growth_then_plateau() -> None:
+    start_value = HEAD_GROWTH / LEAKS.relative_floor
+    assert HEAD_GROWTH == LEAKS.relative_floor * start_value
+    plateau = judge(rise_then_flat(start_value))
+    assert (plateau.verdict, plateau.plateau_from_s, plateau.analysed_from_s) == ("growth-then-plateau", 40.0, 40.0)
+    assert plateau.explanation == ("grew 10.5 MB in the first 40 s, then flat (0.00 MB/min (95 % CI 0.00 to 0.00), "
+                                   "p = 0.85)")
+    stable = judge(rise_then_flat(start_value + 1))
+    assert (stable.verdict, stable.plateau_from_s) == ("stable", None)
+    assert stable.explanation.startswith("no significant upward trend: ")
+
+
+def test_growth_then_plateau_needs_a_head_trend_significant_at_alpha() -> None:
+    series = rise_then_flat(1e8)
+    head_p = trend_and_slope(np.asarray(series[0][:41]), np.asarray(series[1][:41]))[0].p_value
+    assert judge(series, limits=LEAKS.model_copy(update={"alpha": head_p})).verdict == "stable"
+    just_over = LEAKS.model_copy(update={"alpha": math.nextafter(head_p, 1.0)})
+    assert judge(series, limits=just_over).verdict == "growth-then-plateau"
 
 
 def test_a_leak_asks_for_the_profiler_and_a_plateau_for_nothing() -> None:

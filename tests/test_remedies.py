@@ -97,7 +97,8 @@ def test_a_remedy_the_code_uses_but_no_file_defines_is_one_line_naming_it() -> N
     partial = Remedies(by_id={k: v for k, v in remedies.by_id.items() if k != RemedyId.COLD_MODEL_LOAD})
     with pytest.raises(WfdoctorError) as error:
         partial.require(RemedyId, "rules/")
-    assert str(error.value) == "rules/: remedy 'cold_model_load' is used by wfdoctor's causes but defined in no rules file"
+    assert str(error.value) == ("rules/: remedy 'cold_model_load' is used by wfdoctor's causes but defined in no "
+                                "rules file")
     remedies.require(RemedyId, "rules/")  # the packaged rule book defines them all
 
 

@@ -52,12 +52,12 @@ def test_a_gap_of_exactly_stall_s_is_not_a_stall_one_nanosecond_more_is() -> Non
 
 
 def test_the_knee_is_a_step_scaling_below_knee_min_efficiency() -> None:
-    at_limit = 100.0 * (1 + TOKENS.knee_min_efficiency)
-    assert (at_limit / 100.0 - 1) / (2 / 1 - 1) == TOKENS.knee_min_efficiency
-    still_scaling = find_knee([level(1, 100.0), level(2, at_limit)], TOKENS)
-    assert still_scaling == Knee(None, "throughput still scales at concurrency 2 (125.0 tokens/s)")
-    stopped = find_knee([level(1, 100.0), level(2, below(at_limit))], TOKENS)
-    assert stopped == Knee(1, "throughput stops scaling at concurrency 1: 100.0 tokens/s there, 125.0 at 2 "
+    at_limit = 100.0 * (1 + TOKENS.knee_min_efficiency * 2)  # concurrency 1 -> 3: linear would be 300
+    assert (at_limit / 100.0 - 1) / (3 / 1 - 1) == TOKENS.knee_min_efficiency
+    still_scaling = find_knee([level(1, 100.0), level(3, at_limit)], TOKENS)
+    assert still_scaling == Knee(None, "throughput still scales at concurrency 3 (150.0 tokens/s)")
+    stopped = find_knee([level(1, 100.0), level(3, below(at_limit))], TOKENS)
+    assert stopped == Knee(1, "throughput stops scaling at concurrency 1: 100.0 tokens/s there, 150.0 at 3 "
                               "(25% of linear scaling)")
 
 
@@ -75,7 +75,8 @@ def test_streams_interrupted_from_interrupted_share_of_failed_streams() -> None:
     assert finding.rule_id == "tokens.streams_interrupted"
     assert finding.summary == "1 of 4 streams failed at concurrency 2 (connection cut x1); none failed at concurrency 1"
     assert finding.actions == ["llama_cpp_python_no_interrupt", "one_server_per_stream", "parallel_slots_server"]
-    assert [(e.value, e.labels) for e in finding.evidence] == [(0.25, {"concurrency": "2"}), (0.0, {"concurrency": "1"})]
+    assert [(e.value, e.labels) for e in finding.evidence] == [(0.25, {"concurrency": "2"}),
+                                                               (0.0, {"concurrency": "1"})]
     assert diagnose(interrupted_levels(401, 100), NO_KNEE) == []  # 24.9 %
 
 
@@ -93,8 +94,9 @@ def test_interrupted_streams_on_other_servers_name_the_generic_remedy() -> None:
 
 # --- queueing: serialised server vs saturated compute ---------------------------------------------
 
-def queue_levels(top_ttft_s: float, top_decode: float) -> list:
-    return [level(1, 40.0, ttft_s=1.0, decode=1.0), level(2, 40.0, ttft_s=top_ttft_s, decode=top_decode)]
+def queue_levels(ttft_growth: float, decode_share: float) -> list:
+    """Concurrency 1 then 2 (TTFT 2 s, decode 2 tokens/s at 1): TTFT grows and decode keeps the given shares."""
+    return [level(1, 40.0, ttft_s=2.0, decode=2.0), level(2, 40.0, ttft_s=2.0 * ttft_growth, decode=2.0 * decode_share)]
 
 
 def test_ttft_growing_serial_ttft_growth_times_the_concurrency_ratio_is_serialisation() -> None:
@@ -221,12 +223,12 @@ def first_token(ttft_s: float, **server_p50: float) -> list[Finding]:
 
 
 def test_cold_model_load_from_load_share_of_ttft() -> None:
-    at_limit = TOKENS.load_share_of_ttft * 1.0
-    finding = only(first_token(1.0, server_load_s=at_limit))
+    at_limit = TOKENS.load_share_of_ttft * 2.0
+    finding = only(first_token(2.0, server_load_s=at_limit))
     assert (finding.code, finding.priority) == ("COLD_MODEL_LOAD", Priority.HIGH)
-    assert finding.summary == "load 0.50 s of TTFT 1.00 s (p50, concurrency 1)"
+    assert finding.summary == "load 1.00 s of TTFT 2.00 s (p50, concurrency 1)"
     assert finding.actions == ["preload_models", "keep_model_loaded"]
-    assert first_token(1.0, server_load_s=below(at_limit)) == []
+    assert first_token(2.0, server_load_s=below(at_limit)) == []
 
 
 def test_cold_model_load_needs_at_least_min_load_s() -> None:

@@ -58,6 +58,20 @@ def test_distribution_has_percentiles_mean_and_sd() -> None:
     assert dist is not None
     assert (dist.p50, dist.p90, dist.p99) == pytest.approx((50.5, 90.1, 99.01))
     assert dist.mean == pytest.approx(50.5) and dist.sd == pytest.approx(29.01, abs=0.01)
+    single = Distribution.of([5.0])
+    assert single is not None and (single.p50, single.sd, single.n) == (5.0, 0.0, 1)
+
+
+def test_a_rate_needs_two_tokens_and_time_after_the_first() -> None:
+    one_token = request_metrics(trace(100, [20]), (1, "server usage"))
+    assert (one_token.tpot_s, one_token.decode_tps) == (None, None)
+    ended_with_first = request_metrics(trace(100, [0]), (2, "server usage"))
+    assert (ended_with_first.tpot_s, ended_with_first.decode_tps) == (None, None)
+
+
+def test_a_level_without_elapsed_time_has_no_throughput() -> None:
+    instant = StreamTrace(sent_ns=0, first_byte_ns=0, token_ns=[0, 0], pieces=["a", "b"], done_ns=0, completed=True)
+    assert summarize_level(1, [request_metrics(instant, (2, "x"))]).throughput_tps is None
 
 
 def test_failed_requests_are_counted_by_kind_and_left_out_of_the_statistics() -> None:

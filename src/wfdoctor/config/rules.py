@@ -159,7 +159,8 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         for implementation, names in remedy.actions.items():
             unknown = next((name for name in names if name not in actions), None)
             if unknown is not None:
-                raise WfdoctorError(f"{list_origins[remedy_id, implementation]}: field 'actions.{implementation}': remedy "
-                                    f"'{remedy_id}' names unknown action '{unknown}'")
+                where = list_origins[remedy_id, implementation]
+                raise WfdoctorError(f"{where}: field 'actions.{implementation}': remedy '{remedy_id}' names unknown "
+                                    f"action '{unknown}'")
     return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins,
                     remedies=Remedies(by_id=remedies, origins=remedy_origins))
