@@ -48,7 +48,6 @@ def test_the_lookup_hands_out_a_copy() -> None:
 def test_the_packaged_remedies_are_exactly_those_the_code_uses() -> None:
     remedies = load_rulebook().remedies
     assert set(remedies.by_id) == {str(remedy) for remedy in RemedyId}
-    assert remedies.origins[RemedyId.SERIALISED_SERVER].endswith("40-remedies.yaml:7")
 
 
 def test_an_unknown_action_in_a_remedy_is_rejected_with_file_and_line(tmp_path: Path) -> None:
@@ -84,7 +83,6 @@ def test_a_user_rules_file_replaces_a_remedy_by_id(tmp_path: Path) -> None:
     assert remedies.actions(RemedyId.STREAMS_INTERRUPTED, "vllm") == ["parallel_slots_server",
                                                                       "reduce_concurrent_requests"]
     assert remedies.actions(RemedyId.STREAMS_INTERRUPTED, "llama-cpp-python") == ["reduce_concurrent_requests"]
-    assert remedies.origins[RemedyId.STREAMS_INTERRUPTED] == f"{path}:2"
     facts = load_facts()
     levels = [level(1, 40.0, requests=4, ok=4), level(2, 40.0, requests=4, ok=2)]
     [finding] = classify(levels, Knee(None, ""), [], ServerFacts("u", "vllm", "m"), 1,

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 from wfdoctor.model import WfdoctorError
 
@@ -35,11 +35,10 @@ class Remedy(BaseModel):
 
 
 class Remedies(BaseModel):
-    """Every remedy in force, with where each was defined (for one-line errors)."""
+    """Every remedy in force, by id (a later file's remedy replaced an earlier one of the same id)."""
 
     model_config = ConfigDict(frozen=True)
-    by_id: dict[str, Remedy] = Field(default_factory=dict)
-    origins: dict[str, str] = Field(default_factory=dict)  # remedy id -> "file:line"
+    by_id: dict[str, Remedy]
 
     def actions(self, remedy_id: str, implementation: str) -> list[str]:
         """The actions for a server implementation, else the remedy's default list."""

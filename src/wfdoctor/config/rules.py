@@ -110,7 +110,7 @@ class RuleBook(BaseModel):
     rules: dict[str, Rule]
     actions: dict[str, Action]
     origins: dict[str, str]  # rule id -> "file:line" where it was defined
-    remedies: Remedies = Field(default_factory=Remedies)
+    remedies: Remedies
 
 
 def rule_files(extra: list[Path]) -> list[Path]:
@@ -133,7 +133,6 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     actions: dict[str, Action] = {}
     origins: dict[str, str] = {}
     remedies: dict[str, Remedy] = {}
-    remedy_origins: dict[str, str] = {}
     list_origins: dict[tuple[str, str], str] = {}  # (remedy id, implementation) -> "file:line"
     for path in rule_files(extra or []):
         data, node = read_yaml(path)
@@ -145,7 +144,6 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
             origins[rule.id] = f"{path}:{line_of(node, ('rules', index))}"
         for index, remedy in enumerate(parsed.remedies):
             remedies[remedy.id] = remedy
-            remedy_origins[remedy.id] = f"{path}:{line_of(node, ('remedies', index))}"
             list_origins.update(((remedy.id, name), f"{path}:{line_of(node, ('remedies', index, 'actions', name))}")
                                 for name in remedy.actions)
     for rule_id, rule in rules.items():
@@ -163,4 +161,4 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
                 raise WfdoctorError(f"{where}: field 'actions.{implementation}': remedy '{remedy_id}' names unknown "
                                     f"action '{unknown}'")
     return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins,
-                    remedies=Remedies(by_id=remedies, origins=remedy_origins))
+                    remedies=Remedies(by_id=remedies))

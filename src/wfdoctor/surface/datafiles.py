@@ -20,5 +20,5 @@ def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> tuple[F
     extra = ([user_dir / "rules"] if (user_dir / "rules").is_dir() else []) + rules_paths
     rulebook = load_rulebook(extra)
     check_references(rulebook, facts)
-    rulebook.remedies.require(RemedyId, f"{PACKAGED_RULES_DIR}")
+    rulebook.remedies.require(RemedyId, str(PACKAGED_RULES_DIR))
     return facts, rulebook
