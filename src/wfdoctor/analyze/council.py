@@ -164,7 +164,7 @@ def _sample(metric: str, value: float, unit: str, **labels: str) -> Sample:
 
 def _actions(remedies: Remedies, remedy_id: RemedyId, implementations: set[str]) -> list[str]:
     """The remedy's actions for every implementation among the members, each once, in a stable order."""
-    lists = [remedies.actions(remedy_id, implementation) for implementation in sorted(implementations or {DEFAULT})]
+    lists = [remedies.actions(remedy_id, implementation) for implementation in sorted(implementations)]
     return list(dict.fromkeys(action for actions in lists for action in actions))
 
 
@@ -177,7 +177,7 @@ def stragglers(metrics: CouncilMetrics, implementation_of: dict[str, str], limit
             findings.append(_finding(
                 "COUNCIL_MEMBER_FAILED", "a member gave no usable answer after its retries", Priority.HIGH,
                 f"{member.name} ({member.url}) failed after {member.retries} retries: {member.error}",
-                _actions(remedies, RemedyId.COUNCIL_MEMBER_FAILED, {implementation_of.get(member.url, DEFAULT)}),
+                remedies.actions(RemedyId.COUNCIL_MEMBER_FAILED, implementation_of.get(member.url, DEFAULT)),
                 [_sample("wf_council_member_retries", float(member.retries), "retries", member=member.name)]))
     ok = [m for m in metrics.members if m.finish_s is not None]
     if len(ok) < 2:
@@ -195,7 +195,7 @@ def stragglers(metrics: CouncilMetrics, implementation_of: dict[str, str], limit
         "COUNCIL_STRAGGLER", "one member holds the council back", Priority.MEDIUM,
         f"{last.name} ({last.url}) finished at {last.finish_s:.2f} s, {last.finish_s - middle:.2f} s after the "
         f"median member: {why}",
-        _actions(remedies, RemedyId.COUNCIL_STRAGGLER, {implementation_of.get(last.url, DEFAULT)}),
+        remedies.actions(RemedyId.COUNCIL_STRAGGLER, implementation_of.get(last.url, DEFAULT)),
         [_sample("wf_council_member_finish_seconds", last.finish_s, "s", member=last.name),
          _sample("wf_council_member_ttft_seconds", last.ttft_s or 0.0, "s", member=last.name),
          _sample("wf_council_member_finish_seconds", middle, "s", member="median")]))
