@@ -88,7 +88,7 @@ def _recent(store: Store, metric: str, key_label: str) -> list[Sample]:
     return list(latest.values())
 
 
-def _token_check(url: str, runs: int, report: Callable[[str], None]) -> list[Sample]:
+def _token_check(url: str, runs: int, stall_s: float, report: Callable[[str], None]) -> list[Sample]:
     """A short `wfdoctor tokens` run (1 warm-up, `runs` requests, 32 tokens) for the token rules."""
     report(f"short token check against {url}")
 
@@ -103,7 +103,7 @@ def _token_check(url: str, runs: int, report: Callable[[str], None]) -> list[Sam
         return levels, backend.protocol
 
     levels, protocol = asyncio.run(check())
-    summaries = [summarize_level(lv.concurrency, level_metrics(lv, protocol)) for lv in levels]
+    summaries = [summarize_level(lv.concurrency, level_metrics(lv, protocol, stall_s)) for lv in levels]
     return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
             for s in summary_samples(summaries)]
 
@@ -153,7 +153,8 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, facts: 
     answering = next((b for b in backends if b.answered), None)
     if answering is not None and options.token_runs:
         try:
-            server_samples += _token_check(answering.url, options.token_runs, report)
+            # The tier is not known yet (it reads these samples): stalls use the tier-independent limit.
+            server_samples += _token_check(answering.url, options.token_runs, facts.limits.tokens.stall_s, report)
         except WfdoctorError as exc:
             notes.append(f"token check skipped: {exc}")
     store.add_samples(run_id, server_samples)
