@@ -21,7 +21,10 @@ import tracemalloc
 import numpy as np
 
 from wfdoctor.analyze.leaks import leak_verdict
+from wfdoctor.config.facts import load_facts
 from wfdoctor.measure.pyprofile import MemoryProfiler
+
+FACTS = load_facts()
 
 
 def series(n: int = 10_000) -> tuple[list[float], list[float]]:
@@ -41,7 +44,8 @@ def best_ms(fn, repeats: int = 3) -> float:
 
 def leak_analysis() -> None:
     t, y = series()
-    ours = best_ms(lambda: leak_verdict(t, y))
+    ours = best_ms(lambda: leak_verdict(t, y, limits=FACTS.limits.leaks,
+                                        floor_bytes_per_minute=FACTS.common["memory_leak_bytes_per_minute"]))
     print(f"1. leak verdict on 10,000 samples: wfdoctor {ours:.1f} ms")
     try:
         from scipy import stats

@@ -11,9 +11,17 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from wfdoctor.analyze.leaks import leak_verdict, trend_and_slope
+from wfdoctor.analyze.leaks import LeakVerdict, leak_verdict, trend_and_slope
+from wfdoctor.config.facts import load_facts
 
 MB = 1e6
+FACTS = load_facts()
+
+
+def verdict(times_s: list[float], values: list[float]) -> LeakVerdict:
+    """The verdict under the packaged limits and leak floor."""
+    return leak_verdict(times_s, values, limits=FACTS.limits.leaks,
+                        floor_bytes_per_minute=FACTS.common["memory_leak_bytes_per_minute"])
 
 
 def ar1_sawtooth(rng: np.random.Generator, growth: float = 0.0, n: int = 300, level: float = 500 * MB,
@@ -30,13 +38,13 @@ def ar1_sawtooth(rng: np.random.Generator, growth: float = 0.0, n: int = 300, le
 
 def test_autocorrelated_noise_with_a_sawtooth_is_almost_never_a_leak() -> None:
     rng = np.random.default_rng(1)
-    leaks = sum(leak_verdict(*ar1_sawtooth(rng)).verdict == "leak" for _ in range(300))
+    leaks = sum(verdict(*ar1_sawtooth(rng)).verdict == "leak" for _ in range(300))
     assert leaks / 300 <= 0.02
 
 
 def test_a_12_percent_linear_growth_is_detected() -> None:
     rng = np.random.default_rng(2)
-    found = sum(leak_verdict(*ar1_sawtooth(rng, growth=0.12)).verdict == "leak" for _ in range(300))
+    found = sum(verdict(*ar1_sawtooth(rng, growth=0.12)).verdict == "leak" for _ in range(300))
     assert found / 300 >= 0.90
 
 
@@ -48,7 +56,7 @@ def test_the_autocorrelation_correction_widens_the_variance() -> None:
 
 
 def test_too_few_samples_is_insufficient_data() -> None:
-    assert leak_verdict([0.0, 1.0, 2.0], [1.0, 2.0, 3.0]).verdict == "insufficient data"
+    assert verdict([0.0, 1.0, 2.0], [1.0, 2.0, 3.0]).verdict == "insufficient data"
 
 
 @pytest.fixture

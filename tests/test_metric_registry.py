@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import FIXTURES
 from wfdoctor.analyze.leaks import leak_findings, leak_verdict
+from wfdoctor.config.facts import load_facts
 from wfdoctor.config.metrics import (PACKAGED_METRICS, higher_is_better, load_metrics, read_registry,
                                      render_markdown)
 from wfdoctor.config.rules import load_rulebook
@@ -195,8 +196,10 @@ def test_recorded_gpu_readings_become_registered_metrics_in_their_units() -> Non
 def test_leak_evidence_is_a_rate_in_bytes_per_minute() -> None:
     times = [float(t) for t in range(0, 300, 5)]
     rss = [1e9 + 2e6 * t for t in times]  # 120 MB/min, steadily
-    verdict = leak_verdict(times, rss, available=8e9)
-    [finding] = leak_findings(verdict, 42, "leaky")
+    facts, rulebook = load_facts(), load_rulebook()
+    verdict = leak_verdict(times, rss, available=8e9, limits=facts.limits.leaks,
+                           floor_bytes_per_minute=float(facts.common["memory_leak_bytes_per_minute"]))
+    [finding] = leak_findings(verdict, 42, "leaky", rulebook.remedies)
     registered_units(finding.evidence)
     assert [s.unit for s in finding.evidence] == ["bytes/min"]
 

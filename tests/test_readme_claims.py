@@ -13,10 +13,9 @@ from types import SimpleNamespace
 import psutil
 import pytest
 
+import wfdoctor as wfdoctor_api
 from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.system import SystemProbe
-from wfdoctor.store.db import Store
-from wfdoctor.surface.tokens import TokensOptions, run_tokens
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 GB = 1_000_000_000
@@ -92,12 +91,11 @@ def test_preload_and_evict_are_logged_dry_runs_until_applied(wfdoctor, tmp_path:
 
 def test_regress_keeps_the_history_of_the_metrics_wfdoctor_measures(wfdoctor, tmp_path: Path) -> None:
     runs = 8  # the fewest points a series needs for a verdict
-    with FakeLLMServer(FakeConfig(ttft_s=0.02, itl_s=0.002, tokens=8)) as server, \
-            Store.open(tmp_path / "wfdoctor.db") as store:  # the fixture's $WFDOCTOR_DB
-        options = TokensOptions(backend_url=server.base_url, runs=2, warmup=0, max_tokens=8,
-                                measure_bandwidth=False)
+    with FakeLLMServer(FakeConfig(ttft_s=0.02, itl_s=0.002, tokens=8)) as server:
+        options = wfdoctor_api.TokensOptions(backend_url=server.base_url, runs=2, warmup=0, max_tokens=8,
+                                             measure_bandwidth=False)
         for _ in range(runs):
-            run_tokens(options, store)
+            wfdoctor_api.measure_tokens(options, db=tmp_path / "wfdoctor.db")  # the fixture's $WFDOCTOR_DB
     shown = wfdoctor("regress", "show", "wf_llm_decode_tokens_per_second")
     assert shown.code == 0, shown.stderr
     assert f"wf_llm_decode_tokens_per_second{{concurrency=1,stat=p50}}: {runs} points" in shown.stdout

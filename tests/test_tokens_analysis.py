@@ -4,14 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify
+from tests.builders import SERVER, TOKENS, cpu_reading, diagnose, level
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts
 from wfdoctor.analyze.roofline import roofline
-from wfdoctor.analyze.tokens import Distribution, LevelSummary, find_knee, request_metrics, summarize_level
+from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMetrics, find_knee, summarize_level
+from wfdoctor.analyze.tokens import request_metrics as metrics_with
 from wfdoctor.config.rules import load_rulebook
-from wfdoctor.model import Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
 MS = 1_000_000
+
+
+def request_metrics(trace: StreamTrace, tokens: tuple[int, str]) -> RequestMetrics:
+    return metrics_with(trace, tokens, stall_s=TOKENS.stall_s)
+
+
+def knee_of(levels: list[LevelSummary]) -> Knee:
+    return find_knee(levels, TOKENS)
 
 
 def trace(ttft_ms: float, itl_ms: list[float], server: dict[str, float] | None = None, ok: bool = True) -> StreamTrace:
@@ -49,6 +58,20 @@ def test_distribution_has_percentiles_mean_and_sd() -> None:
     assert dist is not None
     assert (dist.p50, dist.p90, dist.p99) == pytest.approx((50.5, 90.1, 99.01))
     assert dist.mean == pytest.approx(50.5) and dist.sd == pytest.approx(29.01, abs=0.01)
+    single = Distribution.of([5.0])
+    assert single is not None and (single.p50, single.sd, single.n) == (5.0, 0.0, 1)
+
+
+def test_a_rate_needs_two_tokens_and_time_after_the_first() -> None:
+    one_token = request_metrics(trace(100, [20]), (1, "server usage"))
+    assert (one_token.tpot_s, one_token.decode_tps) == (None, None)
+    ended_with_first = request_metrics(trace(100, [0]), (2, "server usage"))
+    assert (ended_with_first.tpot_s, ended_with_first.decode_tps) == (None, None)
+
+
+def test_a_level_without_elapsed_time_has_no_throughput() -> None:
+    instant = StreamTrace(sent_ns=0, first_byte_ns=0, token_ns=[0, 0], pieces=["a", "b"], done_ns=0, completed=True)
+    assert summarize_level(1, [request_metrics(instant, (2, "x"))]).throughput_tps is None
 
 
 def test_failed_requests_are_counted_by_kind_and_left_out_of_the_statistics() -> None:
@@ -60,25 +83,15 @@ def test_failed_requests_are_counted_by_kind_and_left_out_of_the_statistics() ->
     assert summary.metrics["ttft_s"].n == 1
 
 
-def level(concurrency: int, throughput: float, ttft_s: float = 0.1, decode: float = 40.0, ok: int = 8,
-          requests: int = 8, errors: dict[str, int] | None = None) -> LevelSummary:
-    dists = {"ttft_s": Distribution.of([ttft_s]), "decode_tps": Distribution.of([decode])}
-    return LevelSummary(concurrency, requests, ok, errors or {}, throughput, 1.0, 0,
-                        {k: v for k, v in dists.items() if v})
-
-
 def test_knee_is_where_throughput_stops_growing() -> None:
-    assert find_knee([level(1, 40), level(2, 78), level(4, 150), level(8, 160)]).concurrency == 4
-    assert find_knee([level(1, 40), level(2, 78), level(4, 150)]).concurrency is None
-    assert find_knee([level(1, 40)]).concurrency is None
-
-
-SERVER = ServerFacts(url="http://127.0.0.1:1", implementation="llama-cpp-python", model="m", pid=100)
+    assert knee_of([level(1, 40), level(2, 78), level(4, 150), level(8, 160)]).concurrency == 4
+    assert knee_of([level(1, 40), level(2, 78), level(4, 150)]).concurrency is None
+    assert knee_of([level(1, 40)]).concurrency is None
 
 
 def codes(levels: list[LevelSummary], systems: list[LevelSystem] | None = None,
           server: ServerFacts = SERVER) -> list[str]:
-    return [f.code for f in classify(levels, find_knee(levels), systems or [], server, client_pid=1)]
+    return [f.code for f in diagnose(levels, knee_of(levels), systems, server)]
 
 
 def test_queued_requests_are_serialisation_not_saturation() -> None:
@@ -93,13 +106,6 @@ def test_streams_failing_only_under_concurrency_are_interruptions() -> None:
     assert codes(levels) == ["STREAMS_INTERRUPTED"]
 
 
-def cpu_reading(machine: float, processes: dict[str, float]) -> list[Sample]:
-    out = [Sample("wf_cpu_utilization_ratio", machine, "ratio", "test")]
-    out += [Sample("wf_process_cpu_utilization_ratio", cores, "cores", "test", {"pid": pid, "name": "p" + pid})
-            for pid, cores in processes.items()]
-    return out
-
-
 def test_contention_needs_a_busy_machine_and_busy_other_processes() -> None:
     hog = LevelSystem(1, cpu_reading(0.98, {"100": 1.0, "555": 0.9, "1": 0.1}), own_pids=[1])
     assert "CPU_CONTENTION" in codes([level(1, 40)], [hog])
@@ -110,7 +116,7 @@ def test_contention_needs_a_busy_machine_and_busy_other_processes() -> None:
 def test_partial_offload_reports_the_share_in_vram() -> None:
     server = ServerFacts(url="u", implementation="ollama", model="m", model_size_bytes=10_000_000_000,
                          model_vram_bytes=4_000_000_000)
-    [finding] = classify([level(1, 40)], find_knee([level(1, 40)]), [], server, client_pid=1)
+    [finding] = diagnose([level(1, 40)], knee_of([level(1, 40)]), [], server)
     assert finding.code == "PARTIAL_GPU_OFFLOAD" and "only 40% of 10.0 GB" in finding.summary
 
 
@@ -133,7 +139,7 @@ def test_every_action_a_cause_names_is_in_the_catalogue() -> None:
     systems = [LevelSystem(1, cpu_reading(0.98, {"100": 1.0, "555": 0.9, "1": 0.9}), own_pids=[1])]
     found: set[str] = set()
     for levels, server in scenarios:
-        for finding in classify(levels, find_knee(levels), systems, server, client_pid=1):
+        for finding in diagnose(levels, knee_of(levels), systems, server):
             assert set(finding.actions) <= set(actions), finding.code
             found.add(finding.code)
     assert found >= {"SERVER_SERIALISES", "STREAMS_INTERRUPTED", "CPU_CONTENTION", "COLD_MODEL_LOAD",

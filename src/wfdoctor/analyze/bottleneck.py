@@ -3,7 +3,9 @@
 Inputs are the per-level summaries of a token run, the system samples taken
 *during* each level, and what is known about the server (implementation,
 process, model placement). Each cause is a Finding in the "slow token
-generation" row, with actions specific to the server that was measured.
+generation" row, with actions specific to the server that was measured. The
+limits come from the facts (`limits.tokens`, the tier's TTFT target) and the
+actions from the rule files' remedies, so neither is a number or a list here.
 """
 
 from __future__ import annotations
@@ -12,7 +14,10 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import fmean
 
+from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.tokens import Knee, LevelSummary
+from wfdoctor.config.limits import TokenLimits
+from wfdoctor.config.remedies import Remedies
 from wfdoctor.model import Finding, Priority, Sample
 
 ROW = "slow_token_generation"
@@ -54,24 +59,6 @@ class LevelSystem:
         return {key: total / readings for key, total in totals.items()}
 
 
-@dataclass(frozen=True)
-class Thresholds:
-    """Decision limits; defaults documented in docs/tokens.md."""
-
-    interrupted_share: float = 0.25     # share of failed streams at c>1 (none at c=1) that means interruption
-    serial_ttft_growth: float = 0.5     # TTFT ratio >= this x concurrency ratio: queued, not parallel
-    decode_holds: float = 0.7           # decode rate at c>1 >= this x rate at c=1: each stream runs at full speed
-    contention_cpu: float = 0.85        # machine CPU share during the level
-    contention_other_cores: float = 0.5  # cores used by processes other than the server and wfdoctor
-    cpu_bound_server_cores: float = 0.8  # server busy at least this many cores, no GPU working
-    gpu_idle: float = 0.1
-    load_share_of_ttft: float = 0.5
-    min_load_s: float = 0.1             # a load shorter than this is not worth naming
-    prefill_share_of_ttft: float = 0.6
-    slow_ttft_s: float = 1.0            # prefill is named only when TTFT exceeds this (the tier's TTFT target)
-    client_cores: float = 0.8
-
-
 def _finding(code: str, cause: str, priority: Priority, summary: str, actions: list[str],
              evidence: list[Sample]) -> Finding:
     return Finding(rule_id=f"tokens.{code.lower()}", code=code, row=ROW, symptom=SYMPTOM, cause=cause,
@@ -86,7 +73,8 @@ def _by_concurrency(levels: list[LevelSummary]) -> list[LevelSummary]:
     return sorted(levels, key=lambda lv: lv.concurrency)
 
 
-def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits: Thresholds) -> list[Finding]:
+def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits: TokenLimits,
+                        remedies: Remedies) -> list[Finding]:
     """Streams that fail only when several run at once: the server cancels running ones."""
     ordered = _by_concurrency(levels)
     single = next((lv for lv in ordered if lv.concurrency == 1), None)
@@ -105,16 +93,16 @@ def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits:
     if server.implementation == "llama-cpp-python":
         cause = ("llama-cpp-python generates one request at a time and, by default (interrupt_requests=True), "
                  "a new request cancels the stream that is running")
-        actions = ["llama_cpp_python_no_interrupt", "one_server_per_stream", "parallel_slots_server"]
     else:
         cause = "the server drops running streams when more arrive (cancellation or a connection limit)"
-        actions = ["reduce_concurrent_requests", "parallel_slots_server"]
+    actions = remedies.actions(RemedyId.STREAMS_INTERRUPTED, server.implementation)
     summary = (f"{failed} of {worst.requests} streams failed at concurrency {worst.concurrency} ({kinds}); "
                f"none failed at concurrency 1")
     return [_finding("STREAMS_INTERRUPTED", cause, Priority.HIGH, summary, actions, evidence)]
 
 
-def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits: Thresholds) -> list[Finding]:
+def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits: TokenLimits,
+             remedies: Remedies) -> list[Finding]:
     """Throughput flat with concurrency: requests queue (TTFT grows) or share the compute (decode slows)."""
     ordered = [lv for lv in _by_concurrency(levels) if lv.ok and lv.p50("ttft_s") and lv.p50("decode_tps")]
     if len(ordered) < 2 or knee.concurrency is None:
@@ -130,11 +118,7 @@ def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits
     evidence += [_evidence("wf_llm_output_tokens_per_second", lv.throughput_tps or 0.0, "tokens/s",
                            concurrency=str(lv.concurrency)) for lv in ordered]
     if ttft_growth >= limits.serial_ttft_growth * ratio and decode_ratio >= limits.decode_holds:
-        fix = {
-            "llama-cpp-python": ["one_server_per_stream", "parallel_slots_server"],
-            "ollama": ["ollama_num_parallel"],
-            "llama.cpp": ["llama_cpp_parallel_slots"],
-        }.get(server.implementation, ["parallel_slots_server"])
+        fix = remedies.actions(RemedyId.SERIALISED_SERVER, server.implementation)
         summary = (f"TTFT p50 grows {ttft_growth:.1f}x from concurrency {base.concurrency} to {top.concurrency} "
                    f"while each stream's decode rate holds ({decode_ratio:.0%}): requests wait their turn; "
                    f"{knee.explanation}")
@@ -143,10 +127,12 @@ def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits
     summary = (f"per-stream decode rate falls to {decode_ratio:.0%} at concurrency {top.concurrency} while total "
                f"throughput stays flat: the streams share saturated compute; {knee.explanation}")
     return [_finding("THROUGHPUT_SATURATED", "concurrent streams run in parallel but share saturated compute",
-                     Priority.MEDIUM, summary, ["reduce_concurrent_requests", "lower_precision"], evidence)]
+                     Priority.MEDIUM, summary,
+                     remedies.actions(RemedyId.THROUGHPUT_SATURATED, server.implementation), evidence)]
 
 
-def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: Thresholds) -> list[Finding]:
+def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: TokenLimits,
+                 remedies: Remedies) -> list[Finding]:
     """CPU contention from other processes, or a CPU-bound server with no GPU at work."""
     findings: list[Finding] = []
     for system in systems:
@@ -167,7 +153,7 @@ def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: Thresh
                 "CPU_CONTENTION", "other processes compete with the LLM server for the CPU", Priority.HIGH,
                 f"CPU {machine:.0%} busy during generation at concurrency {system.concurrency}; "
                 f"{other_cores:.2f} cores went to other processes: {top}",
-                ["disable_background_processes", "optimize_thread_allocation"], evidence))
+                remedies.actions(RemedyId.CPU_CONTENTION, server.implementation), evidence))
             break
     if findings or server.pid is None:
         return findings
@@ -183,33 +169,48 @@ def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: Thresh
             "CPU_BOUND", "decode runs on the CPU: its memory bandwidth and cores set the speed", Priority.MEDIUM,
             f"server (pid {server.pid}) used {server_cores:.2f} of {logical:.0f} cores at concurrency "
             f"{first.concurrency}; {gpu_text}",
-            ["optimize_thread_allocation", "lower_precision", "enable_gpu_offload"],
+            remedies.actions(RemedyId.CPU_BOUND, server.implementation),
             [_evidence("wf_process_cpu_utilization_ratio", server_cores, "cores", pid=str(server.pid),
                        name="server")]))
     return findings
 
 
-def gpu_offload(server: ServerFacts) -> list[Finding]:
-    """Ollama's /api/ps says how much of the model sits in VRAM."""
+def vram_share(server: ServerFacts) -> float | None:
+    """The share of the model's bytes in VRAM, where the server says (Ollama's /api/ps)."""
     if not server.model_size_bytes or server.model_vram_bytes is None:
-        return []
-    share = server.model_vram_bytes / server.model_size_bytes
-    if share >= 0.98:
+        return None
+    return server.model_vram_bytes / server.model_size_bytes
+
+
+def model_resident(server: ServerFacts, limits: TokenLimits) -> bool:
+    """The whole model sits in VRAM (up to `resident_vram_share`): the GPU's bandwidth sets decode."""
+    share = vram_share(server)
+    return share is not None and share >= limits.resident_vram_share
+
+
+def gpu_offload(server: ServerFacts, limits: TokenLimits, remedies: Remedies) -> list[Finding]:
+    """Ollama's /api/ps says how much of the model sits in VRAM."""
+    share = vram_share(server)
+    if share is None or model_resident(server, limits):
         return []
     evidence = [Sample("wf_llm_model_vram_ratio", share, "ratio", f"{server.implementation} /api/ps",
                        {"model": server.model})]
     if share <= 0.0:
         return [_finding("CPU_ONLY_MODEL", "the whole model runs on the CPU (nothing in VRAM)", Priority.MEDIUM,
                          f"{server.model}: 0 % of {server.model_size_bytes / 1e9:.1f} GB in VRAM",
-                         ["enable_gpu_offload", "enable_quantization"], evidence)]
+                         remedies.actions(RemedyId.CPU_ONLY_MODEL, server.implementation), evidence)]
     return [_finding("PARTIAL_GPU_OFFLOAD", "the model does not fit in VRAM: the layers left on the CPU set "
                      "the pace", Priority.HIGH,
                      f"{server.model}: only {share:.0%} of {server.model_size_bytes / 1e9:.1f} GB is in VRAM",
-                     ["enable_quantization", "reduce_context", "unload_inactive_models"], evidence)]
+                     remedies.actions(RemedyId.PARTIAL_GPU_OFFLOAD, server.implementation), evidence)]
 
 
-def first_token_time(levels: list[LevelSummary], limits: Thresholds) -> list[Finding]:
-    """TTFT dominated by model loading or by prompt processing, per the server's own timings."""
+def first_token_time(levels: list[LevelSummary], server: ServerFacts, limits: TokenLimits, ttft_target_s: float,
+                     remedies: Remedies) -> list[Finding]:
+    """TTFT dominated by model loading or by prompt processing, per the server's own timings.
+
+    Prefill is named only when TTFT misses the tier's target (`ttft_target_s`).
+    """
     for level in _by_concurrency(levels):
         ttft = level.p50("ttft_s")
         if not ttft:
@@ -223,21 +224,21 @@ def first_token_time(levels: list[LevelSummary], limits: Thresholds) -> list[Fin
                 "COLD_MODEL_LOAD", "model load dominates TTFT: the model is loaded for requests instead of "
                 "staying resident", Priority.HIGH,
                 f"load {load:.2f} s of TTFT {ttft:.2f} s (p50, concurrency {level.concurrency})",
-                ["preload_models", "keep_model_loaded"],
+                remedies.actions(RemedyId.COLD_MODEL_LOAD, server.implementation),
                 base + [_evidence("wf_llm_server_load_seconds", load, "s", **label)])]
-        if prefill is not None and ttft > limits.slow_ttft_s and prefill >= limits.prefill_share_of_ttft * ttft:
+        if prefill is not None and ttft > ttft_target_s and prefill >= limits.prefill_share_of_ttft * ttft:
             rate = level.p50("prefill_tps")
             return [_finding(
                 "PREFILL_DOMINATED", "prompt processing (prefill) dominates TTFT", Priority.MEDIUM,
                 f"prefill {prefill:.2f} s of TTFT {ttft:.2f} s" + (f" at {rate:.0f} prompt tokens/s" if rate else ""),
-                ["shorten_prompt", "reuse_prompt_cache"],
+                remedies.actions(RemedyId.PREFILL_DOMINATED, server.implementation),
                 base + [_evidence("wf_llm_server_prefill_seconds", prefill, "s", **label)])]
         return []
     return []
 
 
-def client_overhead(systems: list[LevelSystem], client_pid: int, server: ServerFacts,
-                    limits: Thresholds) -> list[Finding]:
+def client_overhead(systems: list[LevelSystem], client_pid: int, server: ServerFacts, limits: TokenLimits,
+                    remedies: Remedies) -> list[Finding]:
     """wfdoctor's own client near a full core: it could be what limits the numbers.
 
     Not judged when the model runs inside the client's process (in-process engine).
@@ -250,20 +251,19 @@ def client_overhead(systems: list[LevelSystem], client_pid: int, server: ServerF
             return [_finding(
                 "CLIENT_OVERHEAD", "the measuring client itself is CPU-bound; results understate the server",
                 Priority.MEDIUM, f"wfdoctor's client used {cores:.2f} cores at concurrency {system.concurrency}",
-                ["reduce_concurrent_requests"],
+                remedies.actions(RemedyId.CLIENT_OVERHEAD, server.implementation),
                 [_evidence("wf_process_cpu_utilization_ratio", cores, "cores", pid=str(client_pid), name="wfdoctor")])]
     return []
 
 
 def classify(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem], server: ServerFacts,
-             client_pid: int, limits: Thresholds | None = None) -> list[Finding]:
+             client_pid: int, *, limits: TokenLimits, ttft_target_s: float, remedies: Remedies) -> list[Finding]:
     """Every cause the evidence supports, most urgent first."""
-    limits = limits or Thresholds()
-    findings = interrupted_streams(levels, server, limits)
+    findings = interrupted_streams(levels, server, limits, remedies)
     if not findings:  # with streams dropped, latency across levels means nothing
-        findings += queueing(levels, knee, server, limits)
-    findings += cpu_pressure(systems, server, limits)
-    findings += gpu_offload(server)
-    findings += first_token_time(levels, limits)
-    findings += client_overhead(systems, client_pid, server, limits)
+        findings += queueing(levels, knee, server, limits, remedies)
+    findings += cpu_pressure(systems, server, limits, remedies)
+    findings += gpu_offload(server, limits, remedies)
+    findings += first_token_time(levels, server, limits, ttft_target_s, remedies)
+    findings += client_overhead(systems, client_pid, server, limits, remedies)
     return sorted(findings, key=lambda f: f.priority.rank)

@@ -10,6 +10,9 @@ Definitions (docs/council.md):
 - alpha: the contention model effective = TPS x n / (1 + (n - 1) alpha) solved
   with effective / TPS = speed-up: alpha = (n / speed-up - 1) / (n - 1);
   0 = members run fully in parallel, 1 = one at a time.
+
+The limits of the diagnosis come from the facts (`limits.council`, and the sync
+delay warning for a straggler's least delay); its actions from the remedies.
 """
 
 from __future__ import annotations
@@ -17,6 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import fmean, median
 
+from wfdoctor.analyze.remedies import RemedyId
+from wfdoctor.config.limits import CouncilLimits
+from wfdoctor.config.remedies import DEFAULT, Remedies
 from wfdoctor.measure.council import CouncilRun, MemberRun
 from wfdoctor.model import Finding, Priority, Sample
 
@@ -146,16 +152,6 @@ def council_samples(metrics: CouncilMetrics) -> list[Sample]:
     return out
 
 
-@dataclass(frozen=True)
-class Limits:
-    straggler_ratio: float = 1.5       # last finish >= this x the median finish
-    straggler_min_delay_s: float = 0.1  # and at least this much later (facts: sync delay warning)
-    serial_alpha: float = 0.75          # alpha from here on: members take turns
-    decode_holds: float = 0.7           # ...while each decodes at >= this share of its solo rate
-    contention_alpha: float = 0.1       # some parallelism lost...
-    contention_decode: float = 0.85     # ...and members decode below this share of their solo rate
-
-
 def _finding(code: str, cause: str, priority: Priority, summary: str, actions: list[str],
              evidence: list[Sample]) -> Finding:
     return Finding(rule_id=f"council.{code.lower()}", code=code, row=ROW, symptom=SYMPTOM, cause=cause,
@@ -166,14 +162,22 @@ def _sample(metric: str, value: float, unit: str, **labels: str) -> Sample:
     return Sample(metric, value, unit, SOURCE, labels)
 
 
-def stragglers(metrics: CouncilMetrics, limits: Limits) -> list[Finding]:
+def _actions(remedies: Remedies, remedy_id: RemedyId, implementations: set[str]) -> list[str]:
+    """The remedy's actions for every implementation among the members, each once, in a stable order."""
+    lists = [remedies.actions(remedy_id, implementation) for implementation in sorted(implementations)]
+    return list(dict.fromkeys(action for actions in lists for action in actions))
+
+
+def stragglers(metrics: CouncilMetrics, implementation_of: dict[str, str], limits: CouncilLimits,
+               sync_delay_warning_s: float, remedies: Remedies) -> list[Finding]:
+    """Failed members, and the one member that finishes far behind the median (by `sync_delay_warning_s` or more)."""
     findings = []
     for member in metrics.members:
         if member.status == "failed":
             findings.append(_finding(
                 "COUNCIL_MEMBER_FAILED", "a member gave no usable answer after its retries", Priority.HIGH,
                 f"{member.name} ({member.url}) failed after {member.retries} retries: {member.error}",
-                ["analyze_concurrency", "reduce_concurrent_requests"],
+                remedies.actions(RemedyId.COUNCIL_MEMBER_FAILED, implementation_of.get(member.url, DEFAULT)),
                 [_sample("wf_council_member_retries", float(member.retries), "retries", member=member.name)]))
     ok = [m for m in metrics.members if m.finish_s is not None]
     if len(ok) < 2:
@@ -181,24 +185,25 @@ def stragglers(metrics: CouncilMetrics, limits: Limits) -> list[Finding]:
     middle = median(m.finish_s for m in ok if m.finish_s is not None)
     last = max(ok, key=lambda m: m.finish_s or 0.0)
     if last.finish_s is None or last.finish_s < limits.straggler_ratio * middle or \
-            last.finish_s - middle < limits.straggler_min_delay_s:
+            last.finish_s - middle < sync_delay_warning_s:
         return findings
     others_ttft = median(m.ttft_s for m in ok if m is not last and m.ttft_s is not None)
-    slow_start = (last.ttft_s or 0.0) - others_ttft >= 0.5 * (last.finish_s - middle)
+    slow_start = (last.ttft_s or 0.0) - others_ttft >= limits.slow_start_share * (last.finish_s - middle)
     why = (f"its first token came after {last.ttft_s:.2f} s against {others_ttft:.2f} s for the others"
            if slow_start else f"it decodes at {last.decode_tps or 0:.1f} tokens/s")
     findings.append(_finding(
         "COUNCIL_STRAGGLER", "one member holds the council back", Priority.MEDIUM,
         f"{last.name} ({last.url}) finished at {last.finish_s:.2f} s, {last.finish_s - middle:.2f} s after the "
         f"median member: {why}",
-        ["analyze_concurrency", "reduce_concurrent_requests"],
+        remedies.actions(RemedyId.COUNCIL_STRAGGLER, implementation_of.get(last.url, DEFAULT)),
         [_sample("wf_council_member_finish_seconds", last.finish_s, "s", member=last.name),
          _sample("wf_council_member_ttft_seconds", last.ttft_s or 0.0, "s", member=last.name),
          _sample("wf_council_member_finish_seconds", middle, "s", member="median")]))
     return findings
 
 
-def parallelism(metrics: CouncilMetrics, implementation_of: dict[str, str], limits: Limits) -> list[Finding]:
+def parallelism(metrics: CouncilMetrics, implementation_of: dict[str, str], limits: CouncilLimits,
+                remedies: Remedies) -> list[Finding]:
     """Do members really run at once? Serialised server, or CPU contention, with the measured alpha."""
     if metrics.alpha is None or metrics.n < 2 or not metrics.solo_decode_tps or not metrics.council_decode_tps:
         return []
@@ -211,32 +216,29 @@ def parallelism(metrics: CouncilMetrics, implementation_of: dict[str, str], limi
                         members="1 (alone)")]
     urls = sorted({m.url for m in metrics.members})
     where = ", ".join(f"{url} ({implementation_of.get(url, '?')})" for url in urls)
+    implementations = {implementation_of.get(url, DEFAULT) for url in urls}
     if metrics.alpha >= limits.serial_alpha and holds >= limits.decode_holds:
-        implementations = {implementation_of.get(url, "") for url in urls}
-        fix = (["ollama_num_parallel"] if implementations == {"ollama"} else
-               ["llama_cpp_parallel_slots"] if implementations == {"llama.cpp"} else
-               ["one_server_per_stream", "parallel_slots_server"])
         return [_finding(
             "COUNCIL_SERIALISED", "the server runs one member at a time: members queue instead of running together",
             Priority.HIGH,
             f"measured alpha {metrics.alpha:.2f} (1 = one at a time): the council took {metrics.wall_s:.2f} s, "
             f"{metrics.speedup:.2f}x faster than members run one after another ({metrics.sequential_wall_s:.2f} s), "
             f"while each member decodes at {holds:.0%} of its solo rate; server: {where}",
-            fix, evidence)]
+            _actions(remedies, RemedyId.SERIALISED_SERVER, implementations), evidence)]
     if metrics.alpha >= limits.contention_alpha and holds < limits.contention_decode:
         return [_finding(
             "COUNCIL_CONTENTION", "members run in parallel but compete for the same CPU/GPU", Priority.MEDIUM,
             f"measured alpha {metrics.alpha:.2f}: members decode at {holds:.0%} of their solo rate "
             f"({metrics.council_decode_tps:.1f} vs {metrics.solo_decode_tps:.1f} tokens/s); "
             f"speed-up {metrics.speedup:.2f}x for {metrics.n} members; servers: {where}",
-            ["reduce_concurrent_requests", "optimize_thread_allocation"], evidence)]
+            _actions(remedies, RemedyId.COUNCIL_CONTENTION, implementations), evidence)]
     return []
 
 
 CUT = ("connection cut", "server disconnected")
 
 
-def interrupted(metrics: CouncilMetrics, implementation_of: dict[str, str]) -> list[Finding]:
+def interrupted(metrics: CouncilMetrics, implementation_of: dict[str, str], remedies: Remedies) -> list[Finding]:
     """Members cut off on a shared llama-cpp-python server: its default interrupt_requests at work."""
     shared = {url for url in implementation_of if sum(m.url == url for m in metrics.members) > 1}
     cut = [m for m in metrics.members if m.url in shared and any(text in m.error for text in CUT)
@@ -247,15 +249,15 @@ def interrupted(metrics: CouncilMetrics, implementation_of: dict[str, str]) -> l
         "COUNCIL_INTERRUPTED", "llama-cpp-python cancels the running stream when another member's request "
         "arrives (its default interrupt_requests=True)", Priority.HIGH,
         f"{len(cut)} of {metrics.n} members were cut off on {', '.join(sorted({m.url for m in cut}))}",
-        ["llama_cpp_python_no_interrupt", "one_server_per_stream", "parallel_slots_server"],
+        _actions(remedies, RemedyId.STREAMS_INTERRUPTED, {implementation_of[m.url] for m in cut}),
         [_sample("wf_council_failed_members", float(len(cut)), "members", members=str(metrics.n))])]
 
 
-def diagnose_council(metrics: CouncilMetrics, implementation_of: dict[str, str],
-                     limits: Limits | None = None) -> list[Finding]:
-    limits = limits or Limits()
-    findings = stragglers(metrics, limits) + parallelism(metrics, implementation_of, limits) + \
-        interrupted(metrics, implementation_of)
+def diagnose_council(metrics: CouncilMetrics, implementation_of: dict[str, str], *, limits: CouncilLimits,
+                     sync_delay_warning_s: float, remedies: Remedies) -> list[Finding]:
+    """Every cause the council's measurements support, most urgent first."""
+    findings = stragglers(metrics, implementation_of, limits, sync_delay_warning_s, remedies) + \
+        parallelism(metrics, implementation_of, limits, remedies) + interrupted(metrics, implementation_of, remedies)
     return sorted(findings, key=lambda f: f.priority.rank)
 
 

@@ -11,8 +11,9 @@ Steps:
    of the detrended series), and the Theil-Sen slope with Sen's confidence
    interval taken with that corrected variance.
 4. Leak: p < alpha, the interval's lower bound > 0, and the slope above both
-   the absolute floor (facts: 10 MB/min) and a relative floor (share of the
-   level per window). Growth-then-plateau: the head grew significantly, the
+   the absolute floor (facts: `common.memory_leak_bytes_per_minute`) and a
+   relative floor (share of the level per window); alpha, the relative floor
+   and the least data for a verdict are the facts' `limits.leaks`. Growth-then-plateau: the head grew significantly, the
    tail does not. Step-wise growth: jumps in the first differences of block
    means, listed.
 """
@@ -24,6 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from wfdoctor.analyze.remedies import RemedyId
+from wfdoctor.config.limits import LeakLimits
+from wfdoctor.config.remedies import DEFAULT, Remedies
 from wfdoctor.model import Finding, Priority, Sample
 
 MAX_POINTS = 1000
@@ -179,19 +183,9 @@ def find_steps(t: np.ndarray, y: np.ndarray, blocks: int = 50, k: float = 6.0) -
     return [Step(float(tb[i + 1] - t[0]), float(jumps[i])) for i in np.nonzero(jumps > k * 1.4826 * mad)[0]]
 
 
-@dataclass(frozen=True)
-class LeakLimits:
-    alpha: float = 0.01
-    min_rate_per_s: float = 10e6 / 60      # facts: 10 MB/min
-    relative_floor: float = 0.02           # and >= 2 % of the level over the analysed window
-    min_samples: int = 20
-    min_duration_s: float = 20.0
-
-
-def leak_verdict(times_s: list[float], values: list[float], available: float | None = None,
-                 limits: LeakLimits | None = None) -> LeakVerdict:
+def leak_verdict(times_s: list[float], values: list[float], available: float | None = None, *,
+                 limits: LeakLimits, floor_bytes_per_minute: float) -> LeakVerdict:
     """The verdict for one memory series (times in seconds, values in bytes)."""
-    limits = limits or LeakLimits()
     t_all = np.asarray(times_s, dtype=float)
     y_all = np.asarray(values, dtype=float)
     duration = float(t_all[-1] - t_all[0]) if len(t_all) > 1 else 0.0
@@ -211,7 +205,7 @@ def leak_verdict(times_s: list[float], values: list[float], available: float | N
     level = float(np.median(y[start:]))
     growth = slope.per_second * window
     significant = trend.p_value < limits.alpha and slope.low > 0 and trend.s > 0
-    big_enough = slope.per_second >= limits.min_rate_per_s and growth >= limits.relative_floor * level
+    big_enough = slope.per_second >= floor_bytes_per_minute / 60 and growth >= limits.relative_floor * level
     exhaustion = available / slope.per_second if available and slope.per_second > 0 else None
     common = dict(samples=len(y_all), duration_s=duration, slope=slope, trend=trend,
                   analysed_from_s=float(t[start] - t[0]), growth=growth, steps=steps)
@@ -231,7 +225,7 @@ def leak_verdict(times_s: list[float], values: list[float], available: float | N
     return LeakVerdict("stable", f"{reason}: {rate}", **common)
 
 
-def leak_findings(verdict: LeakVerdict, pid: int, name: str) -> list[Finding]:
+def leak_findings(verdict: LeakVerdict, pid: int, name: str, remedies: Remedies) -> list[Finding]:
     """MEMORY_LEAK (high) or MEMORY_GROWTH_PLATEAU (info) from a verdict, with its evidence."""
     if verdict.verdict not in ("leak", "growth-then-plateau") or verdict.per_minute is None:
         return []
@@ -246,8 +240,10 @@ def leak_findings(verdict: LeakVerdict, pid: int, name: str) -> list[Finding]:
         exhaustion = (f"; available memory gone in {verdict.exhaustion_s / 60:.0f} min at this rate"
                       if verdict.exhaustion_s else "")
         return [Finding("memory.leak", "MEMORY_LEAK", "high_memory", "High memory usage",
-                        f"{name} (pid {pid}) grows steadily: a leak", Priority.HIGH, ["run_memory_profiler"],
+                        f"{name} (pid {pid}) grows steadily: a leak", Priority.HIGH,
+                        remedies.actions(RemedyId.MEMORY_LEAK, DEFAULT),
                         evidence, verdict.explanation + exhaustion + steps)]
     return [Finding("memory.growth_plateau", "MEMORY_GROWTH_PLATEAU", "high_memory", "High memory usage",
                     f"{name} (pid {pid}) grew, then stopped growing: warm-up or a cache, not a leak",
-                    Priority.INFO, [], evidence, verdict.explanation + steps)]
+                    Priority.INFO, remedies.actions(RemedyId.MEMORY_GROWTH_PLATEAU, DEFAULT), evidence,
+                    verdict.explanation + steps)]

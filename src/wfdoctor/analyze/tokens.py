@@ -6,7 +6,7 @@ Definitions (docs/tokens.md):
 - TPOT: (E2E - TTFT) / (output tokens - 1). Decode tokens/s: its inverse.
 - E2E: request sent -> stream end.
 - Prefill tokens/s: the server's prompt tokens / the server's prefill time.
-- Stall: an ITL gap longer than `stall_s` (200 ms by default).
+- Stall: an ITL gap longer than `stall_s` (facts: `limits.tokens.stall_s`).
 - Unaccounted: client TTFT - server (load + prefill) = queueing + transport;
   for Ollama also total - load - prefill - decode.
 """
@@ -18,12 +18,12 @@ from itertools import zip_longest
 
 import numpy as np
 
+from wfdoctor.config.limits import TokenLimits
 from wfdoctor.measure.tokens import LevelRun
 from wfdoctor.model import Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
 PERCENTILES = (50, 90, 95, 99)
-STALL_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -88,8 +88,8 @@ def output_token_count(trace: StreamTrace) -> tuple[int, str]:
     return len(trace.pieces), "content events (one token each)"
 
 
-def request_metrics(trace: StreamTrace, tokens: tuple[int, str], tokenizer_tokens: int | None = None,
-                    stall_s: float = STALL_S) -> RequestMetrics:
+def request_metrics(trace: StreamTrace, tokens: tuple[int, str], tokenizer_tokens: int | None = None, *,
+                    stall_s: float) -> RequestMetrics:
     """Derive every per-request metric from one trace and its token count.
 
     `tokenizer_tokens` is the server tokenizer's count of the returned text,
@@ -189,12 +189,12 @@ class Knee:
     explanation: str
 
 
-def find_knee(levels: list[LevelSummary], min_efficiency: float = 0.25) -> Knee:
+def find_knee(levels: list[LevelSummary], limits: TokenLimits) -> Knee:
     """The last concurrency after which adding streams stops adding throughput.
 
     Between two levels, scaling efficiency = (throughput gain - 1) / (concurrency
     ratio - 1): 1 is perfect scaling, 0 is none. The knee is the first level
-    whose step to the next has efficiency below `min_efficiency`.
+    whose step to the next has efficiency below `limits.knee_min_efficiency`.
     """
     ordered = [lv for lv in sorted(levels, key=lambda lv: lv.concurrency) if lv.throughput_tps]
     if len(ordered) < 2:
@@ -202,7 +202,7 @@ def find_knee(levels: list[LevelSummary], min_efficiency: float = 0.25) -> Knee:
     for low, high in zip(ordered, ordered[1:]):
         gain = high.throughput_tps / low.throughput_tps  # type: ignore[operator]
         efficiency = (gain - 1) / (high.concurrency / low.concurrency - 1)
-        if efficiency < min_efficiency:
+        if efficiency < limits.knee_min_efficiency:
             return Knee(low.concurrency, (
                 f"throughput stops scaling at concurrency {low.concurrency}: {low.throughput_tps:.1f} tokens/s there, "
                 f"{high.throughput_tps:.1f} at {high.concurrency} ({efficiency:.0%} of linear scaling)"))
@@ -210,9 +210,9 @@ def find_knee(levels: list[LevelSummary], min_efficiency: float = 0.25) -> Knee:
     return Knee(None, f"throughput still scales at concurrency {top.concurrency} ({top.throughput_tps:.1f} tokens/s)")
 
 
-def level_metrics(level: LevelRun) -> list[RequestMetrics]:
+def level_metrics(level: LevelRun, stall_s: float) -> list[RequestMetrics]:
     """Per-request metrics of one measured level, with the server tokenizer's count beside each."""
-    return [request_metrics(trace, output_token_count(trace), count)
+    return [request_metrics(trace, output_token_count(trace), count, stall_s=stall_s)
             for trace, count in zip_longest(level.traces, level.token_counts[: len(level.traces)])
             if trace is not None]
 

@@ -169,7 +169,9 @@ def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, sto
     if saved is not None:
         samples.append(Sample("wf_council_consensus_saved_seconds", saved, "s", "wfdoctor council (measured: "
                               "wait-for-all wall - early-consensus wall)", {"quorum": str(quorum)}))
-    causes = diagnose_council(metrics, measured.implementation_of)
+    causes = diagnose_council(metrics, measured.implementation_of, limits=data.facts.limits_for(tier.tier).council,
+                              sync_delay_warning_s=float(data.facts.common["council_sync_delay_ms"]["warning"]) / 1000,
+                              remedies=data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "council", causes).findings
     record(store, run, samples, findings)
     notes = [] if combined else ["no member answered: no combined answer"]

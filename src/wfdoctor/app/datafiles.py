@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.triage import check_references
 from wfdoctor.config import user_config_dir
 from wfdoctor.config.facts import Facts, load_facts
-from wfdoctor.config.rules import RuleBook, load_rulebook
+from wfdoctor.config.rules import PACKAGED_RULES_DIR, RuleBook, load_rulebook
 
 
 @dataclass(frozen=True)
@@ -29,4 +30,5 @@ def load_data_files(facts_path: Path | None, rules_paths: list[Path]) -> DataFil
     extra = ([user_dir / "rules"] if (user_dir / "rules").is_dir() else []) + rules_paths
     rulebook = load_rulebook(extra)
     check_references(rulebook, facts)
+    rulebook.remedies.require(RemedyId, str(PACKAGED_RULES_DIR))
     return DataFiles(facts, rulebook)

@@ -103,7 +103,9 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: D
     answering = next((b for b in backends if b.answered), None)
     if answering is not None and options.token_runs:
         try:
-            server_samples += quick_token_check(answering.url, options.token_runs, progress)
+            # The tier is not known yet (it reads these samples): stalls use the tier-independent limit.
+            server_samples += quick_token_check(answering.url, options.token_runs, data.facts.limits.tokens.stall_s,
+                                                progress)
         except WfdoctorError as exc:
             notes.append(f"token check skipped: {exc}")
     measured = snapshot.samples + server_samples

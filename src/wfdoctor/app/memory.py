@@ -13,7 +13,7 @@ from pathlib import Path
 import psutil
 
 from wfdoctor.act.models import LoadedState, loaded_state, preload_model, unload_model
-from wfdoctor.analyze.leaks import LeakLimits, leak_findings, leak_verdict
+from wfdoctor.analyze.leaks import leak_findings, leak_verdict
 from wfdoctor.analyze.models import EvictionPlan, lru_plan
 from wfdoctor.app.datafiles import load_data_files
 from wfdoctor.app.judge import record
@@ -50,15 +50,16 @@ def series_samples(series: MemorySeries) -> list[Sample]:
 def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = SILENT) -> WatchReport:
     """Sample one process's memory for a while and call leak / growth-then-plateau / stable by statistics."""
     data = load_data_files(options.facts_path, options.rules_paths)
-    limits = LeakLimits(min_rate_per_s=float(data.facts.common["memory_leak_bytes_per_minute"]) / 60)
     run = Run(command="memory watch", started_at=time.time(),
               settings={"pid": options.pid, "duration_s": options.duration_s, "interval_s": options.interval_s})
     with store.recording(run):
         series = watch_process(options.pid, options.duration_s, options.interval_s,
                                lambda elapsed: progress.advance(f"watching pid {options.pid}", elapsed,
                                                                 options.duration_s))
-        verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available, limits)
-        findings = leak_findings(verdict, series.pid, series.name)
+        verdict = leak_verdict(series.times_s, series.rss, psutil.virtual_memory().available,
+                               limits=data.facts.limits.leaks,
+                               floor_bytes_per_minute=float(data.facts.common["memory_leak_bytes_per_minute"]))
+        findings = leak_findings(verdict, series.pid, series.name, data.rulebook.remedies)
         leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
         samples = series_samples(series) + [Sample(
             "wf_memory_leak_bytes_per_minute", leak_rate, "bytes/min", "wfdoctor memory watch (leak verdict: 0 unless "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, Thresholds, classify
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify, model_resident
 from wfdoctor.analyze.roofline import Roofline, roofline
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.tokens import (LevelSummary, find_knee, level_metrics, request_samples, summarize_level,
@@ -25,6 +25,7 @@ from wfdoctor.app.backends import choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
+from wfdoctor.config.limits import TokenLimits
 from wfdoctor.app.reports import TokensReport
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
@@ -86,7 +87,7 @@ def _check(options: TokensOptions) -> None:
         raise WfdoctorError("--concurrency: each level must be at least 1")
 
 
-def quick_token_check(url: str, runs: int, progress: Progress) -> list[Sample]:
+def quick_token_check(url: str, runs: int, stall_s: float, progress: Progress) -> list[Sample]:
     """A short `tokens` run (1 warm-up, `runs` requests, 32 tokens) whose summary feeds diagnose's token rules."""
     progress.note(f"short token check against {url}")
 
@@ -100,7 +101,7 @@ def quick_token_check(url: str, runs: int, progress: Progress) -> list[Sample]:
             await backend.aclose()
         return levels
 
-    summaries = [summarize_level(lv.concurrency, level_metrics(lv)) for lv in asyncio.run(check())]
+    summaries = [summarize_level(lv.concurrency, level_metrics(lv, stall_s)) for lv in asyncio.run(check())]
     return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
             for s in summary_samples(summaries)]
 
@@ -131,15 +132,14 @@ def _model_bytes(model_file: Path | None, facts: ServerFacts, levels: list[Level
 
 
 def _roofline(decode_tps: float | None, model: tuple[int | None, str], gpu: GpuReport, facts: ServerFacts,
-              measure_cpu: bool) -> tuple[Roofline | None, str]:
+              measure_cpu: bool, limits: TokenLimits) -> tuple[Roofline | None, str]:
     """Decode speed against the memory-bandwidth limit of wherever the model sits."""
     model_bytes, model_source = model
     if decode_tps is None:
         return None, "no decode rate measured"
     if model_bytes is None:
         return None, "model size unknown: name the model file with --model-file"
-    on_gpu = gpu.found and facts.model_vram_bytes is not None and facts.model_size_bytes is not None and \
-        facts.model_vram_bytes >= 0.98 * facts.model_size_bytes
+    on_gpu = gpu.found and model_resident(facts, limits)
     bandwidth: Bandwidth | None = gpu_bandwidth(gpu.gpus[0]) if on_gpu else None
     if bandwidth is None:
         if not measure_cpu:
@@ -202,18 +202,20 @@ def _measure(options: TokensOptions, workload: Workload, url: str, embedded: boo
     tier = classify_tier(SystemProbe().read() + gpu.samples, data.facts)
     backend, levels, interrupted = _run_levels(url, options, workload, progress)
     server = server_facts(backend)
-    requests = {lv.concurrency: level_metrics(lv) for lv in levels}
+    limits = data.facts.limits_for(tier.tier).tokens
+    requests = {lv.concurrency: level_metrics(lv, limits.stall_s) for lv in levels}
     summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
-    knee = find_knee(summaries)
+    knee = find_knee(summaries, limits)
     systems = [LevelSystem(level.concurrency, level.system, level.own_pids) for level in levels]
     system_samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"concurrency": str(lv.concurrency)},
                              s.ts) for lv in levels for s in lv.system]
     samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples
-    causes = classify(summaries, knee, systems, server, os.getpid(), Thresholds(slow_ttft_s=tier.targets.ttft_seconds))
+    causes = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
+                      ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "tokens", causes).findings
     limit, note = (None, "interrupted") if interrupted else _roofline(
         _base_decode(summaries), _model_bytes(options.model_file or model_file, server, levels), gpu, server,
-        options.measure_bandwidth)
+        options.measure_bandwidth, limits)
     if limit is not None:
         samples += [Sample("wf_llm_roofline_tokens_per_second", limit.limit_tps, "tokens/s", limit.bandwidth_source,
                            {"model": backend.model}),

@@ -1,4 +1,4 @@
-"""The WIRTHFORGE reference values (tiers, targets, thresholds) as a typed model.
+"""The WIRTHFORGE reference values (tiers, targets, thresholds, decision limits) as a typed model.
 
 The numbers themselves live in `wfdoctor/data/facts.yaml`; a user file is merged
 over it key by key, so a user can change one threshold without copying the rest.
@@ -6,12 +6,15 @@ over it key by key, so a user can change one threshold without copying the rest.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from wfdoctor.config.yamlfile import describe_validation_error, read_yaml
+from wfdoctor.config.limits import Limits, TierOverride
+from wfdoctor.config.yamlfile import describe_validation_error, line_of, read_yaml
 from wfdoctor.model import WfdoctorError
 
 PACKAGED_FACTS = Path(__file__).resolve().parent.parent / "data" / "facts.yaml"
@@ -76,6 +79,15 @@ class Facts(Strict):
     targets: dict[str, Targets]
     thresholds: dict[str, Thresholds]
     common: dict[str, Any]
+    limits: Limits
+    tier_limits: dict[str, TierOverride] = Field(default_factory=dict)
+
+    def limits_for(self, tier: str) -> Limits:
+        """`limits` with the tier's `tier_limits` merged over them (validated when the facts load)."""
+        override = self.tier_limits.get(tier)
+        if override is None:
+            return self.limits
+        return Limits.model_validate(deep_merge(self.limits.model_dump(), override.model_dump()))
 
     def check_tiers(self) -> str | None:
         """The first tier named in `order` that lacks targets or thresholds."""
@@ -118,14 +130,36 @@ def load_facts(override: Path | None = None) -> Facts:
         if user_data is not None and not isinstance(user_data, dict):
             raise WfdoctorError(f"{override}:1: a facts file must be a mapping of keys to values")
         data = deep_merge(data, user_data or {})
+
+    def source(loc: tuple[Any, ...]) -> tuple[Path, yaml.Node | None]:
+        """The file (and its node tree) that wrote the value at `loc`: the user's, if it did."""
+        if override is not None and _has_path(user_data, loc):
+            return override, user_node
+        return PACKAGED_FACTS, node
+
     try:
         facts = Facts.model_validate(data)
     except ValidationError as exc:
-        loc = tuple(exc.errors()[0]["loc"])
-        in_user = override is not None and _has_path(user_data, loc)
-        path, tree = (override, user_node) if in_user else (PACKAGED_FACTS, node)
+        path, tree = source(tuple(exc.errors()[0]["loc"]))
         raise WfdoctorError(describe_validation_error(path, tree, exc)) from None
     missing = facts.check_tiers()
     if missing:
         raise WfdoctorError(f"{override or PACKAGED_FACTS}: field '{missing}': tier listed in tier_rule.order has no values")
+    _check_tier_limits(facts, source)
     return facts
+
+
+def _check_tier_limits(facts: Facts, source: Callable[[tuple[Any, ...]], tuple[Path, yaml.Node | None]]) -> None:
+    """Each `tier_limits` entry names a tier and, merged over `limits`, passes the same range checks."""
+    for tier in facts.tier_limits:
+        prefix: tuple[Any, ...] = ("tier_limits", tier)
+        if tier not in facts.tier_rule.order:
+            path, tree = source(prefix)
+            line = line_of(tree, prefix)
+            raise WfdoctorError(f"{path}:{line}: field 'tier_limits.{tier}': not a tier "
+                                f"(tier_rule.order: {', '.join(facts.tier_rule.order)})")
+        try:
+            facts.limits_for(tier)
+        except ValidationError as exc:
+            path, tree = source(prefix + tuple(exc.errors()[0]["loc"]))
+            raise WfdoctorError(describe_validation_error(path, tree, exc, prefix)) from None

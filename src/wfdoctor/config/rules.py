@@ -1,9 +1,10 @@
-"""Triage rules and the actions catalogue, as data validated on load.
+"""Triage rules, the actions catalogue and the remedies, as data validated on load.
 
 A rule file may hold `rows` (the spec's triage matrix rows), `rules` (conditions
-over samples that map a symptom to a cause, a priority and actions) and
-`actions` (what to do, what it changes, how to undo it). Files are read in
-order, packaged first; a later rule or action with the same id replaces the
+over samples that map a symptom to a cause, a priority and actions), `actions`
+(what to do, what it changes, how to undo it) and `remedies` (the actions of the
+causes computed in code, per server implementation). Files are read in order,
+packaged first; a later rule, action or remedy with the same id replaces the
 earlier one, so a user file can tighten one threshold or add a rule without
 any code change.
 """
@@ -18,6 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
 from wfdoctor.config.metrics import load_metrics
+from wfdoctor.config.remedies import Remedies, Remedy
 from wfdoctor.config.yamlfile import line_of, read_yaml, validate
 from wfdoctor.model import Priority, WfdoctorError
 
@@ -108,15 +110,17 @@ class RuleFile(Strict):
     rows: list[Row] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
+    remedies: list[Remedy] = Field(default_factory=list)
 
 
 class RuleBook(BaseModel):
-    """Every row, rule and action in force, with where each rule came from."""
+    """Every row, rule, action and remedy in force, with where each rule came from."""
 
     rows: dict[str, Row]
     rules: dict[str, Rule]
     actions: dict[str, Action]
     origins: dict[str, str]  # rule id -> "file:line" where it was defined
+    remedies: Remedies
 
 
 def rule_files(extra: list[Path]) -> list[Path]:
@@ -149,6 +153,8 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     rules: dict[str, Rule] = {}
     actions: dict[str, Action] = {}
     origins: dict[str, str] = {}
+    remedies: dict[str, Remedy] = {}
+    list_origins: dict[tuple[str, str], str] = {}  # (remedy id, implementation) -> "file:line"
     for path in rule_files(extra or []):
         data, node = read_yaml(path)
         parsed = validate(path, data or {}, node, RuleFile)
@@ -158,6 +164,10 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
             _check_metrics(path, node, index, rule)
             rules[rule.id] = rule
             origins[rule.id] = f"{path}:{line_of(node, ('rules', index))}"
+        for index, remedy in enumerate(parsed.remedies):
+            remedies[remedy.id] = remedy
+            list_origins.update(((remedy.id, name), f"{path}:{line_of(node, ('remedies', index, 'actions', name))}")
+                                for name in remedy.actions)
     for rule_id, rule in rules.items():
         where = origins[rule_id]
         if rule.row not in rows:
@@ -165,4 +175,12 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         for action in rule.actions:
             if action not in actions:
                 raise WfdoctorError(f"{where}: field 'actions': rule '{rule_id}' names unknown action '{action}'")
-    return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins)
+    for remedy_id, remedy in remedies.items():
+        for implementation, names in remedy.actions.items():
+            unknown = next((name for name in names if name not in actions), None)
+            if unknown is not None:
+                where = list_origins[remedy_id, implementation]
+                raise WfdoctorError(f"{where}: field 'actions.{implementation}': remedy '{remedy_id}' names unknown "
+                                    f"action '{unknown}'")
+    return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins,
+                    remedies=Remedies(by_id=remedies))

@@ -42,26 +42,35 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
 
 
 def line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """1-based line of the deepest node that `loc` reaches in the tree."""
+    """1-based line of the deepest entry that `loc` reaches in the tree.
+
+    A mapping entry is placed at its key, so a bad or unknown block (a key
+    followed by an indented mapping) is reported where its name is written.
+    """
     line = node.start_mark.line + 1 if node is not None else None
     for key in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == str(key)), None)
+            match = next(((k, v) for k, v in node.value if k.value == str(key)), None)
             if match is None:
                 break
-            node = match
+            line, node = match[0].start_mark.line + 1, match[1]
         elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and key < len(node.value):
             node = node.value[key]
+            line = node.start_mark.line + 1
         else:
             break
-        line = node.start_mark.line + 1
     return line
 
 
-def describe_validation_error(path: Path, node: yaml.Node | None, exc: ValidationError) -> str:
-    """One line: where the first error is and what is wrong with it."""
+def describe_validation_error(path: Path, node: yaml.Node | None, exc: ValidationError,
+                              prefix: tuple[Any, ...] = ()) -> str:
+    """One line: where the first error is and what is wrong with it.
+
+    `prefix` is where the validated data sits in the file, when only part of it
+    was validated (e.g. one tier's limit overrides).
+    """
     first = exc.errors()[0]
-    loc = tuple(first["loc"])
+    loc = prefix + tuple(first["loc"])
     field = ".".join(str(part) for part in loc) or "(top level)"
     line = line_of(node, loc)
     where = f"{path}:{line}" if line else str(path)

@@ -1,0 +1,84 @@
+"""The decision limits of wfdoctor's own causes (token run, council, memory watch), as data.
+
+The numbers live in the `limits:` section of `wfdoctor/data/facts.yaml`, beside
+the tiers and targets, so a user sees and overrides them the same way
+(`--facts FILE`). Each field is range-checked on load: a share must lie in
+(0, 1], a duration, a core count or a sample count must be positive, so a typo
+such as `0` or `70` (for 70 %) stops the command with file:line instead of
+silently disabling a cause. `tier_limits:` may override a `tokens` or `council`
+limit for one tier; a leak is a property of the process, not of the machine's
+tier, so the `leaks` group has no per-tier override.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field
+
+Share = Annotated[float, Field(gt=0, le=1)]
+Positive = Annotated[float, Field(gt=0)]
+Count = Annotated[int, Field(gt=0)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TokenLimits(Strict):
+    """`wfdoctor tokens`: the knee, stalls and the slow-generation causes (analyze/bottleneck.py)."""
+
+    stall_s: Positive                # an inter-token gap longer than this is a stall
+    knee_min_efficiency: Share       # a concurrency step scaling below this share of linear is the knee
+    interrupted_share: Share         # failed streams at c>1 (none at c=1) that mean interruption
+    serial_ttft_growth: Positive     # TTFT ratio >= this x concurrency ratio: queued, not parallel
+    decode_holds: Share              # decode rate at c>1 >= this share of c=1: each stream at full speed
+    contention_cpu: Share            # machine CPU busy share during a level
+    contention_other_cores: Positive  # cores used by processes other than the server and wfdoctor
+    cpu_bound_server_cores: Positive  # server busy at least this many cores...
+    gpu_idle: Share                  # ...while the GPU is busy less than this share
+    resident_vram_share: Share       # model bytes in VRAM from this share on: the model is resident
+    load_share_of_ttft: Share        # server load time >= this share of TTFT...
+    min_load_s: Positive             # ...and at least this long: a cold model load
+    prefill_share_of_ttft: Share     # prefill >= this share of a TTFT over the tier's target
+    client_cores: Positive           # wfdoctor's own client this busy may limit the numbers
+
+
+class CouncilLimits(Strict):
+    """`wfdoctor council`: stragglers and parallelism (analyze/council.py).
+
+    The straggler's minimum delay is the facts' `common.council_sync_delay_ms.warning`:
+    the straggler's delay (last finish - median finish) is the sync delay itself.
+    """
+
+    straggler_ratio: Positive        # last finish >= this x the median finish
+    slow_start_share: Share          # a first token this share of the delay late: the start is slow
+    serial_alpha: Share              # alpha from here on: members take turns
+    decode_holds: Share              # ...while each decodes at >= this share of its solo rate
+    contention_alpha: Share          # some parallelism lost...
+    contention_decode: Share         # ...and members decode below this share of their solo rate
+
+
+class LeakLimits(Strict):
+    """`wfdoctor memory watch`: the leak verdict (analyze/leaks.py).
+
+    The absolute floor is the facts' `common.memory_leak_bytes_per_minute`.
+    """
+
+    alpha: Share                     # Mann-Kendall p-value below this: a significant trend
+    relative_floor: Share            # growth over the analysed window >= this share of the level
+    min_samples: Count               # fewer samples: insufficient data
+    min_duration_s: Positive         # a shorter watch: insufficient data
+
+
+class Limits(Strict):
+    tokens: TokenLimits
+    council: CouncilLimits
+    leaks: LeakLimits
+
+
+class TierOverride(Strict):
+    """One tier's changes to `limits` (field name -> value); checked once merged."""
+
+    tokens: dict[str, float] = Field(default_factory=dict)
+    council: dict[str, float] = Field(default_factory=dict)
