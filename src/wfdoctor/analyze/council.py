@@ -50,8 +50,9 @@ def member_metrics(council: CouncilRun, run: MemberRun) -> MemberMetrics:
     answer = run.answer
     ns = 1e9
     if answer is None or not answer.token_ns or answer.done_ns is None:
-        return MemberMetrics(run.spec.name, run.spec.url, run.status, run.retries, run.error, None, None, None,
-                             None, 0, 0.0)
+        return MemberMetrics(name=run.spec.name, url=run.spec.url, status=run.status, retries=run.retries,
+                             error=run.error, ttft_s=None, first_token_s=None, finish_s=None, decode_tps=None,
+                             output_tokens=0, busy_s=0.0)
     tokens = len(answer.pieces)
     streaming = (answer.done_ns - answer.token_ns[0]) / ns
     return MemberMetrics(
