@@ -73,3 +73,15 @@ def wfdoctor(tmp_path: Path):
         return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
     return run
+
+
+# Fixtures that start real processes or servers: a test using one is slow by nature (marked so that
+# mutation testing, which reruns the fast tests for every mutant, can leave it out with -m "not slow").
+PROCESS_FIXTURES = {"wfdoctor", "llm_server", "three_servers", "queued_server", "child", "cpu_hogs", "memory_hog",
+                    "one_core_burner", "plain", "plain_install", "tiny_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
