@@ -225,6 +225,13 @@ def leak_verdict(times_s: list[float], values: list[float], available: float | N
     return LeakVerdict("stable", f"{reason}: {rate}", **common)
 
 
+def leak_rate_sample(verdict: LeakVerdict, pid: int, name: str) -> Sample:
+    """What `diagnose` reads for the High memory usage row: the leak rate, 0 unless the verdict is a leak."""
+    rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
+    return Sample("wf_memory_leak_bytes_per_minute", rate, "bytes/min", "wfdoctor memory watch (leak verdict: 0 "
+                  "unless the statistics call it a leak)", {"pid": str(pid), "name": name, "verdict": verdict.verdict})
+
+
 def leak_findings(verdict: LeakVerdict, pid: int, name: str, remedies: Remedies) -> list[Finding]:
     """MEMORY_LEAK (high) or MEMORY_GROWTH_PLATEAU (info) from a verdict, with its evidence."""
     if verdict.verdict not in ("leak", "growth-then-plateau") or verdict.per_minute is None:

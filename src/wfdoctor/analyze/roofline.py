@@ -24,4 +24,6 @@ class Roofline:
 
 def roofline(measured_tps: float, model_bytes: int, bandwidth_bytes_per_second: float, source: str) -> Roofline:
     limit = bandwidth_bytes_per_second / model_bytes
-    return Roofline(limit, measured_tps, model_bytes, bandwidth_bytes_per_second, source, measured_tps / limit)
+    return Roofline(limit_tps=limit, measured_tps=measured_tps, model_bytes=model_bytes,
+                    bandwidth_bytes_per_second=bandwidth_bytes_per_second, bandwidth_source=source,
+                    fraction=measured_tps / limit)

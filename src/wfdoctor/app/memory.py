@@ -13,21 +13,16 @@ from pathlib import Path
 import psutil
 
 from wfdoctor.act.models import LoadedState, loaded_state, preload_model, unload_model
-from wfdoctor.analyze.leaks import leak_findings, leak_verdict
+from wfdoctor.analyze.leaks import leak_findings, leak_rate_sample, leak_verdict
 from wfdoctor.analyze.models import EvictionPlan, lru_plan
 from wfdoctor.app.datafiles import load_data_files
 from wfdoctor.app.judge import record
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports import ModelsReport, ProfileReport, WatchReport
-from wfdoctor.measure.memwatch import MemorySeries, watch_process
+from wfdoctor.measure.memwatch import watch_process
 from wfdoctor.measure.pyprofile import PythonProfile
-from wfdoctor.model import ActionRecord, Run, Sample, WfdoctorError
+from wfdoctor.model import ActionRecord, Run, WfdoctorError
 from wfdoctor.store.db import Store
-
-SERIES = {"rss": ("wf_process_resident_memory_bytes", "bytes"), "uss": ("wf_process_unique_memory_bytes", "bytes"),
-          "pss": ("wf_process_proportional_memory_bytes", "bytes"), "swap": ("wf_process_swap_bytes", "bytes"),
-          "open_files": ("wf_process_open_files", "files"), "threads": ("wf_process_threads", "threads")}
-
 
 @dataclass(frozen=True)
 class WatchOptions:
@@ -36,15 +31,6 @@ class WatchOptions:
     interval_s: float = 0.5
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
-
-
-def series_samples(series: MemorySeries) -> list[Sample]:
-    labels = {"pid": str(series.pid), "name": series.name}
-    out = []
-    for attribute, (metric, unit) in SERIES.items():
-        for at, value in zip(series.times_s, getattr(series, attribute)):
-            out.append(Sample(metric, value, unit, "psutil (/proc)", labels, series.started_at + at))
-    return out
 
 
 def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = SILENT) -> WatchReport:
@@ -60,11 +46,7 @@ def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = S
                                limits=data.facts.limits.leaks,
                                floor_bytes_per_minute=float(data.facts.common["memory_leak_bytes_per_minute"]))
         findings = leak_findings(verdict, series.pid, series.name, data.rulebook.remedies)
-        leak_rate = verdict.per_minute[0] if verdict.verdict == "leak" and verdict.per_minute else 0.0
-        samples = series_samples(series) + [Sample(
-            "wf_memory_leak_bytes_per_minute", leak_rate, "bytes/min", "wfdoctor memory watch (leak verdict: 0 unless "
-            "the statistics call it a leak)", {"pid": str(series.pid), "name": series.name,
-                                                "verdict": verdict.verdict})]
+        samples = series.samples() + [leak_rate_sample(verdict, series.pid, series.name)]
         run.settings |= {"exited": series.exited, "samples": len(series.rss)}
         record(store, run, samples, findings, interrupted=series.interrupted)
     return WatchReport(run=run, series=series, verdict=verdict, findings=findings, rulebook=data.rulebook)
@@ -100,11 +82,7 @@ def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress
         if not out.is_file():
             raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")
         profile = PythonProfile.model_validate_json(out.read_text(encoding="utf-8"))
-        samples = [Sample("wf_python_heap_growth_bytes", float(entry.size_diff_bytes), "bytes", "tracemalloc",
-                          {"file": entry.file, "line": str(entry.line)}) for entry in profile.top_lines]
-        samples += [Sample("wf_process_resident_memory_bytes", float(snap.rss_bytes), "bytes", "psutil (profiled)",
-                           {"label": snap.label}) for snap in profile.snapshots]
-        record(store, run, samples, [])
+        record(store, run, profile.samples(), [])
     return ProfileReport(run=run, profile=profile, script_exit_code=child.returncode)
 
 

@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 
 import psutil
 
-from wfdoctor.model import WfdoctorError
+from wfdoctor.model import Sample, WfdoctorError
+
+# MemorySeries attribute -> (metric, unit) of its samples.
+SERIES = {"rss": ("wf_process_resident_memory_bytes", "bytes"), "uss": ("wf_process_unique_memory_bytes", "bytes"),
+          "pss": ("wf_process_proportional_memory_bytes", "bytes"), "swap": ("wf_process_swap_bytes", "bytes"),
+          "open_files": ("wf_process_open_files", "files"), "threads": ("wf_process_threads", "threads")}
 
 
 @dataclass
@@ -31,6 +36,13 @@ class MemorySeries:
     started_at: float = 0.0                                   # wall clock of the first sample
     exited: bool = False
     interrupted: bool = False                                 # Ctrl-C: what was sampled is kept
+
+    def samples(self) -> list[Sample]:
+        """Every reading as a Sample, stamped with its wall-clock time."""
+        labels = {"pid": str(self.pid), "name": self.name}
+        return [Sample(metric, value, unit, "psutil (/proc)", labels, self.started_at + at)
+                for attribute, (metric, unit) in SERIES.items()
+                for at, value in zip(self.times_s, getattr(self, attribute))]
 
 
 def _read(proc: psutil.Process, series: MemorySeries, at_s: float, full: bool) -> bool:

@@ -38,6 +38,8 @@ from typing import Any, TypeVar
 import psutil
 from pydantic import BaseModel
 
+from wfdoctor.model import Sample
+
 DEFAULT_FRAMES = 1
 IGNORED_FILES = ("<frozen importlib._bootstrap>", "<frozen importlib._bootstrap_external>", "<unknown>",
                  tracemalloc.__file__, __file__)
@@ -90,6 +92,13 @@ class PythonProfile(BaseModel):
     args: list[str]
     error: str
     interval_s: float
+
+    def samples(self) -> list[Sample]:
+        """Growth by line and RSS by snapshot, for the history."""
+        growth = [Sample("wf_python_heap_growth_bytes", float(entry.size_diff_bytes), "bytes", "tracemalloc",
+                         {"file": entry.file, "line": str(entry.line)}) for entry in self.top_lines]
+        return growth + [Sample("wf_process_resident_memory_bytes", float(snap.rss_bytes), "bytes",
+                                "psutil (profiled)", {"label": snap.label}) for snap in self.snapshots]
 
 
 class MemoryProfiler:
