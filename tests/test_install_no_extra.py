@@ -23,7 +23,7 @@ from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 ROOT = Path(__file__).resolve().parents[1]
 INSTALL_TIMEOUT_S = 600
-HOW_TO_GET_IT = "pip install 'wfdoctor[embedded]' or run scripts/install.sh"
+HOW_TO_GET_IT = "run scripts/install.sh"
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from wfdoctor._version import __version__
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "default_db_path"),
+                         "database"),
     "wfdoctor.app.diagnose": ("DiagnoseOptions",),
     "wfdoctor.app.tokens": ("TokensOptions",),
     "wfdoctor.app.council": ("CouncilOptions",),
@@ -37,9 +37,8 @@ __all__ = ["__version__", *_WHERE]
 
 if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
-    from wfdoctor.app.api import (check_regressions, default_db_path, diagnose, history, measure_tokens,
-                                  model_action, profile_memory, record_results, run_council, show_series,
-                                  watch_memory)
+    from wfdoctor.app.api import (check_regressions, database, diagnose, history, measure_tokens, model_action,
+                                  profile_memory, record_results, run_council, show_series, watch_memory)
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from wfdoctor.analyze.regression import (Change, Settings, benjamini_hochberg, detect_changes, regression_at_end,
                                          window_test)
 from wfdoctor.analyze.series import Series, build_series
-from wfdoctor.model import Sample
+from wfdoctor.model import Sample, WfdoctorError
 
 MIN_POINTS = 8
+MODES = ("changepoint", "window")
 
 
 @dataclass
@@ -34,6 +35,12 @@ class CheckSettings:
     min_after: int = 3                 # points after a change before it counts at the end
     mode: str = "changepoint"          # or "window": the spec's older-vs-recent test
     window_s: float = 24 * 3600
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise WfdoctorError(f"mode must be changepoint or window, not '{self.mode}'")
+        if self.min_effect < 0 or self.min_after < 1 or self.window_s <= 0:
+            raise WfdoctorError("min effect must be at least 0, min after at least 1, the window above 0")
 
 
 def _window_changes(series: Series, settings: Settings, window_s: float) -> list[Change]:

@@ -23,13 +23,18 @@ if TYPE_CHECKING:
     from wfdoctor.app.tokens import TokensOptions
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
-           "check_regressions", "show_series", "record_results", "history", "default_db_path"]
+           "check_regressions", "show_series", "record_results", "history", "database"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 
 
 def _store(db: Database) -> Store:
-    return Store.open(Path(db) if db is not None else default_db_path())
+    return Store.open(database(db))
+
+
+def database(db: Database) -> Path:
+    """The database a call records in: `db`, else $WFDOCTOR_DB, else the XDG data folder."""
+    return Path(db) if db is not None else default_db_path()
 
 
 def diagnose(options: DiagnoseOptions | None = None, *, db: Database = None,
@@ -44,19 +49,23 @@ def diagnose(options: DiagnoseOptions | None = None, *, db: Database = None,
 def measure_tokens(options: TokensOptions | None = None, *, db: Database = None,
                    progress: Progress = SILENT) -> TokensReport:
     """TTFT, ITL, TPOT, decode and prefill rates per concurrency level, the knee, the causes, the roofline."""
-    from wfdoctor.app.tokens import TokensOptions, run_tokens
+    from wfdoctor.app.tokens import TokensOptions, prompt_of, run_tokens
 
+    options = options or TokensOptions()
+    prompt_of(options)  # an unreadable prompt file is reported before the database is touched
     with _store(db) as store:
-        return run_tokens(options or TokensOptions(), store, progress)
+        return run_tokens(options, store, progress)
 
 
 def run_council(options: CouncilOptions | None = None, *, db: Database = None,
                 progress: Progress = SILENT) -> CouncilReport:
     """Several members at once: stragglers, serialisation (alpha), early consensus, the right size."""
-    from wfdoctor.app.council import CouncilOptions, run_council_command
+    from wfdoctor.app.council import CouncilOptions, members_of, run_council_command
 
+    options = options or CouncilOptions()
+    members_of(options)  # a bad members file is reported before the database is touched
     with _store(db) as store:
-        return run_council_command(options or CouncilOptions(), store, progress)
+        return run_council_command(options, store, progress)
 
 
 def watch_memory(options: WatchOptions, *, db: Database = None, progress: Progress = SILENT) -> WatchReport:
@@ -69,8 +78,9 @@ def watch_memory(options: WatchOptions, *, db: Database = None, progress: Progre
 
 def profile_memory(options: ProfileOptions, *, db: Database = None, progress: Progress = SILENT) -> ProfileReport:
     """A Python program run under tracemalloc: where its memory grows, line by line."""
-    from wfdoctor.app.memory import run_memory_profile
+    from wfdoctor.app.memory import run_memory_profile, script_of
 
+    script_of(options)  # a missing script is reported before the database is touched
     with _store(db) as store:
         return run_memory_profile(options, store, progress)
 
@@ -103,10 +113,12 @@ def show_series(metric: str, *, db: Database = None) -> RegressReport:
 
 def record_results(path: Path | str, *, db: Database = None) -> RecordReport:
     """Import pytest-benchmark JSON or CSV/JSON rows into the history."""
-    from wfdoctor.app.regress import record_results as import_file
+    from wfdoctor.app.regress import read_results
+    from wfdoctor.app.regress import record_results as record
 
+    samples = read_results(Path(path))  # a bad file is reported before the database is touched
     with _store(db) as store:
-        return import_file(Path(path), store)
+        return record(Path(path), samples, store)
 
 
 def history(limit: int = 20, *, db: Database = None) -> HistoryReport:

@@ -19,6 +19,7 @@ from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.embedded import EmbeddedServer, smollm2_model_path
 
 EMBEDDED_NOTE = "no LLM server answered: the embedded SmolLM2 engine stood in as the backend"
+QUEUED_MEMBERS = "with interrupts off, so that members queue instead of cutting each other off"
 NO_SERVER = "no LLM server answered on the usual ports; name one with --backend URL"
 
 
@@ -30,24 +31,25 @@ class ChosenBackend:
     note: str = ""
 
 
-def start_embedded(stack: ExitStack, progress: Progress, extra_args: list[str] | None = None) -> EmbeddedServer:
-    """Start the embedded SmolLM2 server, kept until `stack` closes."""
-    progress.note("no LLM server answered: starting the embedded SmolLM2 engine")
+def start_embedded(stack: ExitStack, progress: Progress, extra_args: list[str] | None = None,
+                   why: str = "") -> EmbeddedServer:
+    """Start the embedded SmolLM2 server, kept until `stack` closes; `why` explains `extra_args` to the user."""
+    progress.note("no LLM server answered: starting the embedded SmolLM2 engine" + (f" ({why})" if why else ""))
     return stack.enter_context(EmbeddedServer(extra_args=extra_args))
 
 
 def choose_backend(url: str | None, allow_embedded: bool, stack: ExitStack, progress: Progress,
-                   extra_args: list[str] | None = None) -> ChosenBackend:
+                   extra_args: list[str] | None = None, why: str = "") -> ChosenBackend:
     """The server to measure: `url` if given, else discovery's first answer, else the embedded engine."""
     if url:
-        return ChosenBackend(url.rstrip("/"), url.startswith("embedded"))
+        return ChosenBackend(url=url.rstrip("/"), embedded=url.startswith("embedded"))
     answering = [status for status in asyncio.run(discover()) if status.answered]
     if answering:
-        return ChosenBackend(answering[0].url, False)
+        return ChosenBackend(url=answering[0].url, embedded=False)
     if not allow_embedded:
         raise WfdoctorError(NO_SERVER)
-    server = start_embedded(stack, progress, extra_args)
-    return ChosenBackend(server.base_url, True, server.model_path, EMBEDDED_NOTE)
+    server = start_embedded(stack, progress, extra_args, why)
+    return ChosenBackend(url=server.base_url, embedded=True, model_file=server.model_path, note=EMBEDDED_NOTE)
 
 
 def embedded_status(stack: ExitStack, progress: Progress) -> BackendStatus:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from wfdoctor.analyze.council import baseline_of, council_metrics, council_samples, diagnose_council, recommend_size
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
-from wfdoctor.app.backends import choose_backend
+from wfdoctor.app.backends import QUEUED_MEMBERS, choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
@@ -52,6 +52,15 @@ class CouncilOptions:
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Usage errors surface when the options are made, before anything is opened or measured."""
+        if self.agreement not in AGREEMENTS:
+            raise WfdoctorError(f"agreement must be one of {', '.join(AGREEMENTS)}, not '{self.agreement}'")
+        if self.quorum < 0 or self.max_tokens < 1 or (self.retries is not None and self.retries < 0):
+            raise WfdoctorError("quorum and retries must be at least 0, max tokens at least 1")
+        if self.quorum and self.members and not self.members_file and self.quorum > len(self.members):
+            raise WfdoctorError(f"quorum {self.quorum} exceeds the {len(self.members)} members")
+
 
 @dataclass(frozen=True)
 class CouncilMeasurement:
@@ -72,8 +81,8 @@ def parse_member(text: str, index: int) -> MemberSpec:
     return MemberSpec(name=f"m{index + 1}", url=url.rstrip("/"), model=model or None)
 
 
-def members_from_file(path: Path) -> list[MemberSpec]:
-    """A YAML list of {url, model?, name?}."""
+def members_from_file(path: Path, first: int = 0) -> list[MemberSpec]:
+    """A YAML list of {url, model?, name?}; unnamed members are numbered on from `first`."""
     data, _ = read_yaml(path)
     if not isinstance(data, list) or not data:
         raise WfdoctorError(f"{path}:1: a members file is a non-empty list of {{url, model, name}}")
@@ -81,7 +90,7 @@ def members_from_file(path: Path) -> list[MemberSpec]:
     for index, entry in enumerate(data):
         if not isinstance(entry, dict) or "url" not in entry:
             raise WfdoctorError(f"{path}: entry {index + 1}: each member needs a 'url'")
-        spec = parse_member(f"{entry['url']}#{entry.get('model') or ''}", index)
+        spec = parse_member(f"{entry['url']}#{entry.get('model') or ''}", first + index)
         members.append(MemberSpec(str(entry.get("name", spec.name)), spec.url, spec.model))
     return members
 
@@ -90,11 +99,9 @@ def members_of(options: CouncilOptions) -> list[MemberSpec]:
     """The members named in the options (as specs, `URL[#MODEL]` texts, or a members file), checked."""
     members = [m if isinstance(m, MemberSpec) else parse_member(m, index) for index, m in enumerate(options.members)]
     if options.members_file is not None:
-        members += members_from_file(options.members_file)
-    if options.agreement not in AGREEMENTS:
-        raise WfdoctorError(f"--agreement must be one of {', '.join(AGREEMENTS)}")
+        members += members_from_file(options.members_file, first=len(members))
     if options.quorum and members and options.quorum > len(members):
-        raise WfdoctorError(f"--quorum {options.quorum} exceeds the {len(members)} members")
+        raise WfdoctorError(f"quorum {options.quorum} exceeds the {len(members)} members")
     return members
 
 
@@ -126,8 +133,8 @@ async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s
         if options.quorum:
             early = await run_council(members, backends, request, timeout_s, retries, agree, options.quorum,
                                       member_event)
-        return CouncilMeasurement(sequential, council, early, sweep, agree,
-                                  {b.url: b.implementation for b in backends})
+        return CouncilMeasurement(sequential=sequential, council=council, early=early, sweep=sweep, agree=agree,
+                                  implementation_of={b.url: b.implementation for b in backends})
     finally:
         for backend in backends:
             await backend.aclose()
@@ -137,25 +144,26 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
     """Measure, judge and record one council."""
     members = members_of(options)
     data = load_data_files(options.facts_path, options.rules_paths)
-    timeout_s = options.timeout_s or float(data.facts.common.get("council_member_timeout_ms", 5000)) / 1000
-    retries = options.retries if options.retries is not None else int(data.facts.common.get("council_retries", 3))
+    timeout_s = options.timeout_s or float(data.facts.common["council_member_timeout_ms"]) / 1000
+    retries = options.retries if options.retries is not None else int(data.facts.common["council_retries"])
     tier = classify_tier(SystemProbe().read() + probe_gpus().samples, data.facts)
     with ExitStack() as stack:
+        notes: list[str] = []
         if not members:
-            # The embedded engine serves members one at a time: interrupts off, so they queue instead of cutting.
-            url = choose_backend(None, True, stack, progress, ["--interrupt_requests", "False"]).url
-            members = [MemberSpec(f"m{i + 1}", url) for i in range(DEFAULT_MEMBERS)]
+            chosen = choose_backend(None, True, stack, progress, ["--interrupt_requests", "False"], QUEUED_MEMBERS)
+            members = [MemberSpec(f"m{i + 1}", chosen.url) for i in range(DEFAULT_MEMBERS)]
+            notes += [chosen.note] if chosen.note else []
         run = Run(command="council", started_at=time.time(), tier=tier.tier, settings={
             "members": [m.__dict__ for m in members], "timeout_s": timeout_s, "retries": retries,
             "quorum": options.quorum, "agreement": options.agreement, "max_tokens": options.max_tokens,
         })
         with store.recording(run):
             measured = asyncio.run(_measure(members, options, timeout_s, retries, progress))
-            return _analyse(run, measured, options.quorum, len(members), store, data, tier)
+            return _analyse(run, measured, options.quorum, len(members), store, data, tier, notes)
 
 
 def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, store: Store, data: DataFiles,
-             tier: TierVerdict) -> CouncilReport:
+             tier: TierVerdict, notes: list[str]) -> CouncilReport:
     metrics = council_metrics(measured.council, baseline_of(measured.sequential, size))
     early = council_metrics(measured.early) if measured.early else None
     sweep = [council_metrics(c, baseline_of(measured.sequential, n)) for n, c in measured.sweep]
@@ -174,7 +182,7 @@ def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, sto
                               remedies=data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "council", causes).findings
     record(store, run, samples, findings)
-    notes = [] if combined else ["no member answered: no combined answer"]
+    notes = notes + ([] if combined else ["no member answered: no combined answer"])
     return CouncilReport(run=run, council=metrics, answer=answers.get(combined[0], "") if combined else "",
                          answer_from=combined[1] if combined else [], quorum=quorum, early=early, saved_s=saved,
                          sweep=sweep, size=recommended, findings=findings, tier=tier, rulebook=data.rulebook,

@@ -43,6 +43,11 @@ class DiagnoseOptions:
     discovery_timeout_s: float = 1.0
     token_runs: int = 3  # short token check against the first server that answers; 0 skips it
 
+    def __post_init__(self) -> None:
+        if self.window_s <= 0 or self.top < 1 or self.token_runs < 0 or self.discovery_timeout_s <= 0:
+            raise WfdoctorError("the window and discovery timeout must be above 0, top at least 1, token runs at "
+                                "least 0")
+
 
 RECENT_S = 24 * 3600
 # What other commands measured that diagnose cannot in its window: (metric, label telling series apart).

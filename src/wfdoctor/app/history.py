@@ -7,4 +7,4 @@ from wfdoctor.store.db import Store
 
 
 def list_history(store: Store, limit: int = 20) -> HistoryReport:
-    return HistoryReport(store.path, store.list_runs(limit))
+    return HistoryReport(database=store.path, runs=store.list_runs(limit))

@@ -26,7 +26,7 @@ def judge(samples: list[Sample], data: DataFiles, tier: str, command: str,
     """The triage rules for `command` over `samples`, with the analysis' `causes` ranked among them."""
     results = triage(samples, data.rulebook, data.facts, tier, command=command)
     findings = sorted((causes or []) + findings_of(results), key=lambda f: f.priority.rank)
-    return Judgement(results, findings)
+    return Judgement(results=results, findings=findings)
 
 
 def record(store: Store, run: Run, samples: list[Sample], findings: list[Finding], saved: int = 0,

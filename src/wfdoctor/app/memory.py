@@ -7,7 +7,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import psutil
@@ -31,6 +31,10 @@ class WatchOptions:
     interval_s: float = 0.5
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if self.pid < 1 or self.duration_s <= 0 or self.interval_s <= 0:
+            raise WfdoctorError("pid must be a process id (1 or more), duration and interval above 0")
 
 
 def run_memory_watch(options: WatchOptions, store: Store, progress: Progress = SILENT) -> WatchReport:
@@ -61,16 +65,29 @@ class ProfileOptions:
     frames: int = 1
     interval_s: float = 1.0
     top: int = 10
+    script_output_to_stderr: bool = False  # keep stdout for the JSON document
+
+    def __post_init__(self) -> None:
+        if self.frames < 1 or self.interval_s <= 0 or self.top < 1:
+            raise WfdoctorError("frames and top must be at least 1, the interval above 0")
+        command = self.command
+        if len(command) < 2 or Path(command[0]).name.split(".")[0] not in PYTHON_NAMES:
+            raise WfdoctorError("memory profile runs Python programs: wfdoctor memory profile -- python script.py "
+                                "[args]")
+
+
+def script_of(options: ProfileOptions) -> str:
+    """The script to profile; a missing one is a one-line error."""
+    script = options.command[1]
+    if not Path(script).is_file():
+        raise WfdoctorError(f"{script}: no such script")
+    return script
 
 
 def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress = SILENT) -> ProfileReport:
     """Run `python script.py args` under the profiler in a child interpreter; record the result."""
     command = options.command
-    if len(command) < 2 or Path(command[0]).name.split(".")[0] not in PYTHON_NAMES:
-        raise WfdoctorError("memory profile runs Python programs: wfdoctor memory profile -- python script.py [args]")
-    script, args = command[1], command[2:]
-    if not Path(script).is_file():
-        raise WfdoctorError(f"{script}: no such script")
+    script, args = script_of(options), command[2:]
     run = Run(command="memory profile", started_at=time.time(),
               settings={"command": command, "frames": options.frames, "interval_s": options.interval_s})
     with store.recording(run), tempfile.TemporaryDirectory() as folder:
@@ -78,7 +95,8 @@ def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress
         progress.note(f"profiling {script}")
         child = subprocess.run([sys.executable, "-m", "wfdoctor.measure.pyprofile", "--out", str(out),
                                 "--frames", str(options.frames), "--interval", str(options.interval_s),
-                                "--top", str(options.top), script, *args])
+                                "--top", str(options.top), script, *args],
+                               stdout=sys.stderr if options.script_output_to_stderr else None)
         if not out.is_file():
             raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")
         profile = PythonProfile.model_validate_json(out.read_text(encoding="utf-8"))
@@ -96,6 +114,14 @@ class ModelsOptions:
     model: str | None = None        # for unload and preload
     budget_bytes: int | None = None  # for evict
     apply: bool = False             # dry run unless set
+
+    def __post_init__(self) -> None:
+        if self.verb not in MODEL_VERBS:
+            raise WfdoctorError(f"unknown model action '{self.verb}': one of {', '.join(MODEL_VERBS)}")
+        if self.verb in ("unload", "preload") and not self.model:
+            raise WfdoctorError(f"{self.verb} needs a model name")
+        if self.verb == "evict" and (self.budget_bytes is None or self.budget_bytes < 0):
+            raise WfdoctorError("evict needs a budget of 0 bytes or more")
 
 
 async def _act(options: ModelsOptions) -> tuple[LoadedState, list[ActionRecord], EvictionPlan | None]:
@@ -116,15 +142,12 @@ async def _act(options: ModelsOptions) -> tuple[LoadedState, list[ActionRecord],
 
 def run_model_action(options: ModelsOptions, store: Store, progress: Progress = SILENT) -> ModelsReport:
     """`models` (list), `unload`/`preload` MODEL, or `evict` to a budget; every action logged."""
-    if options.verb not in MODEL_VERBS:
-        raise WfdoctorError(f"unknown model action '{options.verb}': one of {', '.join(MODEL_VERBS)}")
     url = options.url.rstrip("/")
     run = Run(command=f"memory {options.verb}", started_at=time.time(),
               settings={"backend": url, "model": options.model, "budget_bytes": options.budget_bytes,
                         "apply": options.apply})
     with store.recording(run):
-        state, actions, plan = asyncio.run(_act(ModelsOptions(options.verb, url, options.model,
-                                                              options.budget_bytes, options.apply)))
+        state, actions, plan = asyncio.run(_act(replace(options, url=url)))
         for action in actions:
             store.add_action(run.id or 0, action)
     return ModelsReport(run=run, url=url, state=state, actions=actions, plan=plan)

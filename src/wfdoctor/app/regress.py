@@ -9,20 +9,25 @@ from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerd
 from wfdoctor.app.judge import record
 from wfdoctor.app.reports import RecordReport, RegressReport
 from wfdoctor.config.metrics import higher_is_better
-from wfdoctor.model import Run, WfdoctorError
+from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.results_file import parse_results
 from wfdoctor.store.db import Store
 
 
-def record_results(path: Path, store: Store) -> RecordReport:
-    """Store imported results as one run."""
+def read_results(path: Path) -> list[Sample]:
+    """The points of a results file, every row checked (file:row errors) before anything is stored."""
     samples = parse_results(path)
     if not samples:
         raise WfdoctorError(f"{path}: no results found")
+    return samples
+
+
+def record_results(path: Path, samples: list[Sample], store: Store) -> RecordReport:
+    """Store imported results (`read_results`) as one run."""
     run = Run(command="regress record", started_at=min(s.ts for s in samples), settings={"file": str(path)})
-    run.samples = samples
-    store.save_run(run)
-    return RecordReport(run, path, len(samples))
+    with store.recording(run):
+        record(store, run, samples, [])
+    return RecordReport(run=run, file=path, points=len(samples))
 
 
 def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) -> list[SeriesVerdict]:
@@ -34,14 +39,12 @@ def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) 
 def check_regressions(store: Store, metrics: list[str] | None = None,
                       settings: CheckSettings = CheckSettings()) -> RegressReport:
     """Change points (or the spec's window test) in every series; the verdict is recorded as a run."""
-    if settings.mode not in ("changepoint", "window"):
-        raise WfdoctorError("--mode must be changepoint or window")
     verdicts = _verdicts(store, metrics, settings)
     run = Run(command="regress check", started_at=time.time(), settings={"metrics": metrics or [],
                                                                           "mode": settings.mode})
     with store.recording(run):
         record(store, run, check_samples(verdicts), [])
-    return RegressReport(run, verdicts, MIN_POINTS, metrics or [])
+    return RegressReport(run=run, verdicts=verdicts, min_points=MIN_POINTS, metrics=metrics or [])
 
 
 def show_series(store: Store, metric: str) -> RegressReport:
@@ -49,4 +52,4 @@ def show_series(store: Store, metric: str) -> RegressReport:
     verdicts = _verdicts(store, [metric], CheckSettings())
     if not verdicts:
         raise WfdoctorError(f"no series of {metric} with a known direction and enough points in the history")
-    return RegressReport(None, verdicts, MIN_POINTS, [metric])
+    return RegressReport(run=None, verdicts=verdicts, min_points=MIN_POINTS, metrics=[metric])

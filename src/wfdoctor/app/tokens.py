@@ -21,7 +21,7 @@ from wfdoctor.analyze.roofline import Roofline, roofline
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.tokens import (LevelSummary, find_knee, level_metrics, request_samples, summarize_level,
                                      summary_samples)
-from wfdoctor.app.backends import choose_backend
+from wfdoctor.app.backends import ChosenBackend, choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
@@ -38,6 +38,9 @@ from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
 
 LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+ARRIVALS = ("closed", "poisson")
+APIS = ("chat", "completion")
+MAX_CONCURRENCY = 1024
 
 
 @dataclass(frozen=True)
@@ -62,12 +65,23 @@ class TokensOptions:
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        """Usage errors surface when the options are made, before anything is opened or measured."""
+        if self.arrival not in ARRIVALS:
+            raise WfdoctorError(f"arrival must be closed or poisson, not '{self.arrival}'")
+        if self.api not in APIS:
+            raise WfdoctorError(f"api must be chat or completion, not '{self.api}'")
+        if not self.concurrency or any(not 1 <= level <= MAX_CONCURRENCY for level in self.concurrency):
+            raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: {self.concurrency}")
+        if sum(x is not None for x in (self.prompt, self.prompt_file, self.prompt_tokens)) > 1:
+            raise WfdoctorError("give one of prompt, prompt file or prompt tokens")
+        if self.runs < 1 or self.warmup < 0 or self.max_tokens < 1 or self.timeout_s <= 0 or self.rate_per_s <= 0:
+            raise WfdoctorError("runs and max tokens must be at least 1, warm-up at least 0, timeout and rate "
+                                "above 0")
+
 
 def prompt_of(options: TokensOptions) -> str:
-    """The prompt text the options ask for (checked before anything runs)."""
-    given = sum(x is not None for x in (options.prompt, options.prompt_file, options.prompt_tokens))
-    if given > 1:
-        raise WfdoctorError("use one of --prompt, --prompt-file, --prompt-tokens")
+    """The prompt text the options ask for; an unreadable prompt file is a one-line error."""
     if options.prompt_tokens is not None:
         return synthetic_prompt(options.prompt_tokens)
     if options.prompt_file is not None:
@@ -76,15 +90,6 @@ def prompt_of(options: TokensOptions) -> str:
         except OSError as exc:
             raise WfdoctorError(f"{options.prompt_file}: cannot read the prompt file: {exc.strerror}") from None
     return options.prompt or DEFAULT_PROMPT
-
-
-def _check(options: TokensOptions) -> None:
-    if options.arrival not in ("closed", "poisson"):
-        raise WfdoctorError("--arrival must be closed or poisson")
-    if options.api not in ("chat", "completion"):
-        raise WfdoctorError("--api must be chat or completion")
-    if not options.concurrency or any(level < 1 for level in options.concurrency):
-        raise WfdoctorError("--concurrency: each level must be at least 1")
 
 
 def quick_token_check(url: str, runs: int, stall_s: float, progress: Progress) -> list[Sample]:
@@ -151,7 +156,6 @@ def _roofline(decode_tps: float | None, model: tuple[int | None, str], gpu: GpuR
 
 def run_tokens(options: TokensOptions, store: Store, progress: Progress = SILENT) -> TokensReport:
     """Measure, analyse and record one token run."""
-    _check(options)
     prompt = prompt_of(options)
     data = load_data_files(options.facts_path, options.rules_paths)
     run = Run(command="tokens", started_at=time.time(), settings={
@@ -167,8 +171,7 @@ def run_tokens(options: TokensOptions, store: Store, progress: Progress = SILENT
     with ExitStack() as stack:  # holds the embedded server, if one is started, until the end
         chosen = choose_backend(options.backend_url, options.embedded, stack, progress, options.embedded_args)
         with store.recording(run):
-            return _measure(options, workload, chosen.url, chosen.embedded, chosen.model_file, store, run, data,
-                            progress)
+            return _measure(options, workload, chosen, store, run, data, progress)
 
 
 def _run_levels(url: str, options: TokensOptions, workload: Workload,
@@ -196,8 +199,9 @@ def _run_levels(url: str, options: TokensOptions, workload: Workload,
     return known[0], levels, False
 
 
-def _measure(options: TokensOptions, workload: Workload, url: str, embedded: bool, model_file: Path | None,
-             store: Store, run: Run, data: DataFiles, progress: Progress) -> TokensReport:
+def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, store: Store, run: Run,
+             data: DataFiles, progress: Progress) -> TokensReport:
+    url = chosen.url
     gpu = probe_gpus()
     tier = classify_tier(SystemProbe().read() + gpu.samples, data.facts)
     backend, levels, interrupted = _run_levels(url, options, workload, progress)
@@ -214,7 +218,7 @@ def _measure(options: TokensOptions, workload: Workload, url: str, embedded: boo
                       ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "tokens", causes).findings
     limit, note = (None, "interrupted") if interrupted else _roofline(
-        _base_decode(summaries), _model_bytes(options.model_file or model_file, server, levels), gpu, server,
+        _base_decode(summaries), _model_bytes(options.model_file or chosen.model_file, server, levels), gpu, server,
         options.measure_bandwidth, limits)
     if limit is not None:
         samples += [Sample("wf_llm_roofline_tokens_per_second", limit.limit_tps, "tokens/s", limit.bandwidth_source,
@@ -223,13 +227,12 @@ def _measure(options: TokensOptions, workload: Workload, url: str, embedded: boo
                            {"model": backend.model})]
     run.tier = tier.tier
     run.settings |= {"backend": url, "implementation": backend.implementation, "model": backend.model,
-                     "embedded": embedded}
+                     "embedded": chosen.embedded}
     record(store, run, samples, findings, interrupted=interrupted)
     notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
-    if embedded:
-        notes.append("no LLM server answered: the embedded SmolLM2 engine was measured")
+    notes += [chosen.note] if chosen.note else []
     return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
-                        model=backend.model, embedded=embedded, levels=summaries, requests=requests, knee=knee,
+                        model=backend.model, embedded=chosen.embedded, levels=summaries, requests=requests, knee=knee,
                         findings=findings, roofline=limit, roofline_note=note, tier=tier, rulebook=data.rulebook,
                         interrupted=interrupted, notes=notes)
 

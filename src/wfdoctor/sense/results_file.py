@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from wfdoctor.config.metrics import spec
+from wfdoctor.config.metrics import NAMESPACE, spec
 from wfdoctor.model import Sample, WfdoctorError
 
 
@@ -56,11 +56,22 @@ def parse_results(path: Path) -> list[Sample]:
         except (KeyError, TypeError, ValueError):
             raise WfdoctorError(f"{where}: each row needs 'metric' and a numeric 'value'") from None
         labels = {"revision": str(row.get("revision") or ""), "point": str(number)}
-        registered = spec(metric)  # a registered metric's unit may be left out of the file
-        unit = str(row.get("unit") or "") or (registered.unit if registered else "")
-        samples.append(Sample(metric, value, unit, f"imported from {path.name}", labels,
-                              _timestamp(row.get("timestamp", time.time()), where)))
+        samples.append(Sample(metric, value, _unit(metric, str(row.get("unit") or ""), where),
+                              f"imported from {path.name}", labels, _timestamp(row.get("timestamp", time.time()), where)))
     return samples
+
+
+def _unit(metric: str, given: str, where: str) -> str:
+    """A `wf_` metric is one wfdoctor measures: its unit is the registry's (it may be left out of the file)."""
+    if not metric.startswith(NAMESPACE):
+        return given
+    registered = spec(metric)
+    if registered is None:
+        raise WfdoctorError(f"{where}: '{metric}' is in wfdoctor's own namespace but not a metric it measures "
+                            f"(docs/metrics.md); name an imported series without the '{NAMESPACE}' prefix")
+    if given and given != registered.unit:
+        raise WfdoctorError(f"{where}: {metric} is recorded in '{registered.unit}', not '{given}'")
+    return registered.unit
 
 
 def _pytest_benchmark(data: dict[str, Any], path: Path) -> list[Sample]:

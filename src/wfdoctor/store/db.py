@@ -250,13 +250,6 @@ class Store:
                 (run.finished_at, status, run.tier, json.dumps(run.environment), run.id),
             )
 
-    def save_run(self, run: Run) -> int:
-        """Store a complete run (samples and findings) in one go."""
-        run_id = self.begin_run(run)
-        self.add_results(run_id, run.samples, run.findings)
-        self.finish_run(run)
-        return run_id
-
     @contextmanager
     def _transaction(self) -> Iterator[None]:
         self._db.execute("BEGIN")

@@ -17,8 +17,8 @@ import wfdoctor
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import DbOption, FactsOption, FailOnOption, JsonOption, RulesOption, concurrency_list
-from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, exit_code_for, finish,
-                                       print_document, progress_on_stderr, stderr, stdout)
+from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
+                                       finish, print_document, progress_on_stderr, stderr, stdout)
 
 app = typer.Typer(
     name="wfdoctor",
@@ -66,9 +66,10 @@ def diagnose(
     """Snapshot the system, find LLM servers, classify the tier and run the triage matrix."""
     from wfdoctor.surface.views import diagnose as view
 
-    options = wfdoctor.DiagnoseOptions(window_s=window, backend_urls=backend or [], embedded=embedded,
-                                       facts_path=facts, rules_paths=rules or [], top=top, token_runs=token_runs)
-    path = db or wfdoctor.default_db_path()
+    options = checked_options(lambda: wfdoctor.DiagnoseOptions(
+        window_s=window, backend_urls=backend or [], embedded=embedded, facts_path=facts, rules_paths=rules or [],
+        top=top, token_runs=token_runs))
+    path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.diagnose(options, db=path, progress=progress)
     code = exit_code_for([f.priority for f in report.findings], fail_on)
@@ -114,12 +115,12 @@ def tokens(
     """Measure token generation (TTFT, ITL, TPOT, throughput), find the bottleneck and the physical limit."""
     from wfdoctor.surface.views import tokens as view
 
-    options = wfdoctor.TokensOptions(
+    options = checked_options(lambda: wfdoctor.TokensOptions(
         backend_url=backend, model=model, prompt=prompt, prompt_file=prompt_file, prompt_tokens=prompt_tokens,
         max_tokens=max_tokens, runs=runs, warmup=warmup, concurrency=concurrency_list(concurrency), arrival=arrival,
         rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file, measure_bandwidth=bandwidth,
-        facts_path=facts, rules_paths=rules or [])
-    path = db or wfdoctor.default_db_path()
+        facts_path=facts, rules_paths=rules or []))
+    path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
     code = EXIT_INTERRUPTED if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
@@ -157,11 +158,11 @@ def council(
     """Run a council: stragglers, timeouts, serialisation vs parallelism (alpha), early consensus, right size."""
     from wfdoctor.surface.views import council as view
 
-    options = wfdoctor.CouncilOptions(members=list(member or []), members_file=members_file, prompt=prompt,
-                                      max_tokens=max_tokens, timeout_s=timeout, retries=retries, quorum=quorum,
-                                      agreement=agreement, similarity=similarity, sweep=sweep, facts_path=facts,
-                                      rules_paths=rules or [])
-    path = db or wfdoctor.default_db_path()
+    options = checked_options(lambda: wfdoctor.CouncilOptions(
+        members=list(member or []), members_file=members_file, prompt=prompt, max_tokens=max_tokens, timeout_s=timeout,
+        retries=retries, quorum=quorum, agreement=agreement, similarity=similarity, sweep=sweep, facts_path=facts,
+        rules_paths=rules or []))
+    path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.run_council(options, db=path, progress=progress)
     code = exit_code_for([f.priority for f in report.findings], fail_on)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from pathlib import Path
+from typing import Annotated
 
 import typer
 
 import wfdoctor
 from wfdoctor.surface.options import (ApplyOption, DbOption, FactsOption, FailOnOption, JsonOption, OllamaOption,
                                       RulesOption)
-from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, EXIT_INTERRUPTED, FailOn, exit_code_for, finish,
-                                       progress_on_stderr)
-from wfdoctor.surface.views import memory as view
+from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, EXIT_INTERRUPTED, FailOn, checked_options,
+                                       exit_code_for, finish, progress_on_stderr)
 
 memory_app = typer.Typer(help="Memory diagnostics: leaks, Python heap growth, Ollama's loaded models.",
                          no_args_is_help=True)
@@ -30,9 +30,11 @@ def memory_watch(
     as_json: JsonOption = False,
 ) -> None:
     """Sample a process's memory and call leak / growth-then-plateau / stable by statistics."""
-    options = wfdoctor.WatchOptions(pid=pid, duration_s=duration, interval_s=interval, facts_path=facts,
-                                    rules_paths=rules or [])
-    path = db or wfdoctor.default_db_path()
+    from wfdoctor.surface.views import memory as view
+
+    options = checked_options(lambda: wfdoctor.WatchOptions(pid=pid, duration_s=duration, interval_s=interval,
+                                                            facts_path=facts, rules_paths=rules or []))
+    path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.watch_memory(options, db=path, progress=progress)
     code = EXIT_INTERRUPTED if report.series.interrupted else exit_code_for(
@@ -52,16 +54,23 @@ def memory_profile(
     as_json: JsonOption = False,
 ) -> None:
     """Run a Python program under tracemalloc and show where its memory grows, line by line."""
-    options = wfdoctor.ProfileOptions(command=command, frames=frames, interval_s=interval, top=top)
-    path = db or wfdoctor.default_db_path()
+    from wfdoctor.surface.views import memory as view
+
+    options = checked_options(lambda: wfdoctor.ProfileOptions(command=command, frames=frames, interval_s=interval,
+                                                              top=top, script_output_to_stderr=as_json))
+    path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.profile_memory(options, db=path, progress=progress)
-    finish(as_json, lambda: view.profile_document(report, EXIT_HEALTHY), lambda out: view.render_profile(report, out),
-           report.run.id, path, EXIT_HEALTHY)
+    finish(as_json, lambda: view.profile_document(report, EXIT_HEALTHY),
+           lambda out: view.render_profile(report, out), report.run.id, path, EXIT_HEALTHY)
 
 
-def _models_command(options: wfdoctor.ModelsOptions, db: Optional[object], as_json: bool) -> None:
-    path = db or wfdoctor.default_db_path()
+def _models_command(verb: str, backend: str, db: Path | None, as_json: bool, **choice: object) -> None:
+    """Every model command: the action (or listing), its log, the view; exit 1 when an action failed."""
+    from wfdoctor.surface.views import memory as view
+
+    options: wfdoctor.ModelsOptions = checked_options(lambda: wfdoctor.ModelsOptions(verb=verb, url=backend, **choice))
+    path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.model_action(options, db=path, progress=progress)
     code = EXIT_FINDINGS if any(action.error for action in report.actions) else EXIT_HEALTHY
@@ -72,21 +81,21 @@ def _models_command(options: wfdoctor.ModelsOptions, db: Optional[object], as_js
 @memory_app.command("models")
 def memory_models(backend: OllamaOption = OLLAMA, db: DbOption = None, as_json: JsonOption = False) -> None:
     """List the models an Ollama server holds in memory: size, VRAM share, expiry."""
-    _models_command(wfdoctor.ModelsOptions("models", backend), db, as_json)
+    _models_command("models", backend, db, as_json)
 
 
 @memory_app.command("unload")
 def memory_unload(model: Annotated[str, typer.Argument(help="Model to unload.")], backend: OllamaOption = OLLAMA,
                   apply: ApplyOption = False, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Unload a model (Ollama keep_alive 0); dry run unless --apply."""
-    _models_command(wfdoctor.ModelsOptions("unload", backend, model=model, apply=apply), db, as_json)
+    _models_command("unload", backend, db, as_json, model=model, apply=apply)
 
 
 @memory_app.command("preload")
 def memory_preload(model: Annotated[str, typer.Argument(help="Model to load.")], backend: OllamaOption = OLLAMA,
                    apply: ApplyOption = False, db: DbOption = None, as_json: JsonOption = False) -> None:
     """Load a model ahead of its first request (keep_alive 30m); dry run unless --apply."""
-    _models_command(wfdoctor.ModelsOptions("preload", backend, model=model, apply=apply), db, as_json)
+    _models_command("preload", backend, db, as_json, model=model, apply=apply)
 
 
 @memory_app.command("evict")
@@ -101,4 +110,4 @@ def memory_evict(budget: Annotated[str, typer.Option("--budget", help="Memory th
         budget_bytes = parse_size(budget)
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from None
-    _models_command(wfdoctor.ModelsOptions("evict", backend, budget_bytes=budget_bytes, apply=apply), db, as_json)
+    _models_command("evict", backend, db, as_json, budget_bytes=budget_bytes, apply=apply)

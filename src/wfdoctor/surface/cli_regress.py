@@ -9,8 +9,7 @@ import typer
 
 import wfdoctor
 from wfdoctor.surface.options import DbOption, JsonOption
-from wfdoctor.surface.terminal import EXIT_FINDINGS, EXIT_HEALTHY, finish, print_document, stdout
-from wfdoctor.surface.views import regress as view
+from wfdoctor.surface.terminal import EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document, stdout
 
 regress_app = typer.Typer(help="Regression detection over the stored history (and a CI gate).",
                           no_args_is_help=True)
@@ -24,7 +23,9 @@ def regress_record(
     as_json: JsonOption = False,
 ) -> None:
     """Import external results into the history."""
-    path = db or wfdoctor.default_db_path()
+    from wfdoctor.surface.views import regress as view
+
+    path = wfdoctor.database(db)
     report = wfdoctor.record_results(file, db=path)
     if as_json:
         print_document(view.record_document(report, EXIT_HEALTHY))
@@ -51,9 +52,11 @@ def regress_check(
     as_json: JsonOption = False,
 ) -> None:
     """Exit 1 when a series ends in a regression (change points, direction-aware, BH over series)."""
-    settings = wfdoctor.CheckSettings(min_effect=min_effect, min_after=min_after, mode=mode,
-                                      window_s=window_hours * 3600)
-    path = db or wfdoctor.default_db_path()
+    from wfdoctor.surface.views import regress as view
+
+    settings = checked_options(lambda: wfdoctor.CheckSettings(min_effect=min_effect, min_after=min_after, mode=mode,
+                                                              window_s=window_hours * 3600))
+    path = wfdoctor.database(db)
     report = wfdoctor.check_regressions(metric, settings, db=path)
     code = EXIT_FINDINGS if any(v.discovery for v in report.verdicts) else EXIT_HEALTHY
     if markdown_path is not None:
@@ -71,6 +74,8 @@ def regress_show(
     as_json: JsonOption = False,
 ) -> None:
     """Print a metric's series with its change points (and plot them)."""
+    from wfdoctor.surface.views import regress as view
+
     report = wfdoctor.show_series(metric, db=db)
     if as_json:
         print_document(view.show_document(report))

