@@ -35,7 +35,8 @@ async def loaded_state(url: str) -> LoadedState:
         raise WfdoctorError(f"{url}: no Ollama server answered ({status.error or status.kind}); model actions "
                             "need Ollama's API")
     loaded = [m for m in status.models if m.loaded]
-    return LoadedState(loaded, sum(m.size_bytes or 0 for m in loaded), sum(m.vram_bytes or 0 for m in loaded))
+    return LoadedState(loaded=loaded, loaded_bytes=sum(m.size_bytes or 0 for m in loaded),
+                       vram_bytes=sum(m.vram_bytes or 0 for m in loaded))
 
 
 async def _load_or_unload(url: str, model: str, keep_alive: Any, kind: str, reason: str,
