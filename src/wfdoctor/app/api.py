@@ -7,8 +7,9 @@ for what it uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.store.db import Store, default_db_path
@@ -26,10 +27,13 @@ __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile
            "check_regressions", "show_series", "record_results", "history", "database"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
+R = TypeVar("R")
 
 
-def _store(db: Database) -> Store:
-    return Store.open(database(db))
+def _in_store(db: Database, pipeline: Callable[[Store], R]) -> R:
+    """Run `pipeline` with the database open (and closed after, whatever happens)."""
+    with Store.open(database(db)) as store:
+        return pipeline(store)
 
 
 def database(db: Database) -> Path:
@@ -42,8 +46,7 @@ def diagnose(options: DiagnoseOptions | None = None, *, db: Database = None,
     """Snapshot the machine, find LLM servers, classify the tier and run the triage matrix."""
     from wfdoctor.app.diagnose import DiagnoseOptions, run_diagnose
 
-    with _store(db) as store:
-        return run_diagnose(options or DiagnoseOptions(), store, progress)
+    return _in_store(db, lambda store: run_diagnose(options or DiagnoseOptions(), store, progress))
 
 
 def measure_tokens(options: TokensOptions | None = None, *, db: Database = None,
@@ -53,8 +56,7 @@ def measure_tokens(options: TokensOptions | None = None, *, db: Database = None,
 
     options = options or TokensOptions()
     prompt_of(options)  # an unreadable prompt file is reported before the database is touched
-    with _store(db) as store:
-        return run_tokens(options, store, progress)
+    return _in_store(db, lambda store: run_tokens(options, store, progress))
 
 
 def run_council(options: CouncilOptions | None = None, *, db: Database = None,
@@ -64,16 +66,14 @@ def run_council(options: CouncilOptions | None = None, *, db: Database = None,
 
     options = options or CouncilOptions()
     members_of(options)  # a bad members file is reported before the database is touched
-    with _store(db) as store:
-        return run_council_command(options, store, progress)
+    return _in_store(db, lambda store: run_council_command(options, store, progress))
 
 
 def watch_memory(options: WatchOptions, *, db: Database = None, progress: Progress = SILENT) -> WatchReport:
     """A process's memory over time and a leak verdict by statistics."""
     from wfdoctor.app.memory import run_memory_watch
 
-    with _store(db) as store:
-        return run_memory_watch(options, store, progress)
+    return _in_store(db, lambda store: run_memory_watch(options, store, progress))
 
 
 def profile_memory(options: ProfileOptions, *, db: Database = None, progress: Progress = SILENT) -> ProfileReport:
@@ -81,16 +81,14 @@ def profile_memory(options: ProfileOptions, *, db: Database = None, progress: Pr
     from wfdoctor.app.memory import run_memory_profile, script_of
 
     script_of(options)  # a missing script is reported before the database is touched
-    with _store(db) as store:
-        return run_memory_profile(options, store, progress)
+    return _in_store(db, lambda store: run_memory_profile(options, store, progress))
 
 
 def model_action(options: ModelsOptions, *, db: Database = None, progress: Progress = SILENT) -> ModelsReport:
     """List, unload, preload or evict Ollama's loaded models (a dry run unless `options.apply`)."""
     from wfdoctor.app.memory import run_model_action
 
-    with _store(db) as store:
-        return run_model_action(options, store, progress)
+    return _in_store(db, lambda store: run_model_action(options, store, progress))
 
 
 def check_regressions(metrics: list[str] | None = None, settings: CheckSettings | None = None, *,
@@ -99,16 +97,14 @@ def check_regressions(metrics: list[str] | None = None, settings: CheckSettings 
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.regress import check_regressions as check
 
-    with _store(db) as store:
-        return check(store, metrics, settings or CheckSettings())
+    return _in_store(db, lambda store: check(store, metrics, settings or CheckSettings()))
 
 
 def show_series(metric: str, *, db: Database = None) -> RegressReport:
     """One metric's stored series with its change points (nothing recorded)."""
     from wfdoctor.app.regress import show_series as show
 
-    with _store(db) as store:
-        return show(store, metric)
+    return _in_store(db, lambda store: show(store, metric))
 
 
 def record_results(path: Path | str, *, db: Database = None) -> RecordReport:
@@ -117,13 +113,11 @@ def record_results(path: Path | str, *, db: Database = None) -> RecordReport:
     from wfdoctor.app.regress import record_results as record
 
     samples = read_results(Path(path))  # a bad file is reported before the database is touched
-    with _store(db) as store:
-        return record(Path(path), samples, store)
+    return _in_store(db, lambda store: record(Path(path), samples, store))
 
 
 def history(limit: int = 20, *, db: Database = None) -> HistoryReport:
     """Stored runs, newest first, with findings counted by priority."""
     from wfdoctor.app.history import list_history
 
-    with _store(db) as store:
-        return list_history(store, limit)
+    return _in_store(db, lambda store: list_history(store, limit))

@@ -2,7 +2,7 @@
 
 WAL lets the monitor write while `history`, reports and the web app read. The
 schema is versioned with `PRAGMA user_version` and moved forward by the
-MIGRATIONS list; a database from a newer wfdoctor, a corrupt file or a locked
+MIGRATIONS (the SQL files in store/migrations); a database from a newer wfdoctor, a corrupt file or a locked
 one is reported with its path and never recreated over the user's data.
 A run is written when it starts and marked finished at the end, so a killed
 run keeps the samples it had saved.
@@ -22,70 +22,9 @@ from pathlib import Path
 from wfdoctor.config.metrics import load_metrics
 from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
 
-MIGRATIONS: list[str] = [
-    # v1: runs, their samples and findings.
-    """
-    CREATE TABLE runs (
-        id INTEGER PRIMARY KEY,
-        command TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        finished_at REAL,
-        status TEXT NOT NULL DEFAULT 'running',
-        tier TEXT NOT NULL DEFAULT '',
-        settings TEXT NOT NULL DEFAULT '{}',
-        environment TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE TABLE samples (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        metric TEXT NOT NULL,
-        value REAL NOT NULL,
-        unit TEXT NOT NULL,
-        source TEXT NOT NULL,
-        labels TEXT NOT NULL,
-        ts REAL NOT NULL
-    );
-    CREATE INDEX samples_by_metric ON samples(metric, ts);
-    CREATE INDEX samples_by_run ON samples(run_id);
-    CREATE TABLE findings (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        rule_id TEXT NOT NULL,
-        code TEXT NOT NULL,
-        row TEXT NOT NULL,
-        priority TEXT NOT NULL,
-        symptom TEXT NOT NULL,
-        cause TEXT NOT NULL,
-        summary TEXT NOT NULL,
-        actions TEXT NOT NULL,
-        evidence TEXT NOT NULL
-    );
-    CREATE INDEX findings_by_run ON findings(run_id);
-    """,
-    # v2: every action wfdoctor takes or plans, with before/after evidence.
-    """
-    CREATE TABLE actions (
-        id INTEGER PRIMARY KEY,
-        run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
-        ts REAL NOT NULL,
-        kind TEXT NOT NULL,
-        target TEXT NOT NULL,
-        level TEXT NOT NULL,
-        applied INTEGER NOT NULL,
-        reason TEXT NOT NULL,
-        before TEXT NOT NULL,
-        after TEXT NOT NULL,
-        error TEXT NOT NULL DEFAULT ''
-    );
-    CREATE INDEX actions_by_run ON actions(run_id);
-    """,
-    # v3: leak rates are bytes per minute (v2 and earlier labelled them "bytes"); the metric
-    # registry refuses the old unit, so stored leak verdicts are relabelled, values unchanged.
-    """
-    UPDATE samples SET unit = 'bytes/min'
-    WHERE metric IN ('wf_memory_leak_bytes_per_minute', 'wf_memory_growth_bytes_per_minute') AND unit = 'bytes';
-    """,
-]
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+# Forward migrations, one SQL file per schema version, applied in name order.
+MIGRATIONS: list[str] = [path.read_text(encoding="utf-8") for path in sorted(MIGRATIONS_DIR.glob("*.sql"))]
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 5000
 
@@ -312,4 +251,6 @@ class Store:
 
 
 def _statements(script: str) -> list[str]:
-    return [part.strip() for part in script.split(";") if part.strip()]
+    """The statements of a migration file (its `--` comment lines dropped, so they may hold any text)."""
+    code = "\n".join(line for line in script.splitlines() if not line.lstrip().startswith("--"))
+    return [part.strip() for part in code.split(";") if part.strip()]

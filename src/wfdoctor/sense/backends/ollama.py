@@ -10,7 +10,6 @@ object carries the server's own durations in nanoseconds: `load_duration`,
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -20,7 +19,7 @@ import orjson
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import get_json
 from wfdoctor.sense.backends.http_backend import HttpProtocol
-from wfdoctor.sense.backends.streaming import stream_request
+from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "ollama"
 NS = 1e9
@@ -79,11 +78,7 @@ def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
     _absorb(orjson.loads(line), trace, arrived)
 
 
-async def stream_ollama(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
-                        answered: asyncio.Event | None = None) -> StreamTrace:
-    """Stream one request; failures are recorded in the trace, never raised."""
-    path, body = _payload(request, model)
-    return await stream_request(client, f"{url}{path}", body, _handle_line, answered)
+stream_ollama = line_streamer(_payload, _handle_line)
 
 
 PROTOCOL = HttpProtocol(

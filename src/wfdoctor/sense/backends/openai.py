@@ -12,7 +12,6 @@ vLLM's (8000) and LM Studio's (1234).
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -22,7 +21,7 @@ import orjson
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, get_json, post_json
 from wfdoctor.sense.backends.http_backend import HttpProtocol
-from wfdoctor.sense.backends.streaming import stream_request
+from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "openai"
 LLAMA_CPP_PYTHON = "llama-cpp-python"
@@ -119,11 +118,7 @@ def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
         _absorb(orjson.loads(data), trace, arrived)
 
 
-async def stream_openai(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
-                        answered: asyncio.Event | None = None) -> StreamTrace:
-    """Stream one request; failures are recorded in the trace, never raised."""
-    path, body = _payload(request, model)
-    return await stream_request(client, f"{url}{path}", body, _handle_line, answered)
+stream_openai = line_streamer(_payload, _handle_line)
 
 
 PROTOCOL = HttpProtocol(

@@ -14,12 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import aiohttp
 
-from wfdoctor.sense.backends.base import StreamTrace
+from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, error_text
 
 # Folds one stamped line into the trace; sets `trace.completed` at the end marker.
@@ -92,3 +92,22 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
     if not trace.completed and not trace.error:
         trace.error = f"stream ended early (no end marker) after {len(trace.pieces)} tokens"
     return trace
+
+
+# (request, model) -> (path, JSON body) of one protocol's generation endpoint.
+PayloadBuilder = Callable[[GenerationRequest, str], tuple[str, dict[str, Any]]]
+StreamFunction = Callable[[aiohttp.ClientSession, str, GenerationRequest, str, "asyncio.Event | None"],
+                          Awaitable[StreamTrace]]
+
+
+def line_streamer(payload: PayloadBuilder, handle: LineHandler) -> StreamFunction:
+    """A protocol's `stream(client, url, request, model, answered)`: its payload, this engine, its line handler.
+
+    Failures are recorded in the trace, never raised.
+    """
+    async def stream(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
+                     answered: asyncio.Event | None = None) -> StreamTrace:
+        path, body = payload(request, model)
+        return await stream_request(client, f"{url}{path}", body, handle, answered)
+
+    return stream
