@@ -37,6 +37,11 @@ def test_importing_wfdoctor_loads_nothing_but_the_version() -> None:
     assert loaded.strip() == "['wfdoctor', 'wfdoctor._version']"
 
 
+def test_the_public_names_are_exactly_what_loads_lazily() -> None:
+    assert sorted(wfdoctor.__all__) == sorted(["__version__", *wfdoctor._WHERE])
+    assert all(getattr(wfdoctor, name) is not None for name in wfdoctor.__all__)
+
+
 def test_an_unknown_name_is_an_attribute_error() -> None:
     try:
         wfdoctor.no_such_function  # noqa: B018

@@ -11,7 +11,7 @@ import math
 
 import pytest
 
-from tests.builders import FACTS, SERVER, TOKENS, cpu_reading, diagnose, level
+from tests.builders import FACTS, TOKENS, cpu_reading, diagnose, level
 from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, model_resident
 from wfdoctor.analyze.tokens import Knee, find_knee, request_metrics
 from wfdoctor.model import Finding, Priority, Sample

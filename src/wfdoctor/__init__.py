@@ -33,7 +33,16 @@ _EXPORTS = {
     "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
-__all__ = ["__version__", *_WHERE]
+__all__ = [  # spelled out for linters and type checkers; a test checks it matches _EXPORTS
+    "__version__",
+    "diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
+    "check_regressions", "show_series", "record_results", "history", "database",
+    "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
+    "CheckSettings", "MemberSpec",
+    "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
+    "RegressReport", "RecordReport", "HistoryReport",
+    "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
+]
 
 if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings

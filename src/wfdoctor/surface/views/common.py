@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
-from rich.console import Group
+from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
@@ -58,6 +58,14 @@ def run_fields(run: Run, exit_code: int) -> dict[str, Any]:
     """The header fields of a RunDocument for `run`."""
     return {"run_id": run.id, "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
             "exit_code": exit_code}
+
+
+def print_conclusion(console: Console, findings: list[Finding], rulebook: RuleBook, notes: list[str],
+                     healthy: str) -> None:
+    """How every report ends: the findings (or that there are none), then the notes."""
+    console.print(findings_group(findings, rulebook, healthy=healthy))
+    for note in notes:
+        console.print(Text(f"Note: {note}", style="dim"))
 
 
 def findings_group(findings: list[Finding], rulebook: RuleBook,

@@ -11,7 +11,7 @@ from rich.text import Text
 from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
 from wfdoctor.app.reports import CouncilReport
 from wfdoctor.model import Finding
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
+from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
 
 SCHEMA_ID = "wfdoctor.council/v1"
 
@@ -77,9 +77,7 @@ def render(report: CouncilReport, console: Console) -> None:
     if report.answer_from:
         console.print(Text(f"Combined answer (majority of {', '.join(report.answer_from)}): "
                            f"{report.answer[:200]!r}", style="dim"))
-    console.print(findings_group(report.findings, report.rulebook, healthy="The council runs well."))
-    for note in report.notes:
-        console.print(Text(f"Note: {note}", style="dim"))
+    print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="The council runs well.")
 
 
 class CouncilDocument(RunDocument):

@@ -20,7 +20,7 @@ from wfdoctor.app.reports import BackendStatus, DiagnoseReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.config.rules import Action
 from wfdoctor.model import Finding, Sample
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
+from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
 from wfdoctor.units import format_bytes, format_value, subject
 
 SCHEMA_ID = "wfdoctor.diagnose/v1"
@@ -200,9 +200,8 @@ def render(report: DiagnoseReport, console: Console) -> None:
     if (line := token_check_line(run.samples)) is not None:
         console.print(line)
     console.print(matrix_table(report))
-    console.print(findings_group(report.findings, report.rulebook))
-    for note in report.notes:
-        console.print(Text(f"Note: {note}", style="dim"))
+    print_conclusion(console, report.findings, report.rulebook, report.notes,
+                     healthy="Healthy: no rule matched what was measured.")
 
 
 class TierDoc(BaseModel):

@@ -16,7 +16,7 @@ from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMet
 from wfdoctor.app.reports import TokensReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.model import Finding
-from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
+from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
 
 SCHEMA_ID = "wfdoctor.tokens/v1"
 
@@ -86,9 +86,7 @@ def render(report: TokensReport, console: Console) -> None:
         console.print(f"Physical limit: {report.roofline.explanation()}; {report.roofline_note}")
     else:
         console.print(Text(f"Physical limit: not computed ({report.roofline_note})", style="dim"))
-    console.print(findings_group(report.findings, report.rulebook, healthy="No bottleneck found."))
-    for note in report.notes:
-        console.print(Text(f"Note: {note}", style="dim"))
+    print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="No bottleneck found.")
 
 
 class BackendDoc(BaseModel):
