@@ -6,8 +6,10 @@ from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify
 from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary
 from wfdoctor.config.facts import load_facts
 from wfdoctor.config.limits import TokenLimits
+from wfdoctor.config.remedies import Remedies
 from wfdoctor.config.rules import load_rulebook
-from wfdoctor.model import Finding, Sample
+from wfdoctor.model import Finding, Priority, Sample
+from wfdoctor.sense.backends.base import StreamTrace
 
 FACTS = load_facts()
 REMEDIES = load_rulebook().remedies
@@ -37,7 +39,40 @@ def cpu_reading(machine: float, processes: dict[str, float], gpu: float | None =
 
 def diagnose(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem] | None = None,
              server: ServerFacts = SERVER, limits: TokenLimits = TOKENS, ttft_target_s: float = TTFT_TARGET_S,
-             client_pid: int = 1) -> list[Finding]:
-    """The token-run causes under the packaged limits, the mid tier's TTFT target and the packaged remedies."""
+             client_pid: int = 1, remedies: Remedies = REMEDIES) -> list[Finding]:
+    """The token-run causes under the packaged limits, the mid tier's TTFT target and (unless given) the
+    packaged remedies."""
     return classify(levels, knee, systems or [], server, client_pid, limits=limits, ttft_target_s=ttft_target_s,
-                    remedies=REMEDIES)
+                    remedies=remedies)
+
+
+SampleRow = tuple[str, float, str, str, dict[str, str]]
+
+
+def rows(samples: list[Sample]) -> list[SampleRow]:
+    """Samples as a reader sees them: metric, value, unit, source and labels (not the time they were taken)."""
+    return [(s.metric, s.value, s.unit, s.source, s.labels) for s in samples]
+
+
+def as_read(finding: Finding) -> dict[str, str | Priority | list[str] | list[SampleRow]]:
+    """Every field of a finding, its evidence as `rows`: one comparison states the whole finding."""
+    return {"rule_id": finding.rule_id, "code": finding.code, "row": finding.row, "symptom": finding.symptom,
+            "cause": finding.cause, "priority": finding.priority, "actions": finding.actions,
+            "summary": finding.summary, "evidence": rows(finding.evidence)}
+
+
+NS = 1_000_000_000  # nanoseconds per second
+
+
+def stream(sent_s: float, tokens_s: list[float], *, first_byte_s: float | None = None, done_s: float | None = None,
+           server: dict[str, float] | None = None, completed: bool = True, error: str = "",
+           count_source: str = "") -> StreamTrace:
+    """One streamed request on the client's clock, in seconds: one content piece per token time; it ends at
+    the last token unless `done_s` says otherwise (None when nothing arrived)."""
+    def ns(seconds: float | None) -> int | None:
+        return None if seconds is None else round(seconds * NS)
+
+    done = done_s if done_s is not None else (tokens_s[-1] if tokens_s else None)
+    return StreamTrace(sent_ns=round(sent_s * NS), first_byte_ns=ns(first_byte_s),
+                       token_ns=[round(t * NS) for t in tokens_s], pieces=["x"] * len(tokens_s), done_ns=ns(done),
+                       server=server or {}, completed=completed, error=error, server_count_source=count_source)
