@@ -7,7 +7,9 @@ from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary
 from wfdoctor.config.facts import load_facts
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.rules import load_rulebook
+from wfdoctor.measure.council import CouncilRun, MemberRun, MemberSpec
 from wfdoctor.model import Finding, Sample
+from wfdoctor.sense.backends.base import StreamTrace
 
 FACTS = load_facts()
 REMEDIES = load_rulebook().remedies
@@ -41,3 +43,50 @@ def diagnose(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem] 
     """The token-run causes under the packaged limits, the mid tier's TTFT target and the packaged remedies."""
     return classify(levels, knee, systems or [], server, client_pid, limits=limits, ttft_target_s=ttft_target_s,
                     remedies=REMEDIES)
+
+
+# --- councils: member timelines as the council runner records them ------------------------------------
+
+NS_PER_S = 1_000_000_000
+COUNCIL_START_S = 5.0  # the council's clock does not start at 0: every time is measured from its start
+COUNCIL_URL = "http://127.0.0.1:8000"
+
+
+def ns(seconds_after_start: float) -> int:
+    """A perf_counter_ns() reading `seconds_after_start` after the council started."""
+    return round((COUNCIL_START_S + seconds_after_start) * NS_PER_S)
+
+
+def attempt(sent_s: float, tokens_s: list[float], done_s: float, error: str = "") -> StreamTrace:
+    """One streamed try (times in seconds after the council's start): one piece per token time."""
+    return StreamTrace(sent_ns=ns(sent_s), token_ns=[ns(t) for t in tokens_s], pieces=["w"] * len(tokens_s),
+                       done_ns=ns(done_s), error=error, completed=not error)
+
+
+def answered(name: str, tokens_s: list[float], done_s: float, sent_s: float = 0.0, url: str = COUNCIL_URL,
+             timeouts_before: list[float] | None = None) -> MemberRun:
+    """A member whose last try answered; each time in `timeouts_before` is a silent try sent then, cut 0.5 s on."""
+    silent = [attempt(t, [], t + 0.5, "no answer within 0.5 s (timeout)") for t in timeouts_before or []]
+    return MemberRun(MemberSpec(name, url), silent + [attempt(sent_s, tokens_s, done_s)], "ok")
+
+
+def failed_member(name: str, error: str, tries: int = 4, url: str = COUNCIL_URL) -> MemberRun:
+    """A member whose every try (the first and its retries) ended in `error`."""
+    return MemberRun(MemberSpec(name, url), [attempt(0.0, [], 0.5, error) for _ in range(tries)], "failed", error)
+
+
+def cancelled_member(name: str, url: str = COUNCIL_URL) -> MemberRun:
+    """A member stopped once the others agreed: it had started streaming, not finished."""
+    trace = StreamTrace(sent_ns=ns(0.0), token_ns=[ns(0.5)], pieces=["w"])
+    return MemberRun(MemberSpec(name, url), [trace], "cancelled")
+
+
+def council_run(members: list[MemberRun], wall_s: float, consensus_s: float | None = None,
+                consensus: list[str] | None = None) -> CouncilRun:
+    return CouncilRun(members, started_ns=ns(0.0), ended_ns=ns(wall_s),
+                      consensus_ns=None if consensus_s is None else ns(consensus_s), consensus=consensus or [])
+
+
+def described(samples: list[Sample]) -> list[tuple[str, float, str, str, dict[str, str]]]:
+    """Samples without their timestamps: (metric, value, unit, source, labels)."""
+    return [(s.metric, s.value, s.unit, s.source, s.labels) for s in samples]
