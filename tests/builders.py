@@ -8,6 +8,7 @@ from wfdoctor.config.facts import load_facts
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.config.rules import load_rulebook
+from wfdoctor.measure.council import CouncilRun, MemberRun, MemberSpec
 from wfdoctor.model import Finding, Priority, Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
@@ -61,7 +62,6 @@ def as_read(finding: Finding) -> dict[str, str | Priority | list[str] | list[Sam
             "summary": finding.summary, "evidence": rows(finding.evidence)}
 
 
-NS = 1_000_000_000  # nanoseconds per second
 
 
 def stream(sent_s: float, tokens_s: list[float], *, first_byte_s: float | None = None, done_s: float | None = None,
@@ -69,10 +69,57 @@ def stream(sent_s: float, tokens_s: list[float], *, first_byte_s: float | None =
            count_source: str = "") -> StreamTrace:
     """One streamed request on the client's clock, in seconds: one content piece per token time; it ends at
     the last token unless `done_s` says otherwise (None when nothing arrived)."""
-    def ns(seconds: float | None) -> int | None:
-        return None if seconds is None else round(seconds * NS)
+    def at_ns(seconds: float | None) -> int | None:
+        return None if seconds is None else round(seconds * NS_PER_S)
 
     done = done_s if done_s is not None else (tokens_s[-1] if tokens_s else None)
-    return StreamTrace(sent_ns=round(sent_s * NS), first_byte_ns=ns(first_byte_s),
-                       token_ns=[round(t * NS) for t in tokens_s], pieces=["x"] * len(tokens_s), done_ns=ns(done),
+    return StreamTrace(sent_ns=round(sent_s * NS_PER_S), first_byte_ns=at_ns(first_byte_s),
+                       token_ns=[round(t * NS_PER_S) for t in tokens_s], pieces=["x"] * len(tokens_s), done_ns=at_ns(done),
                        server=server or {}, completed=completed, error=error, server_count_source=count_source)
+
+
+# --- councils: member timelines as the council runner records them ------------------------------------
+
+NS_PER_S = 1_000_000_000
+COUNCIL_START_S = 5.0  # the council's clock does not start at 0: every time is measured from its start
+COUNCIL_URL = "http://127.0.0.1:8000"
+
+
+def ns(seconds_after_start: float) -> int:
+    """A perf_counter_ns() reading `seconds_after_start` after the council started."""
+    return round((COUNCIL_START_S + seconds_after_start) * NS_PER_S)
+
+
+def attempt(sent_s: float, tokens_s: list[float], done_s: float, error: str = "") -> StreamTrace:
+    """One streamed try (times in seconds after the council's start): one piece per token time."""
+    return StreamTrace(sent_ns=ns(sent_s), token_ns=[ns(t) for t in tokens_s], pieces=["w"] * len(tokens_s),
+                       done_ns=ns(done_s), error=error, completed=not error)
+
+
+def answered(name: str, tokens_s: list[float], done_s: float, sent_s: float = 0.0, url: str = COUNCIL_URL,
+             timeouts_before: list[float] | None = None) -> MemberRun:
+    """A member whose last try answered; each time in `timeouts_before` is a silent try sent then, cut 0.5 s on."""
+    silent = [attempt(t, [], t + 0.5, "no answer within 0.5 s (timeout)") for t in timeouts_before or []]
+    return MemberRun(MemberSpec(name, url), silent + [attempt(sent_s, tokens_s, done_s)], "ok")
+
+
+def failed_member(name: str, error: str, tries: int = 4, url: str = COUNCIL_URL) -> MemberRun:
+    """A member whose every try (the first and its retries) ended in `error`."""
+    return MemberRun(MemberSpec(name, url), [attempt(0.0, [], 0.5, error) for _ in range(tries)], "failed", error)
+
+
+def cancelled_member(name: str, url: str = COUNCIL_URL) -> MemberRun:
+    """A member stopped once the others agreed: it had started streaming, not finished."""
+    trace = StreamTrace(sent_ns=ns(0.0), token_ns=[ns(0.5)], pieces=["w"])
+    return MemberRun(MemberSpec(name, url), [trace], "cancelled")
+
+
+def council_run(members: list[MemberRun], wall_s: float, consensus_s: float | None = None,
+                consensus: list[str] | None = None) -> CouncilRun:
+    return CouncilRun(members, started_ns=ns(0.0), ended_ns=ns(wall_s),
+                      consensus_ns=None if consensus_s is None else ns(consensus_s), consensus=consensus or [])
+
+
+def described(samples: list[Sample]) -> list[tuple[str, float, str, str, dict[str, str]]]:
+    """Samples without their timestamps: (metric, value, unit, source, labels)."""
+    return [(s.metric, s.value, s.unit, s.source, s.labels) for s in samples]
