@@ -215,3 +215,11 @@ def test_a_number_that_was_not_measured_is_left_out_of_the_samples_not_sent_as_z
         ("wf_council_member_ttft_seconds", 0.5, "s", SOURCE, {"members": "1", "member": "m1", "url": COUNCIL_URL}),
         ("wf_council_member_finish_seconds", 1.0, "s", SOURCE, {"members": "1", "member": "m1", "url": COUNCIL_URL}),
     ]
+
+
+def test_an_empty_baseline_gives_a_speed_up_of_zero_and_no_alpha() -> None:
+    from wfdoctor.analyze.council import Baseline, council_metrics
+
+    members = [answered("m1", [0.1, 0.2], 0.5), answered("m2", [0.1, 0.2], 0.5)]
+    metrics = council_metrics(council_run(members, wall_s=0.5), Baseline(wall_s=0.0, solo_decode_tps=None))
+    assert (metrics.speedup, metrics.alpha) == (0.0, None)

@@ -112,7 +112,7 @@ def council_metrics(council: CouncilRun, baseline: Baseline | None = None) -> Co
     speedup = alpha = None
     if baseline is not None and wall > 0:
         speedup = baseline.wall_s / wall
-        if n > 1:
+        if n > 1 and speedup > 0:  # an empty baseline (nothing answered alone) gives no alpha
             alpha = (n / speedup - 1) / (n - 1)
     rates = [m.decode_tps for m in ok if m.decode_tps is not None]
     return CouncilMetrics(
