@@ -10,12 +10,9 @@ and their reports, e.g.
 Names load on first use, so `import wfdoctor` costs almost nothing.
 """
 
-from __future__ import annotations
-
-import importlib
-from typing import TYPE_CHECKING, Any
-
 from wfdoctor._version import __version__
+
+TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone would double the cost of the import
 
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
@@ -45,6 +42,8 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
 ]
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, measure_tokens, model_action,
                                   profile_memory, record_results, run_council, show_series, watch_memory)
@@ -59,14 +58,16 @@ if TYPE_CHECKING:
     from wfdoctor.model import Finding, Priority, Run, Sample, WfdoctorError
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     """Import a public name's module on first use (PEP 562)."""
     if name not in _WHERE:
         raise AttributeError(f"module 'wfdoctor' has no attribute '{name}'")
-    value = getattr(importlib.import_module(_WHERE[name]), name)
+    from importlib import import_module
+
+    value = getattr(import_module(_WHERE[name]), name)
     globals()[name] = value
     return value
 
 
-def __dir__() -> list[str]:
+def __dir__() -> "list[str]":
     return sorted(__all__)
