@@ -24,8 +24,12 @@ _EXPORTS = {
     "wfdoctor.app.memory": ("WatchOptions", "ProfileOptions", "ModelsOptions"),
     "wfdoctor.analyze.regress_check": ("CheckSettings",),
     "wfdoctor.measure.council": ("MemberSpec",),
-    "wfdoctor.app.reports": ("DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport",
-                             "ModelsReport", "RegressReport", "RecordReport", "HistoryReport"),
+    "wfdoctor.app.reports.diagnose": ("DiagnoseReport",),
+    "wfdoctor.app.reports.tokens": ("TokensReport",),
+    "wfdoctor.app.reports.council": ("CouncilReport",),
+    "wfdoctor.app.reports.memory": ("WatchReport", "ProfileReport", "ModelsReport"),
+    "wfdoctor.app.reports.regress": ("RegressReport", "RecordReport"),
+    "wfdoctor.app.reports.history": ("HistoryReport",),
     "wfdoctor.app.progress": ("Progress",),
     "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
 }
@@ -51,8 +55,12 @@ if TYPE_CHECKING:
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
     from wfdoctor.app.progress import Progress
-    from wfdoctor.app.reports import (CouncilReport, DiagnoseReport, HistoryReport, ModelsReport, ProfileReport,
-                                      RecordReport, RegressReport, TokensReport, WatchReport)
+    from wfdoctor.app.reports.council import CouncilReport
+    from wfdoctor.app.reports.diagnose import DiagnoseReport
+    from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
+    from wfdoctor.app.reports.regress import RecordReport, RegressReport
+    from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
     from wfdoctor.measure.council import MemberSpec
     from wfdoctor.model import Finding, Priority, Run, Sample, WfdoctorError

@@ -19,8 +19,12 @@ if TYPE_CHECKING:
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
-    from wfdoctor.app.reports import (CouncilReport, DiagnoseReport, HistoryReport, ModelsReport, ProfileReport,
-                                      RecordReport, RegressReport, TokensReport, WatchReport)
+    from wfdoctor.app.reports.council import CouncilReport
+    from wfdoctor.app.reports.diagnose import DiagnoseReport
+    from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
+    from wfdoctor.app.reports.regress import RecordReport, RegressReport
+    from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",

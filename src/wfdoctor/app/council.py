@@ -21,7 +21,7 @@ from wfdoctor.app.backends import QUEUED_MEMBERS, choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
-from wfdoctor.app.reports import CouncilReport
+from wfdoctor.app.reports.council import CouncilReport
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
 from wfdoctor.measure.council import CouncilRun, MemberSpec, run_council, run_sequentially

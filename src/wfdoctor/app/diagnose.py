@@ -23,7 +23,7 @@ from wfdoctor.app.backends import EMBEDDED_NOTE, embedded_model_dirs, embedded_s
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
-from wfdoctor.app.reports import DiagnoseReport
+from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.tokens import quick_token_check
 from wfdoctor.measure.snapshot import default_paths, take_snapshot
 from wfdoctor.model import Run, Sample, WfdoctorError

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from wfdoctor.app.reports import HistoryReport
+from wfdoctor.app.reports.history import HistoryReport
 from wfdoctor.store.db import Store
 
 

@@ -18,7 +18,7 @@ from wfdoctor.analyze.models import EvictionPlan, lru_plan
 from wfdoctor.app.datafiles import load_data_files
 from wfdoctor.app.judge import record
 from wfdoctor.app.progress import SILENT, Progress
-from wfdoctor.app.reports import ModelsReport, ProfileReport, WatchReport
+from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
 from wfdoctor.measure.memwatch import watch_process
 from wfdoctor.measure.pyprofile import PythonProfile
 from wfdoctor.model import ActionRecord, Run, WfdoctorError

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_histories
 from wfdoctor.app.judge import record
-from wfdoctor.app.reports import RecordReport, RegressReport
+from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.results_file import parse_results

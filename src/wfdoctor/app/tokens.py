@@ -26,7 +26,7 @@ from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.config.limits import TokenLimits
-from wfdoctor.app.reports import TokensReport
+from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
 from wfdoctor.model import Run, Sample, WfdoctorError

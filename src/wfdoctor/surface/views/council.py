@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
-from wfdoctor.app.reports import CouncilReport
+from wfdoctor.app.reports.council import CouncilReport
 from wfdoctor.model import Finding
 from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
 

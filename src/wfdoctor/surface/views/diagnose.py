@@ -16,7 +16,7 @@ from rich.text import Text
 
 from wfdoctor.analyze.tiers import Limit
 from wfdoctor.analyze.triage import MissingInput, RowStatus
-from wfdoctor.app.reports import BackendStatus, DiagnoseReport
+from wfdoctor.app.reports.diagnose import BackendStatus, DiagnoseReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.config.rules import Action
 from wfdoctor.model import Finding, Sample

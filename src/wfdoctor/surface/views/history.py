@@ -7,7 +7,7 @@ from datetime import datetime
 from pydantic import RootModel
 from rich.console import Console
 
-from wfdoctor.app.reports import HistoryReport, RunSummary
+from wfdoctor.app.reports.history import HistoryReport, RunSummary
 from wfdoctor.model import Priority
 
 SCHEMA_ID = "wfdoctor.history/v1"

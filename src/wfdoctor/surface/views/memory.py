@@ -8,7 +8,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wfdoctor.analyze.models import EvictionPlan
-from wfdoctor.app.reports import LoadedState, ModelsReport, ProfileReport, PythonProfile, WatchReport
+from wfdoctor.app.reports.memory import LoadedState, ModelsReport, ProfileReport, PythonProfile, WatchReport
 from wfdoctor.model import ActionRecord, Finding
 from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
 from wfdoctor.units import format_bytes

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 from wfdoctor.analyze.regress_check import SeriesVerdict
 from wfdoctor.analyze.regression import Change
 from wfdoctor.analyze.series import Series
-from wfdoctor.app.reports import RecordReport, RegressReport
+from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.surface.views.common import Document, RunDocument, run_fields, schema_field
 
 CHECK_SCHEMA_ID = "wfdoctor.regress-check/v1"

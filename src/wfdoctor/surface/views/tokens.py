@@ -13,7 +13,7 @@ from rich.text import Text
 
 from wfdoctor.analyze.roofline import Roofline
 from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMetrics
-from wfdoctor.app.reports import TokensReport
+from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.model import Finding
 from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field

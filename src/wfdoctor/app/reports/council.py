@@ -1,0 +1,32 @@
+"""The report `council` returns: typed and frozen, what its view renders and the API hands out.
+
+Views import their report module, never the pipelines; the types a report carries from
+lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
+from wfdoctor.analyze.tiers import TierVerdict
+from wfdoctor.config.rules import RuleBook
+from wfdoctor.model import Finding, Run
+
+
+@dataclass(frozen=True)
+class CouncilReport:
+    run: Run
+    council: CouncilMetrics
+    answer: str
+    answer_from: list[str]
+    quorum: int
+    early: CouncilMetrics | None
+    saved_s: float | None
+    sweep: list[CouncilMetrics]
+    size: SizeVerdict | None
+    findings: list[Finding]
+    tier: TierVerdict
+    rulebook: RuleBook
+    implementation_of: dict[str, str]
+    notes: list[str]

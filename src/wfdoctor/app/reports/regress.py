@@ -1,0 +1,30 @@
+"""The reports the regress commands return: typed and frozen, what its view renders and the API hands out.
+
+Views import their report module, never the pipelines; the types a report carries from
+lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from wfdoctor.analyze.regress_check import SeriesVerdict
+from wfdoctor.model import Run
+
+
+@dataclass(frozen=True)
+class RecordReport:
+    run: Run
+    file: Path
+    points: int
+
+
+@dataclass(frozen=True)
+class RegressReport:
+    """`regress check` (a recorded run) and `regress show` (no run: `run` is None)."""
+
+    run: Run | None
+    verdicts: list[SeriesVerdict]
+    min_points: int
+    metrics: list[str] = field(default_factory=list)

@@ -1,0 +1,35 @@
+"""The report `tokens` returns: typed and frozen, what its view renders and the API hands out.
+
+Views import their report module, never the pipelines; the types a report carries from
+lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from wfdoctor.analyze.roofline import Roofline
+from wfdoctor.analyze.tiers import TierVerdict
+from wfdoctor.analyze.tokens import Knee, LevelSummary, RequestMetrics
+from wfdoctor.config.rules import RuleBook
+from wfdoctor.model import Finding, Run
+
+
+@dataclass(frozen=True)
+class TokensReport:
+    run: Run
+    backend_url: str
+    implementation: str
+    protocol: str
+    model: str
+    embedded: bool
+    levels: list[LevelSummary]
+    requests: dict[int, list[RequestMetrics]]
+    knee: Knee
+    findings: list[Finding]
+    roofline: Roofline | None
+    roofline_note: str
+    tier: TierVerdict
+    rulebook: RuleBook
+    interrupted: bool
+    notes: list[str]
