@@ -41,3 +41,16 @@ def diagnose(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem] 
     """The token-run causes under the packaged limits, the mid tier's TTFT target and the packaged remedies."""
     return classify(levels, knee, systems or [], server, client_pid, limits=limits, ttft_target_s=ttft_target_s,
                     remedies=REMEDIES)
+
+
+def stored(run: int, value: float, ts: float, /, metric: str = "wf_decode_tps", unit: str = "tokens/s",
+           **labels: str) -> tuple[int, Sample]:
+    """One (run id, sample) row as the store hands metric histories over."""
+    return run, Sample(metric, value, unit, "test", labels, ts)
+
+
+def history(values: list[float], metric: str = "wf_decode_tps", start_ts: float = 0.0, step_s: float = 3600.0,
+            **labels: str) -> list[tuple[int, Sample]]:
+    """One stored run per value, `step_s` apart, each at its own revision (rev0, rev1, ...)."""
+    return [stored(run, value, start_ts + run * step_s, metric, **labels, revision=f"rev{run}")
+            for run, value in enumerate(values)]
