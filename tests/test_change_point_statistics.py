@@ -14,9 +14,9 @@ import math
 import numpy as np
 import pytest
 
-from wfdoctor.analyze.regression import (Change, Settings, _drift, _ranks, _robust_sd, _split_z, benjamini_hochberg,
-                                         best_split, detect_changes, regression_at_end, spec_window_detector,
-                                         window_test)
+from wfdoctor.analyze.regression import (Change, Settings, _drift, _eliminate, _ranks, _robust_sd, _split_z,
+                                         benjamini_hochberg, best_split, detect_changes, regression_at_end,
+                                         spec_window_detector, window_test)
 
 HIGHER = Settings(higher_is_better=True)   # tokens/s
 LOWER = Settings(higher_is_better=False)   # latency
@@ -70,7 +70,12 @@ def test_a_flat_series_ties_every_shuffle_and_stops_after_the_first_batch() -> N
 def test_plain_noise_stops_after_the_first_batch_of_100_shuffles() -> None:
     noise = np.random.default_rng(1).standard_normal(30)
     assert best_split(noise, rng()) == (12, 27 / 101)
-    assert best_split(noise, rng(), stop_above=1.01) == (12, 158 / 500)   # never clear: all 499
+    assert best_split(noise, rng(), stop_above=27 / 101) == (12, 27 / 101)  # reaching stop_above is clear
+    assert best_split(noise, rng(), stop_above=1.01) == (12, 158 / 500)     # never clear: all 499
+
+
+def test_the_early_stop_below_needs_p_under_half_of_stop_below() -> None:
+    assert best_split(CLEAN_STEP, rng(), stop_below=2 / 201) == (15, 1 / 301)  # 1/201 is not under 1/201
 
 
 def test_a_borderline_split_pays_for_all_499_shuffles() -> None:
@@ -138,9 +143,12 @@ def test_a_change_from_a_zero_level_has_no_size() -> None:
 def test_a_shift_must_exceed_noise_factor_times_the_pooled_robust_sd() -> None:
     old, recent = [99.0, 101.0] * 5, [102.0, 106.0] * 5       # robust sd 1.4826 and 2.9652, shift 4
     pooled = math.sqrt((1.4826 ** 2 + 2.9652 ** 2) / 2)         # 2.344
-    assert 1.7 * pooled < 4 < 1.71 * pooled
-    assert window_test(old, recent, Settings(False, min_effect=0.01, noise_factor=1.7)) is not None
-    assert window_test(old, recent, Settings(False, min_effect=0.01, noise_factor=1.71)) is None
+    at_shift = 4 / pooled
+    assert at_shift * pooled == 4.0
+    assert window_test(old, recent, Settings(False, min_effect=0.01, noise_factor=at_shift)) is None
+    below = Settings(False, min_effect=0.01, noise_factor=math.nextafter(at_shift, 0.0))
+    assert window_test(old, recent, below) == Change(10, "regression", 100.0, 104.0, 100.0, 104.0,
+                                                     pytest.approx(4.0), SEPARATED_P)
 
 
 # Whole series: located, sized, tested, labelled.
@@ -165,10 +173,37 @@ def test_two_steps_are_two_changes_in_order_each_sized_against_its_neighbours() 
     assert [c.change_pct for c in found] == pytest.approx([-20.0, -25.0])
 
 
+def test_a_change_after_just_min_size_points_is_found_at_its_place() -> None:
+    assert [c.index for c in detect_changes([100.0] * 3 + [80.0] * 12, HIGHER)] == [3]
+    assert [c.index for c in detect_changes([100.0] * 4 + [80.0] * 12, HIGHER)] == [4]
+    [late] = detect_changes([100.0] * 4 + [80.0] * 12, Settings(True, min_size=5))   # no split before 5
+    assert (late.index, late.mean_before, late.mean_after, late.p_value) == (5, 96.0, 80.0, 3 / 500)
+
+
+def test_a_change_is_sized_against_every_point_before_it() -> None:
+    [found] = detect_changes([90.0] + [100.0] * 14 + [80.0] * 15, HIGHER)
+    assert (found.index, found.before, found.mean_before) == (15, 100.0, pytest.approx(1490 / 15))
+
+
 def test_a_step_smaller_than_min_effect_is_not_a_change() -> None:
     values = [100.0] * 15 + [96.0] * 15
     assert detect_changes(values, HIGHER) == []
     assert [c.kind for c in detect_changes(values, Settings(True, min_effect=0.04))] == ["regression"]
+
+
+def test_a_weak_candidate_is_retested_between_its_neighbours_not_against_the_whole_history() -> None:
+    noisy_80 = 80 + np.random.default_rng(4).normal(0.0, 1.0, 30)
+    values = np.concatenate([[100.0] * 15, noisy_80])
+    assert _eliminate(values, [15, 37], HIGHER) == ([15], [NO_EXCEEDANCE_IN_200])
+    noisy_100 = 100 + np.random.default_rng(3).normal(0.0, 1.0, 15)
+    three = np.concatenate([noisy_100, [80.0] * 15, [60.0] * 15])
+    assert _eliminate(three, [7, 15, 30], HIGHER) == ([15, 30], [NO_EXCEEDANCE_IN_200] * 2)
+
+
+def test_a_candidate_with_too_few_points_to_its_neighbours_is_dropped() -> None:
+    values = np.array([100.0] * 15 + [80.0] * 15 + [60.0] * 15)
+    assert _eliminate(values, [15, 18, 20, 30], HIGHER) == ([15, 30], [NO_EXCEEDANCE_IN_200] * 2)
+    assert _eliminate(values[:15], [7], HIGHER) == ([], [])
 
 
 def test_a_candidate_must_pass_the_strict_alpha_between_its_neighbours() -> None:
@@ -197,6 +232,11 @@ def test_a_spread_change_of_exactly_one_and_a_half_times_counts() -> None:
     assert detect_changes(QUIET + [98.51, 101.49] * 10, HIGHER) == []
 
 
+def test_a_spread_change_needs_min_size_points_after_it() -> None:
+    assert [(c.index, c.kind) for c in detect_changes(QUIET + LOUD[:4], HIGHER)] == [(20, "noise increased")]
+    assert detect_changes(QUIET + LOUD[:4], Settings(True, min_size=5)) == []
+
+
 def test_a_spread_change_needs_the_strict_alpha_and_a_nonzero_spread_before() -> None:
     assert detect_changes(QUIET + LOUD, Settings(True, alpha=NO_EXCEEDANCE_IN_200)) == []
     assert detect_changes([100.0] * 20 + LOUD, HIGHER) == []
@@ -220,6 +260,9 @@ def test_a_steady_decline_of_throughput_is_drift_sized_by_its_theil_sen_total() 
 def test_drift_is_only_reported_in_the_worse_direction() -> None:
     assert _drift(np.array(DECLINE), [], LOWER) == []
     assert [c.kind for c in _drift(np.array(DECLINE[::-1]), [], LOWER)] == ["drift"]
+    small_rise = 10 + np.arange(10.0) / 10          # +0.9 in all: 8.6 % of its level
+    assert _drift(small_rise, [], HIGHER) == []
+    assert [c.kind for c in _drift(small_rise, [], LOWER)] == ["drift"]
 
 
 def test_drift_needs_ten_points_in_the_last_regime() -> None:
@@ -230,6 +273,8 @@ def test_drift_is_looked_for_after_the_latest_level_change_only() -> None:
     values = np.array([50.0] * 5 + DECLINE)
     [after_step] = _drift(values, [change(5, "regression"), change(2, "improvement")], HIGHER)
     assert (after_step.index, after_step.before, after_step.after) == (5, 100.0, 91.0)
+    [after_gain] = _drift(values, [change(2, "regression"), change(5, "improvement")], HIGHER)
+    assert after_gain.index == 5
     assert _drift(values, [change(5, "noise increased")], HIGHER) == []   # the whole series: up, then down
 
 
@@ -272,6 +317,7 @@ def test_benjamini_hochberg_steps_up_to_the_largest_rank_under_its_line() -> Non
     assert benjamini_hochberg([0.04, 0.05]) == [True, True]          # 0.05 <= 0.05 x 2/2 lifts rank 1 too
     assert benjamini_hochberg([0.05]) == [True]
     assert benjamini_hochberg([0.0500001]) == [False]
+    assert benjamini_hochberg([0.2, 0.6]) == [False, False]
     assert benjamini_hochberg([0.3, 0.01, 0.02]) == [False, True, True]
     assert benjamini_hochberg([0.02, 0.05], q=0.04) == [True, False]
     assert benjamini_hochberg([]) == []
