@@ -66,6 +66,17 @@ def test_the_variance_factor_adds_the_significant_lags_of_the_autocorrelation() 
     assert factor == 1 + 2 * (1 - 1 / 16) * 13 / 16 + 2 * (1 - 2 / 16) * 10 / 16 == 3.6171875
 
 
+def test_a_lag_exactly_at_the_95_percent_limit_ends_the_sum() -> None:
+    residuals = np.array([-3, -2, 0, -3, -1, 3, 2, 4, 3, 0, -1, -4, -2, -1, 1, 4], dtype=float)
+    assert np.dot(residuals[:-1], residuals[1:]) / np.dot(residuals, residuals) == 1.96 / math.sqrt(16)
+    assert _autocorrelation_factor(residuals) == 1.0
+
+
+def test_the_sum_runs_over_lags_up_to_half_the_series() -> None:
+    # A trend left in the residuals: on 1,000 points its lags stay significant up to lag 338, past a third.
+    assert _autocorrelation_factor(np.arange(1000.0)) == pytest.approx(305.8175485878864, rel=1e-9)
+
+
 def test_negative_autocorrelation_never_shrinks_the_variance() -> None:
     assert _autocorrelation_factor(np.array([1.0, -1.0] * 8)) == 1.0
 
@@ -90,6 +101,11 @@ def test_a_falling_series_has_a_negative_z() -> None:
     trend, slope = trend_and_slope(np.arange(4.0), np.array([2.0, 3.0, 1.0, 0.0]))
     assert (trend.s, trend.z) == (-4.0, pytest.approx(-3 / math.sqrt(4 * 3 * 13 / 18)))
     assert slope.per_second < 0
+
+
+def test_as_many_falls_as_rises_is_no_trend() -> None:
+    trend, _ = trend_and_slope(np.arange(3.0), np.array([0.0, 1.0, 0.0]))
+    assert (trend.s, trend.z, trend.p_value) == (0.0, 0.0, 1.0)
 
 
 def test_a_flat_series_has_no_trend_and_no_slope() -> None:
@@ -141,6 +157,47 @@ def test_a_series_that_fits_one_line_exactly_has_no_breakpoint() -> None:
 def test_a_breakpoint_needs_20_points() -> None:
     assert breakpoint(*arrays(rippled_memory((9, 8 * RAMP), (9, 0.0)))) is None          # 19 points
     assert breakpoint(*arrays(rippled_memory((10, 8 * RAMP), (9, 0.0))))[0] == 10  # type: ignore[index]
+
+
+@pytest.mark.parametrize(("points", "rise_s", "found"), [(110, 50, 50), (150, 76, 77), (200, 100, 100)])
+def test_the_break_is_searched_on_a_grid_of_at_most_about_60_splits(points: int, rise_s: int, found: int) -> None:
+    # Splits from 10 % to 90 % of the series, every (span // 60)th: every one on 110 points (11-98),
+    # every 2nd on 150 (15, 17, ..., so 76 is missed for 77) and on 200 (20, 22, ...).
+    series = arrays(rippled_memory((rise_s, RAMP), (points - 1 - rise_s, 0.0)))
+    assert breakpoint(*series)[0] == found  # type: ignore[index]
+
+
+def test_bic_must_prefer_two_lines_by_more_than_10() -> None:
+    def series(ripple: float) -> tuple[np.ndarray, np.ndarray]:
+        return arrays(rippled_memory((20, 1000.0), (39, 0.0), start=0.0, ripple=ripple))
+
+    def sse(t: np.ndarray, y: np.ndarray) -> float:
+        slope, intercept = np.polyfit(t, y, 1)
+        return float(np.sum((y - (slope * t + intercept)) ** 2))
+
+    def margin(ripple: float) -> float:
+        """BIC(one line, 2 parameters) - BIC(two lines and the break, 5 parameters) - 10, n = 60."""
+        t, y = series(ripple)
+        two = min(sse(t[:k], y[:k]) + sse(t[k:], y[k:]) for k in range(6, 54))
+        return 60 * math.log(sse(t, y) / two) - 3 * math.log(60) - 10
+
+    low, high = 1.0, 1e6        # the more ripple, the less two lines gain over one
+    for _ in range(60):
+        middle = math.sqrt(low * high)
+        low, high = (middle, high) if margin(middle) > 0 else (low, middle)
+    assert breakpoint(*series(low * (1 - 1e-4))) is not None
+    assert breakpoint(*series(low * (1 + 1e-4))) is None
+
+
+def test_no_split_to_try_is_no_breakpoint() -> None:
+    assert breakpoint(*arrays(rippled_memory((40, RAMP), (80, 0.0))), min_share=0.5) is None
+
+
+def test_a_breakpoint_does_not_depend_on_the_unit() -> None:
+    in_kilobytes = arrays(rippled_memory((40, 0.5), (80, 0.0), start=100.0, ripple=0.01))
+    assert breakpoint(*in_kilobytes)[0] == 40  # type: ignore[index]
+    in_gigabytes = arrays(rippled_memory((40, 0.005), (80, 0.0), start=1.0, ripple=1e-4))
+    assert breakpoint(*in_gigabytes)[0] == 40  # type: ignore[index]
 
 
 def test_the_break_is_looked_for_away_from_the_ends() -> None:
@@ -213,8 +270,13 @@ def test_a_leak_says_when_the_available_memory_runs_out() -> None:
     assert judge(rippled_memory((120, RAMP)), available=0.0).exhaustion_s is None
 
 
+def late(series: tuple[list[float], list[float]], offset_s: float = 1.7e9) -> tuple[list[float], list[float]]:
+    """The same series on the wall clock: times do not start at 0."""
+    return [t + offset_s for t in series[0]], series[1]
+
+
 def test_a_leak_after_a_faster_warm_up_is_measured_after_it() -> None:
-    verdict = judge(rippled_memory((30, 8 * RAMP), (90, RAMP)))
+    verdict = judge(late(rippled_memory((30, 8 * RAMP), (90, RAMP))))
     assert (verdict.verdict, verdict.analysed_from_s, verdict.plateau_from_s) == ("leak", 30.0, None)
     assert verdict.growth == RAMP * 90
     assert verdict.explanation == ("leaking 15.73 MB/min (95 % CI 15.73 to 15.73), p = 9.5e-45 "
@@ -228,11 +290,40 @@ def test_a_leak_that_speeds_up_is_measured_over_the_whole_watch() -> None:
 
 
 def test_growth_that_stopped_is_growth_then_plateau_measured_after_the_break() -> None:
-    verdict = judge(rippled_memory((40, RAMP), (80, 0.0)), available=1e9)
+    verdict = judge(late(rippled_memory((40, RAMP), (80, 0.0))), available=1e9)
     assert (verdict.verdict, verdict.plateau_from_s, verdict.analysed_from_s) == ("growth-then-plateau", 40.0, 40.0)
     assert (verdict.growth, verdict.exhaustion_s) == (0.0, None)
     assert verdict.explanation == ("grew 10.5 MB in the first 40 s, then flat (0.00 MB/min (95 % CI 0.00 to 0.00), "
                                    "p = 1)")
+
+
+def test_rates_and_sizes_are_shown_in_decimal_megabytes() -> None:
+    assert judge(rippled_memory((120, 262083.5))).explanation == (        # 15,725,010 B/min
+        "leaking 15.73 MB/min (95 % CI 15.73 to 15.73), p = 1.8e-59")
+    assert judge(rippled_memory((40, 261250.25), (80, 0.0))).explanation.startswith(   # 10,450,010 B
+        "grew 10.5 MB in the first 40 s, then flat")
+
+
+def test_without_an_absolute_floor_slow_growth_in_small_units_is_judged_on_its_own() -> None:
+    leak = leak_verdict(*rippled_memory((120, 0.5), start=100.0, ripple=0.01), 200.0, limits=LEAKS,
+                        floor_bytes_per_minute=0.0)
+    assert (leak.verdict, leak.exhaustion_s) == ("leak", 400.0)
+    plateau = leak_verdict(*rippled_memory((40, 0.5), (80, 0.0), start=100.0, ripple=0.01), limits=LEAKS,
+                           floor_bytes_per_minute=0.0)
+    assert plateau.verdict == "growth-then-plateau"
+
+
+def test_a_single_jump_is_not_a_steady_leak_its_interval_reaches_zero() -> None:
+    t, y = list(np.arange(40.0)), [1e9] * 20 + [1.1e9] * 20
+    verdict = leak_verdict(t, y, limits=LEAKS.model_copy(update={"alpha": 0.05}), floor_bytes_per_minute=FLOOR)
+    assert (verdict.verdict, verdict.slope.low) == ("stable", 0.0)  # type: ignore[union-attr]
+    assert verdict.explanation == "no significant upward trend: 169.05 MB/min (95 % CI 0.00 to 285.71), p = 0.023"
+
+
+def test_two_samples_are_enough_when_the_limits_say_so() -> None:
+    limits = LEAKS.model_copy(update={"min_samples": 2, "min_duration_s": 10.0})
+    verdict = leak_verdict([0.0, 30.0], [1e9, 2e9], limits=limits, floor_bytes_per_minute=FLOOR)
+    assert (verdict.verdict, verdict.duration_s) == ("stable", 30.0)
 
 
 def test_growth_from_nothing_is_growth_then_plateau() -> None:
@@ -281,10 +372,10 @@ def test_a_leak_is_high_priority_with_its_rate_interval_and_p_value_as_evidence(
 
 
 def test_a_leak_summary_adds_when_memory_runs_out_and_the_steps() -> None:
-    steps = [Step(12.4, 3.25 * MB), Step(70.0, 10 * MB)]
+    steps = [Step(12.4, 3_250_001.0), Step(70.0, 10 * MB)]
     [finding] = leak_findings(verdict_of("leak", steps, exhaustion_s=5400.0), 42, "app", REMEDIES)
     assert finding.summary == ("leaking fast; available memory gone in 90 min at this rate; "
-                               "steps: +3.2 MB at 12 s, +10.0 MB at 70 s")
+                               "steps: +3.3 MB at 12 s, +10.0 MB at 70 s")
 
 
 def test_a_plateau_is_information_with_its_steps_and_no_action() -> None:
