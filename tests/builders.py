@@ -123,3 +123,28 @@ def council_run(members: list[MemberRun], wall_s: float, consensus_s: float | No
 def described(samples: list[Sample]) -> list[tuple[str, float, str, str, dict[str, str]]]:
     """Samples without their timestamps: (metric, value, unit, source, labels)."""
     return [(s.metric, s.value, s.unit, s.source, s.labels) for s in samples]
+
+
+def stored(run: int, value: float, ts: float, /, metric: str = "wf_decode_tps", unit: str = "tokens/s",
+           **labels: str) -> tuple[int, Sample]:
+    """One (run id, sample) row as the store hands metric histories over."""
+    return run, Sample(metric, value, unit, "test", labels, ts)
+
+
+def history(values: list[float], metric: str = "wf_decode_tps", start_ts: float = 0.0, step_s: float = 3600.0,
+            **labels: str) -> list[tuple[int, Sample]]:
+    """One stored run per value, `step_s` apart, each at its own revision (rev0, rev1, ...)."""
+    return [stored(run, value, start_ts + run * step_s, metric, **labels, revision=f"rev{run}")
+            for run, value in enumerate(values)]
+
+
+def rippled_memory(*segments: tuple[int, float], start: float = 1e8,
+                   ripple: float = 2.0 ** 16) -> tuple[list[float], list[float]]:
+    """A 1 Hz memory series: (seconds, bytes per second) segments one after another, from `start` bytes, with an
+    alternating +-`ripple` so every fit has a residual (an exact line would leave nothing for BIC or the MAD)."""
+    rates = [rate for seconds, rate in segments for _ in range(seconds)]
+    values = [start]
+    for rate in rates:
+        values.append(values[-1] + rate)
+    return ([float(second) for second in range(len(values))],
+            [value + (ripple if second % 2 == 0 else -ripple) for second, value in enumerate(values)])
