@@ -408,3 +408,19 @@ def test_diagnose_reads_the_leak_rate_only_from_a_leak() -> None:
     plateau = leak_rate_sample(verdict_of("growth-then-plateau"), 42, "app")
     assert (plateau.value, plateau.labels["verdict"]) == (0.0, "growth-then-plateau")
     assert leak_rate_sample(LeakVerdict("leak", "?", 30, 29.0), 42, "app").value == 0.0
+
+
+def test_a_flat_series_of_large_byte_counts_has_no_breakpoint() -> None:
+    """Float rounding in the line fits is not a warm-up: flat at 500 MB, at any length."""
+    for n in (20, 27, 40, 81):
+        assert breakpoint(np.arange(n, dtype=float), np.full(n, 5e8)) is None
+
+
+def test_a_steady_leak_has_no_steps_and_a_jump_on_top_of_it_is_one() -> None:
+    rng = np.random.default_rng(0)
+    t = np.arange(0.0, 600.0)
+    steady = 1e8 + 1e6 * t + rng.normal(0.0, 2e5, t.size)
+    assert find_steps(t, steady) == []
+    jumped = steady + np.where(t >= 300, 5e7, 0.0)
+    [step] = find_steps(t, jumped)
+    assert step.at_s == 305.5 and 5e7 < step.size < 7e7

@@ -31,6 +31,7 @@ from wfdoctor.config.remedies import DEFAULT, Remedies
 from wfdoctor.model import Finding, Priority, Sample
 
 MAX_POINTS = 1000
+RELATIVE_RESIDUAL_FLOOR = 1e-20  # squared-residual share below which a fit is exact up to float rounding
 
 
 @dataclass(frozen=True)
@@ -166,7 +167,9 @@ def breakpoint(t: np.ndarray, y: np.ndarray, min_share: float = 0.1) -> tuple[in
         right, slope_right = sse(t[index:], y[index:])
         if best is None or left + right < best[0]:
             best = (left + right, index, slope_left, slope_right)
-    if best is None or best[0] <= 0 or one <= 0:
+    # Residuals at the level of float rounding (a flat series of large byte counts) are no evidence of a bend.
+    rounding = RELATIVE_RESIDUAL_FLOOR * float(np.sum(y * y))
+    if best is None or best[0] <= rounding or one <= rounding:
         return None
     bic_one = n * math.log(one / n) + 2 * math.log(n)
     bic_two = n * math.log(best[0] / n) + 5 * math.log(n)
@@ -179,8 +182,10 @@ def find_steps(t: np.ndarray, y: np.ndarray, blocks: int = 50, k: float = 6.0) -
         return []
     tb, yb = thin(t, y, blocks)
     jumps = np.diff(yb)
-    mad = float(np.median(np.abs(jumps - np.median(jumps)))) or 1e-12
-    return [Step(float(tb[i + 1] - t[0]), float(jumps[i])) for i in np.nonzero(jumps > k * 1.4826 * mad)[0]]
+    typical = float(np.median(jumps))  # a steady leak's every block rises by about this much: not a step
+    mad = float(np.median(np.abs(jumps - typical))) or 1e-12
+    return [Step(float(tb[i + 1] - t[0]), float(jumps[i]))
+            for i in np.nonzero(jumps - typical > k * 1.4826 * mad)[0]]
 
 
 def leak_verdict(times_s: list[float], values: list[float], available: float | None = None, *,
