@@ -1,8 +1,4 @@
-"""The report `council` returns: typed and frozen, what its view renders and the API hands out.
-
-Views import their report module, never the pipelines; the types a report carries from
-lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
-"""
+"""`council`: the council against its members alone, early consensus, the size sweep and the causes."""
 
 from __future__ import annotations
 

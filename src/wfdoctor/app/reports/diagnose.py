@@ -1,8 +1,4 @@
-"""The report `diagnose` returns: typed and frozen, what its view renders and the API hands out.
-
-Views import their report module, never the pipelines; the types a report carries from
-lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
-"""
+"""`diagnose`: the machine, its tier, the servers that answered and the triage matrix, row by row."""
 
 from __future__ import annotations
 

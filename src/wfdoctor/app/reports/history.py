@@ -1,8 +1,4 @@
-"""The report `history` returns: typed and frozen, what its view renders and the API hands out.
-
-Views import their report module, never the pipelines; the types a report carries from
-lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
-"""
+"""`history`: the stored runs, newest first."""
 
 from __future__ import annotations
 

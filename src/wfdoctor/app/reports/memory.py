@@ -1,8 +1,4 @@
-"""The reports the memory commands return: typed and frozen, what its view renders and the API hands out.
-
-Views import their report module, never the pipelines; the types a report carries from
-lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
-"""
+"""The memory commands: a leak verdict over a watched series, a Python profile, Ollama model actions."""
 
 from __future__ import annotations
 

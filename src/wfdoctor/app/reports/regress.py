@@ -1,8 +1,4 @@
-"""The reports the regress commands return: typed and frozen, what its view renders and the API hands out.
-
-Views import their report module, never the pipelines; the types a report carries from
-lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
-"""
+"""The regress commands: imported points, and verdicts over stored series."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""The report `tokens` returns: typed and frozen, what its view renders and the API hands out.
-
-Views import their report module, never the pipelines; the types a report carries from
-lower layers are importable from here too, so a view never reaches into `sense/` or `measure/`.
-"""
+"""`tokens`: every concurrency level measured, the saturation knee, the causes and the bandwidth roofline."""
 
 from __future__ import annotations
 
