@@ -11,17 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator
 
 from wfdoctor.config.limits import Limits, TierOverride
-from wfdoctor.config.yamlfile import describe_validation_error, line_of, read_yaml
+from wfdoctor.config.yamlfile import Strict, describe_validation_error, line_of, read_yaml
 from wfdoctor.model import WfdoctorError
 
 PACKAGED_FACTS = Path(__file__).resolve().parent.parent / "data" / "facts.yaml"
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class TierLimits(Strict):

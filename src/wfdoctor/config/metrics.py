@@ -19,18 +19,15 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import Field, field_validator
 
-from wfdoctor.config.yamlfile import line_of, read_yaml, validate
+from wfdoctor.config.yamlfile import Strict, line_of, read_yaml, validate
 from wfdoctor.model import Sample, WfdoctorError
 
 PACKAGED_METRICS = Path(__file__).resolve().parent.parent / "data" / "metrics.yaml"
 NAMESPACE = "wf_"
 HIGHER_IS_BETTER: dict[str, bool | None] = {"higher": True, "lower": False, "none": None}
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class MetricSpec(Strict):

@@ -14,15 +14,16 @@ from collections.abc import Iterable
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from wfdoctor.config.yamlfile import Strict
+
 from wfdoctor.model import WfdoctorError
 
 DEFAULT = "default"
 
 
-class Remedy(BaseModel):
+class Remedy(Strict):
     """Action ids per server implementation; `default` for every implementation not named."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
     id: str
     actions: dict[str, list[str]]
 

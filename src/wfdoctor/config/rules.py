@@ -16,18 +16,15 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from wfdoctor.config.metrics import load_metrics
 from wfdoctor.config.remedies import Remedies, Remedy
-from wfdoctor.config.yamlfile import line_of, read_yaml, validate
+from wfdoctor.config.yamlfile import Strict, line_of, read_yaml, validate
 from wfdoctor.model import Priority, WfdoctorError
 
 PACKAGED_RULES_DIR = Path(__file__).resolve().parent.parent / "data" / "rules"
 
-
-class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ThresholdRef(Strict):

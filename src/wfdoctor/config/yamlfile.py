@@ -12,11 +12,17 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
 from wfdoctor.model import WfdoctorError
 
 M = TypeVar("M", bound=BaseModel)
+
+
+class Strict(BaseModel):
+    """A hand-edited data file's section: unknown keys are errors (a typo must not be ignored), values frozen."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
 # libyaml's loader parses ten times faster (the registry, facts and rules are read by every
 # command); it reports the same line marks. PyYAML without libyaml falls back to Python's.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
