@@ -20,7 +20,6 @@ from wfdoctor.model import WfdoctorError
 PACKAGED_FACTS = Path(__file__).resolve().parent.parent / "data" / "facts.yaml"
 
 
-
 class TierLimits(Strict):
     physical_cores: int
     ram_gib: float

@@ -23,7 +23,6 @@ Positive = Annotated[float, Field(gt=0)]
 Count = Annotated[int, Field(gt=0)]
 
 
-
 class TokenLimits(Strict):
     """`wfdoctor tokens`: the knee, stalls and the slow-generation causes (analyze/bottleneck.py)."""
 

@@ -29,7 +29,6 @@ NAMESPACE = "wf_"
 HIGHER_IS_BETTER: dict[str, bool | None] = {"higher": True, "lower": False, "none": None}
 
 
-
 class MetricSpec(Strict):
     """One registered metric."""
 

@@ -26,7 +26,6 @@ from wfdoctor.model import Priority, WfdoctorError
 PACKAGED_RULES_DIR = Path(__file__).resolve().parent.parent / "data" / "rules"
 
 
-
 class ThresholdRef(Strict):
     """A threshold taken from the facts file, e.g. `thresholds.cpu_percent.warning`.
 

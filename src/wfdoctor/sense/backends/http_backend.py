@@ -17,13 +17,12 @@ import aiohttp
 
 from wfdoctor.sense.backends.base import Backend, BackendStatus, GenerationRequest, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import make_session
+from wfdoctor.sense.backends.streaming import StreamFunction
 
 # (session, base URL) -> the server's status; raises when the URL does not speak the protocol
 Probe = Callable[[aiohttp.ClientSession, str], Awaitable[BackendStatus]]
 # (session, base URL) -> the implementation serving it ("llama.cpp", ...); never raises
 Identify = Callable[[aiohttp.ClientSession, str], Awaitable[str]]
-# (session, base URL, request, model, answered) -> the trace; failures go in `trace.error`, never raised
-Stream = Callable[[aiohttp.ClientSession, str, GenerationRequest, str, asyncio.Event | None], Awaitable[StreamTrace]]
 # (session, base URL, implementation, text) -> the server tokenizer's count, or None where it has none
 CountTokens = Callable[[aiohttp.ClientSession, str, str, str], Awaitable[int | None]]
 
@@ -39,7 +38,7 @@ class HttpProtocol:
     name: str
     default_urls: tuple[str, ...]
     probe: Probe
-    stream: Stream
+    stream: StreamFunction          # failures go in `trace.error`, never raised (see streaming.line_streamer)
     reports: ServerReports
     identify: Identify | None = None
     count_tokens: CountTokens | None = None

@@ -96,6 +96,7 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
 
 # (request, model) -> (path, JSON body) of one protocol's generation endpoint.
 PayloadBuilder = Callable[[GenerationRequest, str], tuple[str, dict[str, Any]]]
+# (session, base URL, request, model, answered) -> the trace of one streamed request
 StreamFunction = Callable[[aiohttp.ClientSession, str, GenerationRequest, str, "asyncio.Event | None"],
                           Awaitable[StreamTrace]]
 
