@@ -75,7 +75,7 @@ class CouncilMeasurement:
 def parse_member(text: str, index: int) -> MemberSpec:
     """`URL[#MODEL]` as given on the command line."""
     url, _, model = text.partition("#")
-    if "://" not in url and url != "embedded" or not speaking(url):
+    if not speaking(url):  # a URL no registered backend speaks (also "localhost:8080": no scheme)
         raise WfdoctorError(f"--member '{text}': expected URL[#MODEL] of a server a backend speaks, e.g. "
                             "http://127.0.0.1:11434#llama3.1:8b")
     return MemberSpec(name=f"m{index + 1}", url=url.rstrip("/"), model=model or None)
