@@ -36,11 +36,17 @@ MODEL = "fake-model:1b"
 class Fault:
     """What goes wrong: `cut` (close after `after` tokens), `malformed` (a broken
     line after `after` tokens), `status` (HTTP `code` instead of a stream), `hang`
-    (read the request, never answer)."""
+    (read the request, never answer), `empty` (an end marker and no tokens),
+    `drip` (the stream's bytes one at a time, `interval_s` apart), `huge_line`
+    (`size` bytes without a newline after `after` tokens), `final` (`payload`,
+    raw, instead of the last events: a wrong `usage`, say)."""
 
     kind: str
     after: int = 0
     code: int = 500
+    interval_s: float = 1.0
+    size: int = 0
+    payload: str = ""
 
 
 @dataclass
@@ -66,6 +72,8 @@ class FakeConfig:
     # llama.cpp's llama-server; "openai": the OpenAI API alone (vLLM, LM Studio).
     implementation: str = "ollama"
     props: dict[str, Any] | None = None      # GET /props body; None: llama.cpp's in llama.cpp mode, else 404
+    answers: dict[str, str] = field(default_factory=dict)  # GET path -> raw body sent instead (hostile servers)
+    close_after_stream: bool = False         # drop the connection after each stream, unannounced (llama-server)
 
     def __post_init__(self) -> None:
         if self.implementation not in IMPLEMENTATIONS:
@@ -153,6 +161,9 @@ class Handler(socketserver.StreamRequestHandler):
         if path.startswith("/api/") and cfg.implementation != "ollama":
             self.status(404, b"404 page not found")
             return True
+        if method == "GET" and path in cfg.answers:
+            self.raw(cfg.answers[path].encode())
+            return True
         if method == "GET" and path in listings:
             self.json(listings[path])
             return True
@@ -185,6 +196,10 @@ class Handler(socketserver.StreamRequestHandler):
         self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                          % (len(data), data))
 
+    def raw(self, data: bytes) -> None:
+        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+                         % (len(data), data))
+
     def status(self, code: int, text: bytes) -> None:
         self.wfile.write(b"HTTP/1.1 %d Error\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n%s"
                          % (code, len(text), text))
@@ -197,9 +212,11 @@ class Handler(socketserver.StreamRequestHandler):
             self.status(fault.code, json.dumps({"error": "injected failure"}).encode())
             return True
         if self.server.gate is None:
-            return self.stream(path, body, fault, arrived)
-        with self.server.gate:
-            return self.stream(path, body, fault, time.perf_counter())
+            kept = self.stream(path, body, fault, arrived)
+        else:
+            with self.server.gate:
+                kept = self.stream(path, body, fault, time.perf_counter())
+        return kept and not self.server.config.close_after_stream
 
     def stream(self, path: str, body: dict[str, Any], fault: Fault | None, started: float) -> bool:
         """Stream with chunked transfer encoding; False after a cut (connection dropped)."""
@@ -214,18 +231,35 @@ class Handler(socketserver.StreamRequestHandler):
         limit = int(body.get("options", {}).get("num_predict", 0) if ollama else body.get("max_tokens", 0))
         tokens = min(limit, cfg.tokens) if limit > 0 else cfg.tokens
         first_at = started + cfg.load_s + cfg.ttft_s
+        if fault and fault.kind == "empty":
+            tokens = 0
         for index in range(tokens):
-            if fault and fault.kind in ("cut", "malformed") and index == fault.after:
+            if fault and fault.kind in ("cut", "malformed", "huge_line", "drip") and index == fault.after:
                 if fault.kind == "cut":
                     return False  # the connection closes mid-stream
+                if fault.kind == "drip":
+                    return self.drip(_event(path, WORDS[0]) * tokens, fault.interval_s)
+                if fault.kind == "huge_line":
+                    self.wfile.write(_chunk(b"data: " + b"x" * fault.size if not ollama else b"x" * fault.size))
+                    return False
                 self.wfile.write(_chunk(b"{this is not json\n" if ollama else b"data: {this is not json\n\n"))
             delay = first_at + index * cfg.itl_s - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
         finished = time.perf_counter()
-        self.wfile.write(_chunk(self.final(path, body, tokens, started, first_at, finished)) + b"0\r\n\r\n")
+        last = fault.payload.encode() if fault and fault.kind == "final" else self.final(
+            path, body, tokens, started, first_at, finished)
+        self.wfile.write(_chunk(last) + b"0\r\n\r\n")
         return True
+
+    def drip(self, data: bytes, interval_s: float) -> bool:
+        """One byte per chunk, `interval_s` apart: a server that is alive but never finishes."""
+        for byte in data:
+            if self.server.stopping.wait(interval_s):
+                break
+            self.wfile.write(_chunk(bytes([byte])))
+        return False
 
     def final(self, path: str, body: dict[str, Any], tokens: int, started: float, first_at: float,
               finished: float) -> bytes:
