@@ -35,6 +35,7 @@ class ServerFacts:
     model_size_bytes: int | None = None
     model_vram_bytes: int | None = None
     model_file: str | None = None     # from the server process's command line
+    slots: int | None = None          # requests it generates at once, where it says (llama.cpp's /props)
 
 
 @dataclass(frozen=True)
@@ -117,7 +118,8 @@ def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits
                            concurrency=str(lv.concurrency), stat="p50") for lv in ordered]
     evidence += [_evidence("wf_llm_output_tokens_per_second", lv.throughput_tps or 0.0, "tokens/s",
                            concurrency=str(lv.concurrency)) for lv in ordered]
-    if ttft_growth >= limits.serial_ttft_growth * ratio and decode_ratio >= limits.decode_holds:
+    parallel = server.slots is not None and server.slots >= top.concurrency  # it says it runs them all at once
+    if not parallel and ttft_growth >= limits.serial_ttft_growth * ratio and decode_ratio >= limits.decode_holds:
         fix = remedies.actions(RemedyId.SERIALISED_SERVER, server.implementation)
         summary = (f"TTFT p50 grows {ttft_growth:.1f}x from concurrency {base.concurrency} to {top.concurrency} "
                    f"while each stream's decode rate holds ({decode_ratio:.0%}): requests wait their turn; "
@@ -126,7 +128,8 @@ def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits
                          "concurrent requests queue", Priority.HIGH, summary, fix, evidence)]
     summary = (f"per-stream decode rate falls to {decode_ratio:.0%} at concurrency {top.concurrency} while total "
                f"throughput stays flat: the streams share saturated compute; {knee.explanation}")
-    return [_finding("THROUGHPUT_SATURATED", "concurrent streams run in parallel but share saturated compute",
+    slots = f" ({server.slots} slots)" if server.slots else ""
+    return [_finding("THROUGHPUT_SATURATED", f"concurrent streams run in parallel{slots} but share saturated compute",
                      Priority.MEDIUM, summary,
                      remedies.actions(RemedyId.THROUGHPUT_SATURATED, server.implementation), evidence)]
 

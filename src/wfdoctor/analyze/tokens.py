@@ -73,6 +73,7 @@ class RequestMetrics:
     server_unaccounted_s: float | None
     sent_ns: int
     done_ns: int | None
+    reconnects: int = 0  # sent again on a fresh connection after the server closed the pooled one
 
 
 def output_token_count(trace: StreamTrace) -> tuple[int, str]:
@@ -118,7 +119,7 @@ def request_metrics(trace: StreamTrace, tokens: tuple[int, str], tokenizer_token
         output_tokens=count, output_tokens_source=source, tokenizer_tokens=tokenizer_tokens, tpot_s=tpot, decode_tps=decode,
         prompt_tokens=prompt_tokens, prefill_tps=prefill_tps, stalls=sum(1 for gap in itl if gap > stall_s),
         server=dict(server), queue_transport_s=queue_transport, server_unaccounted_s=unaccounted,
-        sent_ns=trace.sent_ns, done_ns=trace.done_ns,
+        sent_ns=trace.sent_ns, done_ns=trace.done_ns, reconnects=trace.reconnects,
     )
 
 
@@ -135,6 +136,7 @@ class LevelSummary:
     stalls: int
     metrics: dict[str, Distribution] = field(default_factory=dict)
     token_sources: list[str] = field(default_factory=list)
+    reconnects: int = 0  # requests sent again on a fresh connection: the server closed a kept-alive one
 
     def p50(self, metric: str) -> float | None:
         dist = self.metrics.get(metric)
@@ -178,6 +180,7 @@ def summarize_level(concurrency: int, requests: list[RequestMetrics]) -> LevelSu
         throughput_tps=produced / wall if wall > 0 and produced else None, wall_s=wall,
         stalls=sum(r.stalls for r in good), metrics=metrics,
         token_sources=sorted({r.output_tokens_source for r in good}),
+        reconnects=sum(r.reconnects for r in requests),
     )
 
 
@@ -246,6 +249,7 @@ def summary_samples(levels: list[LevelSummary]) -> list[Sample]:
         if level.throughput_tps:
             out.append(Sample("wf_llm_output_tokens_per_second", level.throughput_tps, "tokens/s", SOURCE, labels))
         out.append(Sample("wf_llm_failed_requests", float(level.requests - level.ok), "requests", SOURCE, labels))
+        out.append(Sample("wf_llm_connection_retries", float(level.reconnects), "requests", SOURCE, labels))
     return out
 
 

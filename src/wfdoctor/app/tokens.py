@@ -120,7 +120,8 @@ def server_facts(backend: Backend) -> ServerFacts:
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
                        model_vram_bytes=model.vram_bytes if model and model.loaded else None,
-                       model_file=backend.model_file or (model_file_of(pid) if pid else None))
+                       model_file=backend.model_file or (model_file_of(pid) if pid else None),
+                       slots=backend.status.slots)
 
 
 def _model_bytes(model_file: Path | None, facts: ServerFacts, levels: list[LevelRun]) -> tuple[int | None, str]:
@@ -231,10 +232,13 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     record(store, run, samples, findings, interrupted=interrupted)
     notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
     notes += [chosen.note] if chosen.note else []
+    retried = sum(lv.reconnects for lv in summaries)
+    notes += [f"the server closed {retried} reused connections; wfdoctor retried them on fresh connections "
+              "(not failures: wf_llm_connection_retries)"] if retried else []
     return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
                         model=backend.model, embedded=chosen.embedded, levels=summaries, requests=requests, knee=knee,
                         findings=findings, roofline=limit, roofline_note=note, tier=tier, rulebook=data.rulebook,
-                        interrupted=interrupted, notes=notes)
+                        interrupted=interrupted, notes=notes, server_slots=server.slots)
 
 
 def _base_decode(summaries: list[LevelSummary]) -> float | None:

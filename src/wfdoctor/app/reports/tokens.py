@@ -29,3 +29,4 @@ class TokensReport:
     rulebook: RuleBook
     interrupted: bool
     notes: list[str]
+    server_slots: int | None = None  # requests the server generates at once, where it says

@@ -34,6 +34,7 @@ class BackendStatus:
     error: str = ""
     embedded: bool = False
     detail: str = ""
+    slots: int | None = None  # requests the server generates at once, where it says (llama.cpp's /props)
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class StreamTrace:
     completed: bool = False
     reported_model: str = ""  # the model name or path the server put in its events
     server_count_source: str = ""  # what the server's count in `server["completion_tokens"]` is called
+    reconnects: int = 0  # sent again on a fresh connection: the server had closed the pooled one
 
 
     @property

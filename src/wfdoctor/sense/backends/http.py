@@ -18,6 +18,9 @@ from wfdoctor.model import WfdoctorError
 
 # What a request can fail with on the wire: refused, reset, cut, timed out.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
+# How writing a request on a keep-alive connection the server has already closed fails:
+# "Can not write request body" (ClientOSError) or "Server disconnected".
+CLOSED_CONNECTION_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
 
 
 class HttpStatusError(Exception):
@@ -33,6 +36,20 @@ async def _stamp_sent(session: aiohttp.ClientSession, context: Any, params: Any)
         stamp["sent_ns"] = time.perf_counter_ns()
 
 
+async def _mark_reused(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
+    """Record that the request went out on a pooled keep-alive connection, which the server may have closed."""
+    stamp = context.trace_request_ctx
+    if isinstance(stamp, dict):
+        stamp["reused"] = True
+
+
+def _stamps() -> aiohttp.TraceConfig:
+    stamper = aiohttp.TraceConfig()
+    stamper.on_request_chunk_sent.append(_stamp_sent)
+    stamper.on_connection_reuseconn.append(_mark_reused)
+    return stamper
+
+
 def make_session(timeout_s: float, max_streams: int = 8, connect_timeout_s: float = 5.0) -> aiohttp.ClientSession:
     """A session that never queues streams behind its own connection limit.
 
@@ -41,9 +58,17 @@ def make_session(timeout_s: float, max_streams: int = 8, connect_timeout_s: floa
     """
     timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(connect_timeout_s, timeout_s), sock_read=timeout_s)
     connector = aiohttp.TCPConnector(limit=max_streams + 8, force_close=False)
-    stamper = aiohttp.TraceConfig()
-    stamper.on_request_chunk_sent.append(_stamp_sent)
-    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False, trace_configs=[stamper])
+    return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False, trace_configs=[_stamps()])
+
+
+def fresh_connection(like: aiohttp.ClientSession) -> aiohttp.ClientSession:
+    """A session for one request on a new connection, with `like`'s timeouts and stamps.
+
+    For the retry after a pooled connection turned out closed: taking another one
+    from the same pool could meet the same fate (llama-server closes every one).
+    """
+    connector = aiohttp.TCPConnector(limit=1, force_close=True)
+    return aiohttp.ClientSession(timeout=like.timeout, connector=connector, trust_env=False, trace_configs=[_stamps()])
 
 
 async def get_json(session: aiohttp.ClientSession, url: str) -> Any:

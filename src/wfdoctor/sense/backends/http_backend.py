@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import aiohttp
 
@@ -25,6 +25,8 @@ Probe = Callable[[aiohttp.ClientSession, str], Awaitable[BackendStatus]]
 Identify = Callable[[aiohttp.ClientSession, str], Awaitable[str]]
 # (session, base URL, implementation, text) -> the server tokenizer's count, or None where it has none
 CountTokens = Callable[[aiohttp.ClientSession, str, str, str], Awaitable[int | None]]
+# (session, base URL, implementation) -> the requests the server generates at once, or None where it does not say
+Slots = Callable[[aiohttp.ClientSession, str, str], Awaitable[int | None]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,7 @@ class HttpProtocol:
 
     `identify` None: the protocol has one implementation, named like the protocol.
     `count_tokens` None: its servers have no tokenizer endpoint.
+    `slots` None: its servers do not say how many requests they generate at once.
     """
 
     name: str
@@ -42,12 +45,15 @@ class HttpProtocol:
     reports: ServerReports
     identify: Identify | None = None
     count_tokens: CountTokens | None = None
+    slots: Slots | None = None
     schemes: tuple[str, ...] = ("http", "https")
 
     async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend:
         client = make_session(timeout_s, max_streams)
         try:
             implementation = await self.identify(client, status.url) if self.identify else self.name
+            if self.slots is not None:
+                status = replace(status, slots=await self.slots(client, status.url, implementation))
         except BaseException:
             await client.close()
             raise

@@ -60,6 +60,21 @@ async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
     return "openai-compatible"
 
 
+async def parallel_slots(client: aiohttp.ClientSession, url: str, implementation: str) -> int | None:
+    """llama.cpp's slot count (`total_slots` in `/props`, its `--parallel`); None from other servers.
+
+    With several slots the server generates that many requests at once, so
+    concurrent requests share its compute instead of queueing for it.
+    """
+    if implementation != "llama.cpp":
+        return None
+    try:
+        slots = (await get_json(client, f"{url}/props")).get("total_slots")
+    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, AttributeError):
+        return None
+    return slots if isinstance(slots, int) and slots > 0 else None
+
+
 async def count_tokens(client: aiohttp.ClientSession, url: str, implementation: str, text: str) -> int | None:
     """Tokens in `text` by llama-cpp-python's own tokenizer; None from other servers or on failure."""
     if implementation != LLAMA_CPP_PYTHON:
@@ -123,7 +138,7 @@ stream_openai = line_streamer(_payload, _handle_line)
 
 PROTOCOL = HttpProtocol(
     name=KIND, default_urls=("http://127.0.0.1:8080", "http://127.0.0.1:8000", "http://127.0.0.1:1234"),
-    probe=probe_openai, identify=identify_server, stream=stream_openai, count_tokens=count_tokens,
+    probe=probe_openai, identify=identify_server, stream=stream_openai, count_tokens=count_tokens, slots=parallel_slots,
     reports=ServerReports(token_count="server usage",
                           fills=frozenset({"prompt_tokens", "completion_tokens", "prefill_s", "decode_s"})),
 )

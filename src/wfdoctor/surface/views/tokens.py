@@ -66,8 +66,9 @@ def server_table(levels: list[LevelSummary]) -> Table | None:
 
 
 def render(report: TokensReport, console: Console) -> None:
-    console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation} at "
-                                f"{report.backend_url}, model {report.model}, tier {report.tier.tier}"))
+    slots = f" ({report.server_slots} parallel slots)" if report.server_slots else ""
+    console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation}{slots} "
+                                f"at {report.backend_url}, model {report.model}, tier {report.tier.tier}"))
     if report.interrupted:
         console.print(Text("Interrupted: the results below cover the requests that finished.", style="yellow"))
     console.print(client_table(report.levels))
@@ -95,6 +96,7 @@ class BackendDoc(BaseModel):
     protocol: str
     model: str
     embedded: bool
+    slots: int | None = None  # requests the server generates at once, where it says (llama.cpp's /props)
 
 
 class TokensTierDoc(BaseModel):
@@ -124,7 +126,7 @@ def document(report: TokensReport, exit_code: int) -> TokensDocument:
         **run_fields(report.run, exit_code),
         interrupted=report.interrupted,
         backend=BackendDoc(url=report.backend_url, implementation=report.implementation, protocol=report.protocol,
-                           model=report.model, embedded=report.embedded),
+                           model=report.model, embedded=report.embedded, slots=report.server_slots),
         settings=report.run.settings,
         tier=TokensTierDoc(name=report.tier.tier, targets=report.tier.targets, thresholds=report.tier.thresholds),
         levels=report.levels, knee=report.knee, roofline=report.roofline, roofline_note=report.roofline_note,
