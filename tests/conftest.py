@@ -6,6 +6,9 @@ import json
 import os
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,10 +17,13 @@ from typing import Any
 import jsonschema
 import pytest
 
-from wfdoctor.sense.backends.embedded import EmbeddedServer, free_port
+from wfdoctor.sense.backends.embedded import LOOPBACK, EmbeddedServer, free_port, smollm2_model_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
 SCHEMAS = Path(__file__).resolve().parent.parent / "src" / "wfdoctor" / "data" / "schemas"
+# llama.cpp's server, built by scripts/install.sh into the environment (WFDOCTOR_LLAMA_SERVER names another build).
+LLAMA_SERVER = Path(os.environ.get("WFDOCTOR_LLAMA_SERVER", Path(sys.prefix) / "bin" / "llama-server"))
+LLAMA_SERVER_SLOTS = 3
 
 
 def shipped_schema(document: Any) -> dict[str, Any]:
@@ -37,6 +43,52 @@ def llm_server() -> Iterator[EmbeddedServer]:
     """llama-cpp-python's OpenAI-compatible server with SmolLM2, on a free loopback port."""
     with EmbeddedServer() as server:
         yield server
+
+
+def _wait_healthy(url: str, process: subprocess.Popen[bytes], log: Path, timeout_s: float = 120.0) -> None:
+    """Block until llama-server's /health answers 200 (the model is loaded); fail with its log if it dies."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            pytest.fail(f"llama-server exited with code {process.returncode} while starting: "
+                        f"{log.read_text(errors='replace')[-500:]}")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2.0) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    pytest.fail(f"llama-server did not become healthy within {timeout_s:.0f} s; log: {log}")
+
+
+@pytest.fixture(scope="session")
+def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """llama.cpp's own llama-server with SmolLM2 and 3 parallel slots, on a free loopback port: its URL.
+
+    One thread: on two cores shared with the client, its sampler and pytest, two spinning ggml
+    threads made batched decode collapse (275 ms a token at concurrency 2 against 11 ms alone).
+    """
+    if not LLAMA_SERVER.is_file():
+        pytest.fail(f"{LLAMA_SERVER} is missing: run ./scripts/install.sh --dev (it builds llama.cpp's llama-server)")
+    port = free_port()
+    log = tmp_path_factory.mktemp("llama-server") / "server.log"
+    command = [str(LLAMA_SERVER), "--model", str(smollm2_model_path()), "--host", LOOPBACK, "--port", str(port),
+               "--parallel", str(LLAMA_SERVER_SLOTS), "--metrics", "--slots", "--ctx-size", "2048",
+               "--threads", "1", "--no-webui"]
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+    try:
+        url = f"http://{LOOPBACK}:{port}"
+        _wait_healthy(url, process, log)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
 
 
 @pytest.fixture
@@ -77,8 +129,8 @@ def wfdoctor(tmp_path: Path):
 
 # Fixtures that start real processes or servers: a test using one is slow by nature (marked so that
 # mutation testing, which reruns the fast tests for every mutant, can leave it out with -m "not slow").
-PROCESS_FIXTURES = {"wfdoctor", "llm_server", "three_servers", "queued_server", "child", "cpu_hogs", "memory_hog",
-                    "one_core_burner", "plain", "plain_install", "tiny_server"}
+PROCESS_FIXTURES = {"wfdoctor", "llm_server", "llama_server", "three_servers", "queued_server", "child", "cpu_hogs",
+                    "memory_hog", "one_core_burner", "plain", "plain_install", "tiny_server"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
