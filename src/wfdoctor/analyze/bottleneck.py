@@ -128,7 +128,7 @@ def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits
                          "concurrent requests queue", Priority.HIGH, summary, fix, evidence)]
     summary = (f"per-stream decode rate falls to {decode_ratio:.0%} at concurrency {top.concurrency} while total "
                f"throughput stays flat: the streams share saturated compute; {knee.explanation}")
-    slots = f" ({server.slots} slots)" if server.slots else ""
+    slots = f" ({server.slots} slots)" if server.slots and server.slots > 1 else ""
     return [_finding("THROUGHPUT_SATURATED", f"concurrent streams run in parallel{slots} but share saturated compute",
                      Priority.MEDIUM, summary,
                      remedies.actions(RemedyId.THROUGHPUT_SATURATED, server.implementation), evidence)]

@@ -233,8 +233,8 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
     notes += [chosen.note] if chosen.note else []
     retried = sum(lv.reconnects for lv in summaries)
-    notes += [f"the server closed {retried} reused connections; wfdoctor retried them on fresh connections "
-              "(not failures: wf_llm_connection_retries)"] if retried else []
+    notes += [(f"the server closed {retried} reused connections; wfdoctor retried them on fresh connections "
+               "(not failures: wf_llm_connection_retries)")] if retried else []
     return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
                         model=backend.model, embedded=chosen.embedded, levels=summaries, requests=requests, knee=knee,
                         findings=findings, roofline=limit, roofline_note=note, tier=tier, rulebook=data.rulebook,

@@ -66,9 +66,10 @@ def server_table(levels: list[LevelSummary]) -> Table | None:
 
 
 def render(report: TokensReport, console: Console) -> None:
-    slots = f" ({report.server_slots} parallel slots)" if report.server_slots else ""
-    console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation}{slots} "
-                                f"at {report.backend_url}, model {report.model}, tier {report.tier.tier}"))
+    slots = report.server_slots
+    slots_text = f" ({slots} slot{'' if slots == 1 else 's'})" if slots else ""
+    console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation} at "
+                                f"{report.backend_url}{slots_text}, model {report.model}, tier {report.tier.tier}"))
     if report.interrupted:
         console.print(Text("Interrupted: the results below cover the requests that finished.", style="yellow"))
     console.print(client_table(report.levels))
