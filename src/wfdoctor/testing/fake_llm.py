@@ -6,7 +6,7 @@ streams, malformed chunks, HTTP errors, servers that never answer, and
 serialised request handling. Shapes follow the Ollama API documentation and
 the OpenAI chat-completions streaming format; in llama.cpp mode, llama.cpp's
 server README (`GET /props`, `timings` in the last streamed event), for the
-server this machine has no copy of.
+faults the real `llama-server` (the `llama_server` test fixture) cannot show on demand.
 
 It runs in its own process (`FakeLLMServer`) so that its timing is not
 disturbed by the client being measured. Run directly for manual use:
