@@ -21,21 +21,11 @@ from wfdoctor.model import WfdoctorError
 DEFAULT = "default"
 
 
-def speaks_for(variant: str, implementation: str) -> bool:
-    """Does a variant named `variant` (an action's backend, a remedy's list) fit the measured server?
-
-    "llama-cpp-python (in process)" is llama-cpp-python: a qualifier after the name does not change the server.
-    """
-    return implementation == variant or implementation.startswith(variant + " ")
-
-
 def pick(variants: dict[str, list[str]], implementations: Iterable[str]) -> list[str]:
     """The action ids for the measured implementations (each one's list, else `default`), each once, in order."""
     chosen: list[str] = []
     for implementation in sorted(set(implementations)) or [DEFAULT]:
-        named = next((names for key, names in variants.items() if key != DEFAULT and speaks_for(key, implementation)),
-                     variants[DEFAULT])
-        chosen += [name for name in named if name not in chosen]
+        chosen += [name for name in variants.get(implementation, variants[DEFAULT]) if name not in chosen]
     return chosen
 
 

@@ -21,7 +21,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from wfdoctor.config.metrics import load_metrics
-from wfdoctor.config.remedies import DEFAULT, Remedies, Remedy, Variants, speaks_for
+from wfdoctor.config.remedies import DEFAULT, Remedies, Remedy, Variants
 from wfdoctor.config.yamlfile import Strict, line_of, read_yaml, validate
 from wfdoctor.model import Priority, WfdoctorError
 
@@ -135,8 +135,7 @@ class Action(Strict):
 
     def variants_for(self, implementations: frozenset[str]) -> dict[str, str]:
         """The concrete settings for the measured servers' implementations (none when no variant fits)."""
-        return {backend: setting for backend, setting in self.backends.items()
-                if any(speaks_for(backend, implementation) for implementation in implementations)}
+        return {backend: setting for backend, setting in self.backends.items() if backend in implementations}
 
 
 class Explanation(Strict):
