@@ -135,7 +135,8 @@ def test_contention_names_the_three_busiest_other_processes_busiest_first() -> N
         "priority": Priority.HIGH,
         "actions": ["disable_background_processes", "optimize_thread_allocation"],
         "summary": "CPU 95% busy during generation at concurrency 2; 1.50 cores went to other processes: "
-                   "p555 (pid 555) 0.90 cores, p556 (pid 556) 0.30 cores, p557 (pid 557) 0.20 cores",
+                   "p555 (pid 555) 0.90 cores, p556 (pid 556) 0.30 cores, p557 (pid 557) 0.20 cores; "
+                   "server (pid 100) used 1.00 of 0 cores",
         "evidence": [
             ("wf_cpu_utilization_ratio", 0.95, "ratio", MEASURED, {"concurrency": "2"}),
             ("wf_process_cpu_utilization_ratio", 0.9, "cores", MEASURED,
@@ -152,7 +153,7 @@ def test_a_level_without_machine_cpu_readings_is_skipped_and_the_next_level_judg
     systems = [LevelSystem(1, [], own_pids=[1]), LevelSystem(2, cpu_reading(0.95, {"555": 0.9}), own_pids=[1])]
     assert only(diagnose([], NO_KNEE, systems)).summary == ("CPU 95% busy during generation at concurrency 2; "
                                                             "0.90 cores went to other processes: p555 (pid 555) "
-                                                            "0.90 cores")
+                                                            "0.90 cores; server (pid 100) used 0.00 of 0 cores")
 
 
 def test_contention_alone_is_named_when_the_server_is_also_busy_on_the_cpu() -> None:
@@ -198,6 +199,15 @@ def test_a_cpu_bound_server_near_the_bandwidth_limit_is_bandwidth_bound() -> Non
         f"decode runs on the CPU and is bandwidth-bound (decode at {limit:.0%} of the memory-bandwidth limit)")
     assert "2 busy threads of 2 cores" in cpu_bound_on_two_cores(limit, busy_threads=2).summary
     assert "compute/overhead-bound" in cpu_bound_on_two_cores(limit * 0.99).cause
+
+
+def test_contention_also_states_the_servers_threads_and_the_bandwidth_share() -> None:
+    readings = cpu_reading(0.95, {"100": 0.7, "555": 0.9}) + [Sample("wf_cpu_logical_cores", 2.0, "cores", "test")]
+    server = ServerFacts("http://h:1", "llama-cpp-python", "smol", pid=100, busy_threads=1)
+    finding = only(diagnose([], NO_KNEE, [LevelSystem(1, readings, own_pids=[1])], server=server,
+                            roofline_share=0.13))
+    assert finding.summary.endswith("; server (pid 100) used 0.70 of 2 cores, 1 busy thread of 2 cores; "
+                                    "decode at 13% of the memory-bandwidth limit")
 
 
 def test_busy_threads_are_those_near_the_busiest_threads_cpu_time() -> None:

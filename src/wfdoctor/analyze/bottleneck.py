@@ -150,10 +150,13 @@ def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: TokenL
             evidence = [_evidence("wf_cpu_utilization_ratio", machine, "ratio", **label)]
             evidence += [_evidence("wf_process_cpu_utilization_ratio", c, "cores", pid=pid, name=name, **label)
                          for c, (pid, name) in others[:3]]
+            server_use = f"; {_server_use(system, server)}" if server.pid else ""
+            bandwidth = "" if roofline_share is None else \
+                f"; decode at {roofline_share:.0%} of the memory-bandwidth limit"
             findings.append(_finding(
                 "CPU_CONTENTION", "other processes compete with the LLM server for the CPU", Priority.HIGH,
                 f"CPU {machine:.0%} busy during generation at concurrency {system.concurrency}; "
-                f"{other_cores:.2f} cores went to other processes: {top}",
+                f"{other_cores:.2f} cores went to other processes: {top}{server_use}{bandwidth}",
                 remedies.actions(RemedyId.CPU_CONTENTION, server.implementation), evidence))
             break
     if findings or server.pid is None or not systems:
@@ -174,6 +177,18 @@ def busy_threads(before: dict[int, float], after: dict[int, float], limits: Toke
     return sum(1 for seconds in used if seconds >= limits.busy_thread_share * busiest)
 
 
+def _server_cores(system: LevelSystem, server: ServerFacts) -> float:
+    return next((c for (pid, _), c in system.process_cores().items() if pid == str(server.pid)), 0.0)
+
+
+def _server_use(system: LevelSystem, server: ServerFacts) -> str:
+    """The cores (and busy threads, where measured) the server used, against the machine's cores."""
+    logical = system.mean("wf_cpu_logical_cores") or 0
+    threads = "" if server.busy_threads is None else \
+        f", {server.busy_threads} busy thread{'s' * (server.busy_threads != 1)} of {logical:.0f} cores"
+    return f"server (pid {server.pid}) used {_server_cores(system, server):.2f} of {logical:.0f} cores{threads}"
+
+
 def _pace(roofline_share: float | None, limits: TokenLimits) -> str:
     """What sets the CPU's decode pace, by the roofline measured in the same run."""
     if roofline_share is None:
@@ -188,14 +203,11 @@ def _pace(roofline_share: float | None, limits: TokenLimits) -> str:
 def cpu_bound(system: LevelSystem, server: ServerFacts, limits: TokenLimits, remedies: Remedies,
               roofline_share: float | None) -> list[Finding]:
     """The server busy on the CPU with no GPU at work: how many cores and threads it used, and what sets the pace."""
-    server_cores = next((c for (pid, _), c in system.process_cores().items() if pid == str(server.pid)), 0.0)
+    server_cores = _server_cores(system, server)
     gpu = system.mean("wf_gpu_utilization_ratio")
     if server_cores < limits.cpu_bound_server_cores or (gpu is not None and gpu >= limits.gpu_idle):
         return []
-    logical = system.mean("wf_cpu_logical_cores") or 0
     gpu_text = "no GPU measured" if gpu is None else f"GPU {gpu:.0%} busy"
-    threads = "" if server.busy_threads is None else \
-        f", {server.busy_threads} busy thread{'s' * (server.busy_threads != 1)} of {logical:.0f} cores"
     evidence = [_evidence("wf_process_cpu_utilization_ratio", server_cores, "cores", pid=str(server.pid),
                           name="server")]
     if server.busy_threads is not None:
@@ -205,8 +217,7 @@ def cpu_bound(system: LevelSystem, server: ServerFacts, limits: TokenLimits, rem
         evidence.append(_evidence("wf_llm_roofline_fraction", roofline_share, "ratio", model=server.model))
     return [_finding(
         "CPU_BOUND", _pace(roofline_share, limits), Priority.MEDIUM,
-        f"server (pid {server.pid}) used {server_cores:.2f} of {logical:.0f} cores{threads} at concurrency "
-        f"{system.concurrency}; {gpu_text}",
+        f"{_server_use(system, server)} at concurrency {system.concurrency}; {gpu_text}",
         remedies.actions(RemedyId.CPU_BOUND, server.implementation), evidence)]
 
 

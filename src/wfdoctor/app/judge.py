@@ -41,10 +41,14 @@ def judge(samples: list[Sample], data: DataFiles, tier: str, command: str, cause
 
 
 def explained(findings: list[Finding], explains: dict[str, list[str]]) -> list[Finding]:
-    """Each symptom a present cause explains attached to the most urgent such cause; causes raised and leading."""
+    """Each symptom a present cause explains attached to it; causes raised and leading.
+
+    Of several present causes that explain one symptom, the first in the explanations table explains it
+    (the straggler, not the interruption that left it alone, sets a council's sync delay).
+    """
     ranked = sorted(findings, key=lambda f: f.priority.rank)
-    causes = [f for f in ranked if f.code in explains]
-    cause_of = {id(f): next((c.code for c in causes if f.rule_id in explains[c.code]), "") for f in ranked}
+    present = [code for code in explains if any(f.code == code for f in ranked)]
+    cause_of = {id(f): next((code for code in present if f.rule_id in explains[code]), "") for f in ranked}
     attached = [replace(f, explained_by=cause_of[id(f)]) if cause_of[id(f)] else f for f in ranked]
     under: dict[str, list[Finding]] = {}
     for finding in attached:
