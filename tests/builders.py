@@ -40,11 +40,11 @@ def cpu_reading(machine: float, processes: dict[str, float], gpu: float | None =
 
 def diagnose(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem] | None = None,
              server: ServerFacts = SERVER, limits: TokenLimits = TOKENS, ttft_target_s: float = TTFT_TARGET_S,
-             client_pid: int = 1, remedies: Remedies = REMEDIES) -> list[Finding]:
+             client_pid: int = 1, remedies: Remedies = REMEDIES, roofline_share: float | None = None) -> list[Finding]:
     """The token-run causes under the packaged limits, the mid tier's TTFT target and (unless given) the
     packaged remedies."""
     return classify(levels, knee, systems or [], server, client_pid, limits=limits, ttft_target_s=ttft_target_s,
-                    remedies=remedies)
+                    remedies=remedies, roofline_share=roofline_share)
 
 
 SampleRow = tuple[str, float, str, str, dict[str, str]]

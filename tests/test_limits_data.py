@@ -17,8 +17,9 @@ PACKAGED = {
     "tokens": {"stall_s": 0.2, "knee_min_efficiency": 0.25, "interrupted_share": 0.25, "serial_ttft_growth": 0.5,
                "decode_holds": 0.7, "contention_cpu": 0.85, "contention_other_cores": 0.5,
                "cpu_bound_server_cores": 0.8, "gpu_idle": 0.1, "resident_vram_share": 0.98,
-               "load_share_of_ttft": 0.5, "min_load_s": 0.1, "prefill_share_of_ttft": 0.6, "client_cores": 0.8},
-    "council": {"straggler_ratio": 1.5, "slow_start_share": 0.5, "serial_alpha": 0.75, "decode_holds": 0.7,
+               "load_share_of_ttft": 0.5, "min_load_s": 0.1, "prefill_share_of_ttft": 0.6, "client_cores": 0.8,
+               "bandwidth_bound_share": 0.5, "busy_thread_share": 0.5, "low_bit_weights": 4.0},
+    "council": {"straggler_ratio": 1.5, "pair_straggler_ratio": 2.0, "slow_start_share": 0.5, "serial_alpha": 0.75, "decode_holds": 0.7,
                 "contention_alpha": 0.1, "contention_decode": 0.85},
     "leaks": {"alpha": 0.01, "relative_floor": 0.02, "min_samples": 20, "min_duration_s": 20.0},
 }

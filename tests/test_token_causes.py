@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.builders import as_read, cpu_reading, diagnose, level
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, vram_share
+from tests.builders import TOKENS, as_read, cpu_reading, diagnose, level, rows
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, busy_threads, vram_share
 from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary
 from wfdoctor.config.remedies import Remedies, Remedy
@@ -135,7 +135,8 @@ def test_contention_names_the_three_busiest_other_processes_busiest_first() -> N
         "priority": Priority.HIGH,
         "actions": ["disable_background_processes", "optimize_thread_allocation"],
         "summary": "CPU 95% busy during generation at concurrency 2; 1.50 cores went to other processes: "
-                   "p555 (pid 555) 0.90 cores, p556 (pid 556) 0.30 cores, p557 (pid 557) 0.20 cores",
+                   "p555 (pid 555) 0.90 cores, p556 (pid 556) 0.30 cores, p557 (pid 557) 0.20 cores; "
+                   "server (pid 100) used 1.00 of 0 cores",
         "evidence": [
             ("wf_cpu_utilization_ratio", 0.95, "ratio", MEASURED, {"concurrency": "2"}),
             ("wf_process_cpu_utilization_ratio", 0.9, "cores", MEASURED,
@@ -152,7 +153,7 @@ def test_a_level_without_machine_cpu_readings_is_skipped_and_the_next_level_judg
     systems = [LevelSystem(1, [], own_pids=[1]), LevelSystem(2, cpu_reading(0.95, {"555": 0.9}), own_pids=[1])]
     assert only(diagnose([], NO_KNEE, systems)).summary == ("CPU 95% busy during generation at concurrency 2; "
                                                             "0.90 cores went to other processes: p555 (pid 555) "
-                                                            "0.90 cores")
+                                                            "0.90 cores; server (pid 100) used 0.00 of 0 cores")
 
 
 def test_contention_alone_is_named_when_the_server_is_also_busy_on_the_cpu() -> None:
@@ -164,12 +165,58 @@ def test_a_cpu_bound_server_is_stated_with_its_cores_the_machines_cores_and_the_
     readings = cpu_reading(0.4, {"100": 1.5}, gpu=0.05) + [Sample("wf_cpu_logical_cores", 8.0, "cores", "test")]
     assert as_read(only(diagnose([], NO_KNEE, [LevelSystem(4, readings, own_pids=[1])]))) == {
         "rule_id": "tokens.cpu_bound", "code": "CPU_BOUND", "row": ROW, "symptom": SYMPTOM,
-        "cause": "decode runs on the CPU: its memory bandwidth and cores set the speed",
+        "cause": "decode runs on the CPU (its share of the memory-bandwidth limit was not measured)",
         "priority": Priority.MEDIUM,
         "actions": ["optimize_thread_allocation", "lower_precision", "enable_gpu_offload"],
         "summary": "server (pid 100) used 1.50 of 8 cores at concurrency 4; GPU 5% busy",
         "evidence": [("wf_process_cpu_utilization_ratio", 1.5, "cores", MEASURED, {"pid": "100", "name": "server"})],
     }
+
+
+def cpu_bound_on_two_cores(roofline_share: float | None, busy_threads: int | None = 1) -> Finding:
+    """A llama-cpp-python server busy on one core of two, no GPU, with the run's roofline share."""
+    readings = cpu_reading(0.5, {"100": 0.98}) + [Sample("wf_cpu_logical_cores", 2.0, "cores", "test")]
+    server = ServerFacts("http://h:1", "llama-cpp-python", "smol", pid=100, busy_threads=busy_threads)
+    return only(diagnose([], NO_KNEE, [LevelSystem(1, readings, own_pids=[1])], server=server,
+                         roofline_share=roofline_share))
+
+
+def test_a_cpu_bound_server_far_below_the_bandwidth_limit_is_compute_bound_with_its_threads_and_cores() -> None:
+    finding = cpu_bound_on_two_cores(0.13)
+    assert finding.cause == ("decode runs on the CPU and is compute/overhead-bound (decode at only 13% of the "
+                             "bandwidth limit: the cores, not memory, set the pace)")
+    assert finding.summary == ("server (pid 100) used 0.98 of 2 cores, 1 busy thread of 2 cores at concurrency 1; "
+                               "no GPU measured")
+    assert rows(finding.evidence) == [
+        ("wf_process_cpu_utilization_ratio", 0.98, "cores", MEASURED, {"pid": "100", "name": "server"}),
+        ("wf_process_busy_threads", 1.0, "threads", MEASURED, {"pid": "100", "name": "server"}),
+        ("wf_llm_roofline_fraction", 0.13, "ratio", MEASURED, {"model": "smol"})]
+
+
+def test_a_cpu_bound_server_near_the_bandwidth_limit_is_bandwidth_bound() -> None:
+    limit = TOKENS.bandwidth_bound_share
+    assert cpu_bound_on_two_cores(limit, busy_threads=2).cause == (
+        f"decode runs on the CPU and is bandwidth-bound (decode at {limit:.0%} of the memory-bandwidth limit)")
+    assert "2 busy threads of 2 cores" in cpu_bound_on_two_cores(limit, busy_threads=2).summary
+    assert "compute/overhead-bound" in cpu_bound_on_two_cores(limit * 0.99).cause
+
+
+def test_contention_also_states_the_servers_threads_and_the_bandwidth_share() -> None:
+    readings = cpu_reading(0.95, {"100": 0.7, "555": 0.9}) + [Sample("wf_cpu_logical_cores", 2.0, "cores", "test")]
+    server = ServerFacts("http://h:1", "llama-cpp-python", "smol", pid=100, busy_threads=1)
+    finding = only(diagnose([], NO_KNEE, [LevelSystem(1, readings, own_pids=[1])], server=server,
+                            roofline_share=0.13))
+    assert finding.summary.endswith("; server (pid 100) used 0.70 of 2 cores, 1 busy thread of 2 cores; "
+                                    "decode at 13% of the memory-bandwidth limit")
+
+
+def test_busy_threads_are_those_near_the_busiest_threads_cpu_time() -> None:
+    share = TOKENS.busy_thread_share
+    before = {1: 5.0, 2: 0.0, 3: 1.0}
+    after = {1: 15.0, 2: 10.0 * share, 3: 1.0 + 10.0 * share * 0.9, 4: 0.01}
+    assert busy_threads(before, after, TOKENS) == 2
+    assert busy_threads({1: 2.0}, {1: 2.0}, TOKENS) is None
+    assert busy_threads({}, {}, TOKENS) is None
 
 
 def test_an_unmeasured_core_count_reads_as_0_cores() -> None:

@@ -147,7 +147,7 @@ def test_cpu_contention_from_contention_cpu_busy_with_contention_other_cores() -
     finding = only(diagnose([], NO_KNEE, system(busy, {"555": others})))
     assert (finding.code, finding.priority) == ("CPU_CONTENTION", Priority.HIGH)
     assert finding.summary == ("CPU 85% busy during generation at concurrency 1; 0.50 cores went to other "
-                               "processes: p555 (pid 555) 0.50 cores")
+                               "processes: p555 (pid 555) 0.50 cores; server (pid 100) used 0.00 of 4 cores")
     assert finding.actions == ["disable_background_processes", "optimize_thread_allocation"]
     assert diagnose([], NO_KNEE, system(below(busy), {"555": others})) == []
     assert diagnose([], NO_KNEE, system(busy, {"555": below(others)})) == []

@@ -191,7 +191,7 @@ def test_tokenizer_counts_beyond_the_traces_are_ignored() -> None:
 
 # --- samples for the rules and the history ---------------------------------------------------------------------
 
-def test_level_statistics_become_samples_per_stat_then_throughput_then_failures() -> None:
+def test_level_statistics_become_samples_per_stat_then_throughput_then_failures_and_retries() -> None:
     ttft = Distribution(n=3, p50=0.1, p90=0.2, p95=0.3, p99=0.4, mean=0.15, sd=0.01, min=0.05, max=0.5)
     itl = Distribution(n=9, p50=0.01, p90=0.02, p95=0.03, p99=0.04, mean=0.015, sd=0.001, min=0.005, max=0.05)
     busy = LevelSummary(2, 4, 3, {"HTTP 500": 1}, 12.5, 1.0, 0, {"ttft_s": ttft, "itl_s": itl})
@@ -210,7 +210,9 @@ def test_level_statistics_become_samples_per_stat_then_throughput_then_failures(
         ("wf_llm_inter_token_latency_seconds", 0.015, "s", CLIENT, c2 | {"stat": "mean"}),
         ("wf_llm_output_tokens_per_second", 12.5, "tokens/s", CLIENT, c2),
         ("wf_llm_failed_requests", 1.0, "requests", CLIENT, c2),
+        ("wf_llm_connection_retries", 0.0, "requests", CLIENT, c2),
         ("wf_llm_failed_requests", 2.0, "requests", CLIENT, {"concurrency": "4"}),
+        ("wf_llm_connection_retries", 0.0, "requests", CLIENT, {"concurrency": "4"}),
     ]
 
 

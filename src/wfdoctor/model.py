@@ -78,7 +78,11 @@ class SampleBatch:
 
 @dataclass(frozen=True)
 class Finding:
-    """A triage rule that matched, with the samples that made it match."""
+    """A triage rule that matched, or a cause the analysis found, with the samples that prove it.
+
+    `explained_by` is the code of the measured cause that explains this symptom (empty when none
+    does): a report shows the symptom under its cause instead of ranking it as a verdict of its own.
+    """
 
     rule_id: str
     code: str
@@ -89,6 +93,7 @@ class Finding:
     actions: list[str]
     evidence: list[Sample]
     summary: str
+    explained_by: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)

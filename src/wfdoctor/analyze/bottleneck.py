@@ -36,6 +36,7 @@ class ServerFacts:
     model_vram_bytes: int | None = None
     model_file: str | None = None     # from the server process's command line
     slots: int | None = None          # requests it generates at once, where it says (llama.cpp's /props)
+    busy_threads: int | None = None   # threads of the server that did the work (busy_threads), if measured
 
 
 @dataclass(frozen=True)
@@ -134,9 +135,9 @@ def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits
                      remedies.actions(RemedyId.THROUGHPUT_SATURATED, server.implementation), evidence)]
 
 
-def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: TokenLimits,
-                 remedies: Remedies) -> list[Finding]:
-    """CPU contention from other processes, or a CPU-bound server with no GPU at work."""
+def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: TokenLimits, remedies: Remedies,
+                 roofline_share: float | None = None) -> list[Finding]:
+    """CPU contention from other processes, or a CPU-bound server with no GPU at work (`cpu_bound`)."""
     findings: list[Finding] = []
     for system in systems:
         machine = system.mean("wf_cpu_utilization_ratio")
@@ -152,30 +153,75 @@ def cpu_pressure(systems: list[LevelSystem], server: ServerFacts, limits: TokenL
             evidence = [_evidence("wf_cpu_utilization_ratio", machine, "ratio", **label)]
             evidence += [_evidence("wf_process_cpu_utilization_ratio", c, "cores", pid=pid, name=name, **label)
                          for c, (pid, name) in others[:3]]
+            server_use = f"; {_server_use(system, server)}" if server.pid else ""
+            bandwidth = "" if roofline_share is None else \
+                f"; decode at {roofline_share:.0%} of the memory-bandwidth limit"
             findings.append(_finding(
                 "CPU_CONTENTION", "other processes compete with the LLM server for the CPU", Priority.HIGH,
                 f"CPU {machine:.0%} busy during generation at concurrency {system.concurrency}; "
-                f"{other_cores:.2f} cores went to other processes: {top}",
+                f"{other_cores:.2f} cores went to other processes: {top}{server_use}{bandwidth}",
                 remedies.actions(RemedyId.CPU_CONTENTION, server.implementation), evidence))
             break
-    if findings or server.pid is None:
+    if findings or server.pid is None or not systems:
         return findings
-    first = systems[0] if systems else None
-    if first is None:
-        return findings
-    server_cores = next((c for (pid, _), c in first.process_cores().items() if pid == str(server.pid)), 0.0)
-    gpu = first.mean("wf_gpu_utilization_ratio")
-    if server_cores >= limits.cpu_bound_server_cores and (gpu is None or gpu < limits.gpu_idle):
-        logical = first.mean("wf_cpu_logical_cores") or 0
-        gpu_text = "no GPU measured" if gpu is None else f"GPU {gpu:.0%} busy"
-        findings.append(_finding(
-            "CPU_BOUND", "decode runs on the CPU: its memory bandwidth and cores set the speed", Priority.MEDIUM,
-            f"server (pid {server.pid}) used {server_cores:.2f} of {logical:.0f} cores at concurrency "
-            f"{first.concurrency}; {gpu_text}",
-            remedies.actions(RemedyId.CPU_BOUND, server.implementation),
-            [_evidence("wf_process_cpu_utilization_ratio", server_cores, "cores", pid=str(server.pid),
-                       name="server")]))
-    return findings
+    return cpu_bound(systems[0], server, limits, remedies, roofline_share)
+
+
+def busy_threads(before: dict[int, float], after: dict[int, float], limits: TokenLimits) -> int | None:
+    """Threads whose CPU time over a run is at least `busy_thread_share` of the busiest thread's.
+
+    A llama.cpp compute pool spins all its threads alike; the HTTP and event-loop threads barely run.
+    None when nothing ran (or the process could not be read).
+    """
+    used = [seconds - before.get(tid, 0.0) for tid, seconds in after.items()]
+    busiest = max(used, default=0.0)
+    if busiest <= 0.0:
+        return None
+    return sum(1 for seconds in used if seconds >= limits.busy_thread_share * busiest)
+
+
+def _server_cores(system: LevelSystem, server: ServerFacts) -> float:
+    return next((c for (pid, _), c in system.process_cores().items() if pid == str(server.pid)), 0.0)
+
+
+def _server_use(system: LevelSystem, server: ServerFacts) -> str:
+    """The cores (and busy threads, where measured) the server used, against the machine's cores."""
+    logical = system.mean("wf_cpu_logical_cores") or 0
+    threads = "" if server.busy_threads is None else \
+        f", {server.busy_threads} busy thread{'s' * (server.busy_threads != 1)} of {logical:.0f} cores"
+    return f"server (pid {server.pid}) used {_server_cores(system, server):.2f} of {logical:.0f} cores{threads}"
+
+
+def _pace(roofline_share: float | None, limits: TokenLimits) -> str:
+    """What sets the CPU's decode pace, by the roofline measured in the same run."""
+    if roofline_share is None:
+        return "decode runs on the CPU (its share of the memory-bandwidth limit was not measured)"
+    if roofline_share >= limits.bandwidth_bound_share:
+        return (f"decode runs on the CPU and is bandwidth-bound (decode at {roofline_share:.0%} of the "
+                "memory-bandwidth limit)")
+    return (f"decode runs on the CPU and is compute/overhead-bound (decode at only {roofline_share:.0%} of the "
+            "bandwidth limit: the cores, not memory, set the pace)")
+
+
+def cpu_bound(system: LevelSystem, server: ServerFacts, limits: TokenLimits, remedies: Remedies,
+              roofline_share: float | None) -> list[Finding]:
+    """The server busy on the CPU with no GPU at work: how many cores and threads it used, and what sets the pace."""
+    server_cores = _server_cores(system, server)
+    gpu = system.mean("wf_gpu_utilization_ratio")
+    if server_cores < limits.cpu_bound_server_cores or (gpu is not None and gpu >= limits.gpu_idle):
+        return []
+    gpu_text = "no GPU measured" if gpu is None else f"GPU {gpu:.0%} busy"
+    evidence = [_evidence("wf_process_cpu_utilization_ratio", server_cores, "cores", pid=str(server.pid),
+                          name="server")]
+    if server.busy_threads is not None:
+        evidence.append(_evidence("wf_process_busy_threads", float(server.busy_threads), "threads",
+                                  pid=str(server.pid), name="server"))
+    if roofline_share is not None:
+        evidence.append(_evidence("wf_llm_roofline_fraction", roofline_share, "ratio", model=server.model))
+    return [_finding(
+        "CPU_BOUND", _pace(roofline_share, limits), Priority.MEDIUM,
+        f"{_server_use(system, server)} at concurrency {system.concurrency}; {gpu_text}",
+        remedies.actions(RemedyId.CPU_BOUND, server.implementation), evidence)]
 
 
 def vram_share(server: ServerFacts) -> float | None:
@@ -260,12 +306,17 @@ def client_overhead(systems: list[LevelSystem], client_pid: int, server: ServerF
 
 
 def classify(levels: list[LevelSummary], knee: Knee, systems: list[LevelSystem], server: ServerFacts,
-             client_pid: int, *, limits: TokenLimits, ttft_target_s: float, remedies: Remedies) -> list[Finding]:
-    """Every cause the evidence supports, most urgent first."""
+             client_pid: int, *, limits: TokenLimits, ttft_target_s: float, remedies: Remedies,
+             roofline_share: float | None = None) -> list[Finding]:
+    """Every cause the evidence supports, most urgent first.
+
+    `roofline_share` (decode / the memory-bandwidth limit, measured in the same run) decides whether a
+    CPU-bound server is bandwidth-bound or compute/overhead-bound, so the cause never contradicts the roofline.
+    """
     findings = interrupted_streams(levels, server, limits, remedies)
     if not findings:  # with streams dropped, latency across levels means nothing
         findings += queueing(levels, knee, server, limits, remedies)
-    findings += cpu_pressure(systems, server, limits, remedies)
+    findings += cpu_pressure(systems, server, limits, remedies, roofline_share)
     findings += gpu_offload(server, limits, remedies)
     findings += first_token_time(levels, server, limits, ttft_target_s, remedies)
     findings += client_overhead(systems, client_pid, server, limits, remedies)

@@ -22,7 +22,7 @@ from statistics import fmean, median
 
 from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.config.limits import CouncilLimits
-from wfdoctor.config.remedies import DEFAULT, Remedies
+from wfdoctor.config.remedies import DEFAULT, Remedies, pick
 from wfdoctor.measure.council import CouncilRun, MemberRun
 from wfdoctor.model import Finding, Priority, Sample
 
@@ -165,13 +165,25 @@ def _sample(metric: str, value: float, unit: str, **labels: str) -> Sample:
 
 def _actions(remedies: Remedies, remedy_id: RemedyId, implementations: set[str]) -> list[str]:
     """The remedy's actions for every implementation among the members, each once, in a stable order."""
-    lists = [remedies.actions(remedy_id, implementation) for implementation in sorted(implementations)]
-    return list(dict.fromkeys(action for actions in lists for action in actions))
+    return pick(remedies.by_id[remedy_id].actions, implementations)
+
+
+def _lags(last: MemberMetrics, ok: list[MemberMetrics], middle: float, limits: CouncilLimits) -> bool:
+    """The last member finishes far behind: against the median of three or more, against the other of two.
+
+    Of two members the median is their mean, so the later one can never reach `straggler_ratio` x the
+    median unless it takes three times as long; it is judged against the other member instead.
+    """
+    if len(ok) == 2:
+        other = min(m.finish_s or 0.0 for m in ok)
+        return (last.finish_s or 0.0) >= limits.pair_straggler_ratio * other
+    return (last.finish_s or 0.0) >= limits.straggler_ratio * middle
 
 
 def stragglers(metrics: CouncilMetrics, implementation_of: dict[str, str], limits: CouncilLimits,
                sync_delay_warning_s: float, remedies: Remedies) -> list[Finding]:
-    """Failed members, and the one member that finishes far behind the median (by `sync_delay_warning_s` or more)."""
+    """Failed members, and the one member that finishes far behind the others (by `sync_delay_warning_s` or more
+    after the median finish)."""
     findings = []
     for member in metrics.members:
         if member.status == "failed":
@@ -185,8 +197,7 @@ def stragglers(metrics: CouncilMetrics, implementation_of: dict[str, str], limit
         return findings
     middle = median(m.finish_s for m in ok if m.finish_s is not None)
     last = max(ok, key=lambda m: m.finish_s or 0.0)
-    if last.finish_s is None or last.finish_s < limits.straggler_ratio * middle or \
-            last.finish_s - middle < sync_delay_warning_s:
+    if last.finish_s is None or not _lags(last, ok, middle, limits) or last.finish_s - middle < sync_delay_warning_s:
         return findings
     others_ttft = median(m.ttft_s for m in ok if m is not last and m.ttft_s is not None)
     slow_start = (last.ttft_s or 0.0) - others_ttft >= limits.slow_start_share * (last.finish_s - middle)

@@ -13,6 +13,7 @@ from statistics import fmean
 from typing import Any, Callable
 
 from wfdoctor.config.facts import Facts
+from wfdoctor.config.remedies import DEFAULT
 from wfdoctor.config.rules import Condition, Rule, RuleBook, Threshold, ThresholdRef
 from wfdoctor.model import Finding, Priority, RuleResult, RuleStatus, Sample, WfdoctorError
 from wfdoctor.units import format_value, subject
@@ -132,7 +133,7 @@ def evaluate_rule(rule: Rule, rulebook: RuleBook, samples: list[Sample], facts: 
         symptom=rulebook.rows[rule.row].symptom,
         cause=rule.cause,
         priority=Priority.CRITICAL if escalate else rule.priority,
-        actions=list(rule.actions),
+        actions=list(rule.actions[DEFAULT]),
         evidence=evidence,
         summary=_summary(rule, outcomes, culprits),
     )

@@ -22,6 +22,7 @@ from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports.council import CouncilReport
+from wfdoctor.config.rules import Circumstances
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
 from wfdoctor.measure.council import CouncilRun, MemberSpec, run_council, run_sequentially
@@ -146,7 +147,8 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
     data = load_data_files(options.facts_path, options.rules_paths)
     timeout_s = options.timeout_s or float(data.facts.common["council_member_timeout_ms"]) / 1000
     retries = options.retries if options.retries is not None else int(data.facts.common["council_retries"])
-    tier = classify_tier(SystemProbe().read() + probe_gpus().samples, data.facts)
+    gpu = probe_gpus()
+    tier = classify_tier(SystemProbe().read() + gpu.samples, data.facts)
     with ExitStack() as stack:
         notes: list[str] = []
         if not members:
@@ -159,11 +161,11 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
         })
         with store.recording(run):
             measured = asyncio.run(_measure(members, options, timeout_s, retries, progress))
-            return _analyse(run, measured, options.quorum, len(members), store, data, tier, notes)
+            return _analyse(run, measured, options.quorum, len(members), store, data, tier, notes, gpu.found)
 
 
 def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, store: Store, data: DataFiles,
-             tier: TierVerdict, notes: list[str]) -> CouncilReport:
+             tier: TierVerdict, notes: list[str], gpu_found: bool) -> CouncilReport:
     metrics = council_metrics(measured.council, baseline_of(measured.sequential, size))
     early = council_metrics(measured.early) if measured.early else None
     sweep = [council_metrics(c, baseline_of(measured.sequential, n)) for n, c in measured.sweep]
@@ -180,7 +182,8 @@ def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, sto
     causes = diagnose_council(metrics, measured.implementation_of, limits=data.facts.limits_for(tier.tier).council,
                               sync_delay_warning_s=float(data.facts.common["council_sync_delay_ms"]["warning"]) / 1000,
                               remedies=data.rulebook.remedies)
-    findings = judge(samples, data, tier.tier, "council", causes).findings
+    findings = judge(samples, data, tier.tier, "council", causes, Circumstances(
+        frozenset(measured.implementation_of.values()), {"gpu": gpu_found})).findings
     record(store, run, samples, findings)
     notes = notes + ([] if combined else ["no member answered: no combined answer"])
     return CouncilReport(run=run, council=metrics, answer=answers.get(combined[0], "") if combined else "",

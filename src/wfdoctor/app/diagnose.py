@@ -22,6 +22,7 @@ from wfdoctor.analyze.triage import row_statuses
 from wfdoctor.app.backends import EMBEDDED_NOTE, embedded_model_dirs, embedded_status
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
+from wfdoctor.config.rules import Circumstances
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.tokens import quick_token_check
@@ -116,7 +117,8 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: D
     measured = snapshot.samples + server_samples
     samples = measured + _recent(store)  # the recent ones belong to other runs: judged, not stored again
     tier = classify_tier(samples, data.facts)
-    judgement = judge(samples, data, tier.tier, "diagnose")
+    judgement = judge(samples, data, tier.tier, "diagnose", circumstances=Circumstances(
+        frozenset(b.kind for b in backends if b.answered), {"gpu": snapshot.gpu.found}))
     run.tier, run.environment = tier.tier, snapshot.environment
     record(store, run, measured, judgement.findings, saved=len(snapshot.samples))
     run.samples = samples

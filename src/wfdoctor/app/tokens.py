@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, classify, model_resident
+from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, busy_threads, classify, model_resident
 from wfdoctor.analyze.roofline import Roofline, roofline
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.tokens import (LevelSummary, find_knee, level_metrics, request_samples, summarize_level,
@@ -26,6 +26,7 @@ from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.config.limits import TokenLimits
+from wfdoctor.config.rules import Circumstances
 from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
@@ -33,7 +34,8 @@ from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
 from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
-from wfdoctor.sense.processes import model_file_of, pid_listening_on
+from wfdoctor.sense.gguf import weight_bits
+from wfdoctor.sense.processes import model_file_of, pid_listening_on, thread_cpu_seconds
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
 
@@ -111,30 +113,50 @@ def quick_token_check(url: str, runs: int, stall_s: float, progress: Progress) -
             for s in summary_samples(summaries)]
 
 
-def server_facts(backend: Backend) -> ServerFacts:
-    """What is known about the measured server beside its timings: its process, model size and file."""
-    parsed = urlparse(backend.url)
-    pid = backend.server_pid or (pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port
-                                 else None)
+def _local_pid(url: str) -> int | None:
+    """The process serving a loopback URL (None for a remote server or one we may not see)."""
+    parsed = urlparse(url)
+    return pid_listening_on(parsed.port) if parsed.hostname in LOOPBACK_HOSTS and parsed.port else None
+
+
+def server_facts(backend: Backend, threads: tuple[dict[int, float], dict[int, float]] | None = None,
+                 limits: TokenLimits | None = None) -> ServerFacts:
+    """What is known about the measured server beside its timings: its process, model size and file, and
+    (with per-thread CPU readings before and after the run) how many of its threads did the work."""
+    pid = backend.server_pid or _local_pid(backend.url)
     model = next((m for m in backend.status.models if m.name == backend.model), None)
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
                        model_vram_bytes=model.vram_bytes if model and model.loaded else None,
                        model_file=backend.model_file or (model_file_of(pid) if pid else None),
-                       slots=backend.status.slots)
+                       slots=backend.status.slots,
+                       busy_threads=busy_threads(*threads, limits) if threads and limits else None)
 
 
-def _model_bytes(model_file: Path | None, facts: ServerFacts, levels: list[LevelRun]) -> tuple[int | None, str]:
-    """The model's weight bytes: a named file, the path the server reports, or Ollama's size."""
+def _model_path(model_file: Path | None, facts: ServerFacts, levels: list[LevelRun]) -> Path | None:
+    """The model's file: a named file, the path the server's command line or its answers report."""
     candidates = [model_file] if model_file else []
     candidates += [Path(facts.model_file)] if facts.model_file else []
     candidates += [Path(t.reported_model) for lv in levels for t in lv.traces[:1] if t.reported_model]
-    for path in candidates:
-        if path and path.is_file():
-            return path.stat().st_size, f"file {path.name}"
+    return next((path for path in candidates if path.is_file()), None)
+
+
+def _model_bytes(path: Path | None, facts: ServerFacts) -> tuple[int | None, str]:
+    """The model's weight bytes: its file's size, else Ollama's size."""
+    if path is not None:
+        return path.stat().st_size, f"file {path.name}"
     if facts.model_size_bytes:
         return facts.model_size_bytes, "server-reported model size (includes the KV cache)"
     return None, ""
+
+
+def circumstances(facts: ServerFacts, gpu: GpuReport, model_path: Path | None, limits: TokenLimits) -> Circumstances:
+    """What decides which actions fit: the server's implementation, a GPU, and a model already at few bits."""
+    known = {"gpu": gpu.found}
+    bits = weight_bits(model_path) if model_path is not None else None
+    if bits is not None:
+        known["low_bit_model"] = bits <= limits.low_bit_weights
+    return Circumstances(frozenset({facts.implementation}), known)
 
 
 def _roofline(decode_tps: float | None, model: tuple[int | None, str], gpu: GpuReport, facts: ServerFacts,
@@ -205,9 +227,11 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     url = chosen.url
     gpu = probe_gpus()
     tier = classify_tier(SystemProbe().read() + gpu.samples, data.facts)
+    pid = _local_pid(url)
+    before = thread_cpu_seconds(pid) if pid else {}
     backend, levels, interrupted = _run_levels(url, options, workload, progress)
-    server = server_facts(backend)
     limits = data.facts.limits_for(tier.tier).tokens
+    server = server_facts(backend, (before, thread_cpu_seconds(pid)) if pid and before else None, limits)
     requests = {lv.concurrency: level_metrics(lv, limits.stall_s) for lv in levels}
     summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
     knee = find_knee(summaries, limits)
@@ -215,12 +239,14 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     system_samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"concurrency": str(lv.concurrency)},
                              s.ts) for lv in levels for s in lv.system]
     samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples
-    causes = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
-                      ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies)
-    findings = judge(samples, data, tier.tier, "tokens", causes).findings
+    model_path = _model_path(options.model_file or chosen.model_file, server, levels)
     limit, note = (None, "interrupted") if interrupted else _roofline(
-        _base_decode(summaries), _model_bytes(options.model_file or chosen.model_file, server, levels), gpu, server,
-        options.measure_bandwidth, limits)
+        _base_decode(summaries), _model_bytes(model_path, server), gpu, server, options.measure_bandwidth, limits)
+    causes = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
+                      ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies,
+                      roofline_share=limit.fraction if limit else None)
+    findings = judge(samples, data, tier.tier, "tokens", causes,
+                     circumstances(server, gpu, model_path, limits)).findings
     if limit is not None:
         samples += [Sample("wf_llm_roofline_tokens_per_second", limit.limit_tps, "tokens/s", limit.bandwidth_source,
                            {"model": backend.model}),

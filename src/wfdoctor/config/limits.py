@@ -40,6 +40,9 @@ class TokenLimits(Strict):
     min_load_s: Positive             # ...and at least this long: a cold model load
     prefill_share_of_ttft: Share     # prefill >= this share of a TTFT over the tier's target
     client_cores: Positive           # wfdoctor's own client this busy may limit the numbers
+    bandwidth_bound_share: Share     # decode at this share of the bandwidth roofline: memory sets the pace
+    busy_thread_share: Share         # a thread with this share of the busiest thread's CPU time computes
+    low_bit_weights: Positive        # weights at or below this many bits are already quantised
 
 
 class CouncilLimits(Strict):
@@ -50,6 +53,7 @@ class CouncilLimits(Strict):
     """
 
     straggler_ratio: Positive        # last finish >= this x the median finish
+    pair_straggler_ratio: Positive   # two finished: the later >= this x the earlier's finish
     slow_start_share: Share          # a first token this share of the delay late: the start is slow
     serial_alpha: Share              # alpha from here on: members take turns
     decode_holds: Share              # ...while each decodes at >= this share of its solo rate

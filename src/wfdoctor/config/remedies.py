@@ -11,28 +11,44 @@ its id, like a rule or an action.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, field_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict
 
 from wfdoctor.config.yamlfile import Strict
-
 from wfdoctor.model import WfdoctorError
 
 DEFAULT = "default"
+
+
+def pick(variants: dict[str, list[str]], implementations: Iterable[str]) -> list[str]:
+    """The action ids for the measured implementations (each one's list, else `default`), each once, in order."""
+    chosen: list[str] = []
+    for implementation in sorted(set(implementations)) or [DEFAULT]:
+        chosen += [name for name in variants.get(implementation, variants[DEFAULT]) if name not in chosen]
+    return chosen
+
+
+def _has_default(actions: dict[str, list[str]]) -> dict[str, list[str]]:
+    if DEFAULT not in actions:
+        raise ValueError(f"needs a '{DEFAULT}' list (for servers not named)")
+    return actions
+
+
+def _as_variants(actions: object) -> object:
+    """A plain list of action ids is the `default` list: what every server gets."""
+    return {DEFAULT: actions} if isinstance(actions, list) else actions
+
+
+# Action ids per server implementation; `default` for every implementation not named.
+Variants = Annotated[dict[str, list[str]], BeforeValidator(_as_variants), AfterValidator(_has_default)]
 
 
 class Remedy(Strict):
     """Action ids per server implementation; `default` for every implementation not named."""
 
     id: str
-    actions: dict[str, list[str]]
-
-    @field_validator("actions")
-    @classmethod
-    def _has_default(cls, actions: dict[str, list[str]]) -> dict[str, list[str]]:
-        if DEFAULT not in actions:
-            raise ValueError(f"needs a '{DEFAULT}' list (for servers not named)")
-        return actions
+    actions: Variants
 
 
 class Remedies(BaseModel):
@@ -43,8 +59,7 @@ class Remedies(BaseModel):
 
     def actions(self, remedy_id: str, implementation: str) -> list[str]:
         """The actions for a server implementation, else the remedy's default list."""
-        remedy = self.by_id[remedy_id]
-        return list(remedy.actions.get(implementation, remedy.actions[DEFAULT]))
+        return pick(self.by_id[remedy_id].actions, [implementation])
 
     def require(self, remedy_ids: Iterable[str], where: str) -> None:
         """Fail in one line naming the first remedy the code uses that no rule file defines."""

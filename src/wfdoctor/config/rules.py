@@ -2,8 +2,9 @@
 
 A rule file may hold `rows` (the spec's triage matrix rows), `rules` (conditions
 over samples that map a symptom to a cause, a priority and actions), `actions`
-(what to do, what it changes, how to undo it) and `remedies` (the actions of the
-causes computed in code, per server implementation). Files are read in order,
+(what to do, what it changes, how to undo it), `remedies` (the actions of the
+causes computed in code, per server implementation) and `explanations` (which
+symptom rules a measured cause explains). Files are read in order,
 packaged first; a later rule, action or remedy with the same id replaces the
 earlier one, so a user file can tighten one threshold or add a rule without
 any code change.
@@ -12,6 +13,7 @@ any code change.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,7 +21,7 @@ import yaml
 from pydantic import BaseModel, Field
 
 from wfdoctor.config.metrics import load_metrics
-from wfdoctor.config.remedies import Remedies, Remedy
+from wfdoctor.config.remedies import DEFAULT, Remedies, Remedy, Variants
 from wfdoctor.config.yamlfile import Strict, line_of, read_yaml, validate
 from wfdoctor.model import Priority, WfdoctorError
 
@@ -75,7 +77,8 @@ class Rule(Strict):
     priority: Priority
     when: list[Condition] = Field(min_length=1)
     culprits: Culprits | None = None
-    actions: list[str] = Field(default_factory=list)
+    # A list for every server, or lists per server implementation with a `default` (like a remedy).
+    actions: Variants = Field(default_factory=lambda: {DEFAULT: []})
     summary: str
     measured_by: str
     # Which commands' samples the rule judges: a busy CPU is a finding in a
@@ -90,8 +93,29 @@ class Rule(Strict):
             yield ("culprits", "metric"), self.culprits.metric
 
 
+# What a run can measure about the machine and the model, that decides whether an action can help:
+# `gpu`: a GPU was found; `low_bit_model`: the model's weights are already at or below
+# `limits.tokens.low_bit_weights` bits.
+MeasuredFact = Literal["gpu", "low_bit_model"]
+
+
+@dataclass(frozen=True)
+class Circumstances:
+    """What was measured about the server(s) and the machine: which actions, and which variants, fit.
+
+    A fact missing from `known` was not measured: it rules no action out.
+    """
+
+    implementations: frozenset[str] = frozenset()
+    known: dict[str, bool] = field(default_factory=dict)
+
+
 class Action(Strict):
-    """One entry of the actions catalogue (the spec's Common Solutions)."""
+    """One entry of the actions catalogue (the spec's Common Solutions).
+
+    `needs` names facts that must hold for the action to help (GPU offload needs a GPU);
+    `not_when` facts that make it pointless (quantising a model that is already 4-bit).
+    """
 
     id: str
     title: str
@@ -100,6 +124,25 @@ class Action(Strict):
     undo: str
     level: Literal["L1", "L2", "L3", "L4"]
     backends: dict[str, str] = Field(default_factory=dict)
+    needs: list[MeasuredFact] = Field(default_factory=list)
+    not_when: list[MeasuredFact] = Field(default_factory=list)
+
+    def fits(self, circumstances: Circumstances) -> bool:
+        """False only when a measured fact rules the action out."""
+        known = circumstances.known
+        return not any(known.get(fact) is False for fact in self.needs) and \
+            not any(known.get(fact) is True for fact in self.not_when)
+
+    def variants_for(self, implementations: frozenset[str]) -> dict[str, str]:
+        """The concrete settings for the measured servers' implementations (none when no variant fits)."""
+        return {backend: setting for backend, setting in self.backends.items() if backend in implementations}
+
+
+class Explanation(Strict):
+    """A cause wfdoctor measures (its code) and the symptom rules it explains when both are found."""
+
+    cause: str
+    explains: list[str] = Field(min_length=1)
 
 
 class RuleFile(Strict):
@@ -107,6 +150,7 @@ class RuleFile(Strict):
     rules: list[Rule] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
     remedies: list[Remedy] = Field(default_factory=list)
+    explanations: list[Explanation] = Field(default_factory=list)
 
 
 class RuleBook(BaseModel):
@@ -117,6 +161,7 @@ class RuleBook(BaseModel):
     actions: dict[str, Action]
     origins: dict[str, str]  # rule id -> "file:line" where it was defined
     remedies: Remedies
+    explains: dict[str, list[str]] = Field(default_factory=dict)  # cause code -> the symptom rule ids it explains
 
 
 def rule_files(extra: list[Path]) -> list[Path]:
@@ -151,6 +196,8 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     origins: dict[str, str] = {}
     remedies: dict[str, Remedy] = {}
     list_origins: dict[tuple[str, str], str] = {}  # (remedy id, implementation) -> "file:line"
+    explains: dict[str, list[str]] = {}
+    explain_origins: dict[str, str] = {}
     for path in rule_files(extra or []):
         data, node = read_yaml(path)
         parsed = validate(path, data or {}, node, RuleFile)
@@ -164,13 +211,23 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
             remedies[remedy.id] = remedy
             list_origins.update(((remedy.id, name), f"{path}:{line_of(node, ('remedies', index, 'actions', name))}")
                                 for name in remedy.actions)
+        for index, explanation in enumerate(parsed.explanations):
+            explains[explanation.cause] = explanation.explains
+            explain_origins[explanation.cause] = f"{path}:{line_of(node, ('explanations', index, 'explains'))}"
     for rule_id, rule in rules.items():
         where = origins[rule_id]
         if rule.row not in rows:
             raise WfdoctorError(f"{where}: field 'row': rule '{rule_id}' names unknown row '{rule.row}'")
-        for action in rule.actions:
-            if action not in actions:
-                raise WfdoctorError(f"{where}: field 'actions': rule '{rule_id}' names unknown action '{action}'")
+        for implementation, names in rule.actions.items():
+            unknown = next((name for name in names if name not in actions), None)
+            if unknown is not None:
+                raise WfdoctorError(f"{where}: field 'actions.{implementation}': rule '{rule_id}' names unknown "
+                                    f"action '{unknown}'")
+    for cause, symptoms in explains.items():
+        unknown = next((rule_id for rule_id in symptoms if rule_id not in rules), None)
+        if unknown is not None:
+            raise WfdoctorError(f"{explain_origins[cause]}: field 'explains': cause '{cause}' explains unknown rule "
+                                f"'{unknown}'")
     for remedy_id, remedy in remedies.items():
         for implementation, names in remedy.actions.items():
             unknown = next((name for name in names if name not in actions), None)
@@ -179,4 +236,4 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
                 raise WfdoctorError(f"{where}: field 'actions.{implementation}': remedy '{remedy_id}' names unknown "
                                     f"action '{unknown}'")
     return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins,
-                    remedies=Remedies(by_id=remedies))
+                    remedies=Remedies(by_id=remedies), explains=explains)

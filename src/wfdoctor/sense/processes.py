@@ -170,3 +170,15 @@ def model_file_of(pid: int) -> str | None:
     values = [value for flag, value in zip(args, args[1:]) if flag in MODEL_FLAGS]
     values += [arg.split("=", 1)[1] for arg in args if arg.startswith("--model=")]
     return next((value for value in values if os.path.isfile(value)), None)
+
+
+def thread_cpu_seconds(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) per thread id of a process; empty when it cannot be read.
+
+    Two readings around a run say how many threads did the work: a server's OS thread count
+    (psutil's `num_threads`) includes its idle HTTP and event-loop threads.
+    """
+    try:
+        return {thread.id: thread.user_time + thread.system_time for thread in psutil.Process(pid).threads()}
+    except (psutil.Error, OSError):
+        return {}

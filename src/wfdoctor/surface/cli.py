@@ -16,7 +16,8 @@ import typer
 import wfdoctor
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
-from wfdoctor.surface.options import DbOption, FactsOption, FailOnOption, JsonOption, RulesOption, concurrency_list
+from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
+                                      concurrency_list)
 from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
                                        finish, print_document, progress_on_stderr, stderr, stdout)
 
@@ -62,6 +63,7 @@ def diagnose(
                                             "check against the first server that answers (0 skips it).")] = 3,
     db: DbOption = None,
     as_json: JsonOption = False,
+    all_variants: AllVariantsOption = False,
 ) -> None:
     """Snapshot the system, find LLM servers, classify the tier and run the triage matrix."""
     from wfdoctor.surface.views import diagnose as view
@@ -73,8 +75,8 @@ def diagnose(
     with progress_on_stderr(path) as progress:
         report = wfdoctor.diagnose(options, db=path, progress=progress)
     code = exit_code_for([f.priority for f in report.findings], fail_on)
-    finish(as_json, lambda: view.document(report, fail_on.value, code), lambda out: view.render(report, out),
-           report.run.id, path, code)
+    finish(as_json, lambda: view.document(report, fail_on.value, code),
+           lambda out: view.render(report, out, all_variants), report.run.id, path, code)
 
 
 @app.command()
@@ -111,6 +113,7 @@ def tokens(
     rules: RulesOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
+    all_variants: AllVariantsOption = False,
 ) -> None:
     """Measure token generation (TTFT, ITL, TPOT, throughput), find the bottleneck and the physical limit."""
     from wfdoctor.surface.views import tokens as view
@@ -126,8 +129,8 @@ def tokens(
     code = EXIT_INTERRUPTED if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
     if csv_path is not None:
         view.write_csv(report, csv_path)
-    finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out), report.run.id, path,
-           code)
+    finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out, all_variants),
+           report.run.id, path, code)
 
 
 @app.command()
@@ -154,6 +157,7 @@ def council(
     rules: RulesOption = None,
     db: DbOption = None,
     as_json: JsonOption = False,
+    all_variants: AllVariantsOption = False,
 ) -> None:
     """Run a council: stragglers, timeouts, serialisation vs parallelism (alpha), early consensus, right size."""
     from wfdoctor.surface.views import council as view
@@ -166,8 +170,8 @@ def council(
     with progress_on_stderr(path) as progress:
         report = wfdoctor.run_council(options, db=path, progress=progress)
     code = exit_code_for([f.priority for f in report.findings], fail_on)
-    finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out), report.run.id, path,
-           code)
+    finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out, all_variants),
+           report.run.id, path, code)
 
 
 @app.command()

@@ -13,6 +13,8 @@ DbOption = Annotated[Optional[Path], typer.Option("--db", help="SQLite database 
                                                                 "~/.local/share/wfdoctor/wfdoctor.db).")]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON (schemas in "
                                                            "wfdoctor/data/schemas, docs/json-output.md).")]
+AllVariantsOption = Annotated[bool, typer.Option("--all-variants", help="Show every server's setting for each "
+                                                              "action, not only the measured server's.")]
 FailOnOption = Annotated[FailOn, typer.Option("--fail-on", help="Exit 1 when a finding has this priority or higher.")]
 FactsOption = Annotated[Optional[Path], typer.Option("--facts", help="YAML file merged over the packaged facts "
                                                      "(tiers, targets, thresholds, limits).")]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
@@ -10,7 +11,7 @@ from rich.console import Console, Group
 from rich.panel import Panel
 from rich.text import Text
 
-from wfdoctor.config.rules import RuleBook
+from wfdoctor.config.rules import Action, RuleBook
 from wfdoctor.model import Finding, Priority, Run
 from wfdoctor.units import format_value, subject
 
@@ -60,33 +61,82 @@ def run_fields(run: Run, exit_code: int) -> dict[str, Any]:
             "exit_code": exit_code}
 
 
+@dataclass(frozen=True)
+class Variants:
+    """Whose concrete settings an action shows: the measured servers' implementations, or every one.
+
+    With no implementation measured (a memory watch) every variant is shown.
+    """
+
+    implementations: frozenset[str] = frozenset()
+    every: bool = False        # --all-variants
+
+    def of(self, action: Action) -> dict[str, str]:
+        return dict(action.backends) if self.every or not self.implementations else \
+            action.variants_for(self.implementations)
+
+
 def print_conclusion(console: Console, findings: list[Finding], rulebook: RuleBook, notes: list[str],
-                     healthy: str) -> None:
-    """How every report ends: the findings (or that there are none), then the notes."""
-    console.print(findings_group(findings, rulebook, healthy=healthy))
+                     healthy: str, variants: Variants = Variants()) -> None:
+    """How every report ends: the findings (or that there are none), the actions once, then the notes."""
+    console.print(findings_group(findings, rulebook, healthy=healthy, variants=variants))
     for note in notes:
         console.print(Text(f"Note: {note}", style="dim"))
 
 
+def _numbers(findings: list[Finding]) -> dict[str, int]:
+    """Each action id once, numbered in the order the findings first name it."""
+    ids = list(dict.fromkeys(action for finding in findings for action in finding.actions))
+    return {action: number for number, action in enumerate(ids, start=1)}
+
+
+def _refs(finding: Finding, numbers: dict[str, int]) -> str:
+    return ", ".join(str(numbers[action]) for action in finding.actions) or "none"
+
+
+def _heading(finding: Finding) -> Text:
+    return Text.assemble((f" {finding.priority.value.upper()} ", PRIORITY_STYLE[finding.priority]),
+                         f" {finding.code} ({finding.symptom})")
+
+
+def _panel(finding: Finding, explained: list[Finding], numbers: dict[str, int]) -> Panel:
+    """A cause (or an unexplained symptom): summary, cause, evidence, the symptoms it explains, action numbers."""
+    body = [Text(finding.summary), Text(f"Cause: {finding.cause}"), Text("Evidence:", style="bold")]
+    for sample in finding.evidence:
+        body.append(Text(f"  {sample.metric}{'{' + subject(sample) + '}' if subject(sample) else ''} = "
+                         f"{format_value(sample.value, sample.unit)}  [{sample.source}]", style="dim"))
+    if explained:
+        body.append(Text("Explains:", style="bold"))
+        body += [Text.assemble("  ", _heading(symptom), f", explained by {symptom.explained_by}: {symptom.summary} "
+                               f"(actions: {_refs(symptom, numbers)})") for symptom in explained]
+    body.append(Text(f"Actions: {_refs(finding, numbers)}", style="bold"))
+    return Panel(Group(*body), title=_heading(finding), title_align="left")
+
+
+def actions_panel(numbers: dict[str, int], rulebook: RuleBook, variants: Variants) -> Panel:
+    """The report's actions, each once: what it changes, how to undo it, the setting for the measured server."""
+    body = []
+    hidden = False
+    for action_id, number in numbers.items():
+        action = rulebook.actions[action_id]
+        body.append(Text(f"{number}. [{action.level}] {action.title}: {action.changes}. Undo: {action.undo}"))
+        shown = variants.of(action)
+        hidden = hidden or len(shown) < len(action.backends)
+        body += [Text(f"      {backend}: {setting}", style="dim") for backend, setting in shown.items()]
+    if hidden:
+        body.append(Text("Settings for servers that were not measured: --all-variants (or --json).", style="dim"))
+    return Panel(Group(*body), title="Actions", title_align="left")
+
+
 def findings_group(findings: list[Finding], rulebook: RuleBook,
-                   healthy: str = "Healthy: no rule matched what was measured.") -> Group | Text:
-    """Each finding as a panel: summary, cause, evidence with sources, actions with undo."""
+                   healthy: str = "Healthy: no rule matched what was measured.",
+                   variants: Variants = Variants()) -> Group | Text:
+    """Causes first, each with the symptoms it explains; then every action once, referenced by number."""
     if not findings:
         return Text(healthy, style="bold green")
-    blocks = []
-    for finding in findings:
-        body = [Text(finding.summary), Text(f"Cause: {finding.cause}")]
-        body.append(Text("Evidence:", style="bold"))
-        for sample in finding.evidence:
-            body.append(Text(f"  {sample.metric}{'{' + subject(sample) + '}' if subject(sample) else ''} = "
-                             f"{format_value(sample.value, sample.unit)}  [{sample.source}]", style="dim"))
-        body.append(Text("Actions:", style="bold"))
-        for action_id in finding.actions:
-            action = rulebook.actions[action_id]
-            body.append(Text(f"  [{action.level}] {action.title}: {action.changes}. Undo: {action.undo}"))
-            for backend, setting in action.backends.items():
-                body.append(Text(f"      {backend}: {setting}", style="dim"))
-        title = Text.assemble((f" {finding.priority.value.upper()} ", PRIORITY_STYLE[finding.priority]),
-                              f" {finding.code} ({finding.symptom})")
-        blocks.append(Panel(Group(*body), title=title, title_align="left"))
+    numbers = _numbers(findings)
+    blocks = [_panel(finding, [f for f in findings if f.explained_by == finding.code], numbers)
+              for finding in findings if not finding.explained_by]
+    if numbers:
+        blocks.append(actions_panel(numbers, rulebook, variants))
     return Group(*blocks)

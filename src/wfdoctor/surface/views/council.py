@@ -11,7 +11,7 @@ from rich.text import Text
 from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
 from wfdoctor.app.reports.council import CouncilReport
 from wfdoctor.model import Finding
-from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
+from wfdoctor.surface.views.common import RunDocument, Variants, print_conclusion, run_fields, schema_field
 
 SCHEMA_ID = "wfdoctor.council/v1"
 
@@ -63,7 +63,7 @@ def early_line(report: CouncilReport) -> str:
             f"waiting for all ({report.council.wall_s:.2f} s)")
 
 
-def render(report: CouncilReport, console: Console) -> None:
+def render(report: CouncilReport, console: Console, all_variants: bool = False) -> None:
     console.print(Text.assemble(("wfdoctor council", "bold"), f"  run {report.run.id}, tier {report.tier.tier}"))
     console.print(members_table(report.council))
     console.print(summary_line(report.council))
@@ -77,7 +77,8 @@ def render(report: CouncilReport, console: Console) -> None:
     if report.answer_from:
         console.print(Text(f"Combined answer (majority of {', '.join(report.answer_from)}): "
                            f"{report.answer[:200]!r}", style="dim"))
-    print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="The council runs well.")
+    print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="The council runs well.",
+                     variants=Variants(frozenset(report.implementation_of.values()), all_variants))
 
 
 class CouncilDocument(RunDocument):

@@ -20,7 +20,7 @@ from wfdoctor.app.reports.diagnose import BackendStatus, DiagnoseReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.config.rules import Action
 from wfdoctor.model import Finding, Sample
-from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
+from wfdoctor.surface.views.common import RunDocument, Variants, print_conclusion, run_fields, schema_field
 from wfdoctor.units import format_bytes, format_value, subject
 
 SCHEMA_ID = "wfdoctor.diagnose/v1"
@@ -186,7 +186,7 @@ def matrix_table(report: DiagnoseReport) -> Table:
     return table
 
 
-def render(report: DiagnoseReport, console: Console) -> None:
+def render(report: DiagnoseReport, console: Console, all_variants: bool = False) -> None:
     run = report.run
     env = run.environment
     console.print(Text.assemble(("wfdoctor diagnose", "bold"),
@@ -201,7 +201,8 @@ def render(report: DiagnoseReport, console: Console) -> None:
         console.print(line)
     console.print(matrix_table(report))
     print_conclusion(console, report.findings, report.rulebook, report.notes,
-                     healthy="Healthy: no rule matched what was measured.")
+                     healthy="Healthy: no rule matched what was measured.",
+                     variants=Variants(frozenset(b.kind for b in report.backends if b.answered), all_variants))
 
 
 class TierDoc(BaseModel):

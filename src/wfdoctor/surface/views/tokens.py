@@ -16,7 +16,7 @@ from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMet
 from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.model import Finding
-from wfdoctor.surface.views.common import RunDocument, print_conclusion, run_fields, schema_field
+from wfdoctor.surface.views.common import RunDocument, Variants, print_conclusion, run_fields, schema_field
 
 SCHEMA_ID = "wfdoctor.tokens/v1"
 
@@ -65,7 +65,7 @@ def server_table(levels: list[LevelSummary]) -> Table | None:
     return table
 
 
-def render(report: TokensReport, console: Console) -> None:
+def render(report: TokensReport, console: Console, all_variants: bool = False) -> None:
     slots = report.server_slots
     slots_text = f" ({slots} slot{'' if slots == 1 else 's'})" if slots else ""
     console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation} at "
@@ -88,7 +88,8 @@ def render(report: TokensReport, console: Console) -> None:
         console.print(f"Physical limit: {report.roofline.explanation()}; {report.roofline_note}")
     else:
         console.print(Text(f"Physical limit: not computed ({report.roofline_note})", style="dim"))
-    print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="No bottleneck found.")
+    print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="No bottleneck found.",
+                     variants=Variants(frozenset({report.implementation}), all_variants))
 
 
 class BackendDoc(BaseModel):
