@@ -40,6 +40,8 @@ class TokenLimits(Strict):
     min_load_s: Positive             # ...and at least this long: a cold model load
     prefill_share_of_ttft: Share     # prefill >= this share of a TTFT over the tier's target
     client_cores: Positive           # wfdoctor's own client this busy may limit the numbers
+    failed_share_high: Share         # failed requests from this share of a run on: HIGH (fewer: MEDIUM)
+    died_min_failed: Count           # lost connections after the last answer from this many on: the server died
 
 
 class CouncilLimits(Strict):
