@@ -39,9 +39,11 @@ SYMPTOM = "Failed measurement"
 SOURCE = "wfdoctor (client-measured request outcomes)"
 # Causes that already name the failures at concurrency > 1 (and only those).
 EXPLAINS_CONCURRENT_FAILURES = frozenset({"STREAMS_INTERRUPTED"})
-# Error kinds (sense/backends/http.py `error_text`, lower-cased) that say the server is gone, not that it refused.
+# Error kinds (sense/backends/http.py `error_text`, lower-cased) that say a connection was lost, not refused...
 LOST_CONNECTION = ("connection refused", "cannot connect", "server disconnected", "connection cut",
                    "connection reset")
+# ...and those that say nothing listens any more: the proof that a server died rather than dropped a stream.
+NOTHING_LISTENS = ("connection refused", "cannot connect")
 KIND_CHARS = 120  # an error kind quoted in a label or a summary (server text: kept short)
 
 
@@ -114,14 +116,23 @@ def _finding(category: Category, priority: Priority, summary: str, evidence: lis
 
 
 def died_tail(attempts: list[Attempt], limits: TokenLimits) -> list[Attempt]:
-    """The attempts after the last usable answer, when they are enough lost connections to mean a dead server."""
+    """The attempts after the last usable answer, when they mean a dead server.
+
+    That is: at least `limits.died_min_failed` of them, every one a lost connection,
+    and the last refused (nothing listens any more). Streams cut by a server that
+    still runs end in a cut, not in a refusal.
+    """
     ordered = sorted(attempts, key=lambda a: a.ended_ns)
     last_ok = max((index for index, a in enumerate(ordered) if a.ok), default=None)
     if last_ok is None:
         return []
     tail = ordered[last_ok + 1:]
-    gone = all(any(lost in a.error.lower() for lost in LOST_CONNECTION) for a in tail)
-    return tail if gone and len(tail) >= limits.died_min_failed else []
+    lost = all(_says(a, LOST_CONNECTION) for a in tail)
+    return tail if lost and len(tail) >= limits.died_min_failed and _says(tail[-1], NOTHING_LISTENS) else []
+
+
+def _says(attempt: Attempt, phrases: tuple[str, ...]) -> bool:
+    return any(phrase in attempt.error.lower() for phrase in phrases)
 
 
 def nothing_usable(attempts: list[Attempt], what: str, implementation: str, remedies: Remedies) -> list[Finding]:

@@ -68,7 +68,7 @@ def answer_error(trace: StreamTrace) -> str:
     answers `[DONE]` and nothing else is never counted as working.
     """
     if trace.error or not trace.completed:
-        return trace.error or "incomplete (no end marker)"
+        return trace.error or "incomplete"
     return "" if trace.pieces else EMPTY_RESPONSE
 
 
