@@ -253,7 +253,8 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     run.settings |= {"backend": url, "implementation": backend.implementation, "model": backend.model,
                      "embedded": chosen.embedded}
     record(store, run, samples, findings, interrupted=interrupted)
-    notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
+    sources = sorted({s for lv in summaries for s in lv.token_sources})
+    notes = [f"token counts from: {', '.join(sources)}"] if sources else []  # none when no request answered
     notes += [chosen.note] if chosen.note else []
     return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
                         model=backend.model, embedded=chosen.embedded, levels=summaries, requests=requests, knee=knee,
