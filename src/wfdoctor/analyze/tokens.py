@@ -19,7 +19,7 @@ from itertools import zip_longest
 import numpy as np
 
 from wfdoctor.config.limits import TokenLimits
-from wfdoctor.measure.tokens import LevelRun
+from wfdoctor.measure.tokens import LevelRun, answer_error
 from wfdoctor.model import Sample
 from wfdoctor.sense.backends.base import StreamTrace
 
@@ -114,8 +114,9 @@ def request_metrics(trace: StreamTrace, tokens: tuple[int, str], tokenizer_token
     unaccounted = None
     if "total_s" in server:
         unaccounted = server["total_s"] - sum(server.get(k, 0.0) for k in ("load_s", "prefill_s", "decode_s"))
+    error = answer_error(trace)
     return RequestMetrics(
-        ok=trace.completed and not trace.error, error=trace.error, ttft_s=ttft, ttfb_s=ttfb, e2e_s=e2e, itl_s=itl,
+        ok=not error, error=error, ttft_s=ttft, ttfb_s=ttfb, e2e_s=e2e, itl_s=itl,
         output_tokens=count, output_tokens_source=source, tokenizer_tokens=tokenizer_tokens, tpot_s=tpot, decode_tps=decode,
         prompt_tokens=prompt_tokens, prefill_tps=prefill_tps, stalls=sum(1 for gap in itl if gap > stall_s),
         server=dict(server), queue_transport_s=queue_transport, server_unaccounted_s=unaccounted,
@@ -143,7 +144,7 @@ class LevelSummary:
         return dist.p50 if dist else None
 
 
-def _error_kind(error: str) -> str:
+def error_kind(error: str) -> str:
     """Group errors by their kind, without per-request counts in the text."""
     return error.split(" after ")[0]
 
@@ -154,7 +155,7 @@ def summarize_level(concurrency: int, requests: list[RequestMetrics]) -> LevelSu
     errors: dict[str, int] = {}
     for request in requests:
         if not request.ok:
-            kind = _error_kind(request.error or "incomplete")
+            kind = error_kind(request.error)
             errors[kind] = errors.get(kind, 0) + 1
     starts = [r.sent_ns for r in requests]
     ends = [r.done_ns for r in requests if r.done_ns]

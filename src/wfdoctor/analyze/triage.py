@@ -8,6 +8,7 @@ command that measures it, instead of passing silently.
 from __future__ import annotations
 
 import operator
+from collections.abc import Sequence
 from dataclasses import dataclass
 from statistics import fmean
 from typing import Any, Callable
@@ -201,12 +202,16 @@ def _row_status(results: list[RuleResult], found: list[str], missing: list[RuleR
     return "ok" if results else "no_rules"
 
 
-def row_statuses(rulebook: RuleBook, results: list[RuleResult]) -> list[RowStatus]:
-    """Each triage-matrix row with what was found, passed, or not measured."""
+def row_statuses(rulebook: RuleBook, results: list[RuleResult], causes: Sequence[Finding] = ()) -> list[RowStatus]:
+    """Each triage-matrix row with what was found, passed, or not measured.
+
+    `causes` are findings computed outside the rules (a failed measurement): a row
+    holding one is never `ok`, whatever its rules passed.
+    """
     rows = []
     for row in rulebook.rows.values():
         in_row = [r for r in results if r.row == row.id]
-        found = [r.finding.code for r in in_row if r.finding is not None]
+        found = [r.finding.code for r in in_row if r.finding is not None] + [f.code for f in causes if f.row == row.id]
         missing = [r for r in in_row if r.status is RuleStatus.NOT_MEASURED]
         rows.append(RowStatus(
             id=row.id, symptom=row.symptom, likely_cause=row.likely_cause, priority=row.priority.value,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from wfdoctor.analyze.council import baseline_of, council_metrics, council_samples, diagnose_council, recommend_size
+from wfdoctor.analyze.failures import council_failures
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.app.backends import QUEUED_MEMBERS, choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
@@ -182,6 +183,7 @@ def _analyse(run: Run, measured: CouncilMeasurement, quorum: int, size: int, sto
     causes = diagnose_council(metrics, measured.implementation_of, limits=data.facts.limits_for(tier.tier).council,
                               sync_delay_warning_s=float(data.facts.common["council_sync_delay_ms"]["warning"]) / 1000,
                               remedies=data.rulebook.remedies)
+    causes += council_failures(metrics, measured.implementation_of, data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "council", causes, Circumstances(
         frozenset(measured.implementation_of.values()), {"gpu": gpu_found})).findings
     record(store, run, samples, findings)

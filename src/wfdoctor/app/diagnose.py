@@ -17,6 +17,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from wfdoctor.analyze.failures import no_server
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.triage import row_statuses
 from wfdoctor.app.backends import EMBEDDED_NOTE, embedded_model_dirs, embedded_status
@@ -27,7 +28,7 @@ from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.tokens import quick_token_check
 from wfdoctor.measure.snapshot import default_paths, take_snapshot
-from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus
 from wfdoctor.sense.backends.discovery import backend_samples, discover
 from wfdoctor.store.db import Store
@@ -43,13 +44,17 @@ class DiagnoseOptions:
     top: int = 5
     discovery_timeout_s: float = 1.0
     token_runs: int = 3  # short token check against the first server that answers; 0 skips it
+    token_timeout_s: float = 10.0  # seconds a token-check request may go without data
 
     def __post_init__(self) -> None:
         if self.window_s <= 0 or self.top < 1 or self.token_runs < 0 or self.discovery_timeout_s <= 0:
             raise WfdoctorError("the window and discovery timeout must be above 0, top at least 1, token runs at "
                                 "least 0")
+        if not self.token_timeout_s > 0:  # also refuses NaN
+            raise WfdoctorError(f"the token timeout must be above 0 seconds, not {self.token_timeout_s}")
 
 
+NO_EMBEDDED = "no LLM server answered and the embedded engine is off (--no-embedded)"
 RECENT_S = 24 * 3600
 # What other commands measured that diagnose cannot in its window: (metric, label telling series apart).
 RECENT_FINDINGS = [
@@ -77,6 +82,7 @@ def run_diagnose(options: DiagnoseOptions, store: Store, progress: Progress = SI
     run = Run(command="diagnose", started_at=time.time(), settings={
         "window_s": options.window_s, "backends": options.backend_urls, "embedded": options.embedded,
         "facts": str(options.facts_path or ""), "rules": [str(p) for p in options.rules_paths],
+        "token_runs": options.token_runs, "token_timeout_s": options.token_timeout_s,
     })
     with store.recording(run), ExitStack() as stack:
         return _measure_and_judge(run, options, store, data, stack, progress)
@@ -88,11 +94,31 @@ def _find_servers(found: list[BackendStatus], options: DiagnoseOptions, stack: E
     if any(b.answered for b in found):
         return found, []
     if not options.embedded:
-        return found, ["no LLM server answered and the embedded engine is off (--no-embedded)"]
+        return found, [NO_EMBEDDED]
     try:
         return found + [embedded_status(stack, progress)], [EMBEDDED_NOTE]
     except WfdoctorError as exc:
         return found, [f"no LLM server answered; {exc}"]
+
+
+def _server_findings(backends: list[BackendStatus], notes: list[str], options: DiagnoseOptions, data: DataFiles,
+                     progress: Progress) -> tuple[list[Sample], list[Finding]]:
+    """What the servers say, and the short token check against the first that answers.
+
+    No server at all, a check that cannot start or whose requests fail: each is a
+    finding, so diagnose never calls a server it could not measure healthy.
+    """
+    samples = backend_samples(backends)
+    answering = next((b for b in backends if b.answered), None)
+    if answering is None:
+        probed = [s for s in samples if s.metric == "wf_llm_server_up"]
+        return samples, [no_server(probed, notes[-1] if notes else NO_EMBEDDED, data.rulebook.remedies)]
+    if not options.token_runs:
+        return samples, []
+    # The tier is not known yet (it reads these samples): stalls use the tier-independent limits.
+    check = quick_token_check(answering.url, options.token_runs, options.token_timeout_s, data.facts.limits.tokens,
+                              data.rulebook.remedies, progress)
+    return samples + check.samples, check.findings
 
 
 def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: DataFiles, stack: ExitStack,
@@ -105,23 +131,15 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: D
     ))
     store.add_samples(run.id or 0, snapshot.samples)  # kept even if the rest is interrupted
     backends, notes = _find_servers(found or [], options, stack, progress)
-    server_samples = backend_samples(backends)
-    answering = next((b for b in backends if b.answered), None)
-    if answering is not None and options.token_runs:
-        try:
-            # The tier is not known yet (it reads these samples): stalls use the tier-independent limit.
-            server_samples += quick_token_check(answering.url, options.token_runs, data.facts.limits.tokens.stall_s,
-                                                progress)
-        except WfdoctorError as exc:
-            notes.append(f"token check skipped: {exc}")
+    server_samples, causes = _server_findings(backends, notes, options, data, progress)
     measured = snapshot.samples + server_samples
     samples = measured + _recent(store)  # the recent ones belong to other runs: judged, not stored again
     tier = classify_tier(samples, data.facts)
-    judgement = judge(samples, data, tier.tier, "diagnose", circumstances=Circumstances(
+    judgement = judge(samples, data, tier.tier, "diagnose", causes, Circumstances(
         frozenset(b.kind for b in backends if b.answered), {"gpu": snapshot.gpu.found}))
     run.tier, run.environment = tier.tier, snapshot.environment
     record(store, run, measured, judgement.findings, saved=len(snapshot.samples))
     run.samples = samples
     return DiagnoseReport(run=run, window_s=snapshot.window_s, gpu=snapshot.gpu, tier=tier,
-                          rows=row_statuses(data.rulebook, judgement.results), findings=judgement.findings,
+                          rows=row_statuses(data.rulebook, judgement.results, causes), findings=judgement.findings,
                           backends=backends, rulebook=data.rulebook, facts=data.facts, notes=notes + tier.notes)

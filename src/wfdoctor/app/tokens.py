@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, busy_threads, classify, model_resident
+from wfdoctor.analyze.failures import check_failed, request_failures, token_attempts
 from wfdoctor.analyze.roofline import Roofline, roofline
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.tokens import (LevelSummary, find_knee, level_metrics, request_samples, summarize_level,
@@ -28,9 +29,10 @@ from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.app.reports.tokens import TokensReport
+from wfdoctor.config.remedies import Remedies
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
-from wfdoctor.model import Run, Sample, WfdoctorError
+from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
 from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
@@ -94,23 +96,43 @@ def prompt_of(options: TokensOptions) -> str:
     return options.prompt or DEFAULT_PROMPT
 
 
-def quick_token_check(url: str, runs: int, stall_s: float, progress: Progress) -> list[Sample]:
-    """A short `tokens` run (1 warm-up, `runs` requests, 32 tokens) whose summary feeds diagnose's token rules."""
+@dataclass(frozen=True)
+class TokenCheck:
+    """What diagnose's short token check measured, and the finding a failed check is (never a silent pass)."""
+
+    samples: list[Sample]
+    findings: list[Finding]
+
+
+def quick_token_check(url: str, runs: int, timeout_s: float, limits: TokenLimits, remedies: Remedies,
+                      progress: Progress) -> TokenCheck:
+    """A short `tokens` run (1 warm-up, `runs` requests, 32 tokens) whose summary feeds diagnose's token rules.
+
+    Each request may wait `timeout_s` without data. A check that cannot start, or
+    whose requests fail, comes back as a finding beside whatever it did measure.
+    """
     progress.note(f"short token check against {url}")
 
-    async def check() -> list[LevelRun]:
-        backend = await connect(url, None, timeout_s=30.0, max_streams=1)
+    async def check() -> tuple[str, list[LevelRun]]:
+        backend = await connect(url, None, timeout_s=timeout_s, max_streams=1)
         levels: list[LevelRun] = []
         try:
             await run_workload(backend, Workload(GenerationRequest(DEFAULT_PROMPT, max_tokens=32), runs=runs),
                                levels)
         finally:
             await backend.aclose()
-        return levels
+        return backend.implementation, levels
 
-    summaries = [summarize_level(lv.concurrency, level_metrics(lv, stall_s)) for lv in asyncio.run(check())]
-    return [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
-            for s in summary_samples(summaries)]
+    try:
+        implementation, levels = asyncio.run(check())
+    except WfdoctorError as exc:
+        return TokenCheck([], [check_failed(url, str(exc), remedies)])
+    requests = {lv.concurrency: level_metrics(lv, limits.stall_s) for lv in levels}
+    summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
+    samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"check": "diagnose"}, s.ts)
+               for s in summary_samples(summaries)]
+    return TokenCheck(samples, request_failures(token_attempts(requests, []), "token-check requests",
+                                                implementation, limits, remedies))
 
 
 def _local_pid(url: str) -> int | None:
@@ -245,6 +267,8 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     causes = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
                       ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies,
                       roofline_share=limit.fraction if limit else None)
+    causes += request_failures(token_attempts(requests, causes), "requests", server.implementation, limits,
+                               data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "tokens", causes,
                      circumstances(server, gpu, model_path, limits)).findings
     if limit is not None:
@@ -256,7 +280,8 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     run.settings |= {"backend": url, "implementation": backend.implementation, "model": backend.model,
                      "embedded": chosen.embedded}
     record(store, run, samples, findings, interrupted=interrupted)
-    notes = [f"token counts from: {', '.join(sorted({s for lv in summaries for s in lv.token_sources}))}"]
+    sources = sorted({s for lv in summaries for s in lv.token_sources})
+    notes = [f"token counts from: {', '.join(sources)}"] if sources else []  # none when no request answered
     notes += [chosen.note] if chosen.note else []
     retried = sum(lv.reconnects for lv in summaries)
     notes += [(f"the server closed {retried} reused connections; wfdoctor retried them on fresh connections "

@@ -43,6 +43,8 @@ class TokenLimits(Strict):
     bandwidth_bound_share: Share     # decode at this share of the bandwidth roofline: memory sets the pace
     busy_thread_share: Share         # a thread with this share of the busiest thread's CPU time computes
     low_bit_weights: Positive        # weights at or below this many bits are already quantised
+    failed_share_high: Share         # failed requests from this share of a run on: HIGH (fewer: MEDIUM)
+    died_min_failed: Count           # lost connections after the last answer from this many on: the server died
 
 
 class CouncilLimits(Strict):

@@ -119,7 +119,8 @@ class Action(Strict):
 
     id: str
     title: str
-    problem: Literal["cpu_bottleneck", "gpu_memory", "model_loading", "memory", "ui", "council", "regression", "disk"]
+    problem: Literal["cpu_bottleneck", "gpu_memory", "model_loading", "memory", "ui", "council", "regression", "disk",
+                     "server"]
     changes: str
     undo: str
     level: Literal["L1", "L2", "L3", "L4"]

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from wfdoctor.measure.agreement import Agreement, quorum_group
+from wfdoctor.measure.tokens import answer_error
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.client import Backend
 
@@ -84,11 +85,12 @@ async def _member(run: MemberRun, backend: Backend, request: GenerationRequest, 
         progress(run.spec.name, "started" if attempt == 0 else f"retry {attempt}")
         trace = await _attempt(backend, request, timeout_s)
         run.attempts.append(trace)
-        if trace.completed and not trace.error:
+        error = answer_error(trace)  # an empty answer is retried like a failed one
+        if not error:
             run.status = "ok"
             progress(run.spec.name, "done")
             return run
-        run.error = trace.error
+        run.error = error
     run.status = "failed"
     progress(run.spec.name, "failed")
     return run

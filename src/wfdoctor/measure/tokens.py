@@ -57,6 +57,19 @@ Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
 DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
 FILLER = "The quick brown fox jumps over the lazy dog while the council of models deliberates. "
 CHARS_PER_TOKEN = 4.0  # English text with BPE tokenizers; the server's own count is reported beside
+EMPTY_RESPONSE = "empty response (an end marker and no tokens)"
+
+
+def answer_error(trace: StreamTrace) -> str:
+    """Why a trace is no usable answer, "" when it is one.
+
+    A stream that ends properly but carries no content token measured nothing
+    (no TTFT, no decode rate): it fails like a cut stream, so a server that
+    answers `[DONE]` and nothing else is never counted as working.
+    """
+    if trace.error or not trace.completed:
+        return trace.error or "incomplete"
+    return "" if trace.pieces else EMPTY_RESPONSE
 
 
 def synthetic_prompt(tokens: int) -> str:

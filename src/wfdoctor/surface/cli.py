@@ -61,6 +61,8 @@ def diagnose(
     top: Annotated[int, typer.Option("--top", min=1, max=50, help="Processes listed by CPU and by memory.")] = 5,
     token_runs: Annotated[int, typer.Option("--token-runs", min=0, max=100, help="Requests in the short token "
                                             "check against the first server that answers (0 skips it).")] = 3,
+    token_timeout: Annotated[float, typer.Option("--token-timeout", min=0.1, max=600, help="Seconds a token-check "
+                                                 "request may go without data before it fails.")] = 10.0,
     db: DbOption = None,
     as_json: JsonOption = False,
     all_variants: AllVariantsOption = False,
@@ -70,7 +72,7 @@ def diagnose(
 
     options = checked_options(lambda: wfdoctor.DiagnoseOptions(
         window_s=window, backend_urls=backend or [], embedded=embedded, facts_path=facts, rules_paths=rules or [],
-        top=top, token_runs=token_runs))
+        top=top, token_runs=token_runs, token_timeout_s=token_timeout))
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.diagnose(options, db=path, progress=progress)
@@ -106,6 +108,8 @@ def tokens(
                                                        "bandwidth roofline.")] = None,
     bandwidth: Annotated[bool, typer.Option("--bandwidth/--no-bandwidth", help="Measure memory bandwidth for the "
                                             "roofline (about 1 s).")] = True,
+    embedded: Annotated[bool, typer.Option("--embedded/--no-embedded", help="Start the embedded SmolLM2 engine "
+                                           "when no --backend is named and no server answers.")] = True,
     fail_on: FailOnOption = FailOn.high,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write one row per request to this file.")]
     = None,
@@ -122,7 +126,7 @@ def tokens(
         backend_url=backend, model=model, prompt=prompt, prompt_file=prompt_file, prompt_tokens=prompt_tokens,
         max_tokens=max_tokens, runs=runs, warmup=warmup, concurrency=concurrency_list(concurrency), arrival=arrival,
         rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file, measure_bandwidth=bandwidth,
-        facts_path=facts, rules_paths=rules or []))
+        embedded=embedded, facts_path=facts, rules_paths=rules or []))
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
