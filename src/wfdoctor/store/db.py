@@ -76,6 +76,7 @@ class Store:
         store = cls(path, connection)
         with store._errors():
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            store._refuse_foreign()  # before WAL mode: that would already change another program's file
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
@@ -105,8 +106,6 @@ class Store:
         if version > SCHEMA_VERSION:
             raise WfdoctorError(f"{self.path}: database schema v{version} is newer than this wfdoctor "
                                 f"understands (v{SCHEMA_VERSION}): upgrade wfdoctor")
-        if version == 0:
-            self._refuse_foreign()
         for number in range(version, SCHEMA_VERSION):
             with self._transaction("BEGIN IMMEDIATE"):
                 for statement in _statements(MIGRATIONS[number]):
@@ -115,6 +114,8 @@ class Store:
 
     def _refuse_foreign(self) -> None:
         """A schema-less file that already has tables belongs to another program: never add ours to it."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != 0:
+            return
         tables = [row[0] for row in self._db.execute(
             "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
         if tables:
