@@ -42,6 +42,8 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         if exc.context and exc.context_mark and exc.problem_mark:
             context = f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise WfdoctorError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}{context}") from None
+    except yaml.YAMLError as exc:  # the reader's: a control character, a bad encoding mark
+        raise WfdoctorError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     return data, node
 
 
