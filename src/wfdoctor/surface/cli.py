@@ -93,15 +93,17 @@ def tokens(
     = 64,
     runs: Annotated[int, typer.Option("--runs", min=1, max=100000, help="Measured requests per concurrency "
                                       "level.")] = 10,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, max=1000, help="Unmeasured requests before each level.")] = 1,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=1000, help="Unmeasured requests before each "
+                                        "level.")] = 1,
     concurrency: Annotated[str, typer.Option("--concurrency", help="Concurrency levels to sweep, e.g. 1,2,4,8.")]
     = "1",
     arrival: Annotated[str, typer.Option("--arrival", help="closed (each stream sends its next request when the "
                                          "last ends) or poisson (open loop at --rate).")] = "closed",
-    rate: Annotated[float, typer.Option("--rate", min=0.001, callback=finite, help="Poisson arrivals per second.")] = 1.0,
+    rate: Annotated[float, typer.Option("--rate", min=0.001, callback=finite, help="Poisson arrivals per "
+                                        "second.")] = 1.0,
     api: Annotated[str, typer.Option("--api", help="chat or completion endpoint.")] = "chat",
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, callback=finite, help="Seconds without data before a request "
-                                           "fails.")] = 60.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, callback=finite, help="Seconds without data "
+                                           "before a request fails.")] = 60.0,
     model_file: Annotated[Optional[Path], typer.Option("--model-file", help="GGUF file of the model, for the "
                                                        "bandwidth roofline.")] = None,
     bandwidth: Annotated[bool, typer.Option("--bandwidth/--no-bandwidth", help="Measure memory bandwidth for the "
@@ -142,14 +144,15 @@ def council(
                                                          "name}.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt every member answers.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=32768)] = 48,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, callback=finite, help="Seconds a member may stay "
-                                                     "silent before it fails (facts: 5).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, callback=finite, help="Seconds a "
+                                                     "member may stay silent before it fails (facts: 5).")] = None,
     retries: Annotated[Optional[int], typer.Option("--retries", min=0, max=20, help="Retries of a failed member "
                                                    "(facts: 3).")] = None,
-    quorum: Annotated[int, typer.Option("--quorum", min=0, max=1000, help="Also run with early consensus: stop once K "
-                                        "answers agree.")] = 0,
+    quorum: Annotated[int, typer.Option("--quorum", min=0, max=1000, help="Also run with early consensus: stop "
+                                        "once K answers agree.")] = 0,
     agreement: Annotated[str, typer.Option("--agreement", help="exact or tokenset.")] = "exact",
-    similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, callback=finite, help="tokenset threshold.")] = 0.8,
+    similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, callback=finite,
+                                              help="tokenset threshold.")] = 0.8,
     sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
                                         "size.")] = False,
     fail_on: FailOnOption = FailOn.high,

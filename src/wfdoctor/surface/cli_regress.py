@@ -8,8 +8,8 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
-from wfdoctor.surface.options import DbOption, JsonOption, finite, writable_file
 from wfdoctor.model import PLAUSIBLE_TIMES
+from wfdoctor.surface.options import DbOption, JsonOption, finite, writable_file
 from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document, stderr,
                                        stdout)
 
@@ -47,8 +47,8 @@ def regress_record(
 def regress_check(
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Only these metrics (repeatable).")]
     = None,
-    min_effect: Annotated[float, typer.Option("--min-effect", min=0.0, callback=finite, help="Smallest change that counts "
-                                              "(0.05 = 5 %).")] = 0.05,
+    min_effect: Annotated[float, typer.Option("--min-effect", min=0.0, callback=finite, help="Smallest change "
+                                              "that counts (0.05 = 5 %).")] = 0.05,
     min_after: Annotated[int, typer.Option("--min-after", min=1, help="Points after a change before it counts "
                                            "at the end.")] = 3,
     markdown_path: Annotated[Optional[Path], typer.Option("--markdown", callback=writable_file,
