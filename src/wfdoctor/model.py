@@ -7,6 +7,7 @@ knowing where they came from.
 
 from __future__ import annotations
 
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -37,6 +38,22 @@ class Priority(str, Enum):
 
     def at_least(self, other: Priority) -> bool:
         return self.rank <= other.rank
+
+
+# The times a stored point may carry: 1970-01-01 to 2200-01-01 UTC (Unix seconds). Anything outside is a
+# typo or a unit mistake (ms, ns), and `datetime` cannot show it: it is refused on import and skipped on read.
+EARLIEST_TS, LATEST_TS = 0.0, 7_258_118_400.0
+PLAUSIBLE_TIMES = "between 1970-01-01 and 2200-01-01 UTC"
+
+
+def plausible_time(ts: float) -> bool:
+    """Between EARLIEST_TS and LATEST_TS (false for NaN)."""
+    return EARLIEST_TS <= ts <= LATEST_TS
+
+
+def plausible_point(value: float, ts: float) -> bool:
+    """A finite value at a plausible time: what the history can judge and show."""
+    return math.isfinite(value) and plausible_time(ts)
 
 
 @dataclass(frozen=True)

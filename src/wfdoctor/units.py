@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 from wfdoctor.model import Sample
 
 BINARY_STEPS = ("B", "KiB", "MiB", "GiB", "TiB")
@@ -24,9 +26,13 @@ def parse_size(text: str) -> int:
     stripped = text.strip().lower().replace(" ", "")
     number = stripped.rstrip("kmgtib")
     unit = stripped[len(number):]
-    if unit not in SIZE_UNITS or not number:
-        raise ValueError(f"'{text}': expected a size such as 8GiB, 6.5GB or 512MiB")
-    return int(float(number) * SIZE_UNITS[unit])
+    try:
+        size = float(number) * SIZE_UNITS[unit]
+    except (KeyError, ValueError):
+        raise ValueError(f"'{text}': expected a size such as 8GiB, 6.5GB or 512MiB") from None
+    if not math.isfinite(size):
+        raise ValueError(f"'{text}': not a finite size")
+    return int(size)
 
 
 def format_value(value: float, unit: str) -> str:

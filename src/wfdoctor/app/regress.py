@@ -11,7 +11,7 @@ from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.results_file import parse_results
-from wfdoctor.store.db import Store
+from wfdoctor.store.db import Store, StoredHistory
 
 
 def read_results(path: Path) -> list[Sample]:
@@ -30,26 +30,31 @@ def record_results(path: Path, samples: list[Sample], store: Store) -> RecordRep
     return RecordReport(run=run, file=path, points=len(samples))
 
 
-def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) -> list[SeriesVerdict]:
-    """Verdicts for the named metrics, or for every stored metric with a known direction."""
+def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) -> tuple[list[SeriesVerdict], int]:
+    """Verdicts for the named metrics, or for every stored metric with a known direction; and the number of
+    stored points skipped as invalid."""
     wanted = metrics or [name for name in store.metric_names() if higher_is_better(name) is not None]
-    return judge_histories(store.metric_history(wanted) if wanted else [], higher_is_better, settings)
+    history = store.metric_history(wanted) if wanted else StoredHistory([], 0)
+    return judge_histories(history.points, higher_is_better, settings), history.invalid
 
 
 def check_regressions(store: Store, metrics: list[str] | None = None,
                       settings: CheckSettings = CheckSettings()) -> RegressReport:
     """Change points (or the spec's window test) in every series; the verdict is recorded as a run."""
-    verdicts = _verdicts(store, metrics, settings)
+    verdicts, invalid = _verdicts(store, metrics, settings)
     run = Run(command="regress check", started_at=time.time(), settings={"metrics": metrics or [],
                                                                           "mode": settings.mode})
     with store.recording(run):
         record(store, run, check_samples(verdicts), [])
-    return RegressReport(run=run, verdicts=verdicts, min_points=MIN_POINTS, metrics=metrics or [])
+    return RegressReport(run=run, verdicts=verdicts, min_points=MIN_POINTS, metrics=metrics or [],
+                         invalid_points=invalid)
 
 
 def show_series(store: Store, metric: str) -> RegressReport:
     """One metric's series (every label set) with its change points; nothing is recorded."""
-    verdicts = _verdicts(store, [metric], CheckSettings())
+    verdicts, invalid = _verdicts(store, [metric], CheckSettings())
     if not verdicts:
-        raise WfdoctorError(f"no series of {metric} with a known direction and enough points in the history")
-    return RegressReport(run=None, verdicts=verdicts, min_points=MIN_POINTS, metrics=[metric])
+        skipped = f" ({invalid} stored points skipped as invalid)" if invalid else ""
+        raise WfdoctorError(f"no series of {metric} with a known direction and enough points in the "
+                            f"history{skipped}")
+    return RegressReport(run=None, verdicts=verdicts, min_points=MIN_POINTS, metrics=[metric], invalid_points=invalid)

@@ -28,6 +28,7 @@ from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.rules import Circumstances
+from wfdoctor.config.textfile import read_text
 from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
@@ -89,10 +90,7 @@ def prompt_of(options: TokensOptions) -> str:
     if options.prompt_tokens is not None:
         return synthetic_prompt(options.prompt_tokens)
     if options.prompt_file is not None:
-        try:
-            return options.prompt_file.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise WfdoctorError(f"{options.prompt_file}: cannot read the prompt file: {exc.strerror}") from None
+        return read_text(options.prompt_file, "prompt file")
     return options.prompt or DEFAULT_PROMPT
 
 

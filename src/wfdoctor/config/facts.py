@@ -6,31 +6,42 @@ over it key by key, so a user can change one threshold without copying the rest.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
-from wfdoctor.config.limits import Limits, TierOverride
+from wfdoctor.config.limits import Count, Limits, Positive, Share, TierOverride
 from wfdoctor.config.yamlfile import Strict, describe_validation_error, line_of, read_yaml
 from wfdoctor.model import WfdoctorError
 
 PACKAGED_FACTS = Path(__file__).resolve().parent.parent / "data" / "facts.yaml"
+COMMON_MAY_BE_ZERO = {"council_retries"}
+NonNegative = Annotated[float, Field(ge=0)]
+Percent = Annotated[float, Field(ge=0, le=100)]
 
 
 class TierLimits(Strict):
-    physical_cores: int
-    ram_gib: float
-    vram_gib: float
+    physical_cores: Count
+    ram_gib: Positive
+    vram_gib: NonNegative   # a tier may ask for no GPU
 
 
 class TierRule(Strict):
     name: str
-    reported_memory_factor: float
-    order: list[str]
+    reported_memory_factor: Share  # reported / installed memory: the OS never reports more than is there
+    order: list[str] = Field(min_length=1)
     limits: dict[str, TierLimits]
+
+    @field_validator("order")
+    @classmethod
+    def _order_names_each_tier_once(cls, order: list[str]) -> list[str]:
+        if len(set(order)) != len(order):
+            raise ValueError("each tier may appear once")
+        return order
 
     @field_validator("limits")
     @classmethod
@@ -41,30 +52,36 @@ class TierRule(Strict):
 
 
 class Level(Strict):
-    warning: float
-    critical: float
+    warning: NonNegative
+    critical: NonNegative
+
+    @model_validator(mode="after")
+    def _critical_not_below_warning(self) -> Level:
+        if self.critical < self.warning:
+            raise ValueError("critical must not be below warning")
+        return self
 
 
 class Targets(Strict):
-    decode_tokens_per_second: float
-    ttft_seconds: float
-    ttft_alert_seconds: float
-    p95_latency_seconds: float
-    fps: float
-    late_frame_percent: float | None
-    council_size: int
-    council_size_max: int
-    ram_use_cap_percent: float
+    decode_tokens_per_second: Positive
+    ttft_seconds: Positive
+    ttft_alert_seconds: Positive
+    p95_latency_seconds: Positive
+    fps: Positive
+    late_frame_percent: Percent | None
+    council_size: Count
+    council_size_max: Count
+    ram_use_cap_percent: Percent
     max_model: str
-    max_context_tokens: int
+    max_context_tokens: Count
 
 
 class Thresholds(Strict):
     cpu_percent: Level
     memory_percent: Level
     gpu_utilization_percent: Level
-    min_tokens_per_second: float
-    max_ttft_ms: float
+    min_tokens_per_second: Positive
+    max_ttft_ms: Positive
     queue_depth: Level
 
 
@@ -77,6 +94,21 @@ class Facts(Strict):
     common: dict[str, Any]
     limits: Limits
     tier_limits: dict[str, TierOverride] = Field(default_factory=dict)
+
+    @field_validator("common")
+    @classmethod
+    def _common_numbers_in_range(cls, common: dict[str, Any]) -> dict[str, Any]:
+        """Tier-independent values are free-form, but each number in them is a finite count, duration,
+        rate or share: positive, except COMMON_MAY_BE_ZERO."""
+        for key, value in common.items():
+            numbers = value.items() if isinstance(value, dict) else [("", value)]
+            for part, number in numbers:
+                name = f"{key}.{part}" if part else key
+                if isinstance(number, bool) or not isinstance(number, (int, float)):
+                    continue
+                if not math.isfinite(number) or number < 0 or (number == 0 and key not in COMMON_MAY_BE_ZERO):
+                    raise ValueError(f"'{name}' must be a finite number above 0, not {number}")
+        return common
 
     def limits_for(self, tier: str) -> Limits:
         """`limits` with the tier's `tier_limits` merged over them (validated when the facts load)."""

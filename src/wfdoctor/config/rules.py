@@ -12,13 +12,14 @@ any code change.
 
 from __future__ import annotations
 
+import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from wfdoctor.config.metrics import load_metrics
 from wfdoctor.config.remedies import DEFAULT, Remedies, Remedy, Variants
@@ -84,6 +85,21 @@ class Rule(Strict):
     # Which commands' samples the rule judges: a busy CPU is a finding in a
     # snapshot, but expected while `tokens` makes the server generate.
     applies_to: list[Literal["diagnose", "tokens", "council"]] = Field(default_factory=lambda: ["diagnose"])
+
+    @field_validator("summary")
+    @classmethod
+    def _summary_names_plain_fields(cls, summary: str) -> str:
+        """`{value}`, `{threshold_2}`, `{culprit}`: plain names only (which ones exist is checked against the
+        rule's conditions when the rules load, `check_references`); `{value.real}` or `{value[0]}` would reach
+        into the formatted text."""
+        try:
+            names = [name for _, name, _, _ in string.Formatter().parse(summary) if name is not None]
+        except ValueError as exc:
+            raise ValueError(f"summary template: {exc}") from None
+        bad = next((name for name in names if not name.isidentifier()), None)
+        if bad is not None:
+            raise ValueError(f"summary template: field '{{{bad}}}' is not a plain name such as {{value}}")
+        return summary
 
     def metric_fields(self) -> Iterator[tuple[tuple[Any, ...], str]]:
         """(location in the rule, metric name) for every metric the rule reads."""

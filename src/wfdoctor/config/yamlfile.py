@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
+from wfdoctor.config.textfile import read_text
 from wfdoctor.model import WfdoctorError
 
 M = TypeVar("M", bound=BaseModel)
@@ -22,7 +23,7 @@ M = TypeVar("M", bound=BaseModel)
 class Strict(BaseModel):
     """A hand-edited data file's section: unknown keys are errors (a typo must not be ignored), values frozen."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)  # `.inf` is never a setting
 # libyaml's loader parses ten times faster (the registry, facts and rules are read by every
 # command); it reports the same line marks. PyYAML without libyaml falls back to Python's.
 LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -30,10 +31,7 @@ LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
     """Parse a file into plain data and its node tree (for line lookups)."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise WfdoctorError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    text = read_text(path, "data file")
     try:
         node = yaml.compose(text, Loader=LOADER)
         data = yaml.load(text, Loader=LOADER)  # noqa: S506 (a safe loader)
@@ -44,6 +42,8 @@ def read_yaml(path: Path) -> tuple[Any, yaml.Node | None]:
         if exc.context and exc.context_mark and exc.problem_mark:
             context = f" ({exc.context} at line {exc.context_mark.line + 1})"
         raise WfdoctorError(f"{path}{line}: invalid YAML: {exc.problem or exc.context}{context}") from None
+    except yaml.YAMLError as exc:  # the reader's: a control character, a bad encoding mark
+        raise WfdoctorError(f"{path}: invalid YAML: {' '.join(str(exc).split())}") from None
     return data, node
 
 

@@ -197,8 +197,20 @@ def _source_line(path: str, line: int) -> str:
     return ""
 
 
-def profile_script(script: str, args: list[str], frames: int, interval_s: float, top: int) -> dict[str, Any]:
-    """Run a Python script under the profiler, snapshotting every `interval_s`."""
+def script_exit_code(exc: BaseException | None) -> int:
+    """The exit code `python script.py` would have given: SystemExit's code (text: 1, as Python prints it and
+    exits 1), 130 for Ctrl-C, 1 for any other uncaught exception, 0 when the script ran to its end."""
+    if exc is None:
+        return 0
+    if isinstance(exc, SystemExit):
+        return exc.code if isinstance(exc.code, int) else int(exc.code is not None)
+    return 130 if isinstance(exc, KeyboardInterrupt) else 1
+
+
+def profile_script(script: str, args: list[str], frames: int, interval_s: float,
+                   top: int) -> tuple[dict[str, Any], int]:
+    """Run a Python script under the profiler, snapshotting every `interval_s`; the report and the script's
+    exit code."""
     profiler = MemoryProfiler(frames=frames, collect=False)
     done = threading.Event()
 
@@ -211,6 +223,7 @@ def profile_script(script: str, args: list[str], frames: int, interval_s: float,
     sys.argv = [script, *args]
     sys.path.insert(0, os.path.dirname(os.path.abspath(script)))  # as `python script.py` does
     error = ""
+    failure: BaseException | None = None
     kept: dict[str, Any] = {}  # the script's globals, alive until the last snapshot (else its data is freed)
     profiler.start()
     sampler = threading.Thread(target=periodic, daemon=True)
@@ -219,8 +232,10 @@ def profile_script(script: str, args: list[str], frames: int, interval_s: float,
         kept = runpy.run_path(script, run_name="__main__")
     except SystemExit as exc:
         error = f"exited with {exc.code}" if exc.code not in (None, 0) else ""
-    except BaseException:  # the script's own failure is reported, the profile is kept
+        failure = exc
+    except BaseException as exc:  # the script's own failure is reported, the profile is kept
         error = traceback.format_exc(limit=3)
+        failure = exc
     finally:
         done.set()
         sampler.join()
@@ -230,7 +245,8 @@ def profile_script(script: str, args: list[str], frames: int, interval_s: float,
     kept.clear()
     for entry in report["top_lines"]:
         entry["code"] = _source_line(entry["file"], entry["line"])
-    return report | {"script": script, "args": args, "error": error, "interval_s": interval_s}
+    return report | {"script": script, "args": args, "error": error, "interval_s": interval_s}, \
+        script_exit_code(failure)
 
 
 def main() -> None:
@@ -242,10 +258,10 @@ def main() -> None:
     parser.add_argument("script")
     parser.add_argument("args", nargs=argparse.REMAINDER)
     options = parser.parse_args()
-    report = profile_script(options.script, options.args, options.frames, options.interval, options.top)
+    report, code = profile_script(options.script, options.args, options.frames, options.interval, options.top)
     with open(options.out, "w", encoding="utf-8") as handle:
         json.dump(report, handle)
-    os._exit(0)  # the script's leftover threads must not keep the report from returning
+    os._exit(code)  # the script's code; os._exit: its leftover threads must not keep the report from returning
 
 
 if __name__ == "__main__":

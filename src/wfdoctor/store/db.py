@@ -16,11 +16,12 @@ import sqlite3
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from wfdoctor.config.metrics import load_metrics
-from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
+from wfdoctor.model import (PLAUSIBLE_TIMES, ActionRecord, Finding, Run, Sample, WfdoctorError,
+                            plausible_point)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Forward migrations, one SQL file per schema version, applied in name order.
@@ -48,6 +49,12 @@ class RunSummary:
     findings_by_priority: dict[str, int]
 
 
+@dataclass(frozen=True)
+class StoredHistory:
+    points: list[tuple[int, Sample]]  # (run id, sample), oldest first
+    invalid: int                      # rows skipped: not a finite value at a plausible time
+
+
 class Store:
     """One connection to the wfdoctor database; open with `Store.open(path)`."""
 
@@ -69,6 +76,7 @@ class Store:
         store = cls(path, connection)
         with store._errors():
             connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            store._refuse_foreign()  # before WAL mode: that would already change another program's file
             connection.execute("PRAGMA journal_mode = WAL")
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
@@ -84,7 +92,11 @@ class Store:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise WfdoctorError(f"{self.path}: database is locked by another process (waited "
                                     f"{BUSY_TIMEOUT_MS / 1000:.0f} s)") from None
+            if getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "full" in str(exc):
+                raise WfdoctorError(f"disk full: {self.path} (nothing of this batch was written)") from None
             raise WfdoctorError(f"{self.path}: database error: {exc}") from None
+        except sqlite3.IntegrityError as exc:  # a value the schema refuses: our bug or a hand edit, not corruption
+            raise WfdoctorError(f"{self.path}: refused a row the schema does not allow ({exc})") from None
         except sqlite3.DatabaseError as exc:
             raise WfdoctorError(f"{self.path}: not a wfdoctor database or corrupt ({exc}); move it aside "
                                 f"or choose another with --db") from None
@@ -95,15 +107,21 @@ class Store:
             raise WfdoctorError(f"{self.path}: database schema v{version} is newer than this wfdoctor "
                                 f"understands (v{SCHEMA_VERSION}): upgrade wfdoctor")
         for number in range(version, SCHEMA_VERSION):
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
+            with self._transaction("BEGIN IMMEDIATE"):
                 for statement in _statements(MIGRATIONS[number]):
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
-                self._db.execute("COMMIT")
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
+
+    def _refuse_foreign(self) -> None:
+        """A schema-less file that already has tables belongs to another program: never add ours to it."""
+        if self._db.execute("PRAGMA user_version").fetchone()[0] != 0:
+            return
+        tables = [row[0] for row in self._db.execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")]
+        if tables:
+            shown = ", ".join(tables[:5]) + (", ..." if len(tables) > 5 else "")
+            raise WfdoctorError(f"{self.path}: a SQLite database of another program (tables: {shown}); "
+                                f"wfdoctor leaves it alone: choose another with --db")
 
     def close(self) -> None:
         self._db.close()
@@ -152,10 +170,15 @@ class Store:
 
         A `wf_` sample (or evidence) the metric registry does not declare, or with another unit,
         is refused before anything is written: a misspelt name would otherwise be history nobody reads.
+        So is a sample that is not a finite value at a plausible time: no reader could judge or show it.
         """
         registry = load_metrics()
         registry.check(samples)
         registry.check(s for f in findings for s in f.evidence)
+        bad = next((s for s in samples if not plausible_point(s.value, s.ts)), None)
+        if bad is not None:
+            raise WfdoctorError(f"{self.path}: {bad.metric} = {bad.value} at time {bad.ts} is not a finite value at "
+                                f"a time {PLAUSIBLE_TIMES}; nothing of this batch was written")
         sample_rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
                        for s in samples]
         finding_rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
@@ -190,14 +213,17 @@ class Store:
             )
 
     @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        self._db.execute("BEGIN")
+    def _transaction(self, begin: str = "BEGIN") -> Iterator[None]:
+        """All or nothing. A failed COMMIT rolls back too; SQLite may already have ended the transaction
+        itself (disk full), and a second ROLLBACK would hide the real error behind "no transaction is active"."""
+        self._db.execute(begin)
         try:
             yield
+            self._db.execute("COMMIT")
         except BaseException:
-            self._db.execute("ROLLBACK")
+            if self._db.in_transaction:
+                self._db.execute("ROLLBACK")
             raise
-        self._db.execute("COMMIT")
 
     def list_runs(self, limit: int = 20) -> list[RunSummary]:
         """Most recent runs first, with their findings counted by priority."""
@@ -223,15 +249,19 @@ class Store:
                 "JOIN runs r ON r.id = s.run_id WHERE s.metric = ? AND r.started_at >= ? AND r.status = 'finished' "
                 "ORDER BY r.id DESC", (metric, since),
             ).fetchall()
-        return [Sample(m, v, u, src, json.loads(labels) | {"run": str(run_id)}, ts)
-                for m, v, u, src, labels, ts, run_id in rows]
+        return [replace(sample, labels=sample.labels | {"run": str(run_id)}) for *row, run_id in rows
+                if (sample := _stored_sample(*row)) is not None]
 
     def metric_names(self) -> list[str]:
         with self._errors():
             return [row[0] for row in self._db.execute("SELECT DISTINCT metric FROM samples ORDER BY metric")]
 
-    def metric_history(self, metrics: list[str] | None = None) -> list[tuple[int, Sample]]:
-        """(run id, sample) for every sample of `metrics` (all when None) from finished runs, oldest first."""
+    def metric_history(self, metrics: list[str] | None = None) -> StoredHistory:
+        """(run id, sample) for every sample of `metrics` (all when None) from finished runs, oldest first.
+
+        Rows no wfdoctor of today would write (a non-finite value, an impossible time, broken labels:
+        an older version's import or a hand edit) are counted apart, not judged.
+        """
         query = ("SELECT r.id, s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s JOIN runs r "
                  "ON r.id = s.run_id WHERE r.status = 'finished'")
         params: tuple[str, ...] = ()
@@ -240,14 +270,28 @@ class Store:
             params = tuple(metrics)
         with self._errors():
             rows = self._db.execute(query + " ORDER BY s.ts, s.id", params).fetchall()
-        return [(run_id, Sample(m, v, u, src, json.loads(labels), ts)) for run_id, m, v, u, src, labels, ts in rows]
+        points = [(run_id, sample) for run_id, *row in rows if (sample := _stored_sample(*row)) is not None]
+        return StoredHistory(points, invalid=len(rows) - len(points))
 
     def samples_of(self, run_id: int) -> list[Sample]:
         with self._errors():
             rows = self._db.execute(
                 "SELECT metric, value, unit, source, labels, ts FROM samples WHERE run_id = ? ORDER BY id", (run_id,)
             ).fetchall()
-        return [Sample(m, v, u, src, json.loads(labels), ts) for m, v, u, src, labels, ts in rows]
+        return [sample for row in rows if (sample := _stored_sample(*row)) is not None]
+
+
+def _stored_sample(metric: str, value: object, unit: str, source: str, labels: str, ts: object) -> Sample | None:
+    """The sample a row holds, or None for a row that cannot be judged or shown (see `metric_history`)."""
+    if not isinstance(value, (int, float)) or not isinstance(ts, (int, float)) or not plausible_point(value, ts):
+        return None
+    try:
+        parsed = json.loads(labels)
+    except (TypeError, ValueError):
+        return None
+    if not isinstance(parsed, dict):
+        return None
+    return Sample(metric, float(value), unit, source, {str(k): str(v) for k, v in parsed.items()}, float(ts))
 
 
 def _statements(script: str) -> list[str]:

@@ -17,7 +17,7 @@ import wfdoctor
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
-                                      concurrency_list)
+                                      concurrency_list, finite, writable_file)
 from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
                                        finish, print_document, progress_on_stderr, stderr, stdout)
 
@@ -49,7 +49,8 @@ def root(
 
 @app.command()
 def diagnose(
-    window: Annotated[float, typer.Option("--window", min=0.2, max=600, help="Sampling window in seconds.")] = 2.0,
+    window: Annotated[float, typer.Option("--window", min=0.2, max=600, callback=finite,
+                                          help="Sampling window in seconds.")] = 2.0,
     backend: Annotated[Optional[list[str]], typer.Option("--backend", help="LLM server URL to probe (repeatable); "
                                                          "default: Ollama on 11434, OpenAI-compatible on "
                                                          "8080/8000/1234.")] = None,
@@ -95,15 +96,17 @@ def tokens(
     = 64,
     runs: Annotated[int, typer.Option("--runs", min=1, max=100000, help="Measured requests per concurrency "
                                       "level.")] = 10,
-    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Unmeasured requests before each level.")] = 1,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, max=1000, help="Unmeasured requests before each "
+                                        "level.")] = 1,
     concurrency: Annotated[str, typer.Option("--concurrency", help="Concurrency levels to sweep, e.g. 1,2,4,8.")]
     = "1",
     arrival: Annotated[str, typer.Option("--arrival", help="closed (each stream sends its next request when the "
                                          "last ends) or poisson (open loop at --rate).")] = "closed",
-    rate: Annotated[float, typer.Option("--rate", min=0.001, help="Poisson arrivals per second.")] = 1.0,
+    rate: Annotated[float, typer.Option("--rate", min=0.001, callback=finite, help="Poisson arrivals per "
+                                        "second.")] = 1.0,
     api: Annotated[str, typer.Option("--api", help="chat or completion endpoint.")] = "chat",
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, help="Seconds without data before a request "
-                                           "fails.")] = 60.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, callback=finite, help="Seconds without data "
+                                           "before a request fails.")] = 60.0,
     model_file: Annotated[Optional[Path], typer.Option("--model-file", help="GGUF file of the model, for the "
                                                        "bandwidth roofline.")] = None,
     bandwidth: Annotated[bool, typer.Option("--bandwidth/--no-bandwidth", help="Measure memory bandwidth for the "
@@ -111,7 +114,8 @@ def tokens(
     embedded: Annotated[bool, typer.Option("--embedded/--no-embedded", help="Start the embedded SmolLM2 engine "
                                            "when no --backend is named and no server answers.")] = True,
     fail_on: FailOnOption = FailOn.high,
-    csv_path: Annotated[Optional[Path], typer.Option("--csv", help="Write one row per request to this file.")]
+    csv_path: Annotated[Optional[Path], typer.Option("--csv", callback=writable_file,
+                                                     help="Write one row per request to this file.")]
     = None,
     facts: FactsOption = None,
     rules: RulesOption = None,
@@ -146,14 +150,15 @@ def council(
                                                          "name}.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt every member answers.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=32768)] = 48,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, help="Seconds a member may stay "
-                                                     "silent before it fails (facts: 5).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, callback=finite, help="Seconds a "
+                                                     "member may stay silent before it fails (facts: 5).")] = None,
     retries: Annotated[Optional[int], typer.Option("--retries", min=0, max=20, help="Retries of a failed member "
                                                    "(facts: 3).")] = None,
-    quorum: Annotated[int, typer.Option("--quorum", min=0, help="Also run with early consensus: stop once K "
-                                        "answers agree.")] = 0,
+    quorum: Annotated[int, typer.Option("--quorum", min=0, max=1000, help="Also run with early consensus: stop "
+                                        "once K answers agree.")] = 0,
     agreement: Annotated[str, typer.Option("--agreement", help="exact or tokenset.")] = "exact",
-    similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, help="tokenset threshold.")] = 0.8,
+    similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, callback=finite,
+                                              help="tokenset threshold.")] = 0.8,
     sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
                                         "size.")] = False,
     fail_on: FailOnOption = FailOn.high,
@@ -180,7 +185,7 @@ def council(
 
 @app.command()
 def history(
-    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs, newest first.")] = 20,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=1_000_000, help="How many runs, newest first.")] = 20,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:

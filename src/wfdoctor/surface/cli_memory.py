@@ -9,7 +9,7 @@ import typer
 
 import wfdoctor
 from wfdoctor.surface.options import (ApplyOption, DbOption, FactsOption, FailOnOption, JsonOption, OllamaOption,
-                                      RulesOption)
+                                      RulesOption, finite)
 from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, EXIT_INTERRUPTED, FailOn, checked_options,
                                        exit_code_for, finish, progress_on_stderr)
 
@@ -20,9 +20,10 @@ OLLAMA = "http://127.0.0.1:11434"
 
 @memory_app.command("watch")
 def memory_watch(
-    pid: Annotated[int, typer.Option("--pid", help="Process to watch.")],
-    duration: Annotated[float, typer.Option("--duration", min=1.0, help="Seconds to watch.")] = 60.0,
-    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between samples.")] = 0.5,
+    pid: Annotated[int, typer.Option("--pid", min=1, help="Process to watch.")],
+    duration: Annotated[float, typer.Option("--duration", min=1.0, callback=finite, help="Seconds to watch.")] = 60.0,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, callback=finite,
+                                                    help="Seconds between samples.")] = 0.5,
     fail_on: FailOnOption = FailOn.high,
     facts: FactsOption = None,
     rules: RulesOption = None,
@@ -48,12 +49,16 @@ def memory_profile(
     command: Annotated[list[str], typer.Argument(help="The Python program, after --: python script.py [args]")],
     frames: Annotated[int, typer.Option("--frames", min=1, max=100, help="Traceback depth kept per "
                                         "allocation (1 is cheapest).")] = 1,
-    interval: Annotated[float, typer.Option("--interval", min=0.05, help="Seconds between snapshots.")] = 1.0,
+    interval: Annotated[float, typer.Option("--interval", min=0.05, callback=finite,
+                                                    help="Seconds between snapshots.")] = 1.0,
     top: Annotated[int, typer.Option("--top", min=1, max=100, help="Lines (and tracebacks) to list.")] = 10,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Run a Python program under tracemalloc and show where its memory grows, line by line."""
+    """Run a Python program under tracemalloc and show where its memory grows, line by line.
+
+    Exits with the program's exit code (0 when it succeeded; the profile is saved either way).
+    """
     from wfdoctor.surface.views import memory as view
 
     options = checked_options(lambda: wfdoctor.ProfileOptions(command=command, frames=frames, interval_s=interval,
@@ -61,8 +66,15 @@ def memory_profile(
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.profile_memory(options, db=path, progress=progress)
-    finish(as_json, lambda: view.profile_document(report, EXIT_HEALTHY),
-           lambda out: view.render_profile(report, out), report.run.id, path, EXIT_HEALTHY)
+    code = script_exit(report.script_exit_code)
+    finish(as_json, lambda: view.profile_document(report, code),
+           lambda out: view.render_profile(report, out), report.run.id, path, code)
+
+
+def script_exit(returncode: int) -> int:
+    """`memory profile` exits as the profiled script did, so a script that failed fails the command (the profile
+    is still saved); a script killed by signal N gives 128 + N, as a shell reports it."""
+    return 128 - returncode if returncode < 0 else returncode
 
 
 def _models_command(verb: str, backend: str, db: Path | None, as_json: bool, **choice: object) -> None:

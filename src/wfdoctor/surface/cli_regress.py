@@ -8,11 +8,21 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
-from wfdoctor.surface.options import DbOption, JsonOption
-from wfdoctor.surface.terminal import EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document, stdout
+from wfdoctor.model import PLAUSIBLE_TIMES
+from wfdoctor.surface.options import DbOption, JsonOption, finite, writable_file
+from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document, stderr,
+                                       stdout)
 
 regress_app = typer.Typer(help="Regression detection over the stored history (and a CI gate).",
                           no_args_is_help=True)
+
+
+def _note_invalid(report: wfdoctor.RegressReport) -> None:
+    """Stored points no check can judge (an older import, a hand edit) are named on stderr, not hidden."""
+    if report.invalid_points:
+        stderr.print(f"wfdoctor: note: {report.invalid_points} stored points skipped: not a finite value at a time "
+                     f"{PLAUSIBLE_TIMES} (an older wfdoctor's import, or edited by hand)", markup=False,
+                     highlight=False, soft_wrap=True)
 
 
 @regress_app.command("record")
@@ -37,16 +47,16 @@ def regress_record(
 def regress_check(
     metric: Annotated[Optional[list[str]], typer.Option("--metric", help="Only these metrics (repeatable).")]
     = None,
-    min_effect: Annotated[float, typer.Option("--min-effect", min=0.0, help="Smallest change that counts "
-                                              "(0.05 = 5 %).")] = 0.05,
+    min_effect: Annotated[float, typer.Option("--min-effect", min=0.0, callback=finite, help="Smallest change "
+                                              "that counts (0.05 = 5 %).")] = 0.05,
     min_after: Annotated[int, typer.Option("--min-after", min=1, help="Points after a change before it counts "
                                            "at the end.")] = 3,
-    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", help="Write a pull-request comment "
-                                                          "here.")] = None,
+    markdown_path: Annotated[Optional[Path], typer.Option("--markdown", callback=writable_file,
+                                                          help="Write a pull-request comment here.")] = None,
     mode: Annotated[str, typer.Option("--mode", help="changepoint (whole history) or window (the spec's: "
                                       "older vs the last --window-hours, >= 10 samples each, Mann-Whitney).")]
     = "changepoint",
-    window_hours: Annotated[float, typer.Option("--window-hours", min=0.001, help="Recent window for "
+    window_hours: Annotated[float, typer.Option("--window-hours", min=0.001, callback=finite, help="Recent window for "
                                                 "--mode window.")] = 24.0,
     db: DbOption = None,
     as_json: JsonOption = False,
@@ -58,6 +68,7 @@ def regress_check(
                                                               window_s=window_hours * 3600))
     path = wfdoctor.database(db)
     report = wfdoctor.check_regressions(metric, settings, db=path)
+    _note_invalid(report)
     code = EXIT_FINDINGS if any(v.discovery for v in report.verdicts) else EXIT_HEALTHY
     if markdown_path is not None:
         markdown_path.write_text(view.markdown(report.verdicts), encoding="utf-8")
@@ -69,7 +80,8 @@ def regress_check(
 @regress_app.command("show")
 def regress_show(
     metric: Annotated[str, typer.Argument(help="Metric name, e.g. wf_llm_decode_tokens_per_second.")],
-    plot: Annotated[Optional[Path], typer.Option("--plot", help="Write an SVG plot here.")] = None,
+    plot: Annotated[Optional[Path], typer.Option("--plot", callback=writable_file,
+                                                   help="Write an SVG plot here.")] = None,
     db: DbOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -77,6 +89,7 @@ def regress_show(
     from wfdoctor.surface.views import regress as view
 
     report = wfdoctor.show_series(metric, db=db)
+    _note_invalid(report)
     if as_json:
         print_document(view.show_document(report))
     else:

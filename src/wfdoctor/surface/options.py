@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -30,3 +32,26 @@ def concurrency_list(text: str) -> list[int]:
         return [int(part) for part in text.split(",") if part.strip()]
     except ValueError:
         raise typer.BadParameter(f"'{text}': expected comma-separated whole numbers, e.g. 1,2,4") from None
+
+
+def finite(value: float | None) -> float | None:
+    """An option callback: Click's `min=`/`max=` let NaN through (every comparison with it is false) and take
+    `inf`; neither is a duration, rate or share anyone means."""
+    if value is not None and not math.isfinite(value):
+        raise typer.BadParameter(f"{value} is not a finite number")
+    return value
+
+
+def writable_file(path: Path | None) -> Path | None:
+    """An option callback for an output file: checked before anything is measured, so a typo in the path
+    costs a usage error, not the report at the end of a long run."""
+    if path is None:
+        return None
+    folder = path.parent
+    if path.is_dir():
+        raise typer.BadParameter(f"{path} is a folder; name a file in it")
+    if not folder.is_dir():
+        raise typer.BadParameter(f"{path}: folder {folder} does not exist")
+    if not os.access(path if path.exists() else folder, os.W_OK):
+        raise typer.BadParameter(f"{path}: not writable")
+    return path

@@ -24,3 +24,4 @@ class RegressReport:
     verdicts: list[SeriesVerdict]
     min_points: int
     metrics: list[str] = field(default_factory=list)
+    invalid_points: int = 0  # stored rows skipped: a non-finite value or an impossible time (old or hand-made)

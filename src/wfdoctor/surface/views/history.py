@@ -8,7 +8,7 @@ from pydantic import RootModel
 from rich.console import Console
 
 from wfdoctor.app.reports.history import HistoryReport, RunSummary
-from wfdoctor.model import Priority
+from wfdoctor.model import Priority, plausible_time
 
 SCHEMA_ID = "wfdoctor.history/v1"
 
@@ -26,7 +26,8 @@ def render(report: HistoryReport, console: Console) -> None:
         console.print(f"No runs stored in {report.database} yet: run `wfdoctor diagnose`.")
         return
     for run in report.runs:
-        when = datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
+        when = (datetime.fromtimestamp(run.started_at).strftime("%Y-%m-%d %H:%M:%S")
+                if plausible_time(run.started_at) else "(invalid time)".ljust(19))  # a hand-edited row
         counts = ", ".join(f"{run.findings_by_priority[p.value]} {p.value}" for p in Priority
                            if run.findings_by_priority.get(p.value)) or "no findings"
         state = "" if run.status == "finished" else f" [{run.status}]"
