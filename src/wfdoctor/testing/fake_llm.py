@@ -39,7 +39,8 @@ class Fault:
     (read the request, never answer), `empty` (an end marker and no tokens),
     `drip` (the stream's bytes one at a time, `interval_s` apart), `huge_line`
     (`size` bytes without a newline after `after` tokens), `final` (`payload`,
-    raw, instead of the last events: a wrong `usage`, say)."""
+    raw, instead of the last events: a wrong `usage`, say; sent `repeat` times: a
+    response too large to pass whole on a command line)."""
 
     kind: str
     after: int = 0
@@ -47,6 +48,7 @@ class Fault:
     interval_s: float = 1.0
     size: int = 0
     payload: str = ""
+    repeat: int = 1
 
 
 @dataclass
@@ -248,7 +250,7 @@ class Handler(socketserver.StreamRequestHandler):
                 time.sleep(delay)
             self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
         finished = time.perf_counter()
-        last = fault.payload.encode() if fault and fault.kind == "final" else self.final(
+        last = fault.payload.encode() * fault.repeat if fault and fault.kind == "final" else self.final(
             path, body, tokens, started, first_at, finished)
         self.wfile.write(_chunk(last) + b"0\r\n\r\n")
         return True
