@@ -27,11 +27,16 @@ Millis = Annotated[float, Field(ge=0, le=MAX_SECONDS * 1e3, allow_inf_nan=False)
 Nanos = Annotated[int, Field(ge=0, le=MAX_SECONDS * 10**9)]
 
 
+def one_line(text: str) -> str:
+    """Untrusted text (a server's error, say) made one short line for an error message."""
+    return " ".join(text.split())[:DETAIL_CHARS]
+
+
 class MalformedAnswer(WfdoctorError):
     """The server answered something its protocol does not allow: `what` names the answer."""
 
     def __init__(self, what: str, detail: str) -> None:
-        super().__init__(f"the server answered a malformed {what} ({detail[:DETAIL_CHARS]})")
+        super().__init__(f"the server answered a malformed {what} ({one_line(detail)})")
         self.what = what
 
 

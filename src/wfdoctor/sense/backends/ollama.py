@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from wfdoctor.model import WfdoctorError
-from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, parse
+from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, one_line, parse
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
@@ -115,7 +115,7 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
 
 def _absorb(event: Event, trace: StreamTrace, arrived: int) -> None:
     if event.error is not None:
-        raise WfdoctorError(f"server error: {event.error}")
+        raise WfdoctorError(f"server error: {one_line(event.error)}")
     piece = event.response if event.response is not None else (event.message.content if event.message else None)
     if piece:
         trace.token_ns.append(arrived)

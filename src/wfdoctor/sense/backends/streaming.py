@@ -25,6 +25,7 @@ from typing import Any
 import aiohttp
 
 from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.answers import DETAIL_CHARS, one_line
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.http import MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE, TRANSPORT_ERRORS, error_text
 
@@ -79,7 +80,7 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
             trace.first_byte_ns = time.perf_counter_ns()
             trace.sent_ns = stamp.get("sent_ns", trace.sent_ns)
             if response.status >= 400:
-                detail = (await response.content.read(200)).decode("utf-8", "replace").strip()
+                detail = one_line((await response.content.read(DETAIL_CHARS)).decode("utf-8", "replace"))
                 trace.error = f"HTTP {response.status}: {detail}"
                 trace.done_ns = time.perf_counter_ns()
                 return trace
