@@ -109,7 +109,7 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
 
 
 def _fold(chunks: list[tuple[int, bytes]], trace: StreamTrace, handle: LineHandler) -> None:
-    """Fold the stamped reads into the trace, after the last byte; the first bad line ends it."""
+    """Fold the stamped reads into the trace, after the last byte; the first bad line ends it. Never raises."""
     for arrived, line in split_lines(chunks, ended=not trace.error):
         if len(line) > MAX_LINE_BYTES:
             trace.error = trace.error or LINE_TOO_LONG
