@@ -7,6 +7,8 @@ requests that went well are kept.
 
 from __future__ import annotations
 
+import asyncio
+import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -15,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.http import MAX_RESPONSE_BYTES
 from wfdoctor.sense.backends.streaming import MAX_LINE_BYTES
 from wfdoctor.store.db import Store
@@ -227,3 +230,27 @@ def test_a_council_warm_up_that_hangs_is_cut_at_the_timeout_and_the_members_run(
     document = result.json()
     assert document["answer"] and not [f for f in document["findings"] if f["code"] == "COUNCIL_MEMBER_FAILED"]
     assert took < 1 + SLACK_S + STARTUP_S
+
+
+@pytest.fixture
+def silent_url() -> Iterator[str]:
+    """A loopback URL that accepts connections and never answers anything (not even a probe)."""
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+
+
+def test_a_server_that_never_answers_a_probe_fails_within_the_timeout(wfdoctor, silent_url: str) -> None:
+    started = time.monotonic()
+    line = one_line_error(wfdoctor("tokens", "--backend", silent_url, "--timeout", "1"))
+    took = time.monotonic() - started
+    assert silent_url in line and "ollama: timed out; openai: timed out" in line
+    assert took < 1 + SLACK_S + STARTUP_S
+
+
+def test_probing_a_silent_server_costs_one_timeout_not_one_per_protocol(silent_url: str) -> None:
+    started = time.monotonic()
+    [status] = asyncio.run(discover([silent_url], timeout_s=1.0))
+    assert time.monotonic() - started < 1 + SLACK_S
+    assert not status.answered and status.error == "ollama: timed out; openai: timed out"
