@@ -168,7 +168,8 @@ def test_a_council_whose_members_all_fail_is_a_critical_finding(wfdoctor, tmp_pa
     clean(result)
     doc = result.json()
     assert result.code == 1
-    assert codes(doc)[code] == "critical" and codes(doc)["COUNCIL_MEMBER_FAILED"] == "high"
+    # the failed members explain the council's low efficiency, so they rank at least as high as it
+    assert codes(doc)[code] == "critical" and codes(doc)["COUNCIL_MEMBER_FAILED"] in ("high", "critical")
     assert (code, "critical") in stored_findings(tmp_path / "wfdoctor.db")
 
 

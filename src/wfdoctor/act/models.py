@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
 from wfdoctor.model import ActionRecord, WfdoctorError
 from wfdoctor.sense.backends import ollama
 from wfdoctor.sense.backends.base import ModelInfo
 from wfdoctor.sense.backends.discovery import discover
-from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, error_text, make_session, post_json
+from wfdoctor.sense.backends.http import ANSWER_ERRORS, error_text, make_session
 
 PRELOAD_KEEP_ALIVE = "30m"
 
@@ -39,15 +38,15 @@ async def loaded_state(url: str) -> LoadedState:
                        vram_bytes=sum(m.vram_bytes or 0 for m in loaded))
 
 
-async def _load_or_unload(url: str, model: str, keep_alive: Any, kind: str, reason: str,
+async def _load_or_unload(url: str, model: str, keep_alive: int | str, kind: str, reason: str,
                           apply: bool) -> ActionRecord:
     before = await loaded_state(url)
     error = ""
     if apply:
         try:
             async with make_session(60.0) as session:
-                await post_json(session, f"{url}/api/generate", {"model": model, "keep_alive": keep_alive})
-        except (*TRANSPORT_ERRORS, HttpStatusError) as exc:
+                await ollama.set_keep_alive(session, url, model, keep_alive)
+        except ANSWER_ERRORS as exc:
             error = error_text(exc)
     after = await loaded_state(url) if apply else before
     return ActionRecord(kind, f"{url}#{model}", "L1" if kind == "unload" else "L2", apply, reason,

@@ -26,7 +26,7 @@ from wfdoctor.app.reports.council import CouncilReport
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
-from wfdoctor.measure.council import CouncilRun, MemberSpec, run_council, run_sequentially
+from wfdoctor.measure.council import CouncilRun, MemberSpec, run_council, run_sequentially, warm_up
 from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -117,11 +117,13 @@ async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s
 
     try:
         for spec in members:
-            backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4))
+            # A member's answer may take longer than its first token (the member timeout): each
+            # request's own deadline stays longer; probing the server is held to the member timeout.
+            backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4, probe_timeout_s=timeout_s))
         prompt = options.prompt or DEFAULT_PROMPT
         request = GenerationRequest(prompt, max_tokens=options.max_tokens)
-        for backend in {b.url: b for b in backends}.values():  # warm-up, one per server
-            await backend.stream(GenerationRequest(prompt, max_tokens=4))
+        for url, error in (await warm_up(backends, GenerationRequest(prompt, max_tokens=4), timeout_s)).items():
+            report(f"  warm-up of {url} failed: {error}")
         sequential = await run_sequentially(members, backends, request, timeout_s, retries)
         council = await run_council(members, backends, request, timeout_s, retries, progress=member_event)
         sweep = []

@@ -96,6 +96,19 @@ async def _member(run: MemberRun, backend: Backend, request: GenerationRequest, 
     return run
 
 
+async def warm_up(backends: list[Backend], request: GenerationRequest, timeout_s: float) -> dict[str, str]:
+    """One request per server (not per member), each bounded like a member's try; the failures by URL.
+
+    A server that fails its warm-up is still measured: its members then fail on their own.
+    """
+    failed = {}
+    for backend in {b.url: b for b in backends}.values():
+        trace = await _attempt(backend, request, timeout_s)
+        if trace.error:
+            failed[backend.url] = trace.error
+    return failed
+
+
 async def run_council(members: list[MemberSpec], backends: list[Backend], request: GenerationRequest,
                       timeout_s: float = 5.0, retries: int = 3, agreement: Agreement | None = None,
                       quorum: int = 0, progress: Progress = lambda name, event: None) -> CouncilRun:

@@ -105,8 +105,8 @@ def tokens(
     rate: Annotated[float, typer.Option("--rate", min=0.001, callback=finite, help="Poisson arrivals per "
                                         "second.")] = 1.0,
     api: Annotated[str, typer.Option("--api", help="chat or completion endpoint.")] = "chat",
-    timeout: Annotated[float, typer.Option("--timeout", min=0.1, callback=finite, help="Seconds without data "
-                                           "before a request fails.")] = 60.0,
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, callback=finite, help="Seconds a request may "
+                                           "take in all (warm-ups and token counts too) before it fails.")] = 60.0,
     model_file: Annotated[Optional[Path], typer.Option("--model-file", help="GGUF file of the model, for the "
                                                        "bandwidth roofline.")] = None,
     bandwidth: Annotated[bool, typer.Option("--bandwidth/--no-bandwidth", help="Measure memory bandwidth for the "
@@ -150,8 +150,8 @@ def council(
                                                          "name}.")] = None,
     prompt: Annotated[Optional[str], typer.Option("--prompt", help="Prompt every member answers.")] = None,
     max_tokens: Annotated[int, typer.Option("--max-tokens", min=2, max=32768)] = 48,
-    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, callback=finite, help="Seconds a "
-                                                     "member may stay silent before it fails (facts: 5).")] = None,
+    timeout: Annotated[Optional[float], typer.Option("--timeout", min=0.05, callback=finite, help="Seconds a member may stay "
+                                                     "silent before it fails, warm-up included (facts: 5).")] = None,
     retries: Annotated[Optional[int], typer.Option("--retries", min=0, max=20, help="Retries of a failed member "
                                                    "(facts: 3).")] = None,
     quorum: Annotated[int, typer.Option("--quorum", min=0, max=1000, help="Also run with early consensus: stop "

@@ -39,7 +39,8 @@ class Fault:
     (read the request, never answer), `empty` (an end marker and no tokens),
     `drip` (the stream's bytes one at a time, `interval_s` apart), `huge_line`
     (`size` bytes without a newline after `after` tokens), `final` (`payload`,
-    raw, instead of the last events: a wrong `usage`, say)."""
+    raw, instead of the last events: a wrong `usage`, say; sent `repeat` times: a
+    response too large to pass whole on a command line)."""
 
     kind: str
     after: int = 0
@@ -47,6 +48,7 @@ class Fault:
     interval_s: float = 1.0
     size: int = 0
     payload: str = ""
+    repeat: int = 1
 
 
 @dataclass
@@ -248,7 +250,7 @@ class Handler(socketserver.StreamRequestHandler):
                 time.sleep(delay)
             self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
         finished = time.perf_counter()
-        last = fault.payload.encode() if fault and fault.kind == "final" else self.final(
+        last = fault.payload.encode() * fault.repeat if fault and fault.kind == "final" else self.final(
             path, body, tokens, started, first_at, finished)
         self.wfile.write(_chunk(last) + b"0\r\n\r\n")
         return True
@@ -270,7 +272,7 @@ class Handler(socketserver.StreamRequestHandler):
                 "model": MODEL, "done": True, "done_reason": "length",
                 "total_duration": int((finished - started) * ns), "load_duration": int(cfg.load_s * ns),
                 "prompt_eval_count": cfg.prompt_tokens, "prompt_eval_duration": int(cfg.ttft_s * ns),
-                "eval_count": tokens, "eval_duration": int((finished - first_at) * ns),
+                "eval_count": tokens, "eval_duration": int(max(0.0, finished - first_at) * ns),
             }
             done["response" if path == "/api/generate" else "message"] = (
                 "" if path == "/api/generate" else {"role": "assistant", "content": ""})
@@ -280,7 +282,7 @@ class Handler(socketserver.StreamRequestHandler):
             events.append({"choices": [], "usage": {"prompt_tokens": cfg.prompt_tokens, "completion_tokens": tokens,
                                                     "total_tokens": cfg.prompt_tokens + tokens}})
         if cfg.implementation == "llama.cpp":  # llama-server adds its own timings to the last event
-            events[-1]["timings"] = _llama_cpp_timings(cfg.prompt_tokens, cfg.ttft_s, tokens, finished - first_at)
+            events[-1]["timings"] = _llama_cpp_timings(cfg.prompt_tokens, cfg.ttft_s, tokens, max(0.0, finished - first_at))
         return b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
 
 

@@ -2,7 +2,7 @@
 
 Which URLs those are is each protocol's own declaration (Ollama 11434; the
 OpenAI API on llama.cpp's 8080, vLLM's 8000, LM Studio's 1234; plugins theirs).
-Every probe has a short timeout and all URLs are probed concurrently, so
+Every probe has a short timeout and all URLs, and all protocols at a URL, are probed concurrently, so
 discovery costs about one timeout when nothing answers.
 """
 
@@ -23,17 +23,24 @@ from wfdoctor.sense.backends.registry import BackendProtocol
 NOT_THIS_PROTOCOL = (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError, WfdoctorError)
 
 
+async def _try(protocol: BackendProtocol, client: aiohttp.ClientSession, url: str) -> BackendStatus | str:
+    """The status `protocol` reads at `url` (its `kind` is the protocol's registered name,
+    whatever the probe put there), or why that protocol does not speak it."""
+    try:
+        return replace(await protocol.probe(client, url), kind=protocol.name)
+    except NOT_THIS_PROTOCOL as exc:
+        return f"{protocol.name}: {error_text(exc)}"
+
+
 async def _probe_url(client: aiohttp.ClientSession, url: str, candidates: list[BackendProtocol]) -> BackendStatus:
-    """Try each protocol in turn; the first that answers names the server (its `kind`
-    is that protocol's registered name, whatever the probe put there)."""
-    errors = []
-    for protocol in candidates:
-        try:
-            return replace(await protocol.probe(client, url), kind=protocol.name)
-        except NOT_THIS_PROTOCOL as exc:
-            errors.append(f"{protocol.name}: {error_text(exc)}")
+    """Try every protocol at once, so a server that hangs costs one timeout, not one per protocol;
+    the first in registration order that answers names the server."""
+    outcomes = await asyncio.gather(*(_try(protocol, client, url) for protocol in candidates))
+    for outcome in outcomes:
+        if isinstance(outcome, BackendStatus):
+            return outcome
     return BackendStatus(url=url, kind=candidates[0].name if len(candidates) == 1 else "unknown", answered=False,
-                         error="; ".join(errors) or "no registered protocol speaks this URL")
+                         error="; ".join(str(o) for o in outcomes) or "no registered protocol speaks this URL")
 
 
 def _targets(urls: list[str] | None) -> list[tuple[str, list[BackendProtocol]]]:

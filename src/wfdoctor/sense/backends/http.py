@@ -9,24 +9,43 @@ we measure, the client's own connection cost must be the smaller one.
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from typing import Any
 
 import aiohttp
+import orjson
 
 from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.answers import AnswerT, MalformedAnswer, parse
 
 # What a request can fail with on the wire: refused, reset, cut, timed out.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 # How writing a request on a keep-alive connection the server has already closed fails:
 # "Can not write request body" (ClientOSError) or "Server disconnected".
 CLOSED_CONNECTION_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
+# The most a server may send for one request (a stream or an answer): 16 MiB, a few
+# hundred times a long generation. Beyond it the request ends: the client must not
+# buffer whatever a broken server sends.
+MAX_RESPONSE_BYTES = 16 << 20
+RESPONSE_TOO_LARGE = f"response larger than {MAX_RESPONSE_BYTES} bytes"
 
 
 class HttpStatusError(Exception):
     def __init__(self, status: int, detail: str = "") -> None:
         super().__init__(f"HTTP {status}" + (f": {detail}" if detail else ""))
         self.status = status
+
+
+class TooLarge(WfdoctorError):
+    """A response beyond `MAX_RESPONSE_BYTES`: the request is abandoned, its bytes dropped."""
+
+    def __init__(self) -> None:
+        super().__init__(RESPONSE_TOO_LARGE)
+
+
+# What asking a server for one JSON answer can raise (get_answer, post_answer, get_json).
+ANSWER_ERRORS = (*TRANSPORT_ERRORS, HttpStatusError, WfdoctorError)
 
 
 async def _stamp_sent(session: aiohttp.ClientSession, context: Any, params: Any) -> None:
@@ -53,10 +72,12 @@ def _stamps() -> aiohttp.TraceConfig:
 def make_session(timeout_s: float, max_streams: int = 8, connect_timeout_s: float = 5.0) -> aiohttp.ClientSession:
     """A session that never queues streams behind its own connection limit.
 
-    `timeout_s` bounds each read (a server that stops sending), not the whole
-    stream, so long generations are fine and a hung server is caught.
+    `timeout_s` is each request's deadline as a whole (a server dripping one
+    byte a second never finishes) and the longest silence within it (a server
+    that stops sending); the deadline is exact, not rounded up to whole seconds.
     """
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=min(connect_timeout_s, timeout_s), sock_read=timeout_s)
+    timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(connect_timeout_s, timeout_s),
+                                    sock_read=timeout_s, ceil_threshold=math.inf)
     connector = aiohttp.TCPConnector(limit=max_streams + 8, force_close=False)
     return aiohttp.ClientSession(timeout=timeout, connector=connector, trust_env=False, trace_configs=[_stamps()])
 
@@ -71,18 +92,40 @@ def fresh_connection(like: aiohttp.ClientSession) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=like.timeout, connector=connector, trust_env=False, trace_configs=[_stamps()])
 
 
-async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+async def _body(response: aiohttp.ClientResponse) -> bytes:
+    """The whole body of a successful answer, at most MAX_RESPONSE_BYTES (else TooLarge)."""
+    if response.status >= 400:
+        raise HttpStatusError(response.status)
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise TooLarge()
+    return bytes(body)
+
+
+async def get_answer(session: aiohttp.ClientSession, url: str, model: type[AnswerT], what: str) -> AnswerT:
+    """GET `url` and validate its JSON answer as `model`. Raises one of ANSWER_ERRORS."""
     async with session.get(url) as response:
-        if response.status >= 400:
-            raise HttpStatusError(response.status)
-        return await response.json(content_type=None)
+        return parse(model, await _body(response), what)
 
 
-async def post_json(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Any:
+async def post_answer(session: aiohttp.ClientSession, url: str, body: dict[str, Any], model: type[AnswerT],
+                      what: str) -> AnswerT:
+    """POST `body` to `url` and validate its JSON answer as `model`. Raises one of ANSWER_ERRORS."""
     async with session.post(url, json=body) as response:
-        if response.status >= 400:
-            raise HttpStatusError(response.status)
-        return await response.json(content_type=None)
+        return parse(model, await _body(response), what)
+
+
+async def get_json(session: aiohttp.ClientSession, url: str) -> Any:
+    """GET `url`'s JSON answer, unvalidated: for plugins that check its shape themselves.
+    Raises one of ANSWER_ERRORS (MalformedAnswer when it is not JSON)."""
+    async with session.get(url) as response:
+        data = await _body(response)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedAnswer("JSON answer", str(exc)) from None
 
 
 def error_text(exc: BaseException) -> str:

@@ -14,10 +14,11 @@ import time
 from typing import Any
 
 import aiohttp
-import orjson
 
+from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, one_line, parse
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
-from wfdoctor.sense.backends.http import get_json
+from wfdoctor.sense.backends.http import get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
 from wfdoctor.sense.backends.streaming import line_streamer
 
@@ -28,22 +29,78 @@ DURATIONS = {"load_duration": "load_s", "prompt_eval_duration": "prefill_s", "ev
 COUNTS = {"prompt_eval_count": "prompt_tokens", "eval_count": "completion_tokens"}
 
 
+class Version(Answer):
+    """`GET /api/version`."""
+
+    version: str
+
+
+class InstalledModel(Answer):
+    name: str
+    size: Bytes | None = None
+
+
+class RunningModel(InstalledModel):
+    size_vram: Bytes | None = None
+    expires_at: str | None = None
+
+
+class Installed(Answer):
+    """`GET /api/tags`."""
+
+    models: list[InstalledModel] | None = None
+
+
+class Running(Answer):
+    """`GET /api/ps`."""
+
+    models: list[RunningModel] | None = None
+
+
+class Message(Answer):
+    content: str | None = None
+
+
+class Event(Answer):
+    """One NDJSON object of `/api/generate` or `/api/chat`; the last (`done`) carries the server's numbers."""
+
+    error: str | None = None
+    response: str | None = None      # /api/generate
+    message: Message | None = None   # /api/chat
+    done: bool = False
+    done_reason: str | None = None
+    load_duration: Nanos | None = None
+    prompt_eval_duration: Nanos | None = None
+    eval_duration: Nanos | None = None
+    total_duration: Nanos | None = None
+    prompt_eval_count: Count | None = None
+    eval_count: Count | None = None
+
+
+class Loaded(Answer):
+    """The answer to a load or unload (`/api/generate` with no prompt)."""
+
+    done: bool
+
+
 async def probe_ollama(client: aiohttp.ClientSession, url: str) -> BackendStatus:
-    """Ask an Ollama server for its version, installed and loaded models."""
+    """Ask an Ollama server for its version, installed and loaded models. Raises one of ANSWER_ERRORS."""
     started = time.perf_counter()
-    version = str((await get_json(client, f"{url}/api/version")).get("version", ""))
+    version = (await get_answer(client, f"{url}/api/version", Version, "/api/version answer")).version
     latency = time.perf_counter() - started
-    loaded: dict[str, ModelInfo] = {}
-    for entry in (await get_json(client, f"{url}/api/ps")).get("models", []):
-        loaded[entry["name"]] = ModelInfo(
-            name=entry["name"], loaded=True, size_bytes=entry.get("size"),
-            vram_bytes=entry.get("size_vram"), expires_at=entry.get("expires_at"),
-        )
-    models = list(loaded.values())
-    for entry in (await get_json(client, f"{url}/api/tags")).get("models", []):
-        if entry["name"] not in loaded:
-            models.append(ModelInfo(name=entry["name"], loaded=False, size_bytes=entry.get("size")))
+    running = await get_answer(client, f"{url}/api/ps", Running, "/api/ps listing")
+    loaded = {entry.name: ModelInfo(name=entry.name, loaded=True, size_bytes=entry.size, vram_bytes=entry.size_vram,
+                                    expires_at=entry.expires_at) for entry in running.models or []}
+    installed = await get_answer(client, f"{url}/api/tags", Installed, "/api/tags listing")
+    models = list(loaded.values()) + [ModelInfo(name=entry.name, loaded=False, size_bytes=entry.size)
+                                      for entry in installed.models or [] if entry.name not in loaded]
     return BackendStatus(url=url, kind=KIND, answered=True, latency_s=latency, version=version, models=models)
+
+
+async def set_keep_alive(client: aiohttp.ClientSession, url: str, model: str, keep_alive: int | str) -> None:
+    """Load `model` for `keep_alive`, or unload it with 0 (Ollama's documented idiom). Raises one of ANSWER_ERRORS."""
+    await post_answer(client, f"{url}/api/generate", {"model": model, "keep_alive": keep_alive}, Loaded,
+                      "load answer")
 
 
 def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any]]:
@@ -56,26 +113,25 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
     return "/api/chat", body | {"messages": [{"role": "user", "content": request.prompt}]}
 
 
-def _absorb(event: dict[str, Any], trace: StreamTrace, arrived: int) -> None:
-    if "error" in event:
-        raise ValueError(f"server error: {event['error']}")
-    piece = event.get("response") if "response" in event else (event.get("message") or {}).get("content")
+def _absorb(event: Event, trace: StreamTrace, arrived: int) -> None:
+    if event.error is not None:
+        raise WfdoctorError(f"server error: {one_line(event.error)}")
+    piece = event.response if event.response is not None else (event.message.content if event.message else None)
     if piece:
         trace.token_ns.append(arrived)
         trace.pieces.append(piece)
-    if event.get("done"):
+    if event.done:
         trace.completed = True
-        trace.finish_reason = event.get("done_reason")
-        for key, name in DURATIONS.items():
-            if key in event:
-                trace.server[name] = event[key] / NS
-        for key, name in COUNTS.items():
-            if key in event:
-                trace.server[name] = float(event[key])
+        trace.finish_reason = event.done_reason
+        durations = {name: value / NS for key, name in DURATIONS.items() if (value := getattr(event, key)) is not None}
+        counts = {name: float(value) for key, name in COUNTS.items() if (value := getattr(event, key)) is not None}
+        trace.server |= durations | counts
 
 
 def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
-    _absorb(orjson.loads(line), trace, arrived)
+    """Fold one NDJSON line into the trace. Raises WfdoctorError only: MalformedAnswer for a
+    line that is not a valid event, a plain WfdoctorError for the server's own error event."""
+    _absorb(parse(Event, line, "line"), trace, arrived)
 
 
 stream_ollama = line_streamer(_payload, _handle_line)

@@ -16,10 +16,11 @@ import time
 from typing import Any
 
 import aiohttp
-import orjson
+from pydantic import Field
 
+from wfdoctor.sense.backends.answers import Answer, Count, Millis, parse
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
-from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, HttpStatusError, get_json, post_json
+from wfdoctor.sense.backends.http import ANSWER_ERRORS, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
 from wfdoctor.sense.backends.streaming import line_streamer
 
@@ -27,16 +28,79 @@ KIND = "openai"
 LLAMA_CPP_PYTHON = "llama-cpp-python"
 
 
+class ListedModel(Answer):
+    id: str
+
+
+class ModelList(Answer):
+    """`GET /v1/models`."""
+
+    data: list[ListedModel]
+
+
+class OpenApi(Answer):
+    """`GET /openapi.json` (FastAPI servers such as llama-cpp-python)."""
+
+    paths: dict[str, object] = Field(default_factory=dict)
+
+
+class Props(Answer):
+    """`GET /props` (llama.cpp's server)."""
+
+    default_generation_settings: dict[str, object]
+    total_slots: object = None   # its --parallel; read as a positive int or unknown, never an error
+
+
+class TokenCount(Answer):
+    """`POST /extras/tokenize/count` (llama-cpp-python)."""
+
+    count: Count
+
+
+class Delta(Answer):
+    content: str | None = None
+
+
+class Choice(Answer):
+    delta: Delta | None = None
+    text: str | None = None      # /v1/completions
+    finish_reason: str | None = None
+
+
+class Usage(Answer):
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+
+
+class Timings(Answer):
+    """llama.cpp's server: prefill (`prompt_*`) and decode (`predicted_*`) counts and milliseconds."""
+
+    prompt_n: Count | None = None
+    prompt_ms: Millis | None = None
+    predicted_n: Count | None = None
+    predicted_ms: Millis | None = None
+
+
+class Chunk(Answer):
+    """One server-sent event of a streamed completion."""
+
+    sections = frozenset({"choices", "usage", "timings"})
+    model: str | None = None
+    choices: list[Choice] | None = None
+    usage: Usage | None = None
+    timings: Timings | None = None
+
+
 async def probe_openai(client: aiohttp.ClientSession, url: str) -> BackendStatus:
-    """List the models an OpenAI-compatible server serves.
+    """List the models an OpenAI-compatible server serves. Raises one of ANSWER_ERRORS.
 
     The API has no notion of loaded vs installed; servers of this family serve
     what they list, so every listed model counts as loaded.
     """
     started = time.perf_counter()
-    listing = await get_json(client, f"{url}/v1/models")
+    listing = await get_answer(client, f"{url}/v1/models", ModelList, "/v1/models listing")
     latency = time.perf_counter() - started
-    models = [ModelInfo(name=str(entry.get("id", "?")), loaded=True) for entry in listing.get("data", [])]
+    models = [ModelInfo(name=entry.id, loaded=True) for entry in listing.data]
     return BackendStatus(url=url, kind=KIND, answered=True, latency_s=latency, models=models)
 
 
@@ -45,19 +109,20 @@ async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
 
     Concurrency behaviour differs by implementation, so the diagnosis needs it:
     llama-cpp-python lists `/extras/tokenize/count` in its OpenAPI document;
-    llama.cpp's server answers `/props`.
+    llama.cpp's server answers `/props`. Never raises: a failed or malformed
+    answer only rules that implementation out.
     """
     try:
-        if "/extras/tokenize/count" in (await get_json(client, f"{url}/openapi.json")).get("paths", {}):
+        if "/extras/tokenize/count" in (await get_answer(client, f"{url}/openapi.json", OpenApi,
+                                                          "/openapi.json document")).paths:
             return LLAMA_CPP_PYTHON
-    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, AttributeError):
+    except ANSWER_ERRORS:
         pass
     try:
-        if "default_generation_settings" in await get_json(client, f"{url}/props"):
-            return "llama.cpp"
-    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, TypeError):
-        pass
-    return "openai-compatible"
+        await get_answer(client, f"{url}/props", Props, "/props answer")
+        return "llama.cpp"
+    except ANSWER_ERRORS:
+        return "openai-compatible"
 
 
 async def parallel_slots(client: aiohttp.ClientSession, url: str, implementation: str) -> int | None:
@@ -69,19 +134,20 @@ async def parallel_slots(client: aiohttp.ClientSession, url: str, implementation
     if implementation != "llama.cpp":
         return None
     try:
-        slots = (await get_json(client, f"{url}/props")).get("total_slots")
-    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, AttributeError):
+        slots = (await get_answer(client, f"{url}/props", Props, "/props answer")).total_slots
+    except ANSWER_ERRORS:
         return None
-    return slots if isinstance(slots, int) and slots > 0 else None
+    return slots if isinstance(slots, int) and not isinstance(slots, bool) and slots > 0 else None
 
 
 async def count_tokens(client: aiohttp.ClientSession, url: str, implementation: str, text: str) -> int | None:
-    """Tokens in `text` by llama-cpp-python's own tokenizer; None from other servers or on failure."""
+    """Tokens in `text` by llama-cpp-python's own tokenizer; None from other servers or on any failure."""
     if implementation != LLAMA_CPP_PYTHON:
         return None
     try:
-        return int((await post_json(client, f"{url}/extras/tokenize/count", {"input": text}))["count"])
-    except (*TRANSPORT_ERRORS, HttpStatusError, ValueError, KeyError, TypeError):
+        return (await post_answer(client, f"{url}/extras/tokenize/count", {"input": text}, TokenCount,
+                                  "token count")).count
+    except ANSWER_ERRORS:
         return None
 
 
@@ -100,37 +166,37 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
     return "/v1/chat/completions", body | {"messages": [{"role": "user", "content": request.prompt}]}
 
 
-def _absorb(event: dict[str, Any], trace: StreamTrace, arrived: int) -> None:
-    """Fold one parsed SSE event into the trace."""
-    if not trace.reported_model and event.get("model"):
-        trace.reported_model = str(event["model"])
-    for choice in event.get("choices") or []:
-        piece = (choice.get("delta") or {}).get("content") if "delta" in choice else choice.get("text")
+def _absorb(event: Chunk, trace: StreamTrace, arrived: int) -> None:
+    """Fold one validated event into the trace: its content pieces, finish reason and the server's own numbers."""
+    if not trace.reported_model and event.model:
+        trace.reported_model = event.model
+    for choice in event.choices or []:
+        piece = (choice.delta.content if choice.delta else None) or choice.text
         if piece:
             trace.token_ns.append(arrived)
             trace.pieces.append(piece)
-        if choice.get("finish_reason"):
-            trace.finish_reason = choice["finish_reason"]
-    usage = event.get("usage")
-    if usage:
-        trace.server["completion_tokens"] = float(usage.get("completion_tokens", 0))
-        trace.server["prompt_tokens"] = float(usage.get("prompt_tokens", 0))
-    timings = event.get("timings")  # llama.cpp server
-    if timings:
-        trace.server["prompt_tokens"] = float(timings.get("prompt_n", 0))
-        trace.server["prefill_s"] = float(timings.get("prompt_ms", 0)) / 1000
-        trace.server["completion_tokens"] = float(timings.get("predicted_n", 0))
-        trace.server["decode_s"] = float(timings.get("predicted_ms", 0)) / 1000
+        if choice.finish_reason:
+            trace.finish_reason = choice.finish_reason
+    reported: dict[str, float | None] = {}
+    if event.usage:
+        reported |= {"completion_tokens": event.usage.completion_tokens, "prompt_tokens": event.usage.prompt_tokens}
+    if event.timings:  # llama.cpp server
+        timings = event.timings
+        reported |= {"prompt_tokens": timings.prompt_n, "completion_tokens": timings.predicted_n,
+                     "prefill_s": timings.prompt_ms / 1000 if timings.prompt_ms is not None else None,
+                     "decode_s": timings.predicted_ms / 1000 if timings.predicted_ms is not None else None}
+    trace.server |= {name: float(value) for name, value in reported.items() if value is not None}
 
 
 def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
+    """Fold one SSE line into the trace. Raises MalformedAnswer only (on a `data:` line that is not a valid event)."""
     if not line.startswith(b"data:"):
         return  # comments, event names, keep-alives
     data = line[5:].strip()
     if data == b"[DONE]":
         trace.completed = True
     else:
-        _absorb(orjson.loads(data), trace, arrived)
+        _absorb(parse(Chunk, data, "line"), trace, arrived)
 
 
 stream_openai = line_streamer(_payload, _handle_line)

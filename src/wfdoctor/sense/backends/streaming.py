@@ -8,6 +8,11 @@ Each protocol says how to fold its lines into the trace; everything that can go
 wrong on the wire (HTTP errors, timeouts, cut connections, malformed lines)
 ends up as a one-line `error` on that request's trace, never as an exception,
 so one bad request never loses the rest of a run.
+
+A stream is bounded: a line longer than `MAX_LINE_BYTES`, a response larger
+than `MAX_RESPONSE_BYTES` or one that outlasts the session's deadline ends
+that request with an error, so a broken server can neither fill the memory
+nor keep a run waiting forever.
 """
 
 from __future__ import annotations
@@ -19,20 +24,32 @@ from typing import Any, Literal
 
 import aiohttp
 
+from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.answers import DETAIL_CHARS, one_line
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
-from wfdoctor.sense.backends.http import CLOSED_CONNECTION_ERRORS, TRANSPORT_ERRORS, error_text, fresh_connection
+from wfdoctor.sense.backends.http import (CLOSED_CONNECTION_ERRORS, MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE,
+                                         TRANSPORT_ERRORS, error_text, fresh_connection)
 
 # How one attempt at a request ended (see `_send`).
 Attempt = Literal["read", "rejected", "stale"]
-# Folds one stamped line into the trace; sets `trace.completed` at the end marker.
+
+# Folds one stamped line into the trace; sets `trace.completed` at the end marker. Built-in
+# handlers raise WfdoctorError only (MalformedAnswer for a malformed line); a plugin's may also
+# raise ValueError, AttributeError, TypeError or KeyError on a line it cannot read.
 LineHandler = Callable[[bytes, StreamTrace, int], None]
+HANDLER_ERRORS = (WfdoctorError, ValueError, AttributeError, TypeError, KeyError)
+# The longest event line: 1 MiB, thousands of times a real one.
+MAX_LINE_BYTES = 1 << 20
+LINE_TOO_LONG = f"line longer than {MAX_LINE_BYTES} bytes"
 
 
-def split_lines(chunks: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
-    """(time, line) for every non-empty line in stamped network reads.
+def split_lines(chunks: list[tuple[int, bytes]], ended: bool = True) -> Iterator[tuple[int, bytes]]:
+    """(time, line) for every non-empty line in stamped network reads. Never raises.
 
     A line's time is the arrival of the read that completed it: an event is
-    usable only once its last byte is in.
+    usable only once its last byte is in. The bytes after the last newline
+    count as a line only when the stream `ended` cleanly (else they are the
+    front of a line that never finished).
     """
     pending = b""
     for arrived, chunk in chunks:
@@ -42,7 +59,7 @@ def split_lines(chunks: list[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
             line = line.rstrip(b"\r")
             if line:
                 yield arrived, line
-    if pending.strip() and chunks:
+    if ended and pending.strip() and chunks:
         yield chunks[-1][0], pending.strip()
 
 
@@ -57,22 +74,32 @@ async def _send(client: aiohttp.ClientSession, url: str, body: dict[str, Any], t
     """
     stamp: dict[str, Any] = {}
     clock = time.perf_counter_ns
+    size = unterminated = 0  # bytes so far; bytes since the last newline
     try:
         async with client.post(url, json=body, trace_request_ctx=stamp) as response:
             trace.first_byte_ns = time.perf_counter_ns()
             trace.sent_ns = stamp.get("sent_ns", trace.sent_ns)
             if response.status >= 400:
-                detail = (await response.read())[:200].decode("utf-8", "replace").strip()
+                detail = one_line((await response.content.read(DETAIL_CHARS)).decode("utf-8", "replace"))
                 trace.error = f"HTTP {response.status}: {detail}"
                 return "rejected"
             content = response.content
             async for chunk in content.iter_any():
-                # The hot loop: stamp and keep. Whatever else is already buffered
+                # The hot loop: stamp, keep and count. Whatever else is already buffered
                 # arrived by now too: take it in the same turn (one wake-up, not one per event).
-                chunks.append((clock(), chunk + content.read_nowait() if not content.is_eof() else chunk))
+                arrived = clock()
+                if not content.is_eof():
+                    chunk += content.read_nowait()
+                chunks.append((arrived, chunk))
                 if answered is not None:
                     answered.set()
                     answered = None
+                size += len(chunk)
+                newline = chunk.rfind(b"\n")
+                unterminated = unterminated + len(chunk) if newline < 0 else len(chunk) - newline - 1
+                if unterminated > MAX_LINE_BYTES or size > MAX_RESPONSE_BYTES:
+                    trace.error = LINE_TOO_LONG if unterminated > MAX_LINE_BYTES else RESPONSE_TOO_LARGE
+                    break
     except CLOSED_CONNECTION_ERRORS as exc:
         if stamp.get("reused") and trace.first_byte_ns is None:
             return "stale"
@@ -108,13 +135,21 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
         async with fresh_connection(client) as fresh:
             attempt = await _send(fresh, url, body, trace, chunks, answered)
     trace.done_ns = time.perf_counter_ns()
-    if attempt == "rejected":
-        return trace
-    for arrived, line in split_lines(chunks):
+    if attempt != "rejected":
+        _fold(chunks, trace, handle)
+    return trace
+
+
+def _fold(chunks: list[tuple[int, bytes]], trace: StreamTrace, handle: LineHandler) -> None:
+    """Fold the stamped reads into the trace, after the last byte; the first bad line ends it. Never raises."""
+    for arrived, line in split_lines(chunks, ended=not trace.error):
+        if len(line) > MAX_LINE_BYTES:
+            trace.error = trace.error or LINE_TOO_LONG
+            break
         try:
             handle(line, trace, arrived)
-        except (ValueError, AttributeError, TypeError, KeyError) as exc:  # orjson.JSONDecodeError is a ValueError
-            trace.error = f"malformed line: {exc}"
+        except HANDLER_ERRORS as exc:
+            trace.error = str(exc) if isinstance(exc, WfdoctorError) else f"malformed line: {exc}"
             break
         if trace.completed:
             break
@@ -122,7 +157,6 @@ async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str
         trace.error += f" after {len(trace.pieces)} tokens"
     if not trace.completed and not trace.error:
         trace.error = f"stream ended early (no end marker) after {len(trace.pieces)} tokens"
-    return trace
 
 
 # (request, model) -> (path, JSON body) of one protocol's generation endpoint.

@@ -1,0 +1,65 @@
+"""Server answers, validated: what a protocol promises, as pydantic models.
+
+A server is untrusted input. Every JSON answer a protocol reads (a model list,
+a version, one streamed event) goes through one of these models, so a wrong
+shape, a string where a number belongs, a negative, NaN or absurdly large
+count becomes one `MalformedAnswer` naming what was wrong, never an
+AttributeError three layers up or a NaN in the statistics.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, ClassVar, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from wfdoctor.model import WfdoctorError
+
+# Sanity bounds, not judgements: a number outside them is not a measurement but a broken server.
+MAX_COUNT = 2**31 - 1            # tokens in one request: beyond any context window
+MAX_BYTES = 2**50                # a model's size: 1 PiB
+MAX_SECONDS = 7 * 86_400         # one request taking a week is not a measurement
+DETAIL_CHARS = 160               # how much of the validation message a one-line error keeps
+
+Count = Annotated[int, Field(ge=0, le=MAX_COUNT)]
+Bytes = Annotated[int, Field(ge=0, le=MAX_BYTES)]
+Millis = Annotated[float, Field(ge=0, le=MAX_SECONDS * 1e3, allow_inf_nan=False)]
+Nanos = Annotated[int, Field(ge=0, le=MAX_SECONDS * 10**9)]
+
+
+def one_line(text: str) -> str:
+    """Untrusted text (a server's error, say) made one short line for an error message."""
+    return " ".join(text.split())[:DETAIL_CHARS]
+
+
+class MalformedAnswer(WfdoctorError):
+    """The server answered something its protocol does not allow: `what` names the answer."""
+
+    def __init__(self, what: str, detail: str) -> None:
+        super().__init__(f"the server answered a malformed {what} ({one_line(detail)})")
+        self.what = what
+
+
+class Answer(BaseModel):
+    """One server answer. Unknown fields are ignored (servers add their own);
+    `sections` names the fields whose own name is the better "what" in an error
+    (a bad `usage` in a stream event is "a malformed usage")."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+    sections: ClassVar[frozenset[str]] = frozenset()
+
+
+AnswerT = TypeVar("AnswerT", bound=Answer)
+
+
+def parse(model: type[AnswerT], data: bytes, what: str) -> AnswerT:
+    """`data` (JSON bytes) as `model`. Raises MalformedAnswer only, whatever the bytes."""
+    try:
+        return model.model_validate_json(data)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False, include_input=False)[0]
+        location = tuple(error["loc"])
+        if location and location[0] in model.sections:
+            what, location = str(location[0]), location[1:]
+        where = ".".join(str(part) for part in location)
+        raise MalformedAnswer(what, f"{where}: {error['msg']}" if where else error["msg"]) from None
