@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_histories
+from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_series
+from wfdoctor.analyze.series import series_of
 from wfdoctor.app.judge import record
 from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.config.metrics import higher_is_better
@@ -33,7 +34,7 @@ def record_results(path: Path, samples: list[Sample], store: Store) -> RecordRep
 def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) -> list[SeriesVerdict]:
     """Verdicts for the named metrics, or for every stored metric with a known direction."""
     wanted = metrics or [name for name in store.metric_names() if higher_is_better(name) is not None]
-    return judge_histories(store.metric_history(wanted) if wanted else [], higher_is_better, settings)
+    return judge_series(series_of(store.metric_readings(wanted)) if wanted else [], higher_is_better, settings)
 
 
 def check_regressions(store: Store, metrics: list[str] | None = None,

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from wfdoctor.analyze.series import VOLATILE_LABELS, Reading
 from wfdoctor.config.metrics import load_metrics
 from wfdoctor.model import ActionRecord, Finding, Run, Sample, WfdoctorError
 
@@ -230,17 +231,21 @@ class Store:
         with self._errors():
             return [row[0] for row in self._db.execute("SELECT DISTINCT metric FROM samples ORDER BY metric")]
 
-    def metric_history(self, metrics: list[str] | None = None) -> list[tuple[int, Sample]]:
-        """(run id, sample) for every sample of `metrics` (all when None) from finished runs, oldest first."""
-        query = ("SELECT r.id, s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s JOIN runs r "
-                 "ON r.id = s.run_id WHERE r.status = 'finished'")
-        params: tuple[str, ...] = ()
-        if metrics:
-            query += f" AND s.metric IN ({', '.join('?' for _ in metrics)})"
-            params = tuple(metrics)
+    def metric_readings(self, metrics: list[str]) -> Iterator[Reading]:
+        """Every sample of `metrics` from finished runs as a series reads it, oldest first, streamed.
+
+        SQLite takes the labels apart (json_remove, json_extract), and rows are yielded as
+        the cursor reads them: `regress check` on 300,000 points holds neither the rows nor a
+        Sample with a parsed labels dictionary per point, only the series being built.
+        """
+        volatile = ", ".join(f"'$.\"{label}\"'" for label in sorted(VOLATILE_LABELS))
+        query = (f"SELECT s.metric, json_remove(s.labels, {volatile}), s.unit, r.id, "
+                 "COALESCE(json_extract(s.labels, '$.point'), ''), s.ts, s.value, "
+                 "COALESCE(json_extract(s.labels, '$.revision'), '') FROM samples s JOIN runs r "
+                 "ON r.id = s.run_id WHERE r.status = 'finished' "
+                 f"AND s.metric IN ({', '.join('?' for _ in metrics)}) ORDER BY s.metric, s.ts, s.id")
         with self._errors():
-            rows = self._db.execute(query + " ORDER BY s.ts, s.id", params).fetchall()
-        return [(run_id, Sample(m, v, u, src, json.loads(labels), ts)) for run_id, m, v, u, src, labels, ts in rows]
+            yield from map(Reading._make, self._db.execute(query, tuple(metrics)))
 
     def samples_of(self, run_id: int) -> list[Sample]:
         with self._errors():
