@@ -18,6 +18,7 @@ from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import DbOption, FactsOption, FailOnOption, JsonOption, RulesOption, concurrency_list
 from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
+from wfdoctor.surface.views.safe import plain
                                        finish, print_document, progress_on_stderr, stderr, stdout)
 
 app = typer.Typer(
@@ -191,5 +192,5 @@ def main() -> None:
     try:
         app()
     except wfdoctor.WfdoctorError as exc:
-        stderr.print(f"wfdoctor: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        stderr.print(plain(f"wfdoctor: error: {exc}"), highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)
