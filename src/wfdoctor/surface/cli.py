@@ -18,8 +18,8 @@ from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import DbOption, FactsOption, FailOnOption, JsonOption, RulesOption, concurrency_list
 from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
-from wfdoctor.surface.views.safe import plain
                                        finish, print_document, progress_on_stderr, stderr, stdout)
+from wfdoctor.surface.views.safe import plain
 
 app = typer.Typer(
     name="wfdoctor",
