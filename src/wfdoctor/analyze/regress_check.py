@@ -56,9 +56,15 @@ def _window_changes(series: Series, settings: Settings, window_s: float) -> list
 
 def judge_histories(rows: list[tuple[int, Sample]], higher_is_better: Callable[[str], bool | None],
                     settings: CheckSettings) -> list[SeriesVerdict]:
+    """A verdict for every series of stored (run id, sample) rows; see `judge_series`."""
+    return judge_series(build_series(rows), higher_is_better, settings)
+
+
+def judge_series(history: list[Series], higher_is_better: Callable[[str], bool | None],
+                 settings: CheckSettings) -> list[SeriesVerdict]:
     """A verdict for every series with a known direction and at least MIN_POINTS points."""
     verdicts = []
-    for series in build_series(rows):
+    for series in history:
         higher = higher_is_better(series.metric)
         if higher is None or len(series.values) < MIN_POINTS:
             continue

@@ -15,6 +15,14 @@ E-divisive / Hunter, robust to outliers):
 5. Variance-only changes (the same test on absolute deviations from the median)
    are reported as "noise increased"; slow drift in the last regime by
    Mann-Kendall (Yue-Wang corrected). Many metrics: Benjamini-Hochberg.
+
+Memory is linear in the points. The rank scan is prefix sums (O(n) for every
+split); the permutations are shuffled and scanned a few rows at a time (at most
+`PERMUTATION_CELLS` cells), and a long history's drift test runs on block means
+of its last regime (`leaks.thin`, at most 1,000): Mann-Kendall and Theil-Sen
+compare every pair of points, O(n^2) memory (15,000 points took 5.5 GB). Block
+means keep a trend and its total, and series of up to 1,000 points are tested
+point by point exactly as before.
 """
 
 from __future__ import annotations
@@ -24,11 +32,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wfdoctor.analyze.leaks import trend_and_slope
+from wfdoctor.analyze.leaks import thin, trend_and_slope
 
 MIN_SIZE = 3
 PERMUTATIONS = 499
 BATCH = 100
+PERMUTATION_CELLS = 1 << 21     # shuffled ranks scanned at once (16 MB of float64), whatever the length
 
 
 @dataclass(frozen=True)
@@ -53,14 +62,18 @@ def _ranks(values: np.ndarray) -> np.ndarray:
 
 
 def _split_z(ranks: np.ndarray, min_size: int) -> np.ndarray:
-    """Mann-Whitney z for every split k (rows: one per ranks vector)."""
+    """Mann-Whitney z for every split k (rows: one per ranks vector).
+
+    u - n1 n2 / 2 = (left rank sum - n1 (n1 + 1) / 2) - n1 n2 / 2 = left rank sum - k (n + 1) / 2:
+    the prefix sums are centred and scaled in place, so a batch costs one array, not five.
+    """
     ranks = np.atleast_2d(ranks)
     n = ranks.shape[1]
     k = np.arange(min_size, n - min_size + 1)
-    left_sums = np.cumsum(ranks, axis=1)[:, k - 1]
-    n1, n2 = k, n - k
-    u = left_sums - n1 * (n1 + 1) / 2
-    return (u - n1 * n2 / 2) / np.sqrt(n1 * n2 * (n + 1) / 12)
+    z = np.cumsum(ranks, axis=1)[:, min_size - 1:n - min_size]
+    z -= k * (n + 1) / 2
+    z /= np.sqrt(k * (n - k) * (n + 1) / 12)
+    return z
 
 
 def best_split(values: np.ndarray, rng: np.random.Generator, min_size: int = MIN_SIZE,
@@ -70,7 +83,9 @@ def best_split(values: np.ndarray, rng: np.random.Generator, min_size: int = MIN
 
     Permutations run in batches of 100 and stop once the answer is clear: p
     already above `stop_above`, or no exceedance yet and p below `stop_below`.
-    Only borderline splits pay for all `permutations`.
+    Only borderline splits pay for all `permutations`. A batch is shuffled and scanned
+    in chunks of rows that fit `PERMUTATION_CELLS`: the generator draws the same
+    numbers either way, so the p-value does not depend on the chunking.
     """
     n = len(values)
     if n < 2 * min_size:
@@ -79,10 +94,13 @@ def best_split(values: np.ndarray, rng: np.random.Generator, min_size: int = MIN
     z = np.abs(_split_z(ranks, min_size)[0])
     best = int(z.argmax())
     exceed = done = 0
+    rows = max(1, PERMUTATION_CELLS // n)
     while done < permutations:
         batch = min(BATCH, permutations - done)
-        shuffled = rng.permuted(np.broadcast_to(ranks, (batch, n)), axis=1)
-        exceed += int(np.sum(np.abs(_split_z(shuffled, min_size)).max(axis=1) >= z[best] - 1e-12))
+        for chunk in range(0, batch, rows):
+            shuffled = rng.permuted(np.broadcast_to(ranks, (min(rows, batch - chunk), n)), axis=1)
+            scan = _split_z(shuffled, min_size)
+            exceed += int(np.sum(np.abs(scan, out=scan).max(axis=1) >= z[best] - 1e-12))
         done += batch
         p_value = (1 + exceed) / (done + 1)
         if p_value >= stop_above or (exceed == 0 and p_value < stop_below / 2):
@@ -192,12 +210,16 @@ def _noise_changes(values: np.ndarray, changes: list[Change], settings: Settings
 
 
 def _drift(values: np.ndarray, changes: list[Change], settings: Settings) -> list[Change]:
-    """Slow drift in the last regime: significant trend whose total is a regression-sized change."""
+    """Slow drift in the last regime: significant trend whose total is a regression-sized change.
+
+    The trend is tested on block means of a long regime (see the module's docstring): the
+    pairwise tests would otherwise need memory in the square of its length.
+    """
     start = max((c.index for c in changes if c.kind in ("regression", "improvement")), default=0)
     tail = values[start:]
     if len(tail) < 10:
         return []
-    trend, slope = trend_and_slope(np.arange(len(tail), dtype=float), tail)
+    trend, slope = trend_and_slope(*thin(np.arange(len(tail), dtype=float), tail))
     level = float(np.median(tail))
     total = slope.per_second * (len(tail) - 1)
     if trend.p_value >= settings.alpha or level == 0 or abs(total / level) < settings.min_effect:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from statistics import median
+from typing import NamedTuple
 
 from wfdoctor.model import Sample
 
@@ -29,22 +32,70 @@ class Series:
         return f"{self.metric}{{{inner}}}" if inner else self.metric
 
 
-def build_series(rows: list[tuple[int, Sample]]) -> list[Series]:
-    """One point per run (the median of that run's samples), in time order.
+class Reading(NamedTuple):
+    """One stored sample, as much of it as a series needs.
 
-    Imported results carry a `point` label: one run of `regress record` holds many points.
+    A tuple, not a Sample: a history holds hundreds of thousands of them, and the store
+    extracts these fields in SQL, so no labels dictionary is parsed or kept per sample.
+    `series_labels` is the JSON object of the labels that name the series (the volatile
+    ones removed, keys sorted): equal label sets give equal text.
     """
-    grouped: dict[tuple[str, tuple[tuple[str, str], ...]], dict[tuple[int, str], list[Sample]]] = defaultdict(dict)
-    for run_id, sample in rows:
-        key = (sample.metric, tuple(sorted((k, v) for k, v in sample.labels.items() if k not in VOLATILE_LABELS)))
-        grouped[key].setdefault((run_id, sample.labels.get("point", "")), []).append(sample)
+
+    metric: str
+    series_labels: str
+    unit: str
+    run: int
+    point: str        # imported results: one run of `regress record` holds many points
+    ts: float
+    value: float
+    revision: str
+
+
+def readings(rows: Iterable[tuple[int, Sample]]) -> Iterator[Reading]:
+    """(run id, sample) rows as readings."""
+    for run_id, s in rows:
+        stable = json.dumps({k: v for k, v in s.labels.items() if k not in VOLATILE_LABELS}, sort_keys=True)
+        yield Reading(s.metric, stable, s.unit, run_id, s.labels.get("point", ""), s.ts, s.value,
+                      s.labels.get("revision", ""))
+
+
+def build_series(rows: Iterable[tuple[int, Sample]]) -> list[Series]:
+    """One point per run (the median of that run's samples), in time order; see `series_of`."""
+    return series_of(readings(rows))
+
+
+@dataclass
+class _Point:
+    ts: float
+    values: list[float]
+    revision: str
+    run: int
+
+
+def series_of(history: Iterable[Reading]) -> list[Series]:
+    """One point per run and `point` label (the median of its samples, at its earliest time), in time order.
+
+    The readings come oldest first (a point's revision is its first reading's); only one small
+    record per point is kept while they stream past.
+    """
+    grouped: dict[tuple[str, str], dict[tuple[int, str], _Point]] = defaultdict(dict)
+    units: dict[tuple[str, str], str] = {}
+    for r in history:
+        key = (r.metric, r.series_labels)
+        units.setdefault(key, r.unit)
+        point = grouped[key].get((r.run, r.point))
+        if point is None:
+            grouped[key][(r.run, r.point)] = _Point(r.ts, [r.value], r.revision, r.run)
+        else:
+            point.ts = min(point.ts, r.ts)
+            point.values.append(r.value)
     out = []
     for (metric, labels), points in grouped.items():
-        series = Series(metric, dict(labels), next(iter(points.values()))[0].unit)
-        for (run_id, _), samples in sorted(points.items(), key=lambda item: min(s.ts for s in item[1])):
-            series.times.append(min(s.ts for s in samples))
-            series.values.append(median(s.value for s in samples))
-            series.revisions.append(samples[0].labels.get("revision", ""))
-            series.runs.append(run_id)
+        series = Series(metric, json.loads(labels), units[(metric, labels)])
+        for point in sorted(points.values(), key=lambda p: p.ts):
+            series.times.append(point.ts)
+            series.values.append(point.values[0] if len(point.values) == 1 else median(point.values))
+            series.revisions.append(point.revision)
+            series.runs.append(point.run)
         out.append(series)
     return sorted(out, key=lambda s: s.name)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_histories
+from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_series
+from wfdoctor.analyze.series import series_of
 from wfdoctor.app.judge import record
 from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.results_file import parse_results
-from wfdoctor.store.db import Store, StoredHistory
+from wfdoctor.store.db import Store
 
 
 def read_results(path: Path) -> list[Sample]:
@@ -34,8 +35,10 @@ def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) 
     """Verdicts for the named metrics, or for every stored metric with a known direction; and the number of
     stored points skipped as invalid."""
     wanted = metrics or [name for name in store.metric_names() if higher_is_better(name) is not None]
-    history = store.metric_history(wanted) if wanted else StoredHistory([], 0)
-    return judge_histories(history.points, higher_is_better, settings), history.invalid
+    if not wanted:
+        return [], 0
+    return (judge_series(series_of(store.metric_readings(wanted)), higher_is_better, settings),
+            store.invalid_readings(wanted))
 
 
 def check_regressions(store: Store, metrics: list[str] | None = None,

@@ -20,6 +20,7 @@ from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, 
                                       concurrency_list, finite, writable_file)
 from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
                                        finish, print_document, progress_on_stderr, stderr, stdout)
+from wfdoctor.surface.views.safe import plain
 
 app = typer.Typer(
     name="wfdoctor",
@@ -204,5 +205,5 @@ def main() -> None:
     try:
         app()
     except wfdoctor.WfdoctorError as exc:
-        stderr.print(f"wfdoctor: error: {exc}", highlight=False, markup=False, soft_wrap=True)
+        stderr.print(plain(f"wfdoctor: error: {exc}"), highlight=False, markup=False, soft_wrap=True)
         sys.exit(EXIT_USAGE)

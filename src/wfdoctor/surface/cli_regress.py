@@ -12,6 +12,7 @@ from wfdoctor.model import PLAUSIBLE_TIMES
 from wfdoctor.surface.options import DbOption, JsonOption, finite, writable_file
 from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document, stderr,
                                        stdout)
+from wfdoctor.surface.views.safe import plain
 
 regress_app = typer.Typer(help="Regression detection over the stored history (and a CI gate).",
                           no_args_is_help=True)
@@ -40,7 +41,7 @@ def regress_record(
     if as_json:
         print_document(view.record_document(report, EXIT_HEALTHY))
     else:
-        stdout.print(f"Recorded {report.points} points from {file} in {path}.")
+        stdout.print(plain(f"Recorded {report.points} points from {file} in {path}."), markup=False)
 
 
 @regress_app.command("check")
@@ -99,4 +100,4 @@ def regress_show(
             target = plot if len(report.verdicts) == 1 else plot.with_stem(f"{plot.stem}-{number}")
             target.write_text(view.svg_plot(verdict.series, verdict.changes), encoding="utf-8")
             if not as_json:
-                stdout.print(f"plot: {target}")
+                stdout.print(plain(f"plot: {target}"), markup=False)

@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.text import Text
 
 from wfdoctor.model import Priority, WfdoctorError
+from wfdoctor.surface.views.safe import plain
 
 if TYPE_CHECKING:  # loaded by the commands that use them, so `wfdoctor --version` stays quick
     from pydantic import BaseModel
@@ -59,8 +60,8 @@ class TerminalProgress:
 
     def note(self, message: str) -> None:
         """Untrusted text (model and member names, server errors) is shown as text, never as markup."""
-        self._bars.console.print(Text(message, style="dim"))
-        self._bars.update(self._spinner, description=message.strip())
+        self._bars.console.print(Text(plain(message), style="dim"))
+        self._bars.update(self._spinner, description=plain(message.strip()))
 
     def advance(self, task: str, done: float, total: float | None = None) -> None:
         if task not in self._tasks:

@@ -13,6 +13,7 @@ from rich.text import Text
 
 from wfdoctor.config.rules import Action, RuleBook
 from wfdoctor.model import Finding, Priority, Run
+from wfdoctor.surface.views.safe import plain
 from wfdoctor.units import format_value, subject
 
 PRIORITY_STYLE = {
@@ -81,7 +82,7 @@ def print_conclusion(console: Console, findings: list[Finding], rulebook: RuleBo
     """How every report ends: the findings (or that there are none), the actions once, then the notes."""
     console.print(findings_group(findings, rulebook, healthy=healthy, variants=variants))
     for note in notes:
-        console.print(Text(f"Note: {note}", style="dim"))
+        console.print(Text(plain(f"Note: {note}"), style="dim"))
 
 
 def _numbers(findings: list[Finding]) -> dict[str, int]:
@@ -101,14 +102,14 @@ def _heading(finding: Finding) -> Text:
 
 def _panel(finding: Finding, explained: list[Finding], numbers: dict[str, int]) -> Panel:
     """A cause (or an unexplained symptom): summary, cause, evidence, the symptoms it explains, action numbers."""
-    body = [Text(finding.summary), Text(f"Cause: {finding.cause}"), Text("Evidence:", style="bold")]
-    for sample in finding.evidence:
-        body.append(Text(f"  {sample.metric}{'{' + subject(sample) + '}' if subject(sample) else ''} = "
-                         f"{format_value(sample.value, sample.unit)}  [{sample.source}]", style="dim"))
+    body = [Text(plain(finding.summary)), Text(plain(f"Cause: {finding.cause}")), Text("Evidence:", style="bold")]
+    for sample in finding.evidence:  # summaries and labels may quote a server's or a file's text
+        body.append(Text(plain(f"  {sample.metric}{'{' + subject(sample) + '}' if subject(sample) else ''} = "
+                               f"{format_value(sample.value, sample.unit)}  [{sample.source}]"), style="dim"))
     if explained:
         body.append(Text("Explains:", style="bold"))
-        body += [Text.assemble("  ", _heading(symptom), f", explained by {symptom.explained_by}: {symptom.summary} "
-                               f"(actions: {_refs(symptom, numbers)})") for symptom in explained]
+        body += [Text.assemble("  ", _heading(symptom), plain(f", explained by {symptom.explained_by}: {symptom.summary} "
+                               f"(actions: {_refs(symptom, numbers)})")) for symptom in explained]
     body.append(Text(f"Actions: {_refs(finding, numbers)}", style="bold"))
     return Panel(Group(*body), title=_heading(finding), title_align="left")
 

@@ -12,6 +12,7 @@ from wfdoctor.analyze.council import CouncilMetrics, SizeVerdict
 from wfdoctor.app.reports.council import CouncilReport
 from wfdoctor.model import Finding
 from wfdoctor.surface.views.common import RunDocument, Variants, print_conclusion, run_fields, schema_field
+from wfdoctor.surface.views.safe import plain, shown
 
 SCHEMA_ID = "wfdoctor.council/v1"
 
@@ -26,7 +27,8 @@ def members_table(metrics: CouncilMetrics) -> Table:
         table.add_column(column)
     for m in metrics.members:
         style = "green" if m.status == "ok" else "red" if m.status == "failed" else "dim"
-        table.add_row(m.name, m.url, Text(m.status + (f": {m.error}" if m.status == "failed" else ""), style=style),
+        status = plain(m.status + (f": {m.error}" if m.status == "failed" else ""))
+        table.add_row(shown(m.name), shown(m.url), Text(status, style=style),
                       str(m.retries), _s(m.ttft_s), _s(m.first_token_s), _s(m.finish_s), _s(m.decode_tps, 1))
     return table
 
@@ -75,8 +77,8 @@ def render(report: CouncilReport, console: Console, all_variants: bool = False) 
         console.print(f"Recommended council size for tier {report.tier.tier}: {report.size.recommended} "
                       f"({report.size.explanation})")
     if report.answer_from:
-        console.print(Text(f"Combined answer (majority of {', '.join(report.answer_from)}): "
-                           f"{report.answer[:200]!r}", style="dim"))
+        console.print(Text(plain(f"Combined answer (majority of {', '.join(report.answer_from)}): "
+                                 f"{report.answer[:200]!r}"), style="dim"))
     print_conclusion(console, report.findings, report.rulebook, report.notes, healthy="The council runs well.",
                      variants=Variants(frozenset(report.implementation_of.values()), all_variants))
 

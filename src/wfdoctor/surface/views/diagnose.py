@@ -21,6 +21,7 @@ from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.config.rules import Action
 from wfdoctor.model import Finding, Sample
 from wfdoctor.surface.views.common import RunDocument, Variants, print_conclusion, run_fields, schema_field
+from wfdoctor.surface.views.safe import plain, shown
 from wfdoctor.units import format_bytes, format_value, subject
 
 SCHEMA_ID = "wfdoctor.diagnose/v1"
@@ -71,10 +72,11 @@ def system_table(samples: list[Sample]) -> Table:
                   "psutil.swap_memory")
     for disk in _values(samples, "wf_disk_used_ratio"):
         free = _one(samples, "wf_disk_free_bytes", path=disk.label("path"))
-        table.add_row(f"Disk ({disk.label('role')})", f"{disk.label('path')}: {_fmt(disk)} full, {_fmt(free)} free",
+        table.add_row(f"Disk ({shown(disk.label('role'))})",
+                      f"{shown(disk.label('path'))}: {_fmt(disk)} full, {_fmt(free)} free",
                       disk.source)
     for temp in _values(samples, "wf_temperature_celsius")[:4]:
-        table.add_row("Temperature", f"{temp.label('sensor')} {temp.label('label')}: {_fmt(temp)}", temp.source)
+        table.add_row("Temperature", shown(f"{temp.label('sensor')} {temp.label('label')}: ") + _fmt(temp), temp.source)
     return table
 
 
@@ -85,8 +87,8 @@ def processes_table(samples: list[Sample]) -> Table:
     by_cpu = _values(samples, "wf_process_cpu_utilization_ratio")
     by_rss = _values(samples, "wf_process_resident_memory_bytes")
     for index in range(max(len(by_cpu), len(by_rss))):
-        left = f"{subject(by_cpu[index])}: {by_cpu[index].value:.2f}" if index < len(by_cpu) else ""
-        right = f"{subject(by_rss[index])}: {format_bytes(by_rss[index].value)}" if index < len(by_rss) else ""
+        left = f"{shown(subject(by_cpu[index]))}: {by_cpu[index].value:.2f}" if index < len(by_cpu) else ""
+        right = f"{shown(subject(by_rss[index]))}: {format_bytes(by_rss[index].value)}" if index < len(by_rss) else ""
         table.add_row(left, right)
     return table
 
@@ -105,11 +107,11 @@ def gpu_panel(report: DiagnoseReport) -> Table | Text:
         total = _one(samples, "wf_gpu_memory_total_bytes", gpu=index)
         throttle = _one(samples, "wf_gpu_throttle_reasons", gpu=index)
         table.add_row(
-            f"{index}: {dev['name']}", _fmt(_one(samples, "wf_gpu_utilization_ratio", gpu=index)),
+            f"{index}: {shown(dev['name'])}", _fmt(_one(samples, "wf_gpu_utilization_ratio", gpu=index)),
             f"{_fmt(used)} / {_fmt(total)}", _fmt(_one(samples, "wf_gpu_temperature_celsius", gpu=index)),
             _fmt(_one(samples, "wf_gpu_power_watts", gpu=index)),
             _fmt(_one(samples, "wf_gpu_clock_hertz", gpu=index, clock="sm", kind="current")),
-            throttle.label("reasons") if throttle else "n/a",
+            shown(throttle.label("reasons")) if throttle else "n/a",
         )
     return table
 
@@ -139,16 +141,16 @@ def backends_group(report: DiagnoseReport) -> Group:
         table.add_column(column)
     for backend in answering:
         models = ", ".join(
-            m.name + (f" ({format_bytes(m.size_bytes)}, {format_bytes(m.vram_bytes or 0)} in VRAM)"
-                      if m.loaded and m.size_bytes else "") + ("" if m.loaded else " [not loaded]")
+            shown(m.name) + (f" ({format_bytes(m.size_bytes)}, {format_bytes(m.vram_bytes or 0)} in VRAM)"
+                      if m.loaded and m.size_bytes else "") + ("" if m.loaded else " \\[not loaded]")
             for m in backend.models
         ) or "none"
         latency = f"{backend.latency_s * 1000:.1f} ms" if backend.latency_s is not None else ""
-        url = backend.url + (f"\n{backend.detail}" if backend.detail else "")
-        table.add_row(url, backend.kind + (f" {backend.version}" if backend.version else ""), latency, models)
+        url = shown(backend.url) + (f"\n{shown(backend.detail)}" if backend.detail else "")
+        table.add_row(url, shown(backend.kind + (f" {backend.version}" if backend.version else "")), latency, models)
     parts: list[Table | Text] = [table] if answering else [Text("No LLM server answered.", style="yellow")]
     if silent:
-        parts.append(Text("Not answering: " + "; ".join(f"{b.url} ({b.error})" for b in silent), style="dim"))
+        parts.append(Text("Not answering: " + "; ".join(plain(f"{b.url} ({b.error})") for b in silent), style="dim"))
     return Group(*parts)
 
 
@@ -190,8 +192,8 @@ def render(report: DiagnoseReport, console: Console, all_variants: bool = False)
     run = report.run
     env = run.environment
     console.print(Text.assemble(("wfdoctor diagnose", "bold"),
-                                f"  run {run.id}, {report.window_s:.1f} s window on {env.get('hostname')} "
-                                f"({env.get('cpu_model')})"))
+                                plain(f"  run {run.id}, {report.window_s:.1f} s window on {env.get('hostname')} "
+                                      f"({env.get('cpu_model')})")))
     console.print(system_table(run.samples))
     console.print(processes_table(run.samples))
     console.print(gpu_panel(report))

@@ -11,6 +11,7 @@ from wfdoctor.analyze.models import EvictionPlan
 from wfdoctor.app.reports.memory import LoadedState, ModelsReport, ProfileReport, PythonProfile, WatchReport
 from wfdoctor.model import ActionRecord, Finding
 from wfdoctor.surface.views.common import RunDocument, findings_group, run_fields, schema_field
+from wfdoctor.surface.views.safe import plain, shown
 from wfdoctor.units import format_bytes
 
 WATCH_SCHEMA_ID = "wfdoctor.memory-watch/v1"
@@ -22,8 +23,9 @@ VERDICT_STYLE = {"leak": "bold red", "growth-then-plateau": "yellow", "stable": 
 
 def render_watch(report: WatchReport, console: Console) -> None:
     series, verdict = report.series, report.verdict
-    console.print(Text.assemble(("wfdoctor memory watch", "bold"), f"  run {report.run.id}: {series.name} "
-                                f"(pid {series.pid}), {len(series.rss)} samples over {verdict.duration_s:.1f} s"))
+    console.print(Text.assemble(("wfdoctor memory watch", "bold"), plain(f"  run {report.run.id}: {series.name} "
+                                      f"(pid {series.pid}), "
+                                      f"{len(series.rss)} samples over {verdict.duration_s:.1f} s")))
     if series.exited or series.interrupted:
         why = "The process exited during the watch" if series.exited else "Interrupted"
         console.print(Text(f"{why}: the verdict covers what was sampled.", style="yellow"))
@@ -91,30 +93,32 @@ def watch_document(report: WatchReport, exit_code: int) -> WatchDocument:
 
 def render_profile(report: ProfileReport, console: Console) -> None:
     profile = report.profile
-    console.print(Text.assemble(("wfdoctor memory profile", "bold"), f"  run {report.run.id}: {profile.script} "
-                                f"(frames {profile.frames}, snapshot every {profile.interval_s:g} s)"))
+    console.print(Text.assemble(("wfdoctor memory profile", "bold"), plain(f"  run {report.run.id}: {profile.script} "
+                                      f"(frames {profile.frames}, snapshot every {profile.interval_s:g} s)")))
     console.print(f"Python heap grew {format_bytes(profile.python_heap_growth_bytes)}, RSS grew "
-                  f"{format_bytes(profile.rss_growth_bytes)} between '{profile.between[0]}' and "
-                  f"'{profile.between[1]}'")
+                  f"{format_bytes(profile.rss_growth_bytes)} between '{shown(profile.between[0])}' and "
+                  f"'{shown(profile.between[1])}'")
     table = Table(title="Top growth by line", title_justify="left")
     for column in ("#", "where", "code", "grew", "objects"):
         table.add_column(column)
     for rank, entry in enumerate(profile.top_lines, start=1):
-        table.add_row(str(rank), f"{entry.file}:{entry.line}", entry.code, format_bytes(entry.size_diff_bytes),
+        table.add_row(str(rank), shown(f"{entry.file}:{entry.line}"), shown(entry.code),
+                      format_bytes(entry.size_diff_bytes),
                       f"+{entry.count_diff}")
     console.print(table)
     snapshots = Table(title="Snapshots", title_justify="left")
     for column in ("label", "at s", "Python heap", "RSS", "gc collected", "gc freed"):
         snapshots.add_column(column)
-    shown = profile.snapshots[:3] + profile.snapshots[-2:] if len(profile.snapshots) > 5 else profile.snapshots
-    for snap in shown:
-        snapshots.add_row(snap.label, f"{snap.at_s:.1f}", format_bytes(snap.traced_bytes), format_bytes(snap.rss_bytes),
+    listed = profile.snapshots[:3] + profile.snapshots[-2:] if len(profile.snapshots) > 5 else profile.snapshots
+    for snap in listed:
+        snapshots.add_row(shown(snap.label), f"{snap.at_s:.1f}", format_bytes(snap.traced_bytes),
+                          format_bytes(snap.rss_bytes),
                           str(snap.gc_collected), format_bytes(snap.gc_freed_rss_bytes))
     console.print(snapshots)
     if profile.hint:
         console.print(Text(profile.hint, style="yellow"))
     if profile.error:
-        console.print(Text(f"The program failed: {profile.error}", style="red"))
+        console.print(Text(plain(f"The program failed: {profile.error}"), style="red"))
 
 
 class ProfileDocument(RunDocument):
@@ -129,21 +133,23 @@ def profile_document(report: ProfileReport, exit_code: int) -> ProfileDocument:
 
 
 def render_models(report: ModelsReport, console: Console) -> None:
-    table = Table(title=f"Loaded models at {report.url} (/api/ps)", title_justify="left")
+    table = Table(title=f"Loaded models at {shown(report.url)} (/api/ps)", title_justify="left")
     for column in ("model", "size", "in VRAM", "expires at"):
         table.add_column(column)
     for model in report.state.loaded:
         share = (model.vram_bytes or 0) / model.size_bytes if model.size_bytes else 0.0
-        table.add_row(model.name, format_bytes(model.size_bytes or 0), f"{share:.0%}", model.expires_at or "")
+        table.add_row(shown(model.name), format_bytes(model.size_bytes or 0), f"{share:.0%}",
+                      shown(model.expires_at or ""))
     console.print(table)
     if report.plan is not None:
-        console.print(f"LRU plan: unload {', '.join(report.plan.unload) or 'nothing'} ({report.plan.explanation})")
+        unload = ", ".join(report.plan.unload) or "nothing"
+        console.print(shown(f"LRU plan: unload {unload} ({report.plan.explanation})"))
     for action in report.actions:
         done = "applied" if action.applied else "dry run (add --apply to do it)"
         change = (f": loaded {format_bytes(action.before['loaded_bytes'])} -> "
                   f"{format_bytes(action.after['loaded_bytes'])}" if action.applied else "")
-        console.print(Text(f"{action.kind} {action.target} [{action.level}] {done}{change}"
-                           + (f"; error: {action.error}" if action.error else ""),
+        console.print(Text(plain(f"{action.kind} {action.target} [{action.level}] {done}{change}"
+                                 + (f"; error: {action.error}" if action.error else "")),
                            style="red" if action.error else ""))
 
 

@@ -13,6 +13,7 @@ from wfdoctor.analyze.regression import Change
 from wfdoctor.analyze.series import Series
 from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.surface.views.common import Document, RunDocument, run_fields, schema_field
+from wfdoctor.surface.views.safe import shown
 
 CHECK_SCHEMA_ID = "wfdoctor.regress-check/v1"
 SHOW_SCHEMA_ID = "wfdoctor.regress-show/v1"
@@ -41,9 +42,10 @@ def render_check(report: RegressReport, console: Console) -> None:
     for column in ("series", "points", "changes", "at the end"):
         table.add_column(column)
     for v in report.verdicts:
-        changes = ", ".join(f"{c.kind} {c.change_pct:+.1f} % at {c.revision or c.index}" for c in v.changes) or "-"
+        changes = ", ".join(f"{c.kind} {c.change_pct:+.1f} % at {shown(c.revision or c.index)}"
+                            for c in v.changes) or "-"
         end = ("REGRESSION" if v.discovery else "regression (not significant after BH)") if v.at_end else "ok"
-        table.add_row(v.series.name, str(len(v.series.values)), changes, end)
+        table.add_row(shown(v.series.name), str(len(v.series.values)), changes, end)
     console.print(table)
     if not report.verdicts:
         console.print(f"No series with a known direction and at least {report.min_points} points yet.")
@@ -51,13 +53,13 @@ def render_check(report: RegressReport, console: Console) -> None:
 
 def render_show(report: RegressReport, console: Console) -> None:
     for verdict in report.verdicts:
-        console.print(f"{verdict.series.name}: {len(verdict.series.values)} points "
+        console.print(f"{shown(verdict.series.name)}: {len(verdict.series.values)} points "
                       f"({'higher' if verdict.higher_is_better else 'lower'} is better)")
         marks = {c.index: c for c in verdict.changes}
         for index, value in enumerate(verdict.series.values):
             change = marks.get(index)
             note = f"  <- {change.kind} {change.change_pct:+.1f} % (p {change.p_value:.3g})" if change else ""
-            console.print(f"  {index:>4}  {verdict.series.revisions[index] or '-':<12} {value:12.5g}{note}",
+            console.print(f"  {index:>4}  {shown(verdict.series.revisions[index] or '-'):<12} {value:12.5g}{note}",
                           highlight=False)
 
 

@@ -17,6 +17,7 @@ from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.model import Finding
 from wfdoctor.surface.views.common import RunDocument, Variants, print_conclusion, run_fields, schema_field
+from wfdoctor.surface.views.safe import plain
 
 SCHEMA_ID = "wfdoctor.tokens/v1"
 
@@ -68,15 +69,16 @@ def server_table(levels: list[LevelSummary]) -> Table | None:
 def render(report: TokensReport, console: Console, all_variants: bool = False) -> None:
     slots = report.server_slots
     slots_text = f" ({slots} slot{'' if slots == 1 else 's'})" if slots else ""
-    console.print(Text.assemble(("wfdoctor tokens", "bold"), f"  run {report.run.id}: {report.implementation} at "
-                                f"{report.backend_url}{slots_text}, model {report.model}, tier {report.tier.tier}"))
+    console.print(Text.assemble(("wfdoctor tokens", "bold"), plain(
+        f"  run {report.run.id}: {report.implementation} at {report.backend_url}{slots_text}, model {report.model}, "
+        f"tier {report.tier.tier}")))
     if report.interrupted:
         console.print(Text("Interrupted: the results below cover the requests that finished.", style="yellow"))
     console.print(client_table(report.levels))
     for lv in report.levels:
         if lv.errors:
             console.print(Text(f"concurrency {lv.concurrency}: " + "; ".join(
-                f"{count} x {kind}" for kind, count in lv.errors.items()), style="red"))
+                plain(f"{count} x {kind}") for kind, count in lv.errors.items()), style="red"))
     server = server_table(report.levels)
     if server is not None:
         console.print(server)
