@@ -26,7 +26,7 @@ from wfdoctor.app.reports.council import CouncilReport
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
-from wfdoctor.measure.council import CouncilRun, MemberSpec, run_council, run_sequentially, warm_up
+from wfdoctor.measure.council import CouncilRun, MemberSpec, Unreachable, run_council, run_sequentially, warm_up
 from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -110,6 +110,7 @@ def members_of(options: CouncilOptions) -> list[MemberSpec]:
 async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s: float, retries: int,
                    progress: Progress) -> CouncilMeasurement:
     backends: list[Backend] = []
+    unreachable: list[WfdoctorError] = []
     report = progress.note
 
     def member_event(name: str, event: str) -> None:
@@ -119,7 +120,17 @@ async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s
         for spec in members:
             # A member's answer may take longer than its first token (the member timeout): each
             # request's own deadline stays longer; probing the server is held to the member timeout.
-            backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4, probe_timeout_s=timeout_s))
+            # A member whose server does not answer the probe fails; the others still meet.
+            try:
+                backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4,
+                                              probe_timeout_s=timeout_s))
+            except WfdoctorError as exc:
+                unreachable.append(exc)
+                report(f"  {spec.name}: {exc}")
+                backends.append(Unreachable(spec.url, f"no answer to the probe within {timeout_s:g} s "
+                                            f"(timeout): {exc}"))
+        if len(unreachable) == len(members):
+            raise unreachable[0]  # no server to measure: a one-line error, exit 2
         prompt = options.prompt or DEFAULT_PROMPT
         request = GenerationRequest(prompt, max_tokens=options.max_tokens)
         for url, error in (await warm_up(backends, GenerationRequest(prompt, max_tokens=4), timeout_s)).items():

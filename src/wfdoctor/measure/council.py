@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from wfdoctor.measure.agreement import Agreement, quorum_group
 from wfdoctor.measure.tokens import answer_error
-from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.client import Backend
 
 
@@ -60,6 +60,38 @@ class CouncilRun:
 
 
 Progress = Callable[[str, str], None]  # (member name, event)
+
+
+@dataclass
+class Unreachable:
+    """A member's server that could not be probed within the member timeout.
+
+    It stands in for the backend, so the member fails like one that never
+    answers (with the probe's error) while the others still make a council:
+    one dead member is a finding about the council, not a reason to measure nothing.
+    """
+
+    url: str
+    error: str
+    protocol: str = "unknown"
+    implementation: str = "unknown"
+    model: str = ""
+    model_file: str | None = None
+    server_pid: int | None = None
+
+    @property
+    def status(self) -> BackendStatus:
+        return BackendStatus(url=self.url, kind=self.protocol, answered=False, error=self.error)
+
+    async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace:
+        now = time.perf_counter_ns()
+        return StreamTrace(sent_ns=now, done_ns=now, error=self.error)
+
+    async def count_tokens(self, text: str) -> int | None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
 
 
 async def _attempt(backend: Backend, request: GenerationRequest, timeout_s: float) -> StreamTrace:
