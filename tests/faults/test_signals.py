@@ -58,6 +58,12 @@ class Running:
             time.sleep(0.1)
         raise AssertionError(f"no {marker} child within {STARTUP_BOUND_S:.0f} s")
 
+    def wait_for_database(self) -> None:
+        """Until the command has opened its database (and so is about to record its run)."""
+        deadline = time.monotonic() + STARTUP_BOUND_S
+        while not self.db.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+
     def finish(self) -> tuple[int, str, str]:
         out, err = self.process.communicate(timeout=60)
         return self.process.returncode, out, err
@@ -232,3 +238,33 @@ def test_without_prctl_a_watchdog_stops_the_child_when_its_parent_is_killed() ->
     parent.kill()
     parent.wait()
     assert _survivors([tied], GONE_WITHIN_S) == []
+
+
+def test_sigterm_keeps_a_memory_watch_as_interrupted_with_its_readings(start: Start) -> None:
+    watched = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        running = start("memory", "watch", "--pid", str(watched.pid), "--duration", "60", "--interval", "0.1")
+        running.wait_for_database()
+        time.sleep(1.0)  # a few readings
+        running.process.send_signal(signal.SIGTERM)
+        code, _, err = running.finish()
+    finally:
+        watched.kill()
+        watched.wait()
+    assert code == 143
+    assert "is kept as interrupted" in _one_interrupted_line(err)
+    status, samples = _kept_run(running.db)
+    assert status == "interrupted" and samples
+
+
+def test_sigterm_keeps_a_council_as_interrupted(start: Start) -> None:
+    with FakeLLMServer(FakeConfig(itl_s=0.5, tokens=40)) as server:  # each answer takes 20 s
+        running = start("council", "--member", server.base_url, "--member", server.base_url)
+        running.wait_for_database()
+        time.sleep(1.5)  # the members are answering
+        running.process.send_signal(signal.SIGTERM)
+        code, _, err = running.finish()
+    assert code == 143
+    assert "run 1 is kept as interrupted" in _one_interrupted_line(err)
+    status, _ = _kept_run(running.db)
+    assert status == "interrupted"
