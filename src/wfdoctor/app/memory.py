@@ -22,7 +22,9 @@ from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
 from wfdoctor.measure.memwatch import watch_process
 from wfdoctor.measure.pyprofile import PythonProfile
 from wfdoctor.model import ActionRecord, Run, WfdoctorError
+from wfdoctor.sense.lifeline import module_command
 from wfdoctor.store.db import Store
+
 
 @dataclass(frozen=True)
 class WatchOptions:
@@ -93,9 +95,10 @@ def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress
     with store.recording(run), tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "profile.json"
         progress.note(f"profiling {script}")
-        child = subprocess.run([sys.executable, "-m", "wfdoctor.measure.pyprofile", "--out", str(out),
-                                "--frames", str(options.frames), "--interval", str(options.interval_s),
-                                "--top", str(options.top), script, *args],
+        # tied to wfdoctor (sense.lifeline): the profiled program ends with it, even after a SIGKILL
+        child = subprocess.run(module_command("wfdoctor.measure.pyprofile", [
+                                   "--out", str(out), "--frames", str(options.frames),
+                                   "--interval", str(options.interval_s), "--top", str(options.top), script, *args]),
                                stdout=sys.stderr if options.script_output_to_stderr else None)
         if not out.is_file():
             raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")

@@ -18,8 +18,9 @@ from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
-from wfdoctor.surface.terminal import (EXIT_INTERRUPTED, EXIT_USAGE, FailOn, checked_options, exit_code_for,
-                                       finish, print_document, progress_on_stderr, stderr, stdout)
+from wfdoctor.surface.terminal import (EXIT_USAGE, FailOn, checked_options, exit_code_for, finish, interrupted_code,
+                                       print_document, progress_on_stderr, say_interrupted, stderr, stdout,
+                                       stop_on_sigterm)
 from wfdoctor.surface.views.safe import plain
 
 app = typer.Typer(
@@ -135,7 +136,9 @@ def tokens(
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
-    code = EXIT_INTERRUPTED if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
+    code = interrupted_code() if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
+    if report.interrupted:
+        say_interrupted(path, report.run.started_at)
     if csv_path is not None:
         view.write_csv(report, csv_path)
     finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out, all_variants),
@@ -201,7 +204,8 @@ def history(
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit 2."""
+    """Entry point: user errors become one line on stderr and exit 2; SIGTERM stops a command as Ctrl-C does."""
+    stop_on_sigterm()
     try:
         app()
     except wfdoctor.WfdoctorError as exc:

@@ -10,8 +10,8 @@ import typer
 import wfdoctor
 from wfdoctor.surface.options import (ApplyOption, DbOption, FactsOption, FailOnOption, JsonOption, OllamaOption,
                                       RulesOption, finite)
-from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, EXIT_INTERRUPTED, FailOn, checked_options,
-                                       exit_code_for, finish, progress_on_stderr)
+from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, FailOn, checked_options, exit_code_for, finish,
+                                       interrupted_code, progress_on_stderr, say_interrupted)
 
 memory_app = typer.Typer(help="Memory diagnostics: leaks, Python heap growth, Ollama's loaded models.",
                          no_args_is_help=True)
@@ -38,8 +38,10 @@ def memory_watch(
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.watch_memory(options, db=path, progress=progress)
-    code = EXIT_INTERRUPTED if report.series.interrupted else exit_code_for(
+    code = interrupted_code() if report.series.interrupted else exit_code_for(
         [f.priority for f in report.findings], fail_on)
+    if report.series.interrupted:
+        say_interrupted(path, report.run.started_at)
     finish(as_json, lambda: view.watch_document(report, code), lambda out: view.render_watch(report, out),
            report.run.id, path, code)
 

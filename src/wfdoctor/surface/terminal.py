@@ -2,17 +2,21 @@
 
 Exit codes (README): 0 healthy, 1 findings at or above --fail-on, 2 usage or
 input errors (bad flags, broken data files, unusable database), 130 interrupted
-(Ctrl-C; what was measured is kept). stdout carries only the report or the JSON
-document, so `--json` output can be piped while progress stays visible.
+(Ctrl-C; what was measured is kept), 143 terminated (SIGTERM; kept the same way).
+stdout carries only the report or the JSON document, so `--json` output can be
+piped while progress stays visible.
 """
 
 from __future__ import annotations
 
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, NoReturn, TypeVar
 
 import typer
@@ -29,8 +33,34 @@ if TYPE_CHECKING:  # loaded by the commands that use them, so `wfdoctor --versio
 stdout = Console()
 stderr = Console(stderr=True)
 
-EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 T = TypeVar("T")
+_terminated = threading.Event()  # SIGTERM arrived: the interruption is a termination (exit 143, not 130)
+
+
+def stop_on_sigterm() -> None:
+    """From now on SIGTERM (a service manager, `kill`, a container stop) ends a command the way Ctrl-C does.
+
+    Every pipeline already keeps what it measured on Ctrl-C (KeyboardInterrupt) and marks its run
+    interrupted, so SIGTERM takes that same path instead of killing the process with the run left
+    "running" and nothing saved.
+    """
+    signal.signal(signal.SIGTERM, _on_sigterm)
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    """Act as SIGINT would: inside `asyncio.run` its handler cancels the main task (so `finally` blocks run
+    in order), elsewhere Python's default handler raises KeyboardInterrupt."""
+    _terminated.set()
+    on_sigint = signal.getsignal(signal.SIGINT)
+    if not callable(on_sigint):  # SIGINT ignored (started in the background by a shell): still stop
+        raise KeyboardInterrupt
+    on_sigint(signal.SIGINT, frame)
+
+
+def interrupted_code() -> int:
+    """The exit code of an interrupted command: 143 after SIGTERM, 130 after Ctrl-C."""
+    return EXIT_TERMINATED if _terminated.is_set() else EXIT_INTERRUPTED
 
 
 class FailOn(str, Enum):
@@ -90,6 +120,11 @@ def interrupted_line(db_path: Path, since: float) -> str:
     return "wfdoctor: interrupted before a run was recorded"
 
 
+def say_interrupted(db_path: Path, since: float) -> None:
+    """The one stderr line of an interrupted command, also when it goes on to report what it measured."""
+    stderr.print(interrupted_line(db_path, since), highlight=False, markup=False, soft_wrap=True)
+
+
 def progress_bars(console: Console) -> Progress:
     """A spinner with the current step, and a bar per counted task; descriptions are text, never markup."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
@@ -100,14 +135,14 @@ def progress_bars(console: Console) -> Progress:
 
 @contextmanager
 def progress_on_stderr(db_path: Path) -> Iterator[TerminalProgress]:
-    """Progress while the pipeline runs; Ctrl-C ends the command with one line and exit 130."""
+    """Progress while the pipeline runs; Ctrl-C (or SIGTERM) ends the command with one line and exit 130 (143)."""
     since = time.time()
     try:
         with progress_bars(stderr) as bars:
             yield TerminalProgress(bars)
     except KeyboardInterrupt:
-        stderr.print(interrupted_line(db_path, since), highlight=False, markup=False)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+        say_interrupted(db_path, since)
+        raise typer.Exit(interrupted_code()) from None
 
 
 def print_document(document: BaseModel) -> None:

