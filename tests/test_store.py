@@ -86,6 +86,20 @@ def test_a_run_killed_midway_keeps_its_samples(tmp_path: Path) -> None:
         assert len(store.samples_of(summary.id)) == 1
 
 
+def test_a_run_whose_process_was_killed_is_marked_abandoned_with_its_samples(tmp_path: Path) -> None:
+    recorder = subprocess.run([sys.executable, "-c", (
+        "import sys, time; from pathlib import Path; from wfdoctor.model import Run, Sample; "
+        "from wfdoctor.store.db import Store; store = Store.open(Path(sys.argv[1])); "
+        "run = Run(command='tokens', started_at=time.time()); store.begin_run(run); "
+        "store.add_samples(run.id, [Sample('wf_cpu_utilization_ratio', 1.0, 'ratio', 'test')])"),
+        str(tmp_path / "k.db")], check=True)  # its process ends without closing the run, as a SIGKILL would
+    assert recorder.returncode == 0
+    with Store.open(tmp_path / "k.db") as store:
+        [summary] = store.list_runs()
+        assert summary.status == "abandoned"
+        assert len(store.samples_of(summary.id)) == 1
+
+
 def test_ctrl_c_keeps_the_run_marked_interrupted(tmp_path: Path, wfdoctor) -> None:
     env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "wfdoctor.db")}
     proc = subprocess.Popen([sys.executable, "-m", "wfdoctor", "diagnose", "--window", "30", "--no-embedded"],

@@ -7,7 +7,6 @@ knowing where they came from.
 
 from __future__ import annotations
 
-import math
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -17,9 +16,14 @@ from typing import Any
 class WfdoctorError(Exception):
     """A user-facing error (bad input, unreachable file, broken config).
 
-    The CLI prints its message as one line and exits with code 2; it never shows
+    The CLI prints its message as one line and exits with `exit_code` (2 unless the
+    error says otherwise, e.g. a profiled program killed by a signal); it never shows
     a traceback for these.
     """
+
+    def __init__(self, message: str, exit_code: int = 2) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 class Priority(str, Enum):
@@ -46,14 +50,24 @@ EARLIEST_TS, LATEST_TS = 0.0, 7_258_118_400.0
 PLAUSIBLE_TIMES = "between 1970-01-01 and 2200-01-01 UTC"
 
 
+# The largest magnitude a stored value may have. Far beyond any measurement (1e100 s, bytes, tokens/s), and far
+# enough below float's 1.8e308 that the statistics' differences, sums and squares of such values stay finite.
+MAX_MAGNITUDE = 1e100
+
+
+def plausible_value(value: float) -> bool:
+    """Finite and within MAX_MAGNITUDE (false for NaN and the infinities)."""
+    return abs(value) <= MAX_MAGNITUDE
+
+
 def plausible_time(ts: float) -> bool:
     """Between EARLIEST_TS and LATEST_TS (false for NaN)."""
     return EARLIEST_TS <= ts <= LATEST_TS
 
 
 def plausible_point(value: float, ts: float) -> bool:
-    """A finite value at a plausible time: what the history can judge and show."""
-    return math.isfinite(value) and plausible_time(ts)
+    """A plausible value at a plausible time: what the history can judge and show."""
+    return plausible_value(value) and plausible_time(ts)
 
 
 @dataclass(frozen=True)

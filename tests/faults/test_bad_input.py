@@ -67,6 +67,15 @@ def test_a_non_finite_value_refuses_the_whole_import(wfdoctor, tmp_path: Path, v
     assert stored(tmp_path) == 0 and stored(tmp_path, "runs") == 0
 
 
+@pytest.mark.parametrize("value", ["1e308", "-1e308", "1e101"])
+def test_a_finite_value_too_large_for_the_statistics_refuses_the_import(wfdoctor, tmp_path: Path,
+                                                                       value: str) -> None:
+    # 1e308 and -1e308 alternating made every later check overflow (inf - inf = nan in the trend test)
+    results = csv_file(tmp_path / "r.csv", good_rows(5) + [f"1790100000,{DECODE},{value},bad"])
+    one_line_error(wfdoctor("regress", "record", str(results)), f"{results}:7:", "within")
+    assert stored(tmp_path) == 0
+
+
 @pytest.mark.parametrize("timestamp", ["1e20", "-5", "1790000000000"])
 def test_a_timestamp_outside_1970_to_2200_is_refused(wfdoctor, tmp_path: Path, timestamp: str) -> None:
     results = csv_file(tmp_path / "r.csv", good_rows(3) + [f"{timestamp},{DECODE},41,rev"])
@@ -233,14 +242,16 @@ def test_regress_check_checks_its_markdown_path_before_checking(wfdoctor, tmp_pa
 # --- rows already stored by an older version or by hand ----------------------------------------------------
 
 def write_bad_rows(db: Path) -> None:
-    """What an older wfdoctor's import (or a hand edit) may have left: inf, NaN as text, impossible times."""
+    """What an older wfdoctor's import (or a hand edit) may have left: inf, NaN as text, impossible times,
+    finite values too large for the statistics."""
     with sqlite3.connect(db) as connection:
         connection.execute("INSERT INTO runs (command, started_at, status) VALUES ('regress record', 1e20, "
                            "'finished')")
         connection.execute("INSERT INTO runs (command, started_at, status) VALUES ('regress record', 9e999, "
                            "'finished')")
         run_id = connection.execute("SELECT MIN(id) FROM runs").fetchone()[0]
-        rows = [(9e999, 1_790_000_000.0), ("nan", 1_790_000_000.0), (41.0, 1e20), (41.0, -9e999), (-9e999, 1.8e9)]
+        rows = [(9e999, 1_790_000_000.0), ("nan", 1_790_000_000.0), (41.0, 1e20), (41.0, -9e999), (-9e999, 1.8e9),
+                (1e308, 1_790_000_100.0), (-1e308, 1_790_000_200.0)]
         connection.executemany(f"INSERT INTO samples (run_id, metric, value, unit, source, labels, ts) VALUES "
                                f"({run_id}, '{DECODE}', ?, 'tokens/s', 'by hand', '{{}}', ?)", rows)
 
@@ -251,11 +262,11 @@ def test_stored_bad_rows_do_not_crash_history_check_or_show(wfdoctor, tmp_path: 
     history = wfdoctor("history")
     assert history.code == 0 and "(invalid time)" in history.stdout
     check = wfdoctor("regress", "check", "--json")
-    assert check.code == 0 and "5 stored points skipped" in check.stderr
+    assert check.code == 0 and "7 stored points skipped" in check.stderr
     [verdict] = check.json()["series"]
     assert verdict["metric"] == DECODE
     show = wfdoctor("regress", "show", DECODE)
-    assert show.code == 0 and "5 stored points skipped" in show.stderr
+    assert show.code == 0 and "7 stored points skipped" in show.stderr
     for result in (history, check, show):
         assert "Traceback" not in result.stdout + result.stderr and "corrupt" not in result.stderr
 
@@ -271,6 +282,15 @@ def test_memory_profile_exits_with_the_scripts_exit_code(wfdoctor, tmp_path: Pat
     assert result.code == code and "Traceback" not in result.stderr  # the script's own is in the report
     assert result.json()["exit_code"] == code and result.json()["script_exit_code"] == code
     assert stored(tmp_path, "runs") == 1  # the profile is kept either way
+
+
+def test_memory_profile_of_a_program_killed_by_a_signal_exits_128_plus_the_signal(wfdoctor, tmp_path: Path) -> None:
+    program = tmp_path / "program.py"
+    program.write_text("import os, signal\nos.kill(os.getpid(), signal.SIGKILL)\n")
+    result = wfdoctor("memory", "profile", "--", "python", str(program))
+    assert result.code == 137 and "Traceback" not in result.stdout + result.stderr
+    assert result.stderr.strip().splitlines()[-1] == ("wfdoctor: error: the profiled program was killed by signal 9 "
+                                                      "before its profile was written")
 
 
 def test_a_full_disk_says_so_and_keeps_the_store_usable(tmp_path: Path) -> None:

@@ -109,16 +109,21 @@ def _server_findings(backends: list[BackendStatus], notes: list[str], options: D
     finding, so diagnose never calls a server it could not measure healthy.
     """
     samples = backend_samples(backends)
+    probed = [s for s in samples if s.metric == "wf_llm_server_up"]
     answering = next((b for b in backends if b.answered), None)
     if answering is None:
-        probed = [s for s in samples if s.metric == "wf_llm_server_up"]
         return samples, [no_server(probed, notes[-1] if notes else NO_EMBEDDED, data.rulebook.remedies)]
+    # A server the user named that did not answer is a finding even when another (the embedded engine) did.
+    named = [b for b in backends if options.backend_urls and not b.answered and not b.embedded]
+    findings = [no_server([s for s in probed if s.labels.get("url") == b.url],
+                          f"no LLM server answered at {b.url}, which was named with --backend ({b.error})",
+                          data.rulebook.remedies) for b in named]
     if not options.token_runs:
-        return samples, []
+        return samples, findings
     # The tier is not known yet (it reads these samples): stalls use the tier-independent limits.
     check = quick_token_check(answering.url, options.token_runs, options.token_timeout_s, data.facts.limits.tokens,
                               data.rulebook.remedies, progress)
-    return samples + check.samples, check.findings
+    return samples + check.samples, findings + check.findings
 
 
 def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: DataFiles, stack: ExitStack,

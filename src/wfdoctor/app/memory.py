@@ -101,6 +101,9 @@ def run_memory_profile(options: ProfileOptions, store: Store, progress: Progress
                                    "--interval", str(options.interval_s), "--top", str(options.top), script, *args]),
                                stdout=sys.stderr if options.script_output_to_stderr else None)
         if not out.is_file():
+            if child.returncode < 0:  # killed by a signal (it took the profiler, in its process, with it)
+                raise WfdoctorError(f"the profiled program was killed by signal {-child.returncode} before its "
+                                    "profile was written", exit_code=128 - child.returncode)
             raise WfdoctorError(f"the profiled program ended without a profile (exit code {child.returncode})")
         profile = PythonProfile.model_validate_json(out.read_text(encoding="utf-8"))
         record(store, run, profile.samples(), [])

@@ -262,9 +262,11 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     model_path = _model_path(options.model_file or chosen.model_file, server, levels)
     limit, note = (None, "interrupted") if interrupted else _roofline(
         _base_decode(summaries), _model_bytes(model_path, server), gpu, server, options.measure_bandwidth, limits)
+    # With no request answered, no cause of slow generation can be named (nothing was generated):
+    # the failure finding below is the verdict.
     causes = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
                       ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies,
-                      roofline_share=limit.fraction if limit else None)
+                      roofline_share=limit.fraction if limit else None) if any(lv.ok for lv in summaries) else []
     causes += request_failures(token_attempts(requests, causes), "requests", server.implementation, limits,
                                data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "tokens", causes,

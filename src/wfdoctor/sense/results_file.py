@@ -12,7 +12,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import math
 import time
 from collections.abc import Mapping
 from datetime import datetime
@@ -21,7 +20,7 @@ from typing import Any
 
 from wfdoctor.config.metrics import NAMESPACE, spec
 from wfdoctor.config.textfile import read_text
-from wfdoctor.model import PLAUSIBLE_TIMES, Sample, WfdoctorError, plausible_time
+from wfdoctor.model import MAX_MAGNITUDE, PLAUSIBLE_TIMES, Sample, WfdoctorError, plausible_time, plausible_value
 
 
 def _number(value: Any, what: str, where: str) -> float:
@@ -32,8 +31,8 @@ def _number(value: Any, what: str, where: str) -> float:
         number = float(value)
     except (ValueError, OverflowError):
         raise WfdoctorError(f"{where}: {what} '{str(value)[:40]}' is not a number") from None
-    if not math.isfinite(number):
-        raise WfdoctorError(f"{where}: {what} {str(value)[:40]} is not a finite number")
+    if not plausible_value(number):
+        raise WfdoctorError(f"{where}: {what} {str(value)[:40]} is not a finite number within ±{MAX_MAGNITUDE:g}")
     return number
 
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 from wfdoctor.analyze.series import VOLATILE_LABELS, Reading
 from wfdoctor.config.metrics import load_metrics
-from wfdoctor.model import (EARLIEST_TS, LATEST_TS, PLAUSIBLE_TIMES, ActionRecord, Finding, Run, Sample,
-                            WfdoctorError, plausible_point)
+from wfdoctor.model import (EARLIEST_TS, LATEST_TS, MAX_MAGNITUDE, PLAUSIBLE_TIMES, ActionRecord, Finding, Run,
+                            Sample, WfdoctorError, plausible_point)
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 # Forward migrations, one SQL file per schema version, applied in name order.
@@ -50,9 +50,9 @@ class RunSummary:
     findings_by_priority: dict[str, int]
 
 
-# A row `regress check` can judge: a finite number at a plausible time (EARLIEST_TS..LATEST_TS), labels a
-# JSON object. SQLite stores NaN as NULL and keeps infinities, which abs() then shows as out of range.
-VALID_ROW = ("typeof(s.value) IN ('integer', 'real') AND abs(s.value) <= 1.7976931348623157e308 "
+# A row `regress check` can judge: a number within MAX_MAGNITUDE at a plausible time (EARLIEST_TS..LATEST_TS),
+# labels a JSON object. SQLite stores NaN as NULL and keeps infinities, which abs() then shows as out of range.
+VALID_ROW = (f"typeof(s.value) IN ('integer', 'real') AND abs(s.value) <= {MAX_MAGNITUDE:g} "
              "AND typeof(s.ts) IN ('integer', 'real') AND s.ts BETWEEN ? AND ? "
              "AND json_valid(s.labels) AND json_type(s.labels) = 'object'")
 
@@ -83,6 +83,7 @@ class Store:
             connection.execute("PRAGMA synchronous = NORMAL")
             connection.execute("PRAGMA foreign_keys = ON")
             store._migrate()
+            store._close_abandoned()
         return store
 
     @contextmanager
@@ -114,6 +115,13 @@ class Store:
                     self._db.execute(statement)
                 self._db.execute(f"PRAGMA user_version = {number + 1}")
 
+    def _close_abandoned(self) -> None:
+        """Runs left "running" by a process that no longer exists become "abandoned" (their samples stay)."""
+        running = self._db.execute("SELECT id, pid FROM runs WHERE status = 'running' AND pid IS NOT NULL").fetchall()
+        gone = [(run_id,) for run_id, pid in running if not _alive(pid)]
+        if gone:
+            self._db.executemany("UPDATE runs SET status = 'abandoned' WHERE id = ? AND status = 'running'", gone)
+
     def _refuse_foreign(self) -> None:
         """A schema-less file that already has tables belongs to another program: never add ours to it."""
         if self._db.execute("PRAGMA user_version").fetchone()[0] != 0:
@@ -138,8 +146,9 @@ class Store:
         """Record a run as started; its id is set on `run` and returned."""
         with self._errors():
             cursor = self._db.execute(
-                "INSERT INTO runs (command, started_at, tier, settings, environment) VALUES (?, ?, ?, ?, ?)",
-                (run.command, run.started_at, run.tier, json.dumps(run.settings), json.dumps(run.environment)),
+                "INSERT INTO runs (command, started_at, tier, settings, environment, pid) VALUES (?, ?, ?, ?, ?, ?)",
+                (run.command, run.started_at, run.tier, json.dumps(run.settings), json.dumps(run.environment),
+                 os.getpid()),
             )
         run.id = int(cursor.lastrowid or 0)
         return run.id
@@ -172,15 +181,15 @@ class Store:
 
         A `wf_` sample (or evidence) the metric registry does not declare, or with another unit,
         is refused before anything is written: a misspelt name would otherwise be history nobody reads.
-        So is a sample that is not a finite value at a plausible time: no reader could judge or show it.
+        So is a sample that is not a plausible value (finite, within MAX_MAGNITUDE) at a plausible time: no reader could judge or show it.
         """
         registry = load_metrics()
         registry.check(samples)
         registry.check(s for f in findings for s in f.evidence)
         bad = next((s for s in samples if not plausible_point(s.value, s.ts)), None)
         if bad is not None:
-            raise WfdoctorError(f"{self.path}: {bad.metric} = {bad.value} at time {bad.ts} is not a finite value at "
-                                f"a time {PLAUSIBLE_TIMES}; nothing of this batch was written")
+            raise WfdoctorError(f"{self.path}: {bad.metric} = {bad.value} at time {bad.ts} is not a finite value "
+                                f"within ±{MAX_MAGNITUDE:g} at a time {PLAUSIBLE_TIMES}; nothing of this batch was written")
         sample_rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
                        for s in samples]
         finding_rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
@@ -302,6 +311,17 @@ def _stored_sample(metric: str, value: object, unit: str, source: str, labels: s
     if not isinstance(parsed, dict):
         return None
     return Sample(metric, float(value), unit, source, {str(k): str(v) for k, v in parsed.items()}, float(ts))
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists (one owned by another user counts)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True
+    return True
 
 
 def _statements(script: str) -> list[str]:

@@ -18,7 +18,7 @@ from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
-from wfdoctor.surface.terminal import (EXIT_USAGE, FailOn, checked_options, exit_code_for, finish, interrupted_code,
+from wfdoctor.surface.terminal import (FailOn, checked_options, exit_code_for, finish, interrupted_code,
                                        print_document, progress_on_stderr, say_interrupted, stderr, stdout,
                                        stop_on_sigterm)
 from wfdoctor.surface.views.safe import plain
@@ -204,10 +204,11 @@ def history(
 
 
 def main() -> None:
-    """Entry point: user errors become one line on stderr and exit 2; SIGTERM stops a command as Ctrl-C does."""
+    """Entry point: user errors become one line on stderr and their exit code (2 unless they say otherwise);
+    SIGTERM stops a command as Ctrl-C does."""
     stop_on_sigterm()
     try:
         app()
     except wfdoctor.WfdoctorError as exc:
         stderr.print(plain(f"wfdoctor: error: {exc}"), highlight=False, markup=False, soft_wrap=True)
-        sys.exit(EXIT_USAGE)
+        sys.exit(exc.exit_code)
