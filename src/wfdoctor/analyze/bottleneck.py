@@ -203,6 +203,18 @@ def _pace(roofline_share: float | None, limits: TokenLimits) -> str:
             "bandwidth limit: the cores, not memory, set the pace)")
 
 
+def _thread_advice(system: LevelSystem, server: ServerFacts, roofline_share: float | None,
+                   limits: TokenLimits) -> str:
+    """The thread count to try, when the cores (not memory) set the pace and the server computes on fewer
+    threads than the machine has cores (llama-cpp-python's default is half of them)."""
+    logical = int(system.mean("wf_cpu_logical_cores") or 0)
+    busy = server.busy_threads
+    bandwidth_bound = roofline_share is not None and roofline_share >= limits.bandwidth_bound_share
+    if busy is None or busy >= logical or bandwidth_bound:
+        return ""
+    return f"; it computes on {busy} of {logical} cores: raise its thread count to {logical} (the thread action below)"
+
+
 def cpu_bound(system: LevelSystem, server: ServerFacts, limits: TokenLimits, remedies: Remedies,
               roofline_share: float | None) -> list[Finding]:
     """The server busy on the CPU with no GPU at work: how many cores and threads it used, and what sets the pace."""
@@ -220,7 +232,8 @@ def cpu_bound(system: LevelSystem, server: ServerFacts, limits: TokenLimits, rem
         evidence.append(_evidence("wf_llm_roofline_fraction", roofline_share, "ratio", model=server.model))
     return [_finding(
         "CPU_BOUND", _pace(roofline_share, limits), Priority.MEDIUM,
-        f"{_server_use(system, server)} at concurrency {system.concurrency}; {gpu_text}",
+        f"{_server_use(system, server)} at concurrency {system.concurrency}; {gpu_text}"
+        f"{_thread_advice(system, server, roofline_share, limits)}",
         remedies.actions(RemedyId.CPU_BOUND, server.implementation), evidence)]
 
 

@@ -28,8 +28,9 @@ Nanos = Annotated[int, Field(ge=0, le=MAX_SECONDS * 10**9)]
 
 
 def one_line(text: str) -> str:
-    """Untrusted text (a server's error, say) made one short line for an error message."""
-    return " ".join(text.split())[:DETAIL_CHARS]
+    """Untrusted text (a server's error, say) made one short line for an error message ("..." where it is cut)."""
+    line = " ".join(text.split())
+    return line if len(line) <= DETAIL_CHARS else line[:DETAIL_CHARS - 3].rstrip() + "..."
 
 
 class MalformedAnswer(WfdoctorError):
