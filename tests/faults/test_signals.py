@@ -177,14 +177,18 @@ def test_ctrl_c_in_a_terminal_keeps_the_run_and_the_samplers_readings(start: Sta
     assert any(s.source.startswith("psutil") for s in samples)
 
 
-def test_sigkill_of_tokens_leaves_no_sampler_and_no_sample_file(start: Start, slow_server: FakeLLMServer) -> None:
-    running = _tokens(start, slow_server)
+def _killed_leaves_nothing(running: Running, child: str) -> None:
+    """SIGKILL `running` (its `child` among its children): within GONE_WITHIN_S no child and no file remain."""
     children = running.children()
-    assert any(SAMPLER in " ".join(_cmdline(c)) for c in children)
+    assert any(child in " ".join(_cmdline(c)) for c in children)
     running.process.kill()
     running.process.wait(timeout=10)  # not its pipes: a surviving child would hold them open
     assert _survivors(children, GONE_WITHIN_S) == []
     assert running.left_files() == []
+
+
+def test_sigkill_of_tokens_leaves_no_sampler_and_no_sample_file(start: Start, slow_server: FakeLLMServer) -> None:
+    _killed_leaves_nothing(_tokens(start, slow_server), SAMPLER)
 
 
 def _embedded_diagnose(start: Start, closed_url: str) -> Running:
@@ -196,12 +200,7 @@ def _embedded_diagnose(start: Start, closed_url: str) -> Running:
 
 
 def test_sigkill_of_diagnose_leaves_no_embedded_server_and_no_file(start: Start, closed_url: str) -> None:
-    running = _embedded_diagnose(start, closed_url)
-    children = running.children()
-    running.process.kill()
-    running.process.wait(timeout=10)  # not its pipes: a surviving child would hold them open
-    assert _survivors(children, GONE_WITHIN_S) == []
-    assert running.left_files() == []
+    _killed_leaves_nothing(_embedded_diagnose(start, closed_url), EMBEDDED)
 
 
 def test_sigterm_of_diagnose_keeps_its_snapshot_and_stops_the_embedded_server(start: Start, closed_url: str) -> None:
