@@ -9,7 +9,7 @@ discoveries once the false discovery rate over all series is controlled.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -69,21 +69,21 @@ def _changes(series: Series, higher: bool, settings: CheckSettings) -> list[Chan
             else detect_changes(series.values, detector, series.revisions))
 
 
-def judge_series(history: list[Series], higher_is_better: Callable[[str], bool | None],
+def judge_series(history: Iterable[Series], higher_is_better: Callable[[str], bool | None],
                  settings: CheckSettings) -> list[SeriesVerdict]:
-    """A verdict for every series with a known direction and at least MIN_POINTS points.
+    """A verdict for every series with a known direction and at least MIN_POINTS points, by name.
 
-    Series are judged on a thread per core (at most THREADS): the permutation scans run in numpy
-    with the GIL released, and every series has its own seeded generator, so the verdicts do not depend on
+    Series are judged on a thread per core (at most THREADS) as they arrive, so a streamed history
+    is judged while it is still being read: the permutation scans run in numpy with the GIL
+    released, and every series has its own seeded generator, so the verdicts do not depend on
     the threads.
     """
-    judged = [(series, higher) for series in history
-              if (higher := higher_is_better(series.metric)) is not None and len(series.values) >= MIN_POINTS]
     with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, THREADS)) as pool:
-        found = list(pool.map(lambda item: _changes(*item, settings), judged))
-    verdicts = [SeriesVerdict(series, higher, changes, regression_at_end(changes, len(series.values),
-                                                                         settings.min_after))
-                for (series, higher), changes in zip(judged, found)]
+        judged = [(series, higher, pool.submit(_changes, series, higher, settings)) for series in history
+                  if (higher := higher_is_better(series.metric)) is not None and len(series.values) >= MIN_POINTS]
+    verdicts = sorted((SeriesVerdict(series, higher, changes.result(),
+                                     regression_at_end(changes.result(), len(series.values), settings.min_after))
+                       for series, higher, changes in judged), key=lambda v: v.series.name)
     flagged = [v for v in verdicts if v.at_end is not None]
     for verdict, keep in zip(flagged, benjamini_hochberg([v.at_end.p_value for v in flagged if v.at_end])):
         verdict.discovery = keep

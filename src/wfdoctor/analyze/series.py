@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from statistics import median
 from typing import NamedTuple
 
@@ -108,3 +110,13 @@ def series_of(history: Iterable[Reading]) -> list[Series]:
                           [points.values[i] for i in order], [points.revisions[i] for i in order],
                           [points.runs[i] for i in order]))
     return sorted(out, key=lambda s: s.name)
+
+
+def series_by_metric(history: Iterable[Reading]) -> Iterator[Series]:
+    """`series_of` one metric at a time, for readings ordered by metric (as the store streams them).
+
+    A metric's series come out as soon as its last reading has passed, so they can be judged
+    while the next metric is still being read.
+    """
+    for _, readings_of_metric in groupby(history, key=attrgetter("metric")):
+        yield from series_of(readings_of_metric)
