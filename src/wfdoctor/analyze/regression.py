@@ -32,7 +32,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from wfdoctor.analyze.leaks import thin, trend_and_slope
+from wfdoctor.analyze.leaks import MAX_POINTS, thin, trend_and_slope
 
 MIN_SIZE = 3
 PERMUTATIONS = 499
@@ -40,6 +40,7 @@ BATCH = 100
 PERMUTATION_CELLS = 1 << 21     # shuffled ranks scanned at once (16 MB of int64), whatever the length
 EARLY_ROWS = 10                 # a `level` is checked at least every this many shuffles...
 EARLY_CELLS = 1 << 16           # ...or every this many cells, whichever is more shuffles
+DRIFT_BLOCKS = 500              # block means a regime longer than leaks.MAX_POINTS is tested on
 SKIP_BOUND = 1e-6               # no shuffles where the chance that any reaches the observed split is below this
 
 
@@ -261,7 +262,8 @@ def _drift(values: np.ndarray, changes: list[Change], settings: Settings) -> lis
     tail = values[start:]
     if len(tail) < 10:
         return []
-    trend, slope = trend_and_slope(*thin(np.arange(len(tail), dtype=float), tail))
+    blocks = len(tail) if len(tail) <= MAX_POINTS else DRIFT_BLOCKS
+    trend, slope = trend_and_slope(*thin(np.arange(len(tail), dtype=float), tail, blocks))
     level = float(np.median(tail))
     total = slope.per_second * (len(tail) - 1)
     if trend.p_value >= settings.alpha or level == 0 or abs(total / level) < settings.min_effect:
