@@ -37,6 +37,8 @@ beyond what is said here:
   give, and a split that passes pays for the same shuffles and gets the same p: the
   error rates are those of the full test. (Re-tests of several candidates run as
   before: the weakest is the one with the largest p, which needs the p's themselves.)
+  The candidate search shares one generator along its recursion, so a segment after
+  an early stop (or a skip, below) draws other shuffles than it did: as random, not the same.
 - No shuffles where none can plausibly reach the observed split: a shuffle's left
   rank sum is a sample drawn without replacement, so Hoeffding's inequality bounds
   the chance that one reaches |z| at any split (`_no_permutation_can_reach`, exact,
