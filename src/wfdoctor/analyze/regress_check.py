@@ -64,6 +64,7 @@ def judge_histories(rows: list[tuple[int, Sample]], higher_is_better: Callable[[
 
 
 def _changes(series: Series, higher: bool, settings: CheckSettings) -> list[Change]:
+    """One series' changes, by change points or by the spec's window test."""
     detector = Settings(higher, min_effect=settings.min_effect)
     return (_window_changes(series, detector, settings.window_s) if settings.mode == "window"
             else detect_changes(series.values, detector, series.revisions))
