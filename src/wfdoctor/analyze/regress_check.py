@@ -8,7 +8,9 @@ discoveries once the false discovery rate over all series is controlled.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from wfdoctor.analyze.regression import (Change, Settings, benjamini_hochberg, detect_changes, regression_at_end,
@@ -17,6 +19,7 @@ from wfdoctor.analyze.series import Series, build_series
 from wfdoctor.model import Sample, WfdoctorError
 
 MIN_POINTS = 8
+THREADS = 4             # series judged at once, at most: each scan holds up to 32 MB of shuffles
 MODES = ("changepoint", "window")
 
 
@@ -60,19 +63,28 @@ def judge_histories(rows: list[tuple[int, Sample]], higher_is_better: Callable[[
     return judge_series(build_series(rows), higher_is_better, settings)
 
 
-def judge_series(history: list[Series], higher_is_better: Callable[[str], bool | None],
+def _changes(series: Series, higher: bool, settings: CheckSettings) -> list[Change]:
+    """One series' changes, by change points or by the spec's window test."""
+    detector = Settings(higher, min_effect=settings.min_effect)
+    return (_window_changes(series, detector, settings.window_s) if settings.mode == "window"
+            else detect_changes(series.values, detector, series.revisions))
+
+
+def judge_series(history: Iterable[Series], higher_is_better: Callable[[str], bool | None],
                  settings: CheckSettings) -> list[SeriesVerdict]:
-    """A verdict for every series with a known direction and at least MIN_POINTS points."""
-    verdicts = []
-    for series in history:
-        higher = higher_is_better(series.metric)
-        if higher is None or len(series.values) < MIN_POINTS:
-            continue
-        detector = Settings(higher, min_effect=settings.min_effect)
-        changes = (_window_changes(series, detector, settings.window_s) if settings.mode == "window"
-                   else detect_changes(series.values, detector, series.revisions))
-        verdicts.append(SeriesVerdict(series, higher, changes,
-                                      regression_at_end(changes, len(series.values), settings.min_after)))
+    """A verdict for every series with a known direction and at least MIN_POINTS points, by name.
+
+    Series are judged on a thread per core (at most THREADS) as they arrive, so a streamed history
+    is judged while it is still being read: the permutation scans run in numpy with the GIL
+    released, and every series has its own seeded generator, so the verdicts do not depend on
+    the threads.
+    """
+    with ThreadPoolExecutor(max_workers=min(os.cpu_count() or 1, THREADS)) as pool:
+        judged = [(series, higher, pool.submit(_changes, series, higher, settings)) for series in history
+                  if (higher := higher_is_better(series.metric)) is not None and len(series.values) >= MIN_POINTS]
+    verdicts = sorted((SeriesVerdict(series, higher, changes.result(),
+                                     regression_at_end(changes.result(), len(series.values), settings.min_after))
+                       for series, higher, changes in judged), key=lambda v: v.series.name)
     flagged = [v for v in verdicts if v.at_end is not None]
     for verdict, keep in zip(flagged, benjamini_hochberg([v.at_end.p_value for v in flagged if v.at_end])):
         verdict.discovery = keep

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from statistics import median
 from typing import NamedTuple
 
@@ -65,11 +66,19 @@ def build_series(rows: Iterable[tuple[int, Sample]]) -> list[Series]:
 
 
 @dataclass
-class _Point:
-    ts: float
-    values: list[float]
-    revision: str
-    run: int
+class _Points:
+    """One series' points while the readings stream past, as parallel lists (no object per point).
+
+    `extra` holds the further values of the few points with more than one sample.
+    """
+
+    unit: str
+    index: dict[tuple[int, str], int] = field(default_factory=dict)
+    times: list[float] = field(default_factory=list)
+    values: list[float] = field(default_factory=list)
+    revisions: list[str] = field(default_factory=list)
+    runs: list[int] = field(default_factory=list)
+    extra: dict[int, list[float]] = field(default_factory=dict)
 
 
 def series_of(history: Iterable[Reading]) -> list[Series]:
@@ -78,24 +87,36 @@ def series_of(history: Iterable[Reading]) -> list[Series]:
     The readings come oldest first (a point's revision is its first reading's); only one small
     record per point is kept while they stream past.
     """
-    grouped: dict[tuple[str, str], dict[tuple[int, str], _Point]] = defaultdict(dict)
-    units: dict[tuple[str, str], str] = {}
-    for r in history:
-        key = (r.metric, r.series_labels)
-        units.setdefault(key, r.unit)
-        point = grouped[key].get((r.run, r.point))
-        if point is None:
-            grouped[key][(r.run, r.point)] = _Point(r.ts, [r.value], r.revision, r.run)
+    grouped: dict[tuple[str, str], _Points] = {}
+    for metric, series_labels, unit, run, label, ts, value, revision in history:
+        points = grouped.get((metric, series_labels))
+        if points is None:
+            points = grouped[(metric, series_labels)] = _Points(unit)
+        at = points.index.setdefault((run, label), len(points.times))
+        if at == len(points.times):
+            points.times.append(ts)
+            points.values.append(value)
+            points.revisions.append(revision)
+            points.runs.append(run)
         else:
-            point.ts = min(point.ts, r.ts)
-            point.values.append(r.value)
+            points.times[at] = min(points.times[at], ts)
+            points.extra.setdefault(at, [points.values[at]]).append(value)
     out = []
     for (metric, labels), points in grouped.items():
-        series = Series(metric, json.loads(labels), units[(metric, labels)])
-        for point in sorted(points.values(), key=lambda p: p.ts):
-            series.times.append(point.ts)
-            series.values.append(point.values[0] if len(point.values) == 1 else median(point.values))
-            series.revisions.append(point.revision)
-            series.runs.append(point.run)
-        out.append(series)
+        for at, values in points.extra.items():
+            points.values[at] = median(values)
+        order = sorted(range(len(points.times)), key=points.times.__getitem__)
+        out.append(Series(metric, json.loads(labels), points.unit, [points.times[i] for i in order],
+                          [points.values[i] for i in order], [points.revisions[i] for i in order],
+                          [points.runs[i] for i in order]))
     return sorted(out, key=lambda s: s.name)
+
+
+def series_by_metric(history: Iterable[Reading]) -> Iterator[Series]:
+    """`series_of` one metric at a time, for readings ordered by metric (as the store streams them).
+
+    A metric's series come out as soon as its last reading has passed, so they can be judged
+    while the next metric is still being read.
+    """
+    for _, readings_of_metric in groupby(history, key=attrgetter("metric")):
+        yield from series_of(readings_of_metric)

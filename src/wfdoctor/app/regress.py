@@ -6,7 +6,7 @@ import time
 from pathlib import Path
 
 from wfdoctor.analyze.regress_check import MIN_POINTS, CheckSettings, SeriesVerdict, check_samples, judge_series
-from wfdoctor.analyze.series import series_of
+from wfdoctor.analyze.series import series_by_metric
 from wfdoctor.app.judge import record
 from wfdoctor.app.reports.regress import RecordReport, RegressReport
 from wfdoctor.config.metrics import higher_is_better
@@ -37,7 +37,7 @@ def _verdicts(store: Store, metrics: list[str] | None, settings: CheckSettings) 
     wanted = metrics or [name for name in store.metric_names() if higher_is_better(name) is not None]
     if not wanted:
         return [], 0
-    return (judge_series(series_of(store.metric_readings(wanted)), higher_is_better, settings),
+    return (judge_series(series_by_metric(store.metric_readings(wanted)), higher_is_better, settings),
             store.invalid_readings(wanted))
 
 
