@@ -110,7 +110,7 @@ def members_of(options: CouncilOptions) -> list[MemberSpec]:
 async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s: float, retries: int,
                    progress: Progress) -> CouncilMeasurement:
     backends: list[Backend] = []
-    unreachable: list[WfdoctorError] = []
+    unreachable: list[tuple[str, WfdoctorError]] = []
     report = progress.note
 
     def member_event(name: str, event: str) -> None:
@@ -125,12 +125,13 @@ async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s
                 backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4,
                                               probe_timeout_s=timeout_s))
             except WfdoctorError as exc:
-                unreachable.append(exc)
-                report(f"  {spec.name}: {exc}")
+                unreachable.append((spec.name, exc))
                 backends.append(Unreachable(spec.url, f"no answer to the probe within {timeout_s:g} s "
                                             f"(timeout): {exc}"))
-        if len(unreachable) == len(members):
-            raise unreachable[0]  # no server to measure: a one-line error, exit 2
+        if unreachable and len(unreachable) == len(members):
+            raise unreachable[0][1]  # no server to measure: a one-line error, exit 2
+        for name, exc in unreachable:
+            report(f"  {name}: {exc}")
         prompt = options.prompt or DEFAULT_PROMPT
         request = GenerationRequest(prompt, max_tokens=options.max_tokens)
         for url, error in (await warm_up(backends, GenerationRequest(prompt, max_tokens=4), timeout_s)).items():
