@@ -25,14 +25,17 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from wfdoctor.analyze.council import CouncilMetrics
 from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.tokens import RequestMetrics, error_kind
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.remedies import DEFAULT, Remedies
 from wfdoctor.measure.tokens import EMPTY_RESPONSE
 from wfdoctor.model import Finding, Priority, Sample
+
+if TYPE_CHECKING:  # diagnose judges failures too: it need not load the council analysis
+    from wfdoctor.analyze.council import CouncilMetrics
 
 ROW = "slow_token_generation"
 SYMPTOM = "Failed measurement"

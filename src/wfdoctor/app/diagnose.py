@@ -26,7 +26,6 @@ from wfdoctor.app.judge import judge, record
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports.diagnose import DiagnoseReport
-from wfdoctor.app.tokens import quick_token_check
 from wfdoctor.measure.snapshot import default_paths, take_snapshot
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus
@@ -120,6 +119,8 @@ def _server_findings(backends: list[BackendStatus], notes: list[str], options: D
                           data.rulebook.remedies) for b in named]
     if not options.token_runs:
         return samples, findings
+    from wfdoctor.app.tokens import quick_token_check  # the tokens pipeline loads only when a server answers
+
     # The tier is not known yet (it reads these samples): stalls use the tier-independent limits.
     check = quick_token_check(answering.url, options.token_runs, options.token_timeout_s, data.facts.limits.tokens,
                               data.rulebook.remedies, progress)
