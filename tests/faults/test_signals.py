@@ -267,3 +267,18 @@ def test_sigterm_keeps_a_council_as_interrupted(start: Start) -> None:
     assert "run 1 is kept as interrupted" in _one_interrupted_line(err)
     status, _ = _kept_run(running.db)
     assert status == "interrupted"
+
+
+def test_sigterm_stops_a_long_regress_check_with_one_line_and_143(start: Start, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "wfdoctor.db") as store:  # a history long enough to take seconds to check
+        run = wfdoctor.Run(command="regress record", started_at=1.79e9)
+        with store.recording(run) as run_id:
+            store.add_samples(run_id, [wfdoctor.Sample("bench_latency_seconds", 1.0 + (i % 7) / 100, "s", "test",
+                                                       {"point": str(i)}, 1.79e9 + i) for i in range(600_000)])
+    running = start("regress", "check")
+    time.sleep(1.5)  # started, and checking
+    assert running.process.poll() is None, "the check ended before the signal: make the history longer"
+    running.process.send_signal(signal.SIGTERM)
+    code, _, err = running.finish()
+    assert code == 143
+    _one_interrupted_line(err)

@@ -10,8 +10,8 @@ import typer
 import wfdoctor
 from wfdoctor.model import PLAUSIBLE_TIMES
 from wfdoctor.surface.options import DbOption, JsonOption, finite, writable_file
-from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document, stderr,
-                                       stdout)
+from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document,
+                                       progress_on_stderr, stderr, stdout)
 from wfdoctor.surface.views.safe import plain
 
 regress_app = typer.Typer(help="Regression detection over the stored history (and a CI gate).",
@@ -37,7 +37,8 @@ def regress_record(
     from wfdoctor.surface.views import regress as view
 
     path = wfdoctor.database(db)
-    report = wfdoctor.record_results(file, db=path)
+    with progress_on_stderr(path):  # Ctrl-C or SIGTERM: one line and exit 130 or 143, as every command
+        report = wfdoctor.record_results(file, db=path)
     if as_json:
         print_document(view.record_document(report, EXIT_HEALTHY))
     else:
@@ -68,7 +69,8 @@ def regress_check(
     settings = checked_options(lambda: wfdoctor.CheckSettings(min_effect=min_effect, min_after=min_after, mode=mode,
                                                               window_s=window_hours * 3600))
     path = wfdoctor.database(db)
-    report = wfdoctor.check_regressions(metric, settings, db=path)
+    with progress_on_stderr(path):
+        report = wfdoctor.check_regressions(metric, settings, db=path)
     _note_invalid(report)
     code = EXIT_FINDINGS if any(v.discovery for v in report.verdicts) else EXIT_HEALTHY
     if markdown_path is not None:
@@ -89,7 +91,9 @@ def regress_show(
     """Print a metric's series with its change points (and plot them)."""
     from wfdoctor.surface.views import regress as view
 
-    report = wfdoctor.show_series(metric, db=db)
+    path = wfdoctor.database(db)
+    with progress_on_stderr(path):
+        report = wfdoctor.show_series(metric, db=path)
     _note_invalid(report)
     if as_json:
         print_document(view.show_document(report))
