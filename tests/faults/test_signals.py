@@ -150,14 +150,20 @@ def _one_interrupted_line(stderr: str) -> str:
     return lines[0]
 
 
-def test_sigterm_keeps_the_tokens_run_as_interrupted_with_its_samples(start: Start, slow_server: FakeLLMServer) -> None:
-    running = _tokens(start, slow_server)
-    children = running.children()
+def _terminated(running: Running) -> tuple[str, list[wfdoctor.Sample], str]:
+    """SIGTERM `running`: it exits 143 with one interrupted line; its run's status and samples, and its stdout."""
     running.process.send_signal(signal.SIGTERM)
     code, out, err = running.finish()
     assert code == 143
-    assert "interrupted; run 1 is kept as interrupted" in _one_interrupted_line(err)
+    assert "is kept as interrupted" in _one_interrupted_line(err)
     status, samples = _kept_run(running.db)
+    return status, samples, out
+
+
+def test_sigterm_keeps_the_tokens_run_as_interrupted_with_its_samples(start: Start, slow_server: FakeLLMServer) -> None:
+    running = _tokens(start, slow_server)
+    children = running.children()
+    status, samples, out = _terminated(running)
     assert status == "interrupted"
     assert any(s.metric == "wf_llm_request_ttft_seconds" for s in samples)  # the requests that finished
     assert any(s.source.startswith("psutil") for s in samples)  # and the sampler's readings
@@ -206,11 +212,7 @@ def test_sigkill_of_diagnose_leaves_no_embedded_server_and_no_file(start: Start,
 def test_sigterm_of_diagnose_keeps_its_snapshot_and_stops_the_embedded_server(start: Start, closed_url: str) -> None:
     running = _embedded_diagnose(start, closed_url)
     children = running.children()
-    running.process.send_signal(signal.SIGTERM)
-    code, _, err = running.finish()
-    assert code == 143
-    assert "is kept as interrupted" in _one_interrupted_line(err)
-    status, samples = _kept_run(running.db)
+    status, samples, _ = _terminated(running)
     assert status == "interrupted" and samples  # the system snapshot is stored before the token check
     assert _survivors(children, GONE_WITHIN_S) == [] and running.left_files() == []
 
@@ -245,14 +247,10 @@ def test_sigterm_keeps_a_memory_watch_as_interrupted_with_its_readings(start: St
         running = start("memory", "watch", "--pid", str(watched.pid), "--duration", "60", "--interval", "0.1")
         running.wait_for_database()
         time.sleep(1.0)  # a few readings
-        running.process.send_signal(signal.SIGTERM)
-        code, _, err = running.finish()
+        status, samples, _ = _terminated(running)
     finally:
         watched.kill()
         watched.wait()
-    assert code == 143
-    assert "is kept as interrupted" in _one_interrupted_line(err)
-    status, samples = _kept_run(running.db)
     assert status == "interrupted" and samples
 
 
@@ -261,11 +259,7 @@ def test_sigterm_keeps_a_council_as_interrupted(start: Start) -> None:
         running = start("council", "--member", server.base_url, "--member", server.base_url)
         running.wait_for_database()
         time.sleep(1.5)  # the members are answering
-        running.process.send_signal(signal.SIGTERM)
-        code, _, err = running.finish()
-    assert code == 143
-    assert "run 1 is kept as interrupted" in _one_interrupted_line(err)
-    status, _ = _kept_run(running.db)
+        status, _, _ = _terminated(running)
     assert status == "interrupted"
 
 
