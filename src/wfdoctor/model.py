@@ -7,6 +7,8 @@ knowing where they came from.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from dataclasses import asdict, dataclass, field
 from enum import Enum
@@ -165,6 +167,47 @@ class ActionRecord:
     after: dict[str, Any]
     error: str = ""
     ts: float = field(default_factory=time.time)
+    alert: str = ""      # the alert that caused it (name and fingerprint), empty when a person asked
+    outcome: str = ""    # what the after-evidence showed: "relieved", "no change", "dry run", "failed", ...
+
+
+class AlertState(str, Enum):
+    """An alert's lifecycle, as Prometheus names it: pending until `for` has passed, then firing, then resolved."""
+
+    PENDING = "pending"
+    FIRING = "firing"
+    RESOLVED = "resolved"
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert instance: a rule matched for one label set.
+
+    `labels` are Prometheus-style (alertname, severity and the series' own labels), so
+    the same alert can be pushed to Alertmanager unchanged; two alerts with equal labels
+    are one alert (deduplicated by `fingerprint`). `escalation` names the recovery steps
+    the rule asks for, in order.
+    """
+
+    name: str
+    labels: dict[str, str]
+    annotations: dict[str, str]
+    state: AlertState
+    value: float | None
+    active_at: float
+    fired_at: float | None = None
+    resolved_at: float | None = None
+    escalation: tuple[str, ...] = ()
+
+    @property
+    def fingerprint(self) -> str:
+        """A stable id of the label set: 16 hex digits of its SHA-256."""
+        text = json.dumps(self.labels, sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+    @property
+    def severity(self) -> str:
+        return self.labels.get("severity", "")
 
 
 @dataclass

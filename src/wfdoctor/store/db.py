@@ -209,10 +209,10 @@ class Store:
         """Log one action (applied or dry run) with its before/after evidence."""
         with self._errors():
             self._db.execute(
-                "INSERT INTO actions (run_id, ts, kind, target, level, applied, reason, before, after, error) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO actions (run_id, ts, kind, target, level, applied, reason, before, after, error, alert, "
+                "outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (run_id, action.ts, action.kind, action.target, action.level, int(action.applied), action.reason,
-                 json.dumps(action.before), json.dumps(action.after), action.error),
+                 json.dumps(action.before), json.dumps(action.after), action.error, action.alert, action.outcome),
             )
 
     def finish_run(self, run: Run, status: str = "finished") -> None:
