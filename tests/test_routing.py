@@ -338,3 +338,23 @@ def test_the_delivery_task_sends_when_group_wait_has_passed_on_the_real_clock() 
         run(scenario)
         [document] = sink.received
         assert isinstance(document, dict) and document["version"] == "4"
+
+
+def test_a_group_is_forgotten_once_its_alerts_resolved_even_those_resolved_while_silenced(tmp_path: Path) -> None:
+    out, clock = tmp_path / "alerts.jsonl", Clock()
+    silenced = {"quiet"}
+
+    async def scenario() -> None:
+        router = Router(file_config(out), clock=clock, is_silenced=lambda a: a.labels.get("instance") in silenced)
+        router.submit([alert("HighMemory", instance="quiet"), alert("HighMemory", instance="loud")])
+        clock.advance(30)
+        await flushed(router)
+        router.submit([alert("HighMemory", AlertState.RESOLVED, instance="quiet"),
+                       alert("HighMemory", AlertState.RESOLVED, instance="loud")])
+        clock.advance(300)
+        await flushed(router)
+        assert list(router.groups()) == []
+        await router.aclose()
+
+    run(scenario)
+    assert [(n["status"], len(n["alerts"])) for n in sent(out)] == [("firing", 1), ("resolved", 1)]

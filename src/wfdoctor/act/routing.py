@@ -126,9 +126,10 @@ class Router:
         group = self._groups[slot]
         group.next_flush = now + group.interval_s
         visible = {fp: alert for fp, alert in group.alerts.items() if not self._is_silenced(alert)}
-        for fp in [fp for fp, alert in visible.items() if alert.state is AlertState.RESOLVED
-                   and group.sent.get(fp) is not AlertState.FIRING]:
-            del visible[fp], group.alerts[fp]  # resolved before anyone heard it fire
+        for fp in [fp for fp, alert in group.alerts.items() if alert.state is AlertState.RESOLVED
+                   and (fp not in visible or group.sent.get(fp) is not AlertState.FIRING)]:
+            visible.pop(fp, None)  # over while silenced, or before anyone heard it fire: nothing to tell
+            del group.alerts[fp]
         changed = any(group.sent.get(fp) is not alert.state for fp, alert in visible.items())
         firing = any(alert.state is AlertState.FIRING for alert in visible.values())
         repeat = firing and not force and group.last_notified is not None and \
