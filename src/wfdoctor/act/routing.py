@@ -122,7 +122,7 @@ class Router:
         now = self._clock()
         return sum(self._flush(slot, now) for slot, group in list(self._groups.items()) if group.next_flush <= now)
 
-    def _flush(self, slot: tuple[int, str], now: float, force: bool = False) -> bool:
+    def _flush(self, slot: tuple[int, str], now: float, closing: bool = False) -> bool:
         group = self._groups[slot]
         group.next_flush = now + group.interval_s
         visible = {fp: alert for fp, alert in group.alerts.items() if not self._is_silenced(alert)}
@@ -132,7 +132,7 @@ class Router:
             del group.alerts[fp]
         changed = any(group.sent.get(fp) is not alert.state for fp, alert in visible.items())
         firing = any(alert.state is AlertState.FIRING for alert in visible.values())
-        repeat = firing and not force and group.last_notified is not None and \
+        repeat = firing and not closing and group.last_notified is not None and \
             now - group.last_notified >= group.repeat_s
         started = bool(visible) and (changed or repeat) and self._notify(group, visible, now)
         if not group.alerts:
@@ -204,7 +204,7 @@ class Router:
         self._wake.set()
         now = self._clock()
         for slot in list(self._groups):
-            self._flush(slot, now, force=True)
+            self._flush(slot, now, closing=True)
         if self._tasks:
             _, late = await asyncio.wait(set(self._tasks), timeout=timeout_s)
             for task in late:
