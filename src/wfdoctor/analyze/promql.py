@@ -236,24 +236,18 @@ def vector_scalar(node: Binary, lhs: Value, rhs: Value) -> Vector:
     return out
 
 
-def _by_signature(vector: Vector, side: str) -> dict[Labels, tuple[Labels, float]]:
-    indexed: dict[Labels, tuple[Labels, float]] = {}
-    for labels, value in vector.items():
-        signature = drop_name(labels)
-        if signature in indexed:
-            raise PromQLError(f"many-to-many matching not allowed: two series on the {side} side have "
-                              f"the labels {dict(signature)}")
-        indexed[signature] = (labels, value)
-    return indexed
-
-
 def vector_vector(node: Binary, lhs: Vector, rhs: Vector) -> Vector:
-    """One-to-one matching on the label set without the metric name; the left side's labels stay."""
-    right = _by_signature(rhs, "right")
+    """One-to-one matching on the label set without the metric name; the left side's labels stay.
+
+    Every vector of this subset holds one series per such label set (`or` keeps the left
+    side's where both have one), so Prometheus' many-to-many error cannot arise.
+    """
+    right = {drop_name(labels): value for labels, value in rhs.items()}
     out: Vector = {}
-    for signature, (labels, value) in _by_signature(lhs, "left").items():
+    for labels, value in lhs.items():
+        signature = drop_name(labels)
         if signature in right:
-            _apply(node, labels, value, right[signature][1], value, out)
+            _apply(node, labels, value, right[signature], value, out)
     return out
 
 
