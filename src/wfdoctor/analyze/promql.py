@@ -15,6 +15,7 @@ the bare metric name; a series with neither has no baseline (absent).
 
 from __future__ import annotations
 
+import itertools
 import math
 import operator
 import re
@@ -97,7 +98,7 @@ def rate(ts: list[float], values: list[float], start: float, end: float) -> floa
     if len(ts) < 2:
         return None
     increase = values[-1] - values[0]
-    increase += sum(prev for prev, cur in zip(values, values[1:]) if cur < prev)   # counter resets
+    increase += sum(prev for prev, cur in itertools.pairwise(values) if cur < prev)   # counter resets
     sampled = ts[-1] - ts[0]
     to_start, to_end = ts[0] - start, end - ts[-1]
     if increase > 0 and values[0] >= 0:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Union
 
 from wfdoctor.model import WfdoctorError
 
@@ -93,7 +92,7 @@ class Binary:
     bool_modifier: bool = False
 
 
-Node = Union[Number, Selector, Call, Aggregate, Unary, Binary]
+Node = Number | Selector | Call | Aggregate | Unary | Binary
 
 
 @dataclass(frozen=True)
