@@ -146,3 +146,13 @@ def test_a_rule_that_fails_to_evaluate_is_reported_and_the_others_still_run() ->
     feed.tick(a=0.95)
     assert "expects a number" in feed.engine.errors["Broken"]
     assert [a.name for a in feed.engine.active()] == ["MemoryHigh"]
+
+
+def test_a_held_alert_resolves_once_its_series_is_gone_even_if_never_cleared() -> None:
+    feed = Feed(AlertEngine([rule(clear_expr=f"{METRIC} < 0.85")], lookback_s=5.0))
+    feed.tick(a=0.95, b=0.95)
+    assert feed.tick(a=0.88, b=0.88) == []               # in the band: held
+    for _ in range(4):
+        assert feed.tick(b=0.88) == []                   # a's last point is still within the lookback
+    assert feed.states(b=0.88) == [("a", AlertState.RESOLVED)]
+    assert [a.labels["host"] for a in feed.engine.active()] == ["b"]

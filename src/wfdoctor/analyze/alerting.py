@@ -8,7 +8,9 @@ rule's `for`; a pending alert that is no longer returned is dropped (reported re
 with `fired_at` None: it was never notified); a firing one resolves when it has not been
 returned for `keep_firing_for`. Our addition: when the rule has a `clear_expr`, a firing
 alert resolves only once `clear_expr` returns its series too, so a value oscillating
-around the threshold does not fire and resolve at every crossing.
+around the threshold does not fire and resolve at every crossing; or once the series it
+was raised on has no recent point (a process that exited, a GPU gone), so an alert never
+stays firing on data that no longer exists.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from wfdoctor.analyze.promql import NAME, Vector, drop_name, evaluate
+from wfdoctor.analyze.promql import NAME, Vector, drop_name, evaluate, series_present
 from wfdoctor.analyze.window import Labels, SampleWindow
 from wfdoctor.config.alert_templates import render
 from wfdoctor.config.alerts import SEVERITIES, AlertRule
@@ -72,10 +74,12 @@ class AlertEngine:
                 self.errors[compiled.rule.name] = str(exc)
                 continue
             self.errors.pop(compiled.rule.name, None)
-            transitions += self._step(compiled.rule, found, cleared, now)
+            transitions += self._step(compiled, found, cleared, window, now)
         return transitions
 
-    def _step(self, rule: AlertRule, found: Vector, cleared: Vector | None, now: float) -> list[Alert]:
+    def _step(self, compiled: _Compiled, found: Vector, cleared: Vector | None, window: SampleWindow,
+              now: float) -> list[Alert]:
+        rule = compiled.rule
         transitions: list[Alert] = []
         seen: set[str] = set()
         for labels, value in found.items():
@@ -92,7 +96,7 @@ class AlertEngine:
             if tracked.alert.name != rule.name or fingerprint in seen:
                 continue
             tracked = replace(tracked, missing_since=tracked.missing_since if tracked.missing_since is not None else now)
-            if self._holds(rule, tracked, clear_set, now):
+            if self._holds(compiled, tracked, clear_set, window, now):
                 self._active[fingerprint] = tracked
                 continue
             del self._active[fingerprint]
@@ -111,14 +115,16 @@ class AlertEngine:
             return _Tracked(alert, drop_name(labels))
         return replace(tracked, alert=replace(tracked.alert, value=value, annotations=annotations), missing_since=None)
 
-    @staticmethod
-    def _holds(rule: AlertRule, tracked: _Tracked, clear_set: set[Labels] | None, now: float) -> bool:
-        """Whether a firing alert the expression no longer returns stays firing (pending ones never do)."""
+    def _holds(self, compiled: _Compiled, tracked: _Tracked, clear_set: set[Labels] | None, window: SampleWindow,
+               now: float) -> bool:
+        """Whether a firing alert the expression no longer returns stays firing (pending ones never do):
+        within `keep_firing_for`, or while `clear_expr` does not return it and its series is still there."""
         if tracked.alert.state is not AlertState.FIRING:
             return False
-        if tracked.missing_since is not None and now - tracked.missing_since < rule.keep_firing_for_s:
+        if tracked.missing_since is not None and now - tracked.missing_since < compiled.rule.keep_firing_for_s:
             return True
-        return clear_set is not None and tracked.series not in clear_set
+        return (clear_set is not None and tracked.series not in clear_set
+                and series_present(compiled.expr, window, now, self.lookback_s, tracked.series))
 
     def active(self) -> list[Alert]:
         """Pending and firing alerts, most severe first, firing before pending, oldest first."""

@@ -25,7 +25,7 @@ from functools import lru_cache
 
 from wfdoctor.analyze.window import Labels, SampleWindow, Series
 from wfdoctor.config.promql import (
-    COMPARISONS, Aggregate, Binary, Call, Matcher, Node, Number, PromQLError, Selector, Unary,
+    COMPARISONS, Aggregate, Binary, Call, Matcher, Node, Number, PromQLError, Selector, Unary, walk,
 )
 
 Vector = dict[Labels, float]
@@ -260,6 +260,19 @@ def set_operation(op: str, lhs: Vector, rhs: Vector) -> Vector:
         return {labels: v for labels, v in lhs.items() if drop_name(labels) not in right}
     left = {drop_name(labels) for labels in lhs}
     return lhs | {labels: v for labels, v in rhs.items() if drop_name(labels) not in left}
+
+
+def series_present(node: Node, window: SampleWindow, now: float, lookback_s: float, signature: Labels) -> bool:
+    """Whether any series `node` selects, carrying all the labels of `signature`, still has a recent point
+    (within its range, or the lookback for an instant selector): the data an alert was raised on is there."""
+    wanted = set(signature)
+    for selector in (inner for inner in walk(node) if isinstance(inner, Selector)):
+        reach = selector.range_s or lookback_s
+        for series in window.series(selector.metric):
+            if wanted <= set(series.labels) and _matches(series.labels, selector.matchers) \
+                    and series.newest(now, reach) is not None:
+                return True
+    return False
 
 
 def evaluate(node: Node, window: SampleWindow, now: float, lookback_s: float = 300.0,
