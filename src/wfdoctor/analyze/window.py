@@ -19,7 +19,7 @@ Labels = tuple[tuple[str, str], ...]
 class Series:
     """One series' points, oldest first; the unit and source of its newest sample."""
 
-    __slots__ = ("metric", "labels", "ts", "values", "unit", "source")
+    __slots__ = ("labels", "metric", "source", "ts", "unit", "values")
 
     def __init__(self, metric: str, labels: Labels, unit: str, source: str) -> None:
         self.metric, self.labels, self.unit, self.source = metric, labels, unit, source

@@ -32,7 +32,7 @@ def go_float(value: float) -> str:
 
 
 def _go_g4(value: float) -> str:
-    return "%.4g" % value
+    return f"{value:.4g}"
 
 
 def humanize(value: float) -> str:

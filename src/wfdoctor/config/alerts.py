@@ -65,8 +65,15 @@ class RuleModel(Strict):
 
 class GroupModel(Strict):
     name: str = Field(min_length=1)
-    interval: str | None = None
+    interval: str | None = None   # accepted so a Prometheus file loads; the monitor evaluates every rule each tick
     rules: list[RuleModel] = Field(min_length=1)
+
+    @field_validator("interval")
+    @classmethod
+    def _duration(cls, text: str | None) -> str | None:
+        if text is not None:
+            parse_duration(text)
+        return text
 
 
 class RuleFile(Strict):
