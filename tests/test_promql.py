@@ -8,7 +8,8 @@ import pytest
 
 from wfdoctor.analyze.promql import evaluate, quantile, series_key
 from wfdoctor.analyze.window import SampleWindow
-from wfdoctor.config.promql import Binary, PromQLError, format_duration, metric_names, parse, parse_duration
+from wfdoctor.config.durations import format_duration, parse_duration
+from wfdoctor.config.promql import Binary, PromQLError, metric_names, parse
 from wfdoctor.model import Sample
 
 NOW = 10_000.0

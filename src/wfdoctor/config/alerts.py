@@ -26,9 +26,8 @@ from pydantic import Field, field_validator
 from wfdoctor.config.alert_templates import check_template, go_float
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.metrics import PACKAGED_METRICS, load_metrics
-from wfdoctor.config.promql import (
-    Call, PromQLError, format_duration, metric_names, parse, parse_duration, returns_vector, walk,
-)
+from wfdoctor.config.durations import format_duration, parse_duration
+from wfdoctor.config.promql import Call, PromQLError, metric_names, parse, returns_vector, walk
 from wfdoctor.config.yamlfile import Strict, line_of, read_yaml, validate
 from wfdoctor.model import WfdoctorError
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from wfdoctor.config.durations import parse_duration
 from wfdoctor.model import WfdoctorError
 
 OVER_TIME = ("avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time", "last_over_time")
@@ -21,8 +22,6 @@ AGGREGATIONS = ("avg", "min", "max", "sum", "count")
 COMPARISONS = ("==", "!=", ">=", "<=", ">", "<")
 ARITHMETIC = ("+", "-", "*", "/", "%")
 SET_OPERATORS = ("and", "or", "unless")
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0, "y": 31536000.0}
-DURATION = re.compile(r"^(?:(\d+)y)?(?:(\d+)w)?(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?(?:(\d+)s)?(?:(\d+)ms)?$")
 TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<duration>\d+(?:ms|[smhdwy])(?:\d+(?:ms|[smhdwy]))*(?![\w.]))
@@ -100,24 +99,6 @@ class Token:
     kind: str     # duration, number, string, ident, op, end
     text: str
     pos: int      # 0-based offset
-
-
-def parse_duration(text: str) -> float:
-    """A Prometheus duration (`30s`, `5m`, `1h30m`) in seconds; ValueError when it is not one."""
-    match = DURATION.match(text)
-    if not text or match is None:
-        raise ValueError(f"'{text}' is not a duration (e.g. 30s, 5m, 1h)")
-    units = ("y", "w", "d", "h", "m", "s", "ms")
-    return sum(int(part) * DURATION_UNITS[unit] for part, unit in zip(match.groups(), units) if part)
-
-
-def format_duration(seconds: float) -> str:
-    """Seconds as the shortest Prometheus duration that states them exactly (`300.0` -> `5m`)."""
-    for unit in ("y", "w", "d", "h", "m", "s", "ms"):
-        count = seconds / DURATION_UNITS[unit]
-        if count >= 1 and abs(count - round(count)) < 1e-9:
-            return f"{round(count)}{unit}"
-    return "0s"
 
 
 def tokenize(text: str) -> list[Token]:
