@@ -95,10 +95,13 @@ class Router:
         return len(self._tasks)
 
     def submit(self, alerts: Sequence[Alert]) -> None:
-        """Put this tick's transitions into their groups; never waits (pending alerts are not routed)."""
+        """Put this tick's transitions into their groups; never waits.
+
+        Pending alerts are not routed, nor is one that resolved without ever firing
+        (`fired_at` None): nobody was told it started, so nobody is told it ended."""
         now = self._clock()
         for alert in alerts:
-            if alert.state is not AlertState.PENDING:
+            if alert.state is AlertState.FIRING or (alert.state is AlertState.RESOLVED and alert.fired_at is not None):
                 for node in matching_routes(self._root, alert.labels):
                     self._place(node, alert, now)
         self._wake.set()
