@@ -56,7 +56,8 @@ def step_status(step: RecoveryStep, facts: Facts, state: MemoryState, settings: 
         because = "; ".join(f"{t.resource.upper()} {used[t.resource]:.0f} % >= {t.percent:g} % ({t.ref})"
                             for t in reached)
     elif thresholds:
-        because = "below " + ", ".join(f"{t.resource.upper()} {t.percent:g} %" for t in thresholds)
+        because = ", ".join(f"{t.resource.upper()} not measured" if used[t.resource] is None
+                            else f"below {t.resource.upper()} {t.percent:g} %" for t in thresholds)
     else:
         because = "only when an alert names it"
     return StepStatus(step=step, applies=bool(reached), because=because, thresholds=thresholds,
@@ -80,8 +81,16 @@ async def _state_and_step(step: RecoveryStep | None, context: StepContext) -> tu
     return state, (await perform_step(step, context)).record if step is not None else None
 
 
-def run_recover(options: RecoverOptions, store: Store, sample: MemorySampler = read_memory_state) -> RecoverReport:
-    """List the ladder against the memory state now; with a step, run it (dry run unless `apply`) and log it."""
+@dataclass(frozen=True)
+class RecoverInputs:
+    facts: Facts
+    ladder: RecoveryLadder
+    settings: RecoverySettings
+    step: RecoveryStep | None
+
+
+def recover_inputs(options: RecoverOptions) -> RecoverInputs:
+    """Facts, ladder, the user's recovery settings and the step asked for, checked before anything is touched."""
     facts = load_facts(options.facts_path)
     ladder = load_ladder(options.ladder_paths)
     settings = load_recovery_settings(options.config_path, ladder)
@@ -89,6 +98,13 @@ def run_recover(options: RecoverOptions, store: Store, sample: MemorySampler = r
     if step is not None and step.kind == "advice":
         raise WfdoctorError(f"recovery step '{step.id}' is {step.level}: instructions for a person, nothing to run "
                             "(`wfdoctor recover` lists them)")
+    return RecoverInputs(facts, ladder, settings, step)
+
+
+def run_recover(options: RecoverOptions, store: Store, sample: MemorySampler = read_memory_state) -> RecoverReport:
+    """List the ladder against the memory state now; with a step, run it (dry run unless `apply`) and log it."""
+    inputs = recover_inputs(options)
+    facts, ladder, settings, step = inputs.facts, inputs.ladder, inputs.settings, inputs.step
     urls = tuple(url.rstrip("/") for url in options.backend_urls)
     run = Run(command="recover", started_at=time.time(),
               settings={"step": options.step, "apply": options.apply, "backends": list(urls)})
