@@ -14,12 +14,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.test_recover_progressive import scripted_memory
 from wfdoctor.act.recovery import StepContext, perform_step
 from wfdoctor.act.settings_file import SettingsFile
 from wfdoctor.config.facts import load_facts
 from wfdoctor.config.recovery import load_ladder, parse_recovery_settings
 from wfdoctor.model import WfdoctorError
-from tests.test_recover_progressive import scripted_memory
 
 
 def context(apply: bool, **settings: object) -> StepContext:

@@ -27,31 +27,49 @@ def monitor_config(tmp_path: Path, **recovery: object) -> Path:
     return path
 
 
+IDLE, IN_USE = "idle:7b", "in-use:7b"
+TWO_MODELS = FakeConfig(implementation="ollama", models=[
+    {"name": IDLE, "size": 5_000_000_000, "size_vram": 0, "expires_at": "2026-11-27T01:05:00Z", "loaded": True},
+    {"name": IN_USE, "size": 6_000_000_000, "size_vram": 0, "expires_at": "2026-11-27T01:09:00Z", "loaded": True}])
+
+
 def test_apply_unload_idle_models_unloads_through_ollamas_api_with_memory_before_and_after(wfdoctor,
                                                                                            tmp_path: Path) -> None:
-    with FakeLLMServer(FakeConfig(implementation="ollama")) as server:
+    with FakeLLMServer(TWO_MODELS) as server:
         result = wfdoctor("recover", "--apply", "unload_idle_models", "--backend", server.base_url, "--json")
         sent = keep_alive_requests(server)
     assert result.code == 0, result.stderr
-    assert sent == [{"model": MODEL, "keep_alive": 0}]
+    assert sent == [{"model": IDLE, "keep_alive": 0}]     # the one used last (latest expiry) is kept
     action = result.json()["action"]
     assert (action["kind"], action["level"], action["applied"], action["outcome"]) == (
         "unload_idle_models", "L1", True, "relieved")
-    assert [m["name"] for m in action["before"]["memory"]["models"]] == [MODEL]
-    assert action["after"]["memory"]["models"] == []
+    assert [m["name"] for m in action["before"]["memory"]["models"]] == [IDLE, IN_USE]
+    assert [m["name"] for m in action["after"]["memory"]["models"]] == [IN_USE]
     [stored] = stored_actions(tmp_path)
     before, after = json.loads(stored["before"]), json.loads(stored["after"])
     assert stored["outcome"] == "relieved" and stored["applied"] == 1
     for evidence in (before, after):
         assert 0 < evidence["memory"]["ram_used_ratio"] < 1 and evidence["memory"]["ram_available_bytes"] > 0
-    assert before["model_bytes"] == FakeConfig().model_size and after["model_bytes"] == 0
+    assert (before["model_bytes"], after["model_bytes"]) == (11_000_000_000, 6_000_000_000)
+
+
+def test_with_one_model_loaded_the_idle_unload_keeps_it_and_points_to_l2(wfdoctor) -> None:
+    with FakeLLMServer(FakeConfig(implementation="ollama")) as server:
+        idle = wfdoctor("recover", "--apply", "unload_idle_models", "--backend", server.base_url, "--json")
+        assert keep_alive_requests(server) == []
+        everything = wfdoctor("recover", "--apply", "unload_all_models", "--backend", server.base_url, "--json")
+        sent = keep_alive_requests(server)
+    assert idle.json()["action"]["outcome"] == "no change"
+    assert "unload_all_models" in idle.json()["action"]["after"]["notes"][0]
+    assert everything.json()["action"]["outcome"] == "relieved"
+    assert sent == [{"model": MODEL, "keep_alive": 0}]
 
 
 def test_by_default_a_step_is_a_dry_run_that_sends_and_writes_nothing(wfdoctor, tmp_path: Path) -> None:
     settings = tmp_path / "settings.json"
     config = monitor_config(tmp_path, settings_file=str(settings))
     with FakeLLMServer(FakeConfig(implementation="ollama")) as server:
-        unload = wfdoctor("recover", "--dry-run", "unload_idle_models", "--backend", server.base_url, "--json")
+        unload = wfdoctor("recover", "--dry-run", "unload_all_models", "--backend", server.base_url, "--json")
         lower = wfdoctor("recover", "--dry-run", "lower_council_size", "--config", str(config), "--backend",
                          server.base_url)
         sent = keep_alive_requests(server)

@@ -15,6 +15,7 @@ import signal
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
 
 import psutil
 
@@ -38,6 +39,7 @@ class LoadedModel:
     name: str
     size_bytes: int
     vram_bytes: int
+    expires_at: str | None = None       # Ollama: last use + keep_alive, so the latest is the most recently used
 
 
 @dataclass(frozen=True)
@@ -68,7 +70,7 @@ async def read_memory_state(urls: Sequence[str]) -> MemoryState:
     fullest = max(used, default=None)
     used_bytes = {s.labels["gpu"]: s.value for s in gpus.samples if s.metric == "wf_gpu_memory_used_bytes"}
     statuses = await discover(list(urls), timeout_s=5.0) if urls else []
-    models = tuple(LoadedModel(status.url, m.name, m.size_bytes or 0, m.vram_bytes or 0)
+    models = tuple(LoadedModel(status.url, m.name, m.size_bytes or 0, m.vram_bytes or 0, m.expires_at)
                    for status in statuses if status.answered for m in status.models if m.loaded)
     return MemoryState(
         ram_used_ratio=system["wf_memory_used_ratio"], ram_available_bytes=int(system["wf_memory_available_bytes"]),
@@ -162,9 +164,29 @@ async def _clear_caches(step: RecoveryStep, ctx: StepContext, before: MemoryStat
                  outcome=("relieved" if freed > 0 else "no change") if ctx.apply else "")
 
 
+def _expiry(model: LoadedModel) -> datetime:
+    try:
+        return datetime.fromisoformat(model.expires_at or "")
+    except ValueError:
+        return datetime.min.replace(tzinfo=timezone.utc)   # no readable expiry: treated as the least recent
+
+
+def most_recently_used(models: Sequence[LoadedModel]) -> set[LoadedModel]:
+    """Per server, the model with the latest expiry. Ollama does not say whether a model is serving a request
+    right now; the one used last is the one most likely to be, so an "idle only" unload keeps it."""
+    latest: dict[str, LoadedModel] = {}
+    for model in models:
+        if model.url not in latest or _expiry(model) > _expiry(latest[model.url]):
+            latest[model.url] = model
+    return set(latest.values())
+
+
 async def _unload_models(step: RecoveryStep, ctx: StepContext, before: MemoryState) -> _Done:
-    """Every model an Ollama backend holds, unloaded with keep_alive 0; other protocols have no unload call."""
-    targets = [m for m in before.models if before.backends.get(m.url) == ollama.KIND]
+    """Models an Ollama backend holds, unloaded with keep_alive 0 (with `idle_only`, all but each server's most
+    recently used); other protocols have no unload call."""
+    on_ollama = [m for m in before.models if before.backends.get(m.url) == ollama.KIND]
+    kept = most_recently_used(on_ollama) if step.idle_only else set()
+    targets = [m for m in on_ollama if m not in kept]
     others = {url: kind for url, kind in before.backends.items() if kind != ollama.KIND}
     notes = [f"{url}: {kind if kind.startswith('no answer') else NO_UNLOAD_API}" for url, kind in others.items()]
     errors: list[str] = []
@@ -175,7 +197,10 @@ async def _unload_models(step: RecoveryStep, ctx: StepContext, before: MemorySta
                     await ollama.set_keep_alive(session, model.url, model.name, 0)
                 except ANSWER_ERRORS as exc:
                     errors.append(f"{model.url}#{model.name}: {error_text(exc)}")
-    detail: dict[str, object] = {"unloading": [f"{m.url}#{m.name}" for m in targets], "notes": notes}
+    notes += [f"{m.url}#{m.name} kept: the most recently used model (it may be serving a request); "
+              "`wfdoctor recover --apply unload_all_models` (L2) unloads it too" for m in kept]
+    detail: dict[str, object] = {"unloading": [f"{m.url}#{m.name}" for m in targets],
+                                 "kept": [f"{m.url}#{m.name}" for m in kept], "notes": notes}
     unsupported = ctx.apply and not targets and any(not k.startswith("no answer") for k in others.values())
     return _Done(target=", ".join(ctx.backend_urls) or "no backend", detail=detail, error="; ".join(errors),
                  outcome="unsupported" if unsupported else "")

@@ -16,12 +16,12 @@ from wfdoctor.act.recovery import (MemorySampler, MemoryState, StepContext, advi
                                    perform_step, read_memory_state)
 from wfdoctor.act.restore import ProgressiveRestore
 from wfdoctor.act.settings_file import SettingsFile
+from wfdoctor.app.reports.recover import RecoverReport, StepStatus
 from wfdoctor.config import user_config_dir
 from wfdoctor.config.facts import Facts, load_facts
 from wfdoctor.config.recovery import (LEVELS, RecoveryLadder, RecoverySettings, RecoveryStep, load_ladder,
                                       parse_recovery_settings, thresholds_of)
 from wfdoctor.config.yamlfile import read_yaml
-from wfdoctor.app.reports.recover import RecoverReport, StepStatus
 from wfdoctor.model import ActionRecord, Alert, AlertState, Run, WfdoctorError
 from wfdoctor.store.db import Store
 

@@ -39,7 +39,7 @@ class RecoveryStep(Strict):
     description: str
     reversible: bool
     when: list[str] = Field(default_factory=list)
-    idle_only: bool = True                      # unload_models: L1 leaves nothing out, see docs/recovery.md
+    idle_only: bool = True                      # unload_models: keep each server's most recently used model
     setting: str | None = None                  # lower_setting: the key in WIRTHFORGE's settings file
     value: SettingValue | None = None           # lower_setting: the lowered value...
     value_fact: str | None = None               # ...or a dotted path into the facts
