@@ -7,13 +7,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import tempfile
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from wfdoctor.act.recovery import LoadedModel, MemoryState
+from wfdoctor.act.recovery import LoadedModel, Lowered, MemoryState
+from wfdoctor.act.restore import ProgressiveRestore
+from wfdoctor.act.settings_file import SettingsFile
 from wfdoctor.app.recover import RecoveryResponder
 from wfdoctor.config.recovery import load_ladder, parse_recovery_settings
 from wfdoctor.model import ActionRecord, Alert, AlertState, Run
@@ -143,3 +148,37 @@ def test_an_l1_step_not_in_auto_apply_stays_a_dry_run_even_with_apply(tmp_path: 
 def test_an_unknown_step_in_an_escalation_is_a_failed_record_not_a_crash(scenario: Scenario) -> None:
     [record] = scenario.tick(10.0, [replace(ALERT, escalation=("reboot_the_moon",))], [ALERT])
     assert record.outcome == "failed" and "unknown recovery step 'reboot_the_moon'" in record.error
+
+
+async def no_evidence() -> dict[str, object]:
+    return {}
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.tuples(st.floats(min_value=0.0, max_value=3 * WINDOW_S), st.booleans()), max_size=40))
+def test_restoring_is_calm_spaced_in_reverse_order_and_never_resumes_after_a_rollback(
+        ticks: list[tuple[float, bool]]) -> None:
+    """Whatever the alert does: nothing is restored while it is active, restores come a window apart in reverse
+    order of lowering, a rollback only ever follows a restore within its hold, and nothing is restored after it."""
+    with tempfile.TemporaryDirectory() as folder:
+        settings = SettingsFile(Path(folder) / "settings.json")
+        settings.set("council_size", 4)
+        restore = ProgressiveRestore(settings, WINDOW_S)
+        lowered = [Lowered(f"lower_{key}", key, 1, settings.set(key, 1)) for key in ("council_size", "ui_quality")]
+        for item in lowered:
+            restore.remember(item, "f00d", "MemoryPressure f00d")
+        now, restored_at, events = 0.0, [], []
+        for step, active in ticks:
+            now += step
+            for record in asyncio.run(restore.tick(now, {"f00d"} if active else set(), no_evidence)):
+                events.append(record.outcome)
+                if record.outcome == "restored":
+                    assert not active
+                    restored_at.append((now, record.after["setting"]))
+                else:
+                    assert record.outcome == "rolled back" and active
+                    assert now < restored_at[-1][0] + WINDOW_S
+        assert [key for _, key in restored_at] == ["ui_quality", "council_size"][:len(restored_at)]
+        assert all(later - earlier >= WINDOW_S for (earlier, _), (later, _) in zip(restored_at, restored_at[1:]))
+        assert "restored" not in events[events.index("rolled back"):] if "rolled back" in events else True
+        assert settings.read().get("council_size") in (1, 4) and settings.read().get("ui_quality") in (1, None)

@@ -57,6 +57,8 @@ class ProgressiveRestore:
         """Advance by one monitor tick; `active` holds the fingerprints of the alerts pending or firing now."""
         if self.settings_file is None or (not self.stack and self.hold is None):
             return []
+        if self.hold is not None and now >= self.hold.until:
+            self.hold = None                 # held a whole window: that step is stable
         back = sorted(self.causes[f] for f in active if f in self.causes)
         if back:
             self.quiet_since = None
@@ -65,8 +67,6 @@ class ProgressiveRestore:
             return []
         if self.quiet_since is None:
             self.quiet_since = now
-        if self.hold is not None and now >= self.hold.until:
-            self.hold = None
         if self.hold is None and self.stack and now - self.quiet_since >= self.window_s:
             return [await self._restore_next(now, evidence)]
         return []
