@@ -148,8 +148,8 @@ def _outcome(apply: bool, done: _Done, before: MemoryState, after: MemoryState) 
         return done.outcome
     if not apply:
         return "dry run"
-    freed = after.model_bytes < before.model_bytes or after.ram_available_bytes > before.ram_available_bytes
-    return "relieved" if freed else "no change"
+    # the models' own bytes, not available RAM: that moves with everything else on the machine
+    return "relieved" if after.model_bytes < before.model_bytes else "no change"
 
 
 async def _clear_caches(step: RecoveryStep, ctx: StepContext, before: MemoryState) -> _Done:
@@ -166,9 +166,10 @@ async def _clear_caches(step: RecoveryStep, ctx: StepContext, before: MemoryStat
 
 def _expiry(model: LoadedModel) -> datetime:
     try:
-        return datetime.fromisoformat(model.expires_at or "")
+        expiry = datetime.fromisoformat(model.expires_at or "")
     except ValueError:
-        return datetime.min.replace(tzinfo=timezone.utc)   # no readable expiry: treated as the least recent
+        expiry = datetime.min                  # no readable expiry: treated as the least recent
+    return expiry if expiry.tzinfo else expiry.replace(tzinfo=timezone.utc)
 
 
 def most_recently_used(models: Sequence[LoadedModel]) -> set[LoadedModel]:
@@ -243,8 +244,8 @@ async def _signal_processes(step: RecoveryStep, ctx: StepContext, before: Memory
                 errors.append(f"pid {process.pid}: {exc}")
     detail: dict[str, object] = {"signal": step.signal, "pids": [p.pid for p in found],
                                  "allowed": list(ctx.settings.processes)}
-    return _Done(target=", ".join(ctx.settings.processes), detail=detail, error="; ".join(errors),
-                 outcome="" if found else "no change")
+    outcome = "no change" if not found else "applied" if ctx.apply else ""
+    return _Done(target=", ".join(ctx.settings.processes), detail=detail, error="; ".join(errors), outcome=outcome)
 
 
 STEPS: dict[str, Callable[[RecoveryStep, StepContext, MemoryState], Awaitable[_Done]]] = {
