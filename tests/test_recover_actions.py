@@ -127,3 +127,31 @@ def test_recovery_settings_defaults_and_durations() -> None:
     assert parse_recovery_settings(None, "m").stability_window_s == 60.0
     assert parse_recovery_settings({"stability_window": "5m"}, "m").stability_window_s == 300.0
     assert parse_recovery_settings({"stability_window": 90}, "m").stability_window_s == 90.0
+
+
+@pytest.mark.parametrize(("step", "message"), [
+    ("{id: nap, level: L1, kind: advice, description: d, reversible: true, instructions: [x]}",
+     "L3 and L4 steps are advice"),
+    ("{id: boot, level: L4, kind: clear_caches, description: d, reversible: false}", "L3 and L4 steps are advice"),
+    ("{id: kill, level: L1, kind: signal_processes, description: d, reversible: false}", "must be reversible"),
+    ("{id: low, level: L1, kind: lower_setting, description: d, reversible: true, setting: x}",
+     "exactly one of `value` or `value_fact`"),
+    ("{id: odd, level: L1, kind: clear_caches, description: d, reversible: true, when: [cpu_percent.warning]}",
+     "when 'cpu_percent.warning'"),
+])
+def test_a_user_ladder_file_with_a_step_wfdoctor_cannot_honour_is_refused_with_file_and_line(
+        tmp_path: Path, step: str, message: str) -> None:
+    path = tmp_path / "ladder.yaml"
+    path.write_text(f"version: 1\nsteps:\n  - {step}\n")
+    with pytest.raises(WfdoctorError, match=f"^{path}:3: ") as caught:
+        load_ladder([path])
+    assert message in str(caught.value)
+
+
+def test_a_user_ladder_step_replaces_the_shipped_one_with_the_same_id(tmp_path: Path) -> None:
+    path = tmp_path / "ladder.yaml"
+    path.write_text("version: 1\nsteps:\n  - {id: lower_ui_quality, level: L1, kind: lower_setting, description: d,"
+                    " reversible: true, setting: ui_quality, value: minimal}\n")
+    ladder = load_ladder([path])
+    assert ladder.step("lower_ui_quality").value == "minimal"
+    assert [s.id for s in ladder.steps] == [s.id for s in load_ladder().steps]

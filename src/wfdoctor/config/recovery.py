@@ -53,8 +53,8 @@ class RecoveryStep(Strict):
             raise ValueError("lower_setting needs `setting` and exactly one of `value` or `value_fact`")
         if self.kind == "advice" and not self.instructions:
             raise ValueError("advice needs `instructions`")
-        if self.kind != "advice" and self.level in ("L3", "L4"):
-            raise ValueError("L3 and L4 steps are advice: wfdoctor performs nothing at those levels")
+        if (self.kind == "advice") != (self.level in ("L3", "L4")):
+            raise ValueError("L3 and L4 steps are advice (wfdoctor performs nothing at those levels), and only they")
         if self.level == "L1" and not self.reversible:
             raise ValueError("an L1 step runs on its own, so it must be reversible")
         for ref in self.when:
