@@ -14,12 +14,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import FIXTURES
 from tests.test_recover_progressive import scripted_memory
+from wfdoctor.act import recovery
 from wfdoctor.act.recovery import StepContext, perform_step
 from wfdoctor.act.settings_file import SettingsFile
 from wfdoctor.config.facts import load_facts
 from wfdoctor.config.recovery import load_ladder, parse_recovery_settings
-from wfdoctor.model import WfdoctorError
+from wfdoctor.app.recover import RecoverOptions, run_recover
+from wfdoctor.model import Sample, WfdoctorError
+from wfdoctor.sense.gpu_nvml import GpuReport, parse_gpus
+from wfdoctor.store.db import Store
 
 
 def context(apply: bool, **settings: object) -> StepContext:
@@ -155,3 +160,33 @@ def test_a_user_ladder_step_replaces_the_shipped_one_with_the_same_id(tmp_path: 
     ladder = load_ladder([path])
     assert ladder.step("lower_ui_quality").value == "minimal"
     assert [s.id for s in ladder.steps] == [s.id for s in load_ladder().steps]
+
+
+class HalfFullMachine:
+    """The system probe of a machine with half its memory in use."""
+
+    def __init__(self, top: int) -> None:
+        pass
+
+    def read(self, slow: bool) -> list[Sample]:
+        return [Sample("wf_memory_used_ratio", 0.5, "ratio", "test"),
+                Sample("wf_memory_available_bytes", 64 << 30, "bytes", "test")]
+
+
+def test_gpu_memory_from_nvml_sets_the_level_by_the_facts_vram_thresholds(tmp_path: Path, monkeypatch) -> None:
+    """A recorded H100 with 75.6 of 85.5 GB in use (88 %): past VRAM 85 % (L1 steps), short of 92 % and 97 %."""
+    devices = json.loads((FIXTURES / "nvml_h100_loaded.json").read_text())["devices"]
+    monkeypatch.setattr(recovery, "probe_gpus", lambda: GpuReport(samples=parse_gpus(devices), gpus=devices,
+                                                                   status="1 NVIDIA GPU(s)"))
+    monkeypatch.setattr(recovery, "SystemProbe", HalfFullMachine)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))    # no user facts or monitor config
+    with Store.open(tmp_path / "wf.db") as store:
+        report = run_recover(RecoverOptions(backend_urls=()), store)
+    assert report.state.gpu_memory_used_bytes == 75609473024
+    assert (report.ram_percent, report.vram_percent) == (50.0, pytest.approx(88.4, abs=0.1))
+    applying = {s.step.id: s.because for s in report.steps if s.applies}
+    assert report.level_now == "L1"
+    assert set(applying) == {"clear_caches", "lower_ui_quality"}
+    assert applying["clear_caches"] == "VRAM 88 % >= 85 % (vram_percent.warning)"
+    unload = next(s for s in report.steps if s.step.id == "unload_idle_models")
+    assert unload.because == "below RAM 90 %, below VRAM 92 %"

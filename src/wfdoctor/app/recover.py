@@ -91,7 +91,8 @@ class RecoverInputs:
 
 def recover_inputs(options: RecoverOptions) -> RecoverInputs:
     """Facts, ladder, the user's recovery settings and the step asked for, checked before anything is touched."""
-    facts = load_facts(options.facts_path)
+    user_facts = user_config_dir() / "facts.yaml"   # as every command: the user's facts unless --facts names others
+    facts = load_facts(options.facts_path or (user_facts if user_facts.is_file() else None))
     ladder = load_ladder(options.ladder_paths)
     settings = load_recovery_settings(options.config_path, ladder)
     step = ladder.step(options.step) if options.step else None
