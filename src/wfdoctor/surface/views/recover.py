@@ -38,6 +38,8 @@ def _what_to_do(status: StepStatus) -> str:
 def render(report: RecoverReport, console: Console) -> None:
     console.print(Text.assemble(("wfdoctor recover", "bold"), f"  run {report.run.id}"))
     console.print(shown(_memory_line(report)))
+    if report.action is not None:   # what was asked for comes first; the ladder is the context
+        render_action(report.action, console)
     console.print(Text.assemble(("Level now: ", "bold"), (report.level_now, LEVEL_STYLE[report.level_now])))
     table = Table(title="Recovery ladder (data/recovery.yaml; thresholds from the facts)", title_justify="left")
     table.add_column("step", no_wrap=True)
@@ -57,8 +59,6 @@ def render(report: RecoverReport, console: Console) -> None:
     if report.settings_file is None:
         console.print(Text("recovery.settings_file is not configured: the settings steps have no file to lower.",
                            style="dim"))
-    if report.action is not None:
-        render_action(report.action, console)
 
 
 def render_action(action: ActionRecord, console: Console) -> None:
