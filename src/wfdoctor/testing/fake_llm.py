@@ -23,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
@@ -109,6 +110,7 @@ class FakeServer(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()
         self.gate = threading.Semaphore(config.max_parallel) if config.max_parallel else None
         self.stopping = threading.Event()
+        self.received: list[dict[str, Any]] = []   # every request's method, path and JSON body: GET /_fake/requests
         self.models = [dict(m) for m in config.models] or [{
             "name": MODEL, "size": config.model_size, "size_vram": config.model_size_vram,
             "expires_at": "2026-11-27T01:05:00Z", "loaded": True}]
@@ -145,6 +147,11 @@ class Handler(socketserver.StreamRequestHandler):
             if line.lower().startswith(b"content-length:"):
                 length = int(line.split(b":", 1)[1])
         body = json.loads(self.rfile.read(length)) if length else {}
+        if path == "/_fake/requests":
+            self.json({"requests": self.server.received})
+            return True
+        with self.server.lock:
+            self.server.received.append({"method": method, "path": path, "body": body})
         return self.route(method, path, body, arrived)
 
     def route(self, method: str, path: str, body: dict[str, Any], arrived: float) -> bool:
@@ -366,6 +373,11 @@ class FakeLLMServer:
             raise RuntimeError(f"fake server did not start: {line!r}")
         self.base_url = f"http://127.0.0.1:{int(line.split()[1])}"
         return self
+
+    def received(self) -> list[dict[str, Any]]:
+        """The requests the server got so far (method, path, JSON body): what a test asserts was sent."""
+        with urllib.request.urlopen(f"{self.base_url}/_fake/requests", timeout=5) as answer:
+            return list(json.loads(answer.read())["requests"])
 
     def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                  tb: TracebackType | None) -> None:
