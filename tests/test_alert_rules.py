@@ -62,7 +62,7 @@ def test_the_ram_ladder_escalates_through_the_recovery_steps() -> None:
     assert [rule.expr.split("> ")[1] for rule in ladder] == ["80 / 100", "90 / 100", "95 / 100"]
     assert ladder[0].escalation == ("clear_caches",)
     assert "unload_idle_models" in ladder[1].escalation
-    assert ladder[2].escalation[-1] == "emergency_stop_generation"
+    assert ladder[2].escalation[-1] == "stop_generation"
 
 
 def test_a_users_facts_change_the_rules(tmp_path: Path) -> None:
@@ -199,3 +199,13 @@ def test_promtool_sees_the_same_alerts_and_annotations_as_our_engine(tmp_path: P
     ran = subprocess.run([promtool, "test", "rules", "test.yml"], cwd=tmp_path, capture_output=True, text=True,
                          timeout=60, check=False)
     assert ran.returncode == 0, ran.stdout + ran.stderr
+
+
+def test_every_escalation_step_of_the_default_rules_is_a_step_of_the_shipped_recovery_ladder() -> None:
+    from wfdoctor.config.recovery import load_ladder
+
+    ladder = load_ladder()
+    named = {step for rule in load_alert_rules(load_facts(), "mid") for step in rule.escalation}
+    assert named, "the default rules name recovery steps"
+    for step in sorted(named):
+        ladder.step(step)  # raises for an unknown id

@@ -15,6 +15,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
+from wfdoctor.config.durations import parse_duration
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.yamlfile import Strict, read_yaml, validate
 from wfdoctor.model import WfdoctorError
@@ -150,18 +151,12 @@ def _names(section: Mapping[str, object], key: str, where: str) -> tuple[str, ..
 
 
 def _duration(value: object, where: str) -> float:
-    """Seconds, or a Prometheus-style duration (`30s`, `5m`, `1h`) as the rest of the monitor config."""
-    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-    seconds: float | None = None
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        seconds = float(value)
-    elif isinstance(value, str):
-        for suffix in sorted(units, key=len, reverse=True):
-            number = value[: -len(suffix)]
-            if value.endswith(suffix) and number.replace(".", "", 1).isdigit():
-                seconds = float(number) * units[suffix]
-                break
-    if seconds is None or not math.isfinite(seconds) or seconds <= 0:
+    """Seconds, or a Prometheus duration (`30s`, `5m`, `1h`) as the rest of the monitor config."""
+    try:
+        seconds = parse_duration(value)
+    except ValueError:
+        seconds = 0.0
+    if not math.isfinite(seconds) or seconds <= 0:
         raise WfdoctorError(f"{where}: recovery.stability_window: expected a duration above 0 (e.g. 60s, 5m), "
                             f"not {value!r}")
     return seconds
