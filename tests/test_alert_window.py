@@ -54,3 +54,26 @@ def test_a_series_newest_point_is_none_once_stale() -> None:
     assert series.newest(399.0, 300.0) == (100.0, 0.5)
     assert series.newest(400.0, 300.0) is None
     assert series.newest(99.0, 300.0) is None   # nothing at or before that time
+
+
+def test_a_series_its_probe_no_longer_reports_is_stale_at_once_and_back_with_its_next_point() -> None:
+    window = SampleWindow(600.0)
+    window.add([sample("a", 100, 0.5), sample("b", 100, 0.6)])
+    reading = [sample("a", 101, 0.5)]   # process b exited: the probe's reading at 101 has no b
+    window.add(reading)
+    window.end_missing(reading, 101.0)
+    newest = {dict(s.labels)["host"]: s.newest(102.0, 300.0) for s in window.series("wf_memory_used_ratio")}
+    assert newest == {"a": (101.0, 0.5), "b": None}
+    assert [s.labels["host"] for s in window.latest()] == ["a"]
+    window.add([sample("b", 103, 0.7)])
+    [b] = [s for s in window.series("wf_memory_used_ratio") if dict(s.labels)["host"] == "b"]
+    assert b.newest(104.0, 300.0) == (103.0, 0.7)
+
+
+def test_a_reading_ends_only_the_series_of_its_own_metrics() -> None:
+    window = SampleWindow(600.0)
+    other = Sample("wf_cpu_utilization_ratio", 0.3, "ratio", "test", {}, 100.0)
+    window.add([sample("a", 100, 0.5), other])
+    window.end_missing([sample("a", 101, 0.5)], 101.0)
+    [cpu] = window.series("wf_cpu_utilization_ratio")
+    assert cpu.newest(102.0, 300.0) == (100.0, 0.3)

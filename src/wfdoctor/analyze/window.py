@@ -19,14 +19,17 @@ Labels = tuple[tuple[str, str], ...]
 class Series:
     """One series' points, oldest first; the unit and source of its newest sample."""
 
-    __slots__ = ("labels", "metric", "source", "ts", "unit", "values")
+    __slots__ = ("ended_at", "labels", "metric", "source", "ts", "unit", "values")
 
     def __init__(self, metric: str, labels: Labels, unit: str, source: str) -> None:
         self.metric, self.labels, self.unit, self.source = metric, labels, unit, source
         self.ts: list[float] = []
         self.values: list[float] = []
+        self.ended_at: float | None = None   # Prometheus' staleness marker: its source stopped reporting it
 
     def append(self, ts: float, value: float) -> None:
+        if self.ended_at is not None and ts > self.ended_at:
+            self.ended_at = None
         if self.ts and ts < self.ts[-1]:   # a late sample: keep the order ranges rely on
             at = bisect_right(self.ts, ts)
             self.ts.insert(at, ts)
@@ -45,6 +48,8 @@ class Series:
         """(ts, value) of the newest point in (now - lookback, now]; None when the series is stale there."""
         end = bisect_right(self.ts, now)
         if end == 0 or self.ts[end - 1] <= now - lookback_s:
+            return None
+        if self.ended_at is not None and self.ts[end - 1] < self.ended_at <= now:
             return None
         return self.ts[end - 1], self.values[end - 1]
 
@@ -74,6 +79,18 @@ class SampleWindow:
             self.now = max(self.now, sample.ts)
         self._trim()
 
+    def end_missing(self, reading: Iterable[Sample], ts: float) -> None:
+        """Mark stale, as Prometheus does when a scrape no longer has a series, every series of the metrics in
+        `reading` (one probe's complete reading at `ts`) that the reading does not have: a process that exited
+        is gone now, not for the next lookback (5 minutes) as its last point would say."""
+        present: dict[str, set[Labels]] = {}
+        for sample in reading:
+            present.setdefault(sample.metric, set()).add(tuple(sorted(sample.labels.items())))
+        for metric, kept in present.items():
+            for labels, series in self._by_metric.get(metric, {}).items():
+                if labels not in kept and series.ts and series.ts[-1] < ts:
+                    series.ended_at = ts
+
     def _trim(self) -> None:
         cutoff = self.now - self.retention_s
         for metric, by_labels in list(self._by_metric.items()):
@@ -89,9 +106,9 @@ class SampleWindow:
         return iter(self._by_metric.get(metric, {}).values())
 
     def latest(self) -> list[Sample]:
-        """The newest point of each series (what `/metrics` exposes)."""
+        """The newest point of each series that is not stale (what `/metrics` exposes)."""
         return [Sample(s.metric, s.values[-1], s.unit, s.source, dict(s.labels), s.ts[-1])
-                for by_labels in self._by_metric.values() for s in by_labels.values()]
+                for by_labels in self._by_metric.values() for s in by_labels.values() if s.ended_at is None]
 
     def __len__(self) -> int:
         """Points held, all series together."""
