@@ -1,0 +1,138 @@
+"""The monitor's probes: the system and GPUs each tick, the LLM servers' state, the token canary.
+
+Each probe returns what it read *and* whether it could read it: a failure (NVML gone, a server
+down, a canary refused) is a `wf_monitor_probe_ok 0` sample and a sentence, never an exception
+that reaches the monitor's loop. The system/GPU read and the canary are blocking work; the
+monitor runs them off its event loop (`in_daemon_thread`, `asyncio.to_thread`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TypeVar
+
+from wfdoctor.analyze.tokens import summary_samples
+from wfdoctor.app.tokens import TokensOptions, run_tokens
+from wfdoctor.model import Sample, WfdoctorError
+from wfdoctor.sense.backends.base import BackendStatus
+from wfdoctor.sense.backends.discovery import backend_samples, discover
+from wfdoctor.sense.gpu_nvml import NvmlSession, parse_gpus
+from wfdoctor.sense.system import SystemProbe
+from wfdoctor.store.db import Store
+
+T = TypeVar("T")
+SERVER_PROBE_TIMEOUT_S = 1.0
+CANARY_MAX_TOKENS = 16
+CANARY_TIMEOUT_S = 30.0
+CANARY_LABELS = {"check": "canary"}
+
+
+@dataclass(frozen=True)
+class ProbeResult:
+    """Samples read, and for each probe that failed, why (probe name -> sentence)."""
+
+    samples: list[Sample] = field(default_factory=list)
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def probe_ok(probe: str, ok: bool) -> Sample:
+    return Sample("wf_monitor_probe_ok", 1.0 if ok else 0.0, "bool", "wfdoctor monitor", {"probe": probe})
+
+
+class MachineProbe:
+    """CPU, memory, swap, disk (of the database's folder), processes and NVIDIA GPUs, one reading per call.
+
+    NVML is opened once: no GPU at start is a fact said once (no GPU samples follow); NVML failing
+    later is a probe failure each tick until it answers again.
+    """
+
+    def __init__(self, db: Path) -> None:
+        self._system = SystemProbe(paths={"database": db.parent})
+        self._nvml = NvmlSession()
+        self.gpu_status = self._nvml.status if not self._nvml.open() else ""
+        self._has_gpu = not self.gpu_status
+
+    def read(self) -> ProbeResult:
+        samples = self._system.read()
+        samples.append(probe_ok("system", True))
+        if not self._has_gpu:
+            return ProbeResult(samples)
+        try:
+            gpu = parse_gpus(self._nvml.read())
+        except Exception as exc:  # noqa: BLE001 (pynvml raises its own NVMLError family, and driver bugs more)
+            return ProbeResult(samples + [probe_ok("gpu", False)], {"gpu": f"NVML read failed: {exc}"})
+        return ProbeResult(samples + gpu + [probe_ok("gpu", True)])
+
+    def close(self) -> None:
+        self._nvml.close()
+
+
+class ServerWatch:
+    """The LLM servers' passive state: the named URLs, else whatever discovery finds on the usual ports.
+
+    A server found once stays watched, so its going down is a `wf_llm_server_up 0`, not silence.
+    """
+
+    def __init__(self, urls: Sequence[str]) -> None:
+        self._named = [url.rstrip("/") for url in urls]
+        self.statuses: dict[str, BackendStatus] = {}
+
+    async def read(self) -> ProbeResult:
+        found = await discover(self._named or None, timeout_s=SERVER_PROBE_TIMEOUT_S)
+        watched = [s for s in found if self._named or s.answered or s.url in self.statuses]
+        self.statuses.update({s.url: s for s in watched})
+        down = {s.url: s.error or "did not answer" for s in watched if not s.answered}
+        return ProbeResult(backend_samples(watched) + [probe_ok("servers", not down)],
+                           {f"server {url}": why for url, why in down.items()})
+
+    def answering(self) -> list[str]:
+        return [url for url, status in self.statuses.items() if status.answered]
+
+
+def canary(url: str, db: Path) -> ProbeResult:
+    """One short real request (no warm-up, 16 tokens, no bandwidth test) through the `tokens` pipeline:
+    stored as a `tokens` run, so the regression history gets a point every canary interval."""
+    options = TokensOptions(backend_url=url, runs=1, warmup=0, max_tokens=CANARY_MAX_TOKENS,
+                            timeout_s=CANARY_TIMEOUT_S, measure_bandwidth=False, embedded=False)
+    try:
+        with Store.open(db) as store:
+            report = run_tokens(options, store)
+    except WfdoctorError as exc:
+        return ProbeResult([probe_ok("canary", False)], {f"canary {url}": str(exc)})
+    samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | CANARY_LABELS | {"url": url}, s.ts)
+               for s in summary_samples(report.levels)]
+    failed = {kind: count for level in report.levels for kind, count in level.errors.items()}
+    ok = any(level.ok for level in report.levels)
+    why = {f"canary {url}": f"request failed ({', '.join(failed) or 'no answer'}), run {report.run.id}"}
+    return ProbeResult(samples + [probe_ok("canary", ok)], {} if ok else why)
+
+
+async def in_daemon_thread(work: Callable[[], T], name: str) -> T:
+    """`work()` in a daemon thread: unlike `asyncio.to_thread`, a canary stuck on a hung server never holds
+    the monitor's exit (its `tokens` run is then closed as abandoned by the next opener of the store)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[T] = loop.create_future()
+
+    def settle(outcome: Callable[[], None]) -> None:
+        if not done.done():
+            outcome()
+
+    def body() -> None:
+        try:
+            result = work()
+        except BaseException as exc:  # noqa: BLE001 (handed to the awaiting task, which decides)
+            error = exc
+            call = lambda: settle(lambda: done.set_exception(error))  # noqa: E731
+        else:
+            call = lambda: settle(lambda: done.set_result(result))  # noqa: E731
+        try:
+            loop.call_soon_threadsafe(call)
+        except RuntimeError:  # the loop has closed: the monitor is gone, nobody waits for this
+            pass
+
+    threading.Thread(target=body, name=name, daemon=True).start()
+    return await done
