@@ -29,6 +29,7 @@ from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineF
 from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.app.monitor_writer import SampleQueue
+from wfdoctor.app.tokens import LOOPBACK_HOSTS
 from wfdoctor.config.metrics import load_metrics
 from wfdoctor.config.monitor import load_monitor_config
 from wfdoctor.model import (MAX_MAGNITUDE, PLAUSIBLE_TIMES, ActionRecord, Alert, Run, Sample, WfdoctorError,
@@ -74,6 +75,18 @@ class MonitorOptions:
             raise WfdoctorError("intervals, retention and lookback must be above 0")
         if self.queue_capacity < 1:
             raise WfdoctorError("the write queue must hold at least 1 sample")
+        host, _ = listen_address(self.listen)
+        if host not in LOOPBACK_HOSTS and not self.token:
+            raise WfdoctorError(f"listening on {host} (not loopback) needs --token: anyone who reaches the port "
+                                f"could push samples and read the machine's state")
+
+
+def listen_address(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 hosts in brackets: `[::1]:8471`) -> (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise WfdoctorError(f"listen address '{listen}': expected HOST:PORT, e.g. 127.0.0.1:8471")
+    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,7 @@ class Monitor:
         self._watchers: Watchers = NoWatchers()
         self._failing: dict[str, dict[str, str]] = {}  # probe -> what fails in it -> why
         self._last_summary = 0.0
+        self.started = asyncio.Event()  # set once the lock is held and the run recorded (then serve the web side)
         self.servers = ServerWatch(options.backend_urls)
         self._counts = {"ticks": 0, "written": 0, "dropped": 0, "overruns": 0, "errors": 0, "alerts": 0,
                         "external": 0}
@@ -168,6 +182,7 @@ class Monitor:
                    interval_s=options.interval_s, pid=os.getpid())
         for text in filter(None, (note, machine.gpu_status)):
             self._emit("note", text)
+        self.started.set()
         servers_known = asyncio.Event()
         tasks = [asyncio.create_task(job) for job in (
             self._every(options.interval_s, lambda: self._machine_tick(machine, store, run_id), "machine"),

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
@@ -57,7 +57,10 @@ class MachineProbe:
         self._has_gpu = not self.gpu_status
 
     def read(self) -> ProbeResult:
-        samples = self._system.read()
+        """One reading. The rates' `window_s` label (the seconds since the last reading, a little different
+        every tick) is dropped: it would make every tick a new series; the monitor's interval is in its run."""
+        samples = [replace(s, labels={k: v for k, v in s.labels.items() if k != "window_s"})
+                   for s in self._system.read()]
         samples.append(probe_ok("system", True))
         if not self._has_gpu:
             return ProbeResult(samples)

@@ -74,12 +74,13 @@ class MonitorStore(Store):
                                     (limit,)).fetchall()
         return [_event(row) for row in rows]
 
-    def current_alerts(self) -> list[AlertEvent]:
-        """The last transition of every alert whose last transition is not `resolved` (pending or firing)."""
+    def current_alerts(self, include_resolved: bool = False) -> list[AlertEvent]:
+        """The last transition of every alert still pending or firing (or of every alert), newest first."""
+        state = "" if include_resolved else "AND state != 'resolved'"
         with self._errors():
             rows = self._db.execute(
                 f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN (SELECT MAX(id) FROM alert_events "
-                "GROUP BY fingerprint) AND state != 'resolved' ORDER BY ts DESC").fetchall()
+                f"GROUP BY fingerprint) {state} ORDER BY ts DESC, id DESC").fetchall()
         return [_event(row) for row in rows]
 
     def add_silence(self, matchers: Sequence[str], created_at: float, ends_at: float, comment: str,
