@@ -201,6 +201,7 @@ class Monitor:
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._guarded(self._watchers.aclose(), "routing")
             await asyncio.to_thread(machine.close)
+            self._queue.close()  # from here `accept` refuses: nothing acknowledged can miss the last flush
             self._flush_all(store, run_id)
             store.finish_run(run)
         summary = self._summary(run_id, note)
@@ -344,7 +345,7 @@ class Monitor:
     async def _retention(self, store: MonitorStore) -> None:
         await retention_pass(store, time.time(), self.options.raw_retention_s, self.options.aggregate_retention_s)
 
-    def _emit(self, kind: str, message: str, **fields: str | float | int | bool | None) -> None:
+    def _emit(self, kind: str, message: str, /, **fields: str | float | int | bool | None) -> None:
         self._observer.event(MonitorEvent(kind, time.time(), message, dict(fields)))
 
 

@@ -23,10 +23,18 @@ class SampleQueue:
         self.accepted = 0
         self._items: list[Sample] = []
         self._lock = threading.Lock()
+        self._closed = False
+
+    def close(self) -> None:
+        """Take nothing more: what is queued now is all the final flush must write."""
+        with self._lock:
+            self._closed = True
 
     def put(self, samples: Sequence[Sample]) -> None:
         """Take all of `samples` or none (Overloaded when they do not fit)."""
         with self._lock:
+            if self._closed:
+                raise Overloaded("the monitor is stopping; send to the next one")
             if len(self._items) + len(samples) > self.capacity:
                 raise Overloaded(f"the monitor's write queue is full ({self.capacity} samples); retry later")
             self._items.extend(samples)

@@ -84,16 +84,16 @@ def monitor(
         config_path=config, apply=apply, headless=headless, token=token))
     path = wfdoctor.database(db)
     if headless:
-        summary = _watch(Monitor(options, path, observer=HeadlessLog()), options, run_for)
+        summary = run_until_stopped(Monitor(options, path, observer=HeadlessLog()), options, run_for)
     else:
         with LiveView(stdout) as live:
-            summary = _watch(Monitor(options, path, observer=live), options, run_for)
+            summary = run_until_stopped(Monitor(options, path, observer=live), options, run_for)
     stderr.print(plain(f"wfdoctor: monitor stopped: {summary.samples_written} samples in run {summary.run_id} of "
                        f"{path} ({summary.errors} probe errors)"), highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(EXIT_HEALTHY)
 
 
-def _watch(monitor: Monitor, options: MonitorOptions, run_for: float | None) -> MonitorSummary:
+def run_until_stopped(monitor: Monitor, options: MonitorOptions, run_for: float | None) -> MonitorSummary:
     """Run until SIGTERM, Ctrl-C or `run_for` seconds; both signals stop it cleanly (flushed, run closed)."""
     async def main() -> MonitorSummary:
         stop = asyncio.Event()

@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wfdoctor.surface.views import council, diagnose, history, memory, regress, tokens
+from wfdoctor.surface.views import council, diagnose, history, memory, monitor, regress, tokens
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -28,6 +28,7 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     regress.SHOW_SCHEMA_ID: (regress.ShowDocument, "wfdoctor regress show --json"),
     regress.RECORD_SCHEMA_ID: (regress.RecordDocument, "wfdoctor regress record --json"),
     history.SCHEMA_ID: (history.HistoryDocument, "wfdoctor history --json (an array of runs)"),
+    monitor.SCHEMA_ID: (monitor.AlertsDocument, "wfdoctor alerts list --json"),
 }
 
 
