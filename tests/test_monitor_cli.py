@@ -32,6 +32,11 @@ def monitor_samples(db: Path, metric: str) -> list:
         return [s for s in store.samples_of(run.id) if s.metric == metric]
 
 
+def store_metrics(db: Path, run_id: int) -> list[str]:
+    with MonitorStore.open(db) as store:
+        return sorted({s.metric for s in store.samples_of(run_id)})
+
+
 def test_headless_at_10_hz_for_a_duration_logs_json_and_stores_samples(wfdoctor, tmp_path: Path,
                                                                        closed_url: str) -> None:
     result = wfdoctor("monitor", *QUICK, "--duration", "2", "--canary", "off", "--backend", closed_url,
@@ -140,6 +145,6 @@ def test_the_canary_is_a_stored_tokens_run_against_a_real_server(wfdoctor, llm_s
         runs = store.list_runs()
         tokens_run = next(r for r in runs if r.command == "tokens")
         ttft = [s for s in store.samples_of(tokens_run.id) if s.metric == "wf_llm_time_to_first_token_seconds"]
-    assert tokens_run.status == "finished" and ttft
+    assert tokens_run.status == "finished" and ttft, (result.stderr[-3000:], store_metrics(db, tokens_run.id))
     assert {s.value for s in monitor_samples(db, "wf_monitor_probe_ok") if s.labels == {"probe": "canary"}} == {1.0}
     assert {s.value for s in monitor_samples(db, "wf_llm_server_up")} == {1.0}

@@ -123,6 +123,7 @@ class Monitor:
         self._watchers: Watchers = NoWatchers()
         self._failing: dict[str, dict[str, str]] = {}  # probe -> what fails in it -> why
         self._last_summary = 0.0
+        self._canary_running = False
         self.started = asyncio.Event()  # set once the lock is held and the run recorded (then serve the web side)
         self.servers = ServerWatch(options.backend_urls)
         self._counts = {"ticks": 0, "written": 0, "dropped": 0, "overruns": 0, "errors": 0, "alerts": 0,
@@ -271,6 +272,10 @@ class Monitor:
                    overruns=self._counts["overruns"])
 
     async def _server_tick(self, servers_known: asyncio.Event) -> None:
+        """Skipped while a canary runs: llama-cpp-python's server cuts a streaming answer short when any other
+        request (its `/v1/models` listing included) arrives, so probing would cut our own canary."""
+        if self._canary_running:
+            return
         self._take(await self.servers.read(), "servers")
         servers_known.set()
 
@@ -279,9 +284,13 @@ class Monitor:
         await self._every(interval, self._canary_tick, "canary")
 
     async def _canary_tick(self) -> None:
-        for url in self.servers.answering():
-            reading = await in_daemon_thread(lambda url=url: canary(url, self.db), "wfdoctor-canary")
-            self._take(reading, f"canary {url}")
+        self._canary_running = True
+        try:
+            for url in self.servers.answering():
+                reading = await in_daemon_thread(lambda url=url: canary(url, self.db), "wfdoctor-canary")
+                self._take(reading, f"canary {url}")
+        finally:
+            self._canary_running = False
 
     def _take(self, reading: ProbeResult, probe: str) -> None:
         """A probe's reading: queued for the store, held for the next tick and the views; a failure
