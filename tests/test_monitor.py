@@ -6,15 +6,15 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import pytest
 
 from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
-from wfdoctor.app.monitor_events import MonitorEvent
+from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
 from wfdoctor.app.monitor_pipeline import PipelineContext, TickOutcome
-from wfdoctor.app.monitor_view import MonitorView, Overloaded
+from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.model import ActionRecord, Alert, AlertState, Sample, WfdoctorError
 from wfdoctor.sense import gpu_nvml
 from wfdoctor.store.monitoring import MonitorStore
@@ -32,7 +32,7 @@ class Recorder:
     def event(self, event: MonitorEvent) -> None:
         self.events.append(event)
 
-    def tick(self, view: MonitorView) -> None:
+    def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
         self.ticks += 1
 
     def of(self, kind: str) -> list[MonitorEvent]:

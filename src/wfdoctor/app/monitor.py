@@ -23,15 +23,16 @@ from pathlib import Path
 
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.app.datafiles import load_data_files
-from wfdoctor.app.monitor_events import MonitorEvent, MonitorObserver, QuietObserver
+from wfdoctor.app.monitor_events import MonitorObserver, QuietObserver
 from wfdoctor.app.monitor_lock import MonitorLock
 from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineFactory, Watchers, build_pipeline
 from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.app.monitor_writer import SampleQueue
+from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
 from wfdoctor.app.tokens import LOOPBACK_HOSTS
 from wfdoctor.config.metrics import load_metrics
-from wfdoctor.config.monitor import load_monitor_config
+from wfdoctor.config.monitor import listen_address, load_monitor_config
 from wfdoctor.model import (MAX_MAGNITUDE, PLAUSIBLE_TIMES, ActionRecord, Alert, Run, Sample, WfdoctorError,
                             plausible_point)
 from wfdoctor.store.monitoring import MonitorStore
@@ -79,14 +80,6 @@ class MonitorOptions:
         if host not in LOOPBACK_HOSTS and not self.token:
             raise WfdoctorError(f"listening on {host} (not loopback) needs --token: anyone who reaches the port "
                                 f"could push samples and read the machine's state")
-
-
-def listen_address(listen: str) -> tuple[str, int]:
-    """`HOST:PORT` (IPv6 hosts in brackets: `[::1]:8471`) -> (host, port)."""
-    host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise WfdoctorError(f"listen address '{listen}': expected HOST:PORT, e.g. 127.0.0.1:8471")
-    return host.strip("[]"), int(port)
 
 
 @dataclass(frozen=True)
@@ -150,6 +143,9 @@ class Monitor:
         with self._guard:
             self._counts["external"] += len(samples)
         self._hold(samples)
+
+    def snapshot(self) -> MonitorSnapshot:
+        return MonitorSnapshot(self.latest_samples(), self.active_alerts(), self.recent_actions())
 
     # --- running ---
     async def run(self, stop: asyncio.Event) -> MonitorSummary:
@@ -259,7 +255,7 @@ class Monitor:
                        kind=action.kind, target=action.target, level=action.level, applied=action.applied,
                        alert=action.alert, outcome=action.outcome, error=action.error or None)
         self._counts["ticks"] += 1
-        self._observer.tick(self)
+        self._observer.tick(self.snapshot)
         self._summarise(now)
 
     def _summarise(self, now: float) -> None:

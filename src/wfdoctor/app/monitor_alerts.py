@@ -7,26 +7,15 @@ from __future__ import annotations
 import getpass
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 from wfdoctor.app.monitor_silences import parse_matcher
+from wfdoctor.app.reports.monitor import AlertsReport
 from wfdoctor.model import WfdoctorError
-from wfdoctor.store.monitoring import AlertEvent, MonitorStore, Silence
+from wfdoctor.store.monitoring import MonitorStore, Silence
 
 SCOPES = ("current", "all", "history")
 HISTORY_LIMIT = 1000
-
-
-@dataclass(frozen=True)
-class AlertsReport:
-    """`scope` current: alerts pending or firing; all: every alert's last state; history: every transition.
-    `silences`: those in force (every silence, ended ones too, with scope all)."""
-
-    database: Path
-    scope: str
-    alerts: list[AlertEvent]
-    silences: list[Silence]
 
 
 def list_alerts(db: Path, scope: str = "current") -> AlertsReport:

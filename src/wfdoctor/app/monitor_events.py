@@ -1,31 +1,18 @@
-"""What the monitor tells whoever shows it: events (start, tick summaries, alerts, actions, errors, stop)
-and a "new tick" call for live views. The surface decides how they look (JSON lines, a Rich view)."""
+"""Whoever shows the monitor (JSON lines, a Rich view) is a `MonitorObserver`: it gets every event, and
+on each tick a way to read a snapshot (taken only when the view will draw, not ten times a second)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-if TYPE_CHECKING:
-    from wfdoctor.app.monitor_view import MonitorView
-
-FieldValue = str | float | int | bool | None
-
-
-@dataclass(frozen=True)
-class MonitorEvent:
-    """One thing that happened; `kind` is start, tick, alert, action, error, note or stop."""
-
-    kind: str
-    ts: float
-    message: str
-    fields: dict[str, FieldValue] = field(default_factory=dict)
+from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
 
 
 class MonitorObserver(Protocol):
     def event(self, event: MonitorEvent) -> None: ...
 
-    def tick(self, view: MonitorView) -> None: ...
+    def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None: ...
 
 
 class QuietObserver:
@@ -34,5 +21,5 @@ class QuietObserver:
     def event(self, event: MonitorEvent) -> None:
         return None
 
-    def tick(self, view: MonitorView) -> None:
+    def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
         return None

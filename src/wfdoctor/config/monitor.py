@@ -46,6 +46,14 @@ def canary_seconds(text: str | float | int) -> float | None:
     return None if str(text).strip().lower() in ("off", "false", "none", "0") else duration_seconds(text)
 
 
+def listen_address(listen: str) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 hosts in brackets: `[::1]:8471`) -> (host, port)."""
+    host, sep, port = listen.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise WfdoctorError(f"listen address '{listen}': expected HOST:PORT, e.g. 127.0.0.1:8471")
+    return host.strip("[]"), int(port)
+
+
 class MonitorSettings(Strict):
     """The `monitor:` section; every field optional (the command's defaults and options fill the rest)."""
 

@@ -20,7 +20,7 @@ from wfdoctor.surface.terminal import EXIT_HEALTHY, checked_options, interrupted
 from wfdoctor.surface.views.safe import plain
 
 if TYPE_CHECKING:
-    from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
+    from wfdoctor import Monitor, MonitorOptions, MonitorSummary
 
 alerts_app = typer.Typer(help="Alerts raised by `wfdoctor monitor`, and silences that mute their notifications.",
                          no_args_is_help=True)
@@ -66,7 +66,6 @@ def monitor(
 ) -> None:
     """Watch the machine and the LLM servers continuously: alerts, routing, recovery, /metrics."""
     from wfdoctor.config.monitor import canary_seconds, duration_seconds, load_monitor_config
-    from wfdoctor.app.monitor import Monitor, MonitorOptions
     from wfdoctor.surface.views.monitor import HeadlessLog, LiveView
 
     file = load_monitor_config(config).monitor
@@ -77,17 +76,17 @@ def monitor(
         "lookback_s": file.lookback, "listen": listen or file.listen,
     }
     canary_text = canary or file.canary
-    options = checked_options(lambda: MonitorOptions(
+    options = checked_options(lambda: wfdoctor.MonitorOptions(
         **{key: value for key, value in chosen.items() if value is not None},
         **({"canary_interval_s": canary_seconds(canary_text)} if canary_text is not None else {}),
         backend_urls=list(backend or file.backends), rules_paths=list(rules or []), facts_path=facts,
         config_path=config, apply=apply, headless=headless, token=token))
     path = wfdoctor.database(db)
     if headless:
-        summary = run_until_stopped(Monitor(options, path, observer=HeadlessLog()), options, run_for)
+        summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=HeadlessLog()), options, run_for)
     else:
         with LiveView(stdout) as live:
-            summary = run_until_stopped(Monitor(options, path, observer=live), options, run_for)
+            summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=live), options, run_for)
     stderr.print(plain(f"wfdoctor: monitor stopped: {summary.samples_written} samples in run {summary.run_id} of "
                        f"{path} ({summary.errors} probe errors)"), highlight=False, markup=False, soft_wrap=True)
     raise typer.Exit(EXIT_HEALTHY)
@@ -124,7 +123,7 @@ async def serve_web(monitor: Monitor, options: MonitorOptions) -> Callable[[], A
     """THE CALL SITE of the web side (issue 11's exposition slice: `surface/web.py`,
     `start_web(view, host, port, token)`): /metrics, POST /api/samples, GET /api/alerts, /healthz on
     `options.listen`. Returns how to close it. Until that module is present the monitor serves nothing."""
-    from wfdoctor.app.monitor import listen_address
+    from wfdoctor.config.monitor import listen_address
 
     async def nothing() -> None:
         return None
@@ -146,12 +145,11 @@ def alerts_list(
     as_json: JsonOption = False,
 ) -> None:
     """Alerts pending or firing (as the monitor last stored them) and the silences in force."""
-    from wfdoctor.app.monitor_alerts import list_alerts
     from wfdoctor.surface.views import monitor as view
 
     if show_all and history:
         raise typer.BadParameter("give --all or --history, not both")
-    report = list_alerts(wfdoctor.database(db), "history" if history else "all" if show_all else "current")
+    report = wfdoctor.list_alerts("history" if history else "all" if show_all else "current", db=db)
     if as_json:
         print_document(view.alerts_document(report))
     else:
@@ -168,11 +166,10 @@ def alerts_silence(
     as_json: JsonOption = False,
 ) -> None:
     """Mute notifications of matching alerts for a while (they are still evaluated and stored)."""
-    from wfdoctor.app.monitor_alerts import add_silence
     from wfdoctor.config.monitor import duration_seconds
     from wfdoctor.surface.views import monitor as view
 
-    silence = add_silence(wfdoctor.database(db), matchers, duration_seconds(for_), comment)
+    silence = wfdoctor.silence_alerts(matchers, duration_seconds(for_), comment, db=db)
     if as_json:
         print(view.silence_doc(silence).model_dump_json(indent=2))
     else:
@@ -185,7 +182,5 @@ def alerts_unsilence(
     db: DbOption = None,
 ) -> None:
     """End a silence now."""
-    from wfdoctor.app.monitor_alerts import end_silence
-
-    end_silence(wfdoctor.database(db), silence_id)
+    wfdoctor.unsilence(silence_id, db=db)
     stdout.print(f"silence {silence_id} ended", highlight=False, markup=False)

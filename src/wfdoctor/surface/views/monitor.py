@@ -11,7 +11,7 @@ import json
 import sys
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TextIO
 
 from pydantic import BaseModel
@@ -19,11 +19,8 @@ from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.app.monitor_alerts import AlertsReport
-from wfdoctor.app.monitor_events import MonitorEvent
-from wfdoctor.app.monitor_view import MonitorView
+from wfdoctor.app.reports.monitor import AlertEvent, AlertsReport, MonitorEvent, MonitorSnapshot, Silence
 from wfdoctor.model import Sample
-from wfdoctor.store.monitoring import AlertEvent, Silence
 from wfdoctor.surface.views.common import Document, iso, schema_field
 from wfdoctor.surface.views.safe import plain
 from wfdoctor.units import format_value
@@ -49,12 +46,12 @@ class HeadlessLog:
         self._stream.write(json.dumps(line, default=str) + "\n")
         self._stream.flush()
 
-    def tick(self, view: MonitorView) -> None:
+    def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
         return None
 
 
 class LiveView:
-    """The foreground panel, redrawn at most once a second from the monitor's `MonitorView`."""
+    """The foreground panel, redrawn at most once a second from the monitor's snapshot."""
 
     def __init__(self, console: Console) -> None:
         from rich.live import Live
@@ -74,15 +71,15 @@ class LiveView:
         if event.kind != "tick":
             self._events.appendleft(event)
 
-    def tick(self, view: MonitorView) -> None:
+    def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
         now = time.monotonic()
         if now - self._drawn_at >= LIVE_REFRESH_S:
             self._drawn_at = now
-            self._live.update(panel(view, list(self._events)), refresh=True)
+            self._live.update(panel(snapshot(), list(self._events)), refresh=True)
 
 
-def panel(view: MonitorView, events: list[MonitorEvent]) -> RenderableType:
-    samples = view.latest_samples()
+def panel(view: MonitorSnapshot, events: list[MonitorEvent]) -> RenderableType:
+    samples = view.samples
     machine = Table(title="Machine", show_header=False, box=None)
     for label, metric in MACHINE_ROWS:
         for sample in _of(samples, metric):
@@ -99,13 +96,13 @@ def panel(view: MonitorView, events: list[MonitorEvent]) -> RenderableType:
     alerts = Table(title="Active alerts", box=None)
     for column in ("alert", "state", "severity", "value", "summary"):
         alerts.add_column(column)
-    for alert in view.active_alerts():
+    for alert in view.alerts:
         alerts.add_row(plain(alert.name), alert.state.value, alert.severity,
                        "" if alert.value is None else f"{alert.value:.4g}", plain(alert.annotations.get("summary", "")))
     actions = Table(title="Recent actions", box=None)
     for column in ("level", "action", "target", "applied", "outcome"):
         actions.add_column(column)
-    for action in view.recent_actions()[:RECENT_EVENTS]:
+    for action in view.actions[:RECENT_EVENTS]:
         actions.add_row(action.level, plain(action.kind), plain(action.target), "yes" if action.applied else "dry run",
                         plain(action.outcome or action.error))
     lines = [Text(f"{event.kind}: {plain(event.message)}", style="red" if event.kind == "error" else "dim")
