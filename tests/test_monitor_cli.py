@@ -148,3 +148,22 @@ def test_the_canary_is_a_stored_tokens_run_against_a_real_server(wfdoctor, llm_s
     assert tokens_run.status == "finished" and ttft, (result.stderr[-3000:], store_metrics(db, tokens_run.id))
     assert {s.value for s in monitor_samples(db, "wf_monitor_probe_ok") if s.labels == {"probe": "canary"}} == {1.0}
     assert {s.value for s in monitor_samples(db, "wf_llm_server_up")} == {1.0}
+
+
+def test_watching_a_llama_cpp_python_server_does_not_cut_its_users_answers(wfdoctor, llm_server,
+                                                                          tmp_path: Path) -> None:
+    """That server cuts a streaming answer when any request takes its model lock (/v1/models too)."""
+    env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "monitor.db")}
+    watcher = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--server-interval",
+                                "0.2", "--canary", "off", "--backend", llm_server.base_url, "--duration", "60"],
+                               env=env, stderr=subprocess.PIPE, text=True)
+    try:
+        assert watcher.stderr is not None and '"event": "start"' in watcher.stderr.readline()
+        doc = wfdoctor("tokens", "--json", "--backend", llm_server.base_url, "--runs", "3", "--warmup", "0",
+                       "--max-tokens", "48", "--no-bandwidth", "--fail-on", "never", timeout=120).json()
+    finally:
+        watcher.send_signal(signal.SIGTERM)
+        assert watcher.wait(timeout=30) == 0
+    level = doc["levels"][0]
+    assert level["ok"] == level["requests"] == 3, level["errors"]
+    assert {s.value for s in monitor_samples(tmp_path / "monitor.db", "wf_llm_server_up")} == {1.0}

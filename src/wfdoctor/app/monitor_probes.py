@@ -10,16 +10,23 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TypeVar
 
+import aiohttp
+
 from wfdoctor.analyze.tokens import summary_samples
 from wfdoctor.app.tokens import TokensOptions, run_tokens
 from wfdoctor.model import Sample, WfdoctorError
+from wfdoctor.sense.backends import registry
 from wfdoctor.sense.backends.base import BackendStatus
 from wfdoctor.sense.backends.discovery import backend_samples, discover
+from wfdoctor.sense.backends.http import make_session
+from wfdoctor.sense.backends.openai import KIND as OPENAI_KIND
+from wfdoctor.sense.backends.openai import LLAMA_CPP_PYTHON, identify_server
 from wfdoctor.sense.gpu_nvml import NvmlSession, parse_gpus
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
@@ -78,19 +85,41 @@ class ServerWatch:
     """The LLM servers' passive state: the named URLs, else whatever discovery finds on the usual ports.
 
     A server found once stays watched, so its going down is a `wf_llm_server_up 0`, not silence.
+    llama-cpp-python's server cuts a streaming answer short whenever another request takes its model
+    lock, its `/v1/models` listing (discovery's probe) included: polled every few seconds, the watcher
+    would cut the users' answers. Once a server is known to be llama-cpp-python (its `/openapi.json`,
+    which takes no lock, says so), it is only checked through that document; its model list, fixed for
+    the server's life, is kept from the first probe.
     """
 
     def __init__(self, urls: Sequence[str]) -> None:
         self._named = [url.rstrip("/") for url in urls]
         self.statuses: dict[str, BackendStatus] = {}
+        self._lockless: set[str] = set()   # llama-cpp-python servers: checked via /openapi.json only
 
     async def read(self) -> ProbeResult:
-        found = await discover(self._named or None, timeout_s=SERVER_PROBE_TIMEOUT_S)
-        watched = [s for s in found if self._named or s.answered or s.url in self.statuses]
+        candidates = self._named or [url for p in registry.protocols() for url in p.default_urls]
+        probed = [url for url in dict.fromkeys(candidates) if url not in self._lockless]
+        async with make_session(SERVER_PROBE_TIMEOUT_S, max(len(self._lockless), 1), connect_timeout_s=0.5) as client:
+            gentle = [await self._check_lockless(client, url) for url in sorted(self._lockless)]
+            found = await discover(probed, timeout_s=SERVER_PROBE_TIMEOUT_S) if probed else []
+            for status in found:
+                if status.answered and status.kind == OPENAI_KIND and status.url not in self.statuses:
+                    if await identify_server(client, status.url) == LLAMA_CPP_PYTHON:
+                        self._lockless.add(status.url)
+        watched = gentle + [s for s in found if self._named or s.answered or s.url in self.statuses]
         self.statuses.update({s.url: s for s in watched})
         down = {s.url: s.error or "did not answer" for s in watched if not s.answered}
         return ProbeResult(backend_samples(watched) + [probe_ok("servers", not down)],
                            {f"server {url}": why for url, why in down.items()})
+
+    async def _check_lockless(self, client: aiohttp.ClientSession, url: str) -> BackendStatus:
+        """Still llama-cpp-python at `url`? Else it is probed in full again next time (a new server there)."""
+        started = time.perf_counter()
+        if await identify_server(client, url) == LLAMA_CPP_PYTHON:
+            return replace(self.statuses[url], answered=True, latency_s=time.perf_counter() - started, error="")
+        self._lockless.discard(url)
+        return replace(self.statuses[url], answered=False, latency_s=None, error="/openapi.json did not answer")
 
     def answering(self) -> list[str]:
         return [url for url, status in self.statuses.items() if status.answered]
