@@ -167,3 +167,13 @@ def test_watching_a_llama_cpp_python_server_does_not_cut_its_users_answers(wfdoc
     level = doc["levels"][0]
     assert level["ok"] == level["requests"] == 3, level["errors"]
     assert {s.value for s in monitor_samples(tmp_path / "monitor.db", "wf_llm_server_up")} == {1.0}
+
+
+def test_llama_cpp_servers_load_is_read_from_its_metrics_and_slots(wfdoctor, llama_server, tmp_path: Path) -> None:
+    result = wfdoctor("monitor", *QUICK, "--duration", "2", "--canary", "off", "--backend", llama_server,
+                      timeout=60)
+    assert result.code == 0, result.stderr
+    db = tmp_path / "wfdoctor.db"
+    assert {s.value for s in monitor_samples(db, "wf_llm_server_slots_total")} == {3.0}  # the fixture's --parallel
+    assert {s.value for s in monitor_samples(db, "wf_llm_server_requests_deferred")} == {0.0}
+    assert monitor_samples(db, "wf_llm_server_requests_processing")

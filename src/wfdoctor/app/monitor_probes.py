@@ -25,6 +25,7 @@ from wfdoctor.sense.backends import registry
 from wfdoctor.sense.backends.base import BackendStatus
 from wfdoctor.sense.backends.discovery import backend_samples, discover
 from wfdoctor.sense.backends.http import make_session
+from wfdoctor.sense.backends.llamacpp_state import llamacpp_state
 from wfdoctor.sense.backends.openai import KIND as OPENAI_KIND
 from wfdoctor.sense.backends.openai import LLAMA_CPP_PYTHON, identify_server
 from wfdoctor.sense.gpu_nvml import NvmlSession, parse_gpus
@@ -89,7 +90,8 @@ class ServerWatch:
     lock, its `/v1/models` listing (discovery's probe) included: polled every few seconds, the watcher
     would cut the users' answers. Once a server is known to be llama-cpp-python (its `/openapi.json`,
     which takes no lock, says so), it is only checked through that document; its model list, fixed for
-    the server's life, is kept from the first probe.
+    the server's life, is kept from the first probe. llama.cpp's own server adds its load (requests
+    processing and deferred, busy slots) where it serves `/metrics` and `/slots`.
     """
 
     def __init__(self, urls: Sequence[str]) -> None:
@@ -107,10 +109,12 @@ class ServerWatch:
                 if status.answered and status.kind == OPENAI_KIND and status.url not in self.statuses:
                     if await identify_server(client, status.url) == LLAMA_CPP_PYTHON:
                         self._lockless.add(status.url)
+            load = [sample for s in found if s.answered and s.kind == OPENAI_KIND and s.url not in self._lockless
+                    for sample in await llamacpp_state(client, s.url, s.kind)]
         watched = gentle + [s for s in found if self._named or s.answered or s.url in self.statuses]
         self.statuses.update({s.url: s for s in watched})
         down = {s.url: s.error or "did not answer" for s in watched if not s.answered}
-        return ProbeResult(backend_samples(watched) + [probe_ok("servers", not down)],
+        return ProbeResult(backend_samples(watched) + load + [probe_ok("servers", not down)],
                            {f"server {url}": why for url, why in down.items()})
 
     async def _check_lockless(self, client: aiohttp.ClientSession, url: str) -> BackendStatus:
