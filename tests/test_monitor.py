@@ -15,7 +15,7 @@ from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
 from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
 from wfdoctor.app.monitor_pipeline import PipelineContext, TickOutcome
 from wfdoctor.app.monitor_view import Overloaded
-from wfdoctor.model import ActionRecord, Alert, AlertState, Sample, WfdoctorError
+from wfdoctor.model import ActionRecord, Alert, AlertState, Run, Sample, WfdoctorError
 from wfdoctor.sense import gpu_nvml
 from wfdoctor.store.monitoring import MonitorStore
 
@@ -208,3 +208,17 @@ def test_options_refuse_a_too_fast_interval_and_an_open_listen_address_without_t
     assert MonitorOptions(listen="0.0.0.0:8471", token="s3cret").token == "s3cret"
     with pytest.raises(WfdoctorError, match="HOST:PORT"):
         MonitorOptions(listen="localhost")
+
+
+def test_the_running_monitor_folds_raw_samples_past_retention(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    old = time.time() - 2 * 86400
+    with MonitorStore.open(db) as store:
+        run_id = store.begin_run(Run(command="monitor", started_at=old))
+        store.add_samples(run_id, [frame(0.010, old), frame(0.030, old + 1)])
+        store.finish_run(Run(command="monitor", started_at=old, id=run_id))
+    run_for(Monitor(MonitorOptions(**FAST, retention_every_s=0.2), db), 0.6)
+    with MonitorStore.open(db) as store:
+        assert store.samples_of(run_id) == []
+        [(_, _, count, low, high, total)] = store.aggregates_of("wf_ui_frame_time_seconds")
+    assert (count, low, high) == (2, 0.010, 0.030) and total == pytest.approx(0.040)

@@ -177,3 +177,16 @@ def test_llama_cpp_servers_load_is_read_from_its_metrics_and_slots(wfdoctor, lla
     assert {s.value for s in monitor_samples(db, "wf_llm_server_slots_total")} == {3.0}  # the fixture's --parallel
     assert {s.value for s in monitor_samples(db, "wf_llm_server_requests_deferred")} == {0.0}
     assert monitor_samples(db, "wf_llm_server_requests_processing")
+
+
+def test_the_config_file_sets_what_the_options_do_not(wfdoctor, tmp_path: Path, closed_url: str) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"monitor:\n  interval: 100ms\n  server_interval: 500ms\n  canary: off\n"
+                      f"  backends: [{closed_url}]\n")
+    result = wfdoctor("monitor", "--headless", "--config", str(config), "--duration", "1.5", timeout=60)
+    assert result.code == 0, result.stderr
+    assert events(result.stderr)[0]["interval_s"] == 0.1
+    assert {s.labels["url"] for s in monitor_samples(tmp_path / "wfdoctor.db", "wf_llm_server_up")} == {closed_url}
+    config.write_text("monitor:\n  interval: 1s\n  canery: off\n")
+    bad = wfdoctor("monitor", "--headless", "--config", str(config), "--duration", "1")
+    assert bad.code == 2 and f"{config}:3: field 'monitor.canery'" in bad.stderr and "Traceback" not in bad.stderr
