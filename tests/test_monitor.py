@@ -69,6 +69,8 @@ def test_at_10_hz_it_ticks_and_stores_the_machine_under_one_finished_monitor_run
 class StandIn:
     """A stand-in for AlertEngine + Router + RecoveryResponder: fires once on the first tick it sees a CPU sample."""
 
+    note = "a stand-in"
+
     def __init__(self) -> None:
         self.seen: list[Sample] = []
         self.alert: Alert | None = None

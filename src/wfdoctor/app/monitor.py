@@ -94,7 +94,20 @@ class MonitorSummary:
     overruns: int              # machine ticks skipped because a read took longer than the interval
     errors: int
     alerts: int                # transitions seen
-    note: str = ""
+    note: str = ""             # what judges the samples ("12 alert rules", or why nothing does)
+
+
+@dataclass
+class Counts:
+    """What the summary and the tick events report."""
+
+    ticks: int = 0
+    written: int = 0
+    accepted: int = 0
+    dropped: int = 0
+    overruns: int = 0
+    errors: int = 0
+    alerts: int = 0
 
 
 class Monitor:
@@ -119,8 +132,7 @@ class Monitor:
         self._canary_running = False
         self.started = asyncio.Event()  # set once the lock is held and the run recorded (then serve the web side)
         self.servers = ServerWatch(options.backend_urls)
-        self._counts = {"ticks": 0, "written": 0, "dropped": 0, "overruns": 0, "errors": 0, "alerts": 0,
-                        "external": 0}
+        self._counts = Counts()
 
     # --- MonitorView ---
     def latest_samples(self) -> list[Sample]:
@@ -141,7 +153,7 @@ class Monitor:
                                 f"±{MAX_MAGNITUDE:g} at a time {PLAUSIBLE_TIMES}")
         self._queue.put(samples)
         with self._guard:
-            self._counts["external"] += len(samples)
+            self._counts.accepted += len(samples)
         self._hold(samples)
 
     def snapshot(self) -> MonitorSnapshot:
@@ -164,22 +176,33 @@ class Monitor:
         config = load_monitor_config(options.config_path)
         facts = load_data_files(options.facts_path, []).facts
         machine = await asyncio.to_thread(MachineProbe, self.db)
-        first = await asyncio.to_thread(machine.read)
-        run = Run(command="monitor", started_at=time.time(), tier=classify_tier(first.samples, facts).tier,
-                  settings={"interval_s": options.interval_s, "server_interval_s": options.server_interval_s,
-                            "canary_interval_s": options.canary_interval_s, "backends": options.backend_urls,
-                            "apply": options.apply, "listen": options.listen})
-        run_id = store.begin_run(run)
-        self._watchers = self._factory(PipelineContext(
-            store=store, run_id=run_id, facts=facts, tier=run.tier, config=config,
-            rules_paths=[*config.monitor.rules, *options.rules_paths], lookback_s=options.lookback_s,
-            apply=options.apply, backend_urls=options.backend_urls))
-        note = getattr(self._watchers, "note", "")
-        self._emit("start", f"monitoring {self.db} as run {run_id} (tier {run.tier})", run=run_id, tier=run.tier,
-                   interval_s=options.interval_s, pid=os.getpid())
-        for text in filter(None, (note, machine.gpu_status)):
-            self._emit("note", text)
-        self.started.set()
+        try:
+            first = await asyncio.to_thread(machine.read)
+            run = Run(command="monitor", started_at=time.time(), tier=classify_tier(first.samples, facts).tier,
+                      settings={"interval_s": options.interval_s, "server_interval_s": options.server_interval_s,
+                                "canary_interval_s": options.canary_interval_s, "backends": options.backend_urls,
+                                "apply": options.apply, "listen": options.listen})
+            with store.recording(run) as run_id:  # closed "failed" if anything below raises
+                self._watchers = self._factory(PipelineContext(
+                    store=store, run_id=run_id, facts=facts, tier=run.tier, config=config,
+                    rules_paths=[*config.monitor.rules, *options.rules_paths], lookback_s=options.lookback_s,
+                    apply=options.apply, backend_urls=options.backend_urls))
+                self._emit("start", f"monitoring {self.db} as run {run_id} (tier {run.tier})", run=run_id,
+                           tier=run.tier, interval_s=options.interval_s, pid=os.getpid())
+                for text in filter(None, (self._watchers.note, machine.gpu_status)):
+                    self._emit("note", text)
+                self.started.set()
+                await self._watch(machine, store, run_id, stop)
+        finally:
+            await asyncio.to_thread(machine.close)
+        summary = self._summary(run_id)
+        self._emit("stop", f"stopped: {summary.samples_written} samples written in run {run_id}",
+                   run=run_id, samples=summary.samples_written, accepted=summary.accepted, errors=summary.errors)
+        return summary
+
+    async def _watch(self, machine: MachineProbe, store: MonitorStore, run_id: int, stop: asyncio.Event) -> None:
+        """The schedules, until `stop`; then every acknowledged sample is written."""
+        options = self.options
         servers_known = asyncio.Event()
         tasks = [asyncio.create_task(job) for job in (
             self._every(options.interval_s, lambda: self._machine_tick(machine, store, run_id), "machine"),
@@ -197,19 +220,13 @@ class Monitor:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
             await self._guarded(self._watchers.aclose(), "routing")
-            await asyncio.to_thread(machine.close)
             self._queue.close()  # from here `accept` refuses: nothing acknowledged can miss the last flush
             self._flush_all(store, run_id)
-            store.finish_run(run)
-        summary = self._summary(run_id, note)
-        self._emit("stop", f"stopped: {summary.samples_written} samples written in run {run_id}",
-                   run=run_id, samples=summary.samples_written, accepted=summary.accepted, errors=summary.errors)
-        return summary
 
-    def _summary(self, run_id: int, note: str) -> MonitorSummary:
+    def _summary(self, run_id: int) -> MonitorSummary:
         c = self._counts
-        return MonitorSummary(run_id, c["ticks"], c["written"], c["external"], c["dropped"], c["overruns"],
-                              c["errors"], c["alerts"], note)
+        return MonitorSummary(run_id, c.ticks, c.written, c.accepted, c.dropped, c.overruns, c.errors, c.alerts,
+                              self._watchers.note)
 
     async def _every(self, interval: float, step: Callable[[], Awaitable[None]], name: str) -> None:
         """`step` at a fixed phase; a step that overruns skips the ticks it covered (they are not queued)."""
@@ -221,7 +238,7 @@ class Monitor:
             late = loop.time() - deadline
             if late > 0:
                 missed = int(late // interval) + 1
-                self._counts["overruns"] += missed
+                self._counts.overruns += missed
                 deadline += missed * interval
             await asyncio.sleep(deadline - loop.time())
 
@@ -232,7 +249,7 @@ class Monitor:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # noqa: BLE001 (whatever a probe or a rule raises, the monitor keeps watching)
-            self._counts["errors"] += 1
+            self._counts.errors += 1
             self._emit("error", f"{name}: {exc}", step=name, error=type(exc).__name__)
 
     async def _machine_tick(self, machine: MachineProbe, store: MonitorStore, run_id: int) -> None:
@@ -245,7 +262,7 @@ class Monitor:
         outcome = await self._watchers.on_tick(fresh, now)
         if outcome.transitions:
             store.add_alert_events(run_id, outcome.transitions, now)
-            self._counts["alerts"] += len(outcome.transitions)
+            self._counts.alerts += len(outcome.transitions)
             for alert in outcome.transitions:
                 self._emit("alert", f"{alert.name} {alert.state.value}", alert=alert.name, state=alert.state.value,
                            severity=alert.severity, value=alert.value, fingerprint=alert.fingerprint)
@@ -254,7 +271,7 @@ class Monitor:
             self._emit("action", f"{action.level} {action.kind} {action.target}: {action.outcome}",
                        kind=action.kind, target=action.target, level=action.level, applied=action.applied,
                        alert=action.alert, outcome=action.outcome, error=action.error or None)
-        self._counts["ticks"] += 1
+        self._counts.ticks += 1
         self._observer.tick(self.snapshot)
         self._summarise(now)
 
@@ -262,10 +279,10 @@ class Monitor:
         if now - self._last_summary < self.options.summary_every_s:
             return
         self._last_summary = now
-        self._emit("tick", f"{self._counts['ticks']} ticks, {self._counts['written']} samples written",
-                   ticks=self._counts["ticks"], written=self._counts["written"], queued=len(self._queue),
+        self._emit("tick", f"{self._counts.ticks} ticks, {self._counts.written} samples written",
+                   ticks=self._counts.ticks, written=self._counts.written, queued=len(self._queue),
                    series=len(self._latest), active_alerts=len(self.active_alerts()),
-                   overruns=self._counts["overruns"])
+                   overruns=self._counts.overruns)
 
     async def _server_tick(self, servers_known: asyncio.Event) -> None:
         """Skipped while a canary runs: llama-cpp-python's server cuts a streaming answer short when any other
@@ -295,9 +312,9 @@ class Monitor:
             load_metrics().check(reading.samples)
             self._queue.put(reading.samples)
         except Overloaded:
-            self._counts["dropped"] += len(reading.samples)
+            self._counts.dropped += len(reading.samples)
         except WfdoctorError as exc:  # a probe producing an unregistered metric: our bug, reported
-            self._counts["errors"] += 1
+            self._counts.errors += 1
             self._emit("error", f"{probe}: {exc}", step=probe)
             return
         self._hold(reading.samples)
@@ -307,7 +324,7 @@ class Monitor:
             self._emit("note", f"{name}: answering again", probe=name)
         for name, why in reading.failures.items():
             if name not in failing:
-                self._counts["errors"] += 1
+                self._counts.errors += 1
                 self._emit("error", f"{name}: {why}", probe=name)
             failing[name] = why
 
@@ -335,10 +352,10 @@ class Monitor:
             store.add_samples(run_id, batch)
         except WfdoctorError as exc:
             self._queue.give_back(batch)
-            self._counts["errors"] += 1
+            self._counts.errors += 1
             self._emit("error", f"writer: {exc}", step="writer")
             return False
-        self._counts["written"] += len(batch)
+        self._counts.written += len(batch)
         return True
 
     def _flush_all(self, store: MonitorStore, run_id: int) -> None:

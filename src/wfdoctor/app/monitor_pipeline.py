@@ -33,7 +33,10 @@ class TickOutcome:
 
 
 class Watchers(Protocol):
-    """What the monitor calls each tick; `run` is its background work (notification delivery)."""
+    """What the monitor calls each tick; `run` is its background work (notification delivery);
+    `note` says what judges the samples, for the start events."""
+
+    note: str
 
     async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome: ...
 
@@ -89,7 +92,9 @@ class Responder(Protocol):
 class AlertPipeline:
     """Window -> rules -> routing -> recovery, once per tick."""
 
-    def __init__(self, window: Window, engine: Engine, router: Notifier | None, responder: Responder | None) -> None:
+    def __init__(self, window: Window, engine: Engine, router: Notifier | None, responder: Responder | None,
+                 note: str = "") -> None:
+        self.note = note
         self._window = window
         self._engine = engine
         self._router = router
@@ -161,4 +166,4 @@ def build_pipeline(context: PipelineContext) -> Watchers:
     responder = RecoveryResponder(load_ladder(), settings, context.store, context.run_id, context.apply,
                                   context.backend_urls)
     return AlertPipeline(SampleWindow(context.lookback_s), AlertEngine(rules, lookback_s=context.lookback_s),
-                         router, responder)
+                         router, responder, f"{len(rules)} alert rules")
