@@ -209,17 +209,19 @@ class Monitor:
             self._every(options.server_interval_s, lambda: self._server_tick(servers_known), "servers"),
             self._writer(store, run_id),
             self._every(options.retention_every_s, lambda: self._retention(store), "retention"),
-            self._guarded(self._watchers.run(), "routing"),
         )]
         if options.canary_interval_s is not None:
             tasks.append(asyncio.create_task(self._canaries(options.canary_interval_s, servers_known)))
+        delivery = asyncio.create_task(self._guarded(self._watchers.run(), "routing"))
         try:
             await stop.wait()
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            await self._guarded(self._watchers.aclose(), "routing")
+            await self._guarded(self._watchers.aclose(), "routing")  # no new transitions: deliver what waits
+            delivery.cancel()
+            await asyncio.gather(delivery, return_exceptions=True)
             self._queue.close()  # from here `accept` refuses: nothing acknowledged can miss the last flush
             self._flush_all(store, run_id)
 
