@@ -1,12 +1,19 @@
-"""`wfdoctor alerts list|silence|unsilence`: what the monitor stored, and silences made and ended from the shell."""
+"""`wfdoctor alerts list|silence|unsilence`: what the monitor stored, and silences made and ended from the shell;
+how the monitor itself is shown (the live panel, headless JSON lines)."""
 
 from __future__ import annotations
 
+import io
+import json
 import time
 from pathlib import Path
 
+from rich.console import Console
+
 from wfdoctor.app.monitor_silences import matches, parse_matcher
-from wfdoctor.model import Alert, AlertState, Run
+from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
+from wfdoctor.model import ActionRecord, Alert, AlertState, Run, Sample
+from wfdoctor.surface.views.monitor import HeadlessLog, panel
 from wfdoctor.store.monitoring import MonitorStore
 
 
@@ -63,3 +70,20 @@ def test_simple_matchers_match_labels_as_alertmanager_does() -> None:
     assert matches(['alertname="HighMemory"', "severity=warning"], labels)
     assert not matches(['alertname="HighMemory"', "severity=critical"], labels)
     assert matches(['instance=""'], labels)  # an absent label is the empty string
+
+
+def test_the_live_panel_shows_machine_servers_alerts_and_actions() -> None:
+    snapshot = MonitorSnapshot(
+        [Sample("wf_memory_used_ratio", 0.93, "ratio", "psutil"),
+         Sample("wf_llm_server_up", 0.0, "bool", "http probe", {"url": "http://127.0.0.1:11434", "kind": "ollama"})],
+        [alert("HighMemory", AlertState.FIRING)],
+        [ActionRecord("unload_idle_models", "ollama", "L1", False, "HighMemory", {}, {}, outcome="dry run")])
+    console = Console(file=io.StringIO(), width=160, record=True)
+    console.print(panel(snapshot, [MonitorEvent("error", time.time(), "server down")]))
+    text = console.export_text()
+    for shown in ("memory used", "93", "DOWN", "HighMemory", "firing", "unload_idle_models", "dry run",
+                  "error: server down"):
+        assert shown in text, shown
+    out = io.StringIO()
+    HeadlessLog(out).event(MonitorEvent("alert", time.time(), "HighMemory firing", {"state": "firing"}))
+    assert json.loads(out.getvalue())["state"] == "firing"
