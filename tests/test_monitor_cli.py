@@ -190,3 +190,15 @@ def test_the_config_file_sets_what_the_options_do_not(wfdoctor, tmp_path: Path, 
     config.write_text("monitor:\n  interval: 1s\n  canery: off\n")
     bad = wfdoctor("monitor", "--headless", "--config", str(config), "--duration", "1")
     assert bad.code == 2 and f"{config}:3: field 'monitor.canery'" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_the_canary_never_makes_an_idle_ollama_load_a_model(wfdoctor, tmp_path: Path) -> None:
+    installed_not_loaded = [{"name": "smollm2:135m", "size": 270_000_000, "size_vram": 0, "expires_at": "",
+                             "loaded": False}]
+    with FakeLLMServer(FakeConfig(tokens=8, models=installed_not_loaded)) as server:
+        result = wfdoctor("monitor", *QUICK, "--duration", "2", "--canary", "1s", "--backend", server.base_url,
+                          timeout=60)
+    assert result.code == 0, result.stderr
+    with MonitorStore.open(tmp_path / "wfdoctor.db") as store:
+        assert [run.command for run in store.list_runs()] == ["monitor"]  # no canary ran (it records a run)
+    assert {s.value for s in monitor_samples(tmp_path / "wfdoctor.db", "wf_llm_server_up")} == {1.0}

@@ -19,6 +19,7 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 from wfdoctor.analyze.tiers import classify_tier
@@ -301,8 +302,8 @@ class Monitor:
     async def _canary_tick(self) -> None:
         self._canary_running = True
         try:
-            for url in self.servers.answering():
-                reading = await in_daemon_thread(lambda url=url: canary(url, self.db), "wfdoctor-canary")
+            for url, model in self.servers.canary_targets():
+                reading = await in_daemon_thread(partial(canary, url, model, self.db), "wfdoctor-canary")
                 self._take(reading, f"canary {url}")
         finally:
             self._canary_running = False

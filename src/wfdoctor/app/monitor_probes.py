@@ -125,14 +125,17 @@ class ServerWatch:
         self._lockless.discard(url)
         return replace(self.statuses[url], answered=False, latency_s=None, error="/openapi.json did not answer")
 
-    def answering(self) -> list[str]:
-        return [url for url, status in self.statuses.items() if status.answered]
+    def canary_targets(self) -> list[tuple[str, str]]:
+        """(URL, model) of each answering server with a model loaded: a canary never makes a server load
+        one (an idle Ollama would otherwise load a model into the user's memory every canary interval)."""
+        return [(url, loaded[0].name) for url, status in self.statuses.items()
+                if status.answered and (loaded := [m for m in status.models if m.loaded])]
 
 
-def canary(url: str, db: Path) -> ProbeResult:
-    """One short real request (no warm-up, 16 tokens, no bandwidth test) through the `tokens` pipeline:
-    stored as a `tokens` run, so the regression history gets a point every canary interval."""
-    options = TokensOptions(backend_url=url, runs=1, warmup=0, max_tokens=CANARY_MAX_TOKENS,
+def canary(url: str, model: str, db: Path) -> ProbeResult:
+    """One short real request to `model` (no warm-up, 16 tokens, no bandwidth test) through the `tokens`
+    pipeline: stored as a `tokens` run, so the regression history gets a point every canary interval."""
+    options = TokensOptions(backend_url=url, model=model, runs=1, warmup=0, max_tokens=CANARY_MAX_TOKENS,
                             timeout_s=CANARY_TIMEOUT_S, measure_bandwidth=False, embedded=False)
     try:
         with Store.open(db) as store:
