@@ -17,7 +17,8 @@ TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone wo
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "database"),
+                         "database", "list_alerts", "silence_alerts", "unsilence"),
+    "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
     "wfdoctor.app.diagnose": ("DiagnoseOptions",),
     "wfdoctor.app.tokens": ("TokensOptions",),
     "wfdoctor.app.council": ("CouncilOptions",),
@@ -30,6 +31,7 @@ _EXPORTS = {
     "wfdoctor.app.reports.memory": ("WatchReport", "ProfileReport", "ModelsReport"),
     "wfdoctor.app.reports.regress": ("RegressReport", "RecordReport"),
     "wfdoctor.app.reports.history": ("HistoryReport",),
+    "wfdoctor.app.reports.monitor": ("AlertsReport",),
     "wfdoctor.app.progress": ("Progress",),
     "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
 }
@@ -37,7 +39,8 @@ _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # spelled out for linters and type checkers; a test checks it matches _EXPORTS
     "__version__",
     "diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
-    "check_regressions", "show_series", "record_results", "history", "database",
+    "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
+    "unsilence", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
     "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
     "CheckSettings", "MemberSpec",
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
@@ -49,8 +52,10 @@ if TYPE_CHECKING:
     from typing import Any
 
     from wfdoctor.analyze.regress_check import CheckSettings
-    from wfdoctor.app.api import (check_regressions, database, diagnose, history, measure_tokens, model_action,
-                                  profile_memory, record_results, run_council, show_series, watch_memory)
+    from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
+                                  model_action, profile_memory, record_results, run_council, show_series,
+                                  silence_alerts, unsilence, watch_memory)
+    from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
@@ -58,6 +63,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.monitor import AlertsReport
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
     from wfdoctor.app.reports.tokens import TokensReport

@@ -22,13 +22,15 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.monitor import AlertsReport, Silence
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
-           "check_regressions", "show_series", "record_results", "history", "database"]
+           "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
+           "silence_alerts", "unsilence"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -125,3 +127,24 @@ def history(limit: int = 20, *, db: Database = None) -> HistoryReport:
     from wfdoctor.app.history import list_history
 
     return _in_store(db, lambda store: list_history(store, limit))
+
+
+def list_alerts(scope: str = "current", *, db: Database = None) -> AlertsReport:
+    """Alerts the monitor stored: `current` (pending or firing), `all` (last state of each) or `history`."""
+    from wfdoctor.app.monitor_alerts import list_alerts as listed
+
+    return listed(database(db), scope)
+
+
+def silence_alerts(matchers: list[str], duration_s: float, comment: str = "", *, db: Database = None) -> Silence:
+    """Mute notifications of alerts matching every `name="value"` matcher for `duration_s`."""
+    from wfdoctor.app.monitor_alerts import add_silence
+
+    return add_silence(database(db), matchers, duration_s, comment)
+
+
+def unsilence(silence_id: int, *, db: Database = None) -> None:
+    """End a silence now."""
+    from wfdoctor.app.monitor_alerts import end_silence
+
+    end_silence(database(db), silence_id)

@@ -15,6 +15,7 @@ import typer
 
 import wfdoctor
 from wfdoctor.surface.cli_memory import memory_app
+from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
@@ -203,6 +204,10 @@ def history(
         print_document(view.document(report))
     else:
         view.render(report, stdout)
+
+
+app.command()(monitor)
+app.add_typer(alerts_app, name="alerts")
 
 
 def main() -> None:

@@ -1,0 +1,386 @@
+"""`wfdoctor monitor`: one asyncio process that watches, judges, stores and serves.
+
+Schedules, all on one event loop: the machine probe (system + GPUs) every `interval_s`, run in a
+thread so reading processes never blocks the loop, and ticks skipped (never queued) when a read
+overruns; the servers' passive state every `server_interval_s`; the token canary every
+`canary_interval_s`; the writer (a batch every second or every FLUSH_BATCH samples); retention.
+Each machine tick hands the samples gathered since the last one to the `Watchers`
+(rules -> routing -> recovery, see monitor_pipeline). One monitor per database (`MonitorLock`);
+stopping (`stop` set: SIGINT, SIGTERM, --duration) ends the schedules, flushes every queued
+sample, closes the run and releases the lock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from wfdoctor.analyze.tiers import classify_tier
+from wfdoctor.app.datafiles import load_data_files
+from wfdoctor.app.monitor_events import MonitorObserver, QuietObserver
+from wfdoctor.app.monitor_lock import MonitorLock
+from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineFactory, Watchers, build_pipeline
+from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
+from wfdoctor.app.monitor_view import Overloaded
+from wfdoctor.app.monitor_writer import SampleQueue
+from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
+from wfdoctor.app.tokens import LOOPBACK_HOSTS
+from wfdoctor.config.metrics import load_metrics
+from wfdoctor.config.monitor import listen_address, load_monitor_config
+from wfdoctor.model import (MAX_MAGNITUDE, PLAUSIBLE_TIMES, ActionRecord, Alert, Run, Sample, WfdoctorError,
+                            plausible_point)
+from wfdoctor.store.monitoring import MonitorStore
+
+MIN_INTERVAL_S = 0.1
+FLUSH_EVERY_S = 1.0
+FLUSH_BATCH = 500
+RETENTION_BATCH = 5000
+RECENT_ACTIONS = 50
+SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class MonitorOptions:
+    interval_s: float = 1.0
+    server_interval_s: float = 10.0
+    canary_interval_s: float | None = 600.0          # None: no canary
+    backend_urls: list[str] = field(default_factory=list)
+    rules_paths: list[Path] = field(default_factory=list)   # alert rule files over the shipped ones
+    facts_path: Path | None = None
+    config_path: Path | None = None
+    apply: bool = False
+    raw_retention_s: float = 86400.0
+    aggregate_retention_s: float = 30 * 86400.0
+    lookback_s: float = 300.0
+    headless: bool = False
+    listen: str = "127.0.0.1:8471"
+    token: str | None = None
+    queue_capacity: int = 100_000                    # samples waiting to be written; more is Overloaded
+    retention_every_s: float = 600.0
+    summary_every_s: float = 60.0                    # a "tick" summary event at most this often
+
+    def __post_init__(self) -> None:
+        """Usage errors surface when the options are made, before the lock or the store is touched."""
+        if not self.interval_s >= MIN_INTERVAL_S:
+            raise WfdoctorError(f"interval must be at least {MIN_INTERVAL_S} s, not {self.interval_s}")
+        others = (self.server_interval_s, self.raw_retention_s, self.aggregate_retention_s, self.lookback_s,
+                  self.retention_every_s, self.summary_every_s)
+        if any(not value > 0 for value in others) or (self.canary_interval_s is not None
+                                                      and not self.canary_interval_s > 0):
+            raise WfdoctorError("intervals, retention and lookback must be above 0")
+        if self.queue_capacity < 1:
+            raise WfdoctorError("the write queue must hold at least 1 sample")
+        host, _ = listen_address(self.listen)
+        if host not in LOOPBACK_HOSTS and not self.token:
+            raise WfdoctorError(f"listening on {host} (not loopback) needs --token: anyone who reaches the port "
+                                f"could push samples and read the machine's state")
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """What one monitor session did, for the exit line."""
+
+    run_id: int
+    ticks: int
+    samples_written: int
+    accepted: int              # samples pushed through `accept` (all written)
+    dropped: int               # the monitor's own probe samples refused by a full queue
+    overruns: int              # machine ticks skipped because a read took longer than the interval
+    errors: int
+    alerts: int                # transitions seen
+    note: str = ""             # what judges the samples ("12 alert rules", or why nothing does)
+
+
+@dataclass
+class Counts:
+    """What the summary and the tick events report."""
+
+    ticks: int = 0
+    written: int = 0
+    accepted: int = 0
+    dropped: int = 0
+    overruns: int = 0
+    errors: int = 0
+    alerts: int = 0
+
+
+class Monitor:
+    """Implements `MonitorView`: the web server and the live view read it while `run` runs."""
+
+    def __init__(self, options: MonitorOptions, db: Path, *, pipeline_factory: PipelineFactory = build_pipeline,
+                 observer: MonitorObserver | None = None) -> None:
+        self.options = options
+        self.db = db
+        self._factory = pipeline_factory
+        self._observer = observer or QuietObserver()
+        self._queue = SampleQueue(options.queue_capacity)
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._guard = threading.Lock()  # `accept` may come from another thread
+        self._latest: dict[SeriesKey, Sample] = {}
+        self._pending: list[Sample] = []
+        self._actions: deque[ActionRecord] = deque(maxlen=RECENT_ACTIONS)
+        self._watchers: Watchers = NoWatchers()
+        self._failing: dict[str, dict[str, str]] = {}  # probe -> what fails in it -> why
+        self._last_summary = 0.0
+        self._canary_running = False
+        self.started = asyncio.Event()  # set once the lock is held and the run recorded (then serve the web side)
+        self.servers = ServerWatch(options.backend_urls)
+        self._counts = Counts()
+
+    # --- MonitorView ---
+    def latest_samples(self) -> list[Sample]:
+        with self._guard:
+            return list(self._latest.values())
+
+    def active_alerts(self) -> list[Alert]:
+        return self._watchers.active()
+
+    def recent_actions(self) -> list[ActionRecord]:
+        return list(self._actions)
+
+    def accept(self, samples: list[Sample]) -> None:
+        load_metrics().check(samples)
+        bad = next((s for s in samples if not plausible_point(s.value, s.ts)), None)
+        if bad is not None:
+            raise WfdoctorError(f"{bad.metric} = {bad.value} at time {bad.ts} is not a finite value within "
+                                f"±{MAX_MAGNITUDE:g} at a time {PLAUSIBLE_TIMES}")
+        self._queue.put(samples)
+        with self._guard:
+            self._counts.accepted += len(samples)
+        self._hold(samples)
+
+    def snapshot(self) -> MonitorSnapshot:
+        return MonitorSnapshot(self.latest_samples(), self.active_alerts(), self.recent_actions())
+
+    # --- running ---
+    async def run(self, stop: asyncio.Event) -> MonitorSummary:
+        """Watch until `stop` is set; refused (WfdoctorError) when another monitor holds the database."""
+        lock = MonitorLock(self.db)
+        lock.acquire()
+        try:
+            with MonitorStore.open(self.db) as store:
+                return await self._run(store, stop)
+        finally:
+            lock.release()
+
+    async def _run(self, store: MonitorStore, stop: asyncio.Event) -> MonitorSummary:
+        self._loop = asyncio.get_running_loop()
+        options = self.options
+        config = load_monitor_config(options.config_path)
+        facts = load_data_files(options.facts_path, []).facts
+        machine = await asyncio.to_thread(MachineProbe, self.db)
+        try:
+            first = await asyncio.to_thread(machine.read)
+            run = Run(command="monitor", started_at=time.time(), tier=classify_tier(first.samples, facts).tier,
+                      settings={"interval_s": options.interval_s, "server_interval_s": options.server_interval_s,
+                                "canary_interval_s": options.canary_interval_s, "backends": options.backend_urls,
+                                "apply": options.apply, "listen": options.listen})
+            with store.recording(run) as run_id:  # closed "failed" if anything below raises
+                self._watchers = self._factory(PipelineContext(
+                    store=store, run_id=run_id, facts=facts, tier=run.tier, config=config,
+                    rules_paths=[*config.monitor.rules, *options.rules_paths], lookback_s=options.lookback_s,
+                    apply=options.apply, backend_urls=options.backend_urls))
+                self._emit("start", f"monitoring {self.db} as run {run_id} (tier {run.tier})", run=run_id,
+                           tier=run.tier, interval_s=options.interval_s, pid=os.getpid())
+                for text in filter(None, (self._watchers.note, machine.gpu_status)):
+                    self._emit("note", text)
+                self.started.set()
+                await self._watch(machine, store, run_id, stop)
+        finally:
+            await asyncio.to_thread(machine.close)
+        summary = self._summary(run_id)
+        self._emit("stop", f"stopped: {summary.samples_written} samples written in run {run_id}",
+                   run=run_id, samples=summary.samples_written, accepted=summary.accepted, errors=summary.errors)
+        return summary
+
+    async def _watch(self, machine: MachineProbe, store: MonitorStore, run_id: int, stop: asyncio.Event) -> None:
+        """The schedules, until `stop`; then every acknowledged sample is written."""
+        options = self.options
+        servers_known = asyncio.Event()
+        tasks = [asyncio.create_task(job) for job in (
+            self._every(options.interval_s, lambda: self._machine_tick(machine, store, run_id), "machine"),
+            self._every(options.server_interval_s, lambda: self._server_tick(servers_known), "servers"),
+            self._writer(store, run_id),
+            self._every(options.retention_every_s, lambda: self._retention(store), "retention"),
+        )]
+        if options.canary_interval_s is not None:
+            tasks.append(asyncio.create_task(self._canaries(options.canary_interval_s, servers_known)))
+        delivery = asyncio.create_task(self._guarded(self._watchers.run(), "routing"))
+        try:
+            await stop.wait()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            await self._guarded(self._watchers.aclose(), "routing")  # no new transitions: deliver what waits
+            delivery.cancel()
+            await asyncio.gather(delivery, return_exceptions=True)
+            self._queue.close()  # from here `accept` refuses: nothing acknowledged can miss the last flush
+            self._flush_all(store, run_id)
+
+    def _summary(self, run_id: int) -> MonitorSummary:
+        c = self._counts
+        return MonitorSummary(run_id, c.ticks, c.written, c.accepted, c.dropped, c.overruns, c.errors, c.alerts,
+                              self._watchers.note)
+
+    async def _every(self, interval: float, step: Callable[[], Awaitable[None]], name: str) -> None:
+        """`step` at a fixed phase; a step that overruns skips the ticks it covered (they are not queued)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time()
+        while True:
+            await self._guarded(step(), name)
+            deadline += interval
+            late = loop.time() - deadline
+            if late > 0:
+                missed = int(late // interval) + 1
+                self._counts.overruns += missed
+                deadline += missed * interval
+            await asyncio.sleep(deadline - loop.time())
+
+    async def _guarded(self, work: Awaitable[None], name: str) -> None:
+        """A failing step is an error event, never the end of the monitor."""
+        try:
+            await work
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # noqa: BLE001 (whatever a probe or a rule raises, the monitor keeps watching)
+            self._counts.errors += 1
+            self._emit("error", f"{name}: {exc}", step=name, error=type(exc).__name__)
+
+    async def _machine_tick(self, machine: MachineProbe, store: MonitorStore, run_id: int) -> None:
+        reading = await asyncio.to_thread(machine.read)
+        self._take(reading, "machine")
+        now = time.time()
+        with self._guard:
+            fresh, self._pending = self._pending, []
+            self._latest = {key: s for key, s in self._latest.items() if s.ts >= now - self.options.lookback_s}
+        outcome = await self._watchers.on_tick(fresh, now)
+        if outcome.transitions:
+            store.add_alert_events(run_id, outcome.transitions, now)
+            self._counts.alerts += len(outcome.transitions)
+            for alert in outcome.transitions:
+                self._emit("alert", f"{alert.name} {alert.state.value}", alert=alert.name, state=alert.state.value,
+                           severity=alert.severity, value=alert.value, fingerprint=alert.fingerprint)
+        for action in outcome.actions:
+            self._actions.appendleft(action)
+            self._emit("action", f"{action.level} {action.kind} {action.target}: {action.outcome}",
+                       kind=action.kind, target=action.target, level=action.level, applied=action.applied,
+                       alert=action.alert, outcome=action.outcome, error=action.error or None)
+        self._counts.ticks += 1
+        self._observer.tick(self.snapshot)
+        self._summarise(now)
+
+    def _summarise(self, now: float) -> None:
+        if now - self._last_summary < self.options.summary_every_s:
+            return
+        self._last_summary = now
+        self._emit("tick", f"{self._counts.ticks} ticks, {self._counts.written} samples written",
+                   ticks=self._counts.ticks, written=self._counts.written, queued=len(self._queue),
+                   series=len(self._latest), active_alerts=len(self.active_alerts()),
+                   overruns=self._counts.overruns)
+
+    async def _server_tick(self, servers_known: asyncio.Event) -> None:
+        """Skipped while a canary runs: llama-cpp-python's server cuts a streaming answer short when any other
+        request (its `/v1/models` listing included) arrives, so probing would cut our own canary."""
+        if self._canary_running:
+            return
+        self._take(await self.servers.read(), "servers")
+        servers_known.set()
+
+    async def _canaries(self, interval: float, servers_known: asyncio.Event) -> None:
+        await servers_known.wait()
+        await self._every(interval, self._canary_tick, "canary")
+
+    async def _canary_tick(self) -> None:
+        self._canary_running = True
+        try:
+            for url, model in self.servers.canary_targets():
+                reading = await in_daemon_thread(partial(canary, url, model, self.db), "wfdoctor-canary")
+                self._take(reading, f"canary {url}")
+        finally:
+            self._canary_running = False
+
+    def _take(self, reading: ProbeResult, probe: str) -> None:
+        """A probe's reading: queued for the store, held for the next tick and the views; a failure
+        that started (or ended) is said once, not every tick."""
+        try:
+            load_metrics().check(reading.samples)
+            self._queue.put(reading.samples)
+        except Overloaded:
+            self._counts.dropped += len(reading.samples)
+        except WfdoctorError as exc:  # a probe producing an unregistered metric: our bug, reported
+            self._counts.errors += 1
+            self._emit("error", f"{probe}: {exc}", step=probe)
+            return
+        self._hold(reading.samples)
+        failing = self._failing.setdefault(probe, {})
+        for name in [n for n in failing if n not in reading.failures]:
+            del failing[name]
+            self._emit("note", f"{name}: answering again", probe=name)
+        for name, why in reading.failures.items():
+            if name not in failing:
+                self._counts.errors += 1
+                self._emit("error", f"{name}: {why}", probe=name)
+            failing[name] = why
+
+    def _hold(self, samples: Sequence[Sample]) -> None:
+        with self._guard:
+            self._pending.extend(samples)
+            self._latest.update({(s.metric, tuple(sorted(s.labels.items()))): s for s in samples})
+        if len(self._queue) >= FLUSH_BATCH and self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _writer(self, store: MonitorStore, run_id: int) -> None:
+        """A batch every FLUSH_EVERY_S, sooner when FLUSH_BATCH samples wait."""
+        while True:
+            try:
+                await asyncio.wait_for(self._wake.wait(), FLUSH_EVERY_S)
+            except asyncio.TimeoutError:
+                pass
+            self._wake.clear()
+            while len(self._queue) and self._write_batch(store, run_id):
+                await asyncio.sleep(0)  # let the probes and the web server in between batches
+
+    def _write_batch(self, store: MonitorStore, run_id: int) -> bool:
+        batch = self._queue.take(FLUSH_BATCH)
+        try:
+            store.add_samples(run_id, batch)
+        except WfdoctorError as exc:
+            self._queue.give_back(batch)
+            self._counts.errors += 1
+            self._emit("error", f"writer: {exc}", step="writer")
+            return False
+        self._counts.written += len(batch)
+        return True
+
+    def _flush_all(self, store: MonitorStore, run_id: int) -> None:
+        """The last flush: every acknowledged sample, or the error that stopped it."""
+        while len(self._queue):
+            if not self._write_batch(store, run_id):
+                raise WfdoctorError(f"{self.db}: {len(self._queue)} samples could not be written at exit")
+
+    async def _retention(self, store: MonitorStore) -> None:
+        await retention_pass(store, time.time(), self.options.raw_retention_s, self.options.aggregate_retention_s)
+
+    def _emit(self, kind: str, message: str, /, **fields: str | float | int | bool | None) -> None:
+        self._observer.event(MonitorEvent(kind, time.time(), message, dict(fields)))
+
+
+async def retention_pass(store: MonitorStore, now: float, raw_retention_s: float,
+                         aggregate_retention_s: float) -> tuple[int, int]:
+    """Fold raw monitor samples older than the raw retention into per-minute aggregates, a small
+    transaction at a time (yielding to the loop between), then drop aggregates past their retention.
+    Returns (samples folded, aggregates dropped)."""
+    folded = 0
+    while (done := store.fold_old_samples(now - raw_retention_s, RETENTION_BATCH)) > 0:
+        folded += done
+        await asyncio.sleep(0)
+    return folded, store.drop_old_aggregates(now - aggregate_retention_s)

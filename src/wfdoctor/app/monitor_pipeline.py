@@ -1,0 +1,169 @@
+"""The monitor's "evaluate rules -> route -> recover" step, behind one small seam.
+
+`Monitor` hands every tick's new samples to a `Watchers` and gets back the alert transitions and
+the recovery actions of that tick; it never knows how they were decided. `AlertPipeline` is the
+real one: `SampleWindow` + `AlertEngine` (rules), `Router` (notifications, muted by silences) and
+`RecoveryResponder` (the L1-L4 ladder). `build_pipeline` assembles it from the options and the
+monitor config, importing those parts when called so the monitor module stays cheap to import.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+from wfdoctor.app.monitor_silences import SilenceCache
+from wfdoctor.model import ActionRecord, Alert, Sample
+
+if TYPE_CHECKING:
+    from wfdoctor.config.facts import Facts
+    from wfdoctor.config.monitor import MonitorConfig
+    from wfdoctor.store.monitoring import MonitorStore
+
+
+@dataclass(frozen=True)
+class TickOutcome:
+    """What one tick decided: alert transitions (pending, firing, resolved) and the actions taken or proposed."""
+
+    transitions: list[Alert] = field(default_factory=list)
+    actions: list[ActionRecord] = field(default_factory=list)
+
+
+class Watchers(Protocol):
+    """What the monitor calls each tick; `run` is its background work (notification delivery);
+    `note` says what judges the samples, for the start events."""
+
+    note: str
+
+    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome: ...
+
+    def active(self) -> list[Alert]: ...
+
+    async def run(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+
+class NoWatchers:
+    """Samples are kept and served, nothing is judged (no alert rules are loaded)."""
+
+    def __init__(self, note: str = "") -> None:
+        self.note = note
+
+    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome:
+        return TickOutcome()
+
+    def active(self) -> list[Alert]:
+        return []
+
+    async def run(self) -> None:
+        return None
+
+    async def aclose(self) -> None:
+        return None
+
+
+class Window(Protocol):
+    def add(self, samples: Sequence[Sample]) -> None: ...
+
+
+class Engine(Protocol):
+    def evaluate(self, window: Window, now: float) -> list[Alert]: ...
+
+    def active(self) -> list[Alert]: ...
+
+
+class Notifier(Protocol):
+    def submit(self, alerts: Sequence[Alert]) -> None: ...
+
+    async def run(self) -> None: ...
+
+    async def aclose(self, timeout_s: float = 5.0) -> None: ...
+
+
+class Responder(Protocol):
+    async def on_alerts(self, transitions: Sequence[Alert], active: Sequence[Alert],
+                        now: float) -> list[ActionRecord]: ...
+
+
+class AlertPipeline:
+    """Window -> rules -> routing -> recovery, once per tick."""
+
+    def __init__(self, window: Window, engine: Engine, router: Notifier | None, responder: Responder | None,
+                 note: str = "") -> None:
+        self.note = note
+        self._window = window
+        self._engine = engine
+        self._router = router
+        self._responder = responder
+
+    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome:
+        self._window.add(samples)
+        transitions = self._engine.evaluate(self._window, now)
+        if transitions and self._router is not None:
+            self._router.submit(transitions)  # never blocks: delivery is the router's own task
+        actions = (await self._responder.on_alerts(transitions, self._engine.active(), now)
+                   if self._responder is not None else [])
+        return TickOutcome(transitions, actions)
+
+    def active(self) -> list[Alert]:
+        return self._engine.active()
+
+    async def run(self) -> None:
+        if self._router is not None:
+            await self._router.run()
+
+    async def aclose(self) -> None:
+        if self._router is not None:
+            await self._router.aclose()
+
+
+@dataclass(frozen=True)
+class PipelineContext:
+    """What assembling the pipeline needs from the monitor."""
+
+    store: MonitorStore
+    run_id: int
+    facts: Facts
+    tier: str
+    config: MonitorConfig
+    rules_paths: Sequence[Path]
+    lookback_s: float
+    apply: bool
+    backend_urls: Sequence[str]
+    clock: Callable[[], float] = time.time
+
+
+PipelineFactory = Callable[[PipelineContext], Watchers]
+
+
+def build_pipeline(context: PipelineContext) -> Watchers:
+    """The alerting pipeline from the shipped and user rules, the `routing:` and `recovery:` sections.
+
+    Until the rules, routing and recovery modules of issue 11 are present, the monitor runs
+    without judging (`NoWatchers` says why in its note).
+    """
+    try:
+        from wfdoctor.act.routing import Router
+        from wfdoctor.analyze.alerting import AlertEngine
+        from wfdoctor.analyze.window import SampleWindow
+        from wfdoctor.app.recover import RecoveryResponder, load_ladder
+        from wfdoctor.config.alerts import load_alert_rules
+        from wfdoctor.config.recovery import parse_recovery_settings
+        from wfdoctor.config.routing import default_routing, parse_routing
+    except ImportError as exc:
+        return NoWatchers(f"alert rules, routing and recovery are not available ({exc.name} missing)")
+    config = context.config
+    rules = load_alert_rules(context.facts, context.tier, list(context.rules_paths))
+    routing = (parse_routing(config.routing, config.routing_where) if config.routing is not None
+               else default_routing())
+    silences = SilenceCache(context.store, context.clock)
+    router = Router(routing, clock=context.clock, is_silenced=silences.is_silenced)
+    settings = parse_recovery_settings(config.recovery or {}, config.recovery_where)
+    responder = RecoveryResponder(load_ladder(), settings, context.store, context.run_id, context.apply,
+                                  context.backend_urls)
+    return AlertPipeline(SampleWindow(context.lookback_s), AlertEngine(rules, lookback_s=context.lookback_s),
+                         router, responder, f"{len(rules)} alert rules")
