@@ -17,8 +17,10 @@ TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone wo
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "database", "list_alerts", "silence_alerts", "unsilence"),
+                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs"),
     "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
+    "wfdoctor.app.recover": ("RecoverOptions",),
+    "wfdoctor.app.reports.recover": ("RecoverReport",),
     "wfdoctor.app.diagnose": ("DiagnoseOptions",),
     "wfdoctor.app.tokens": ("TokensOptions",),
     "wfdoctor.app.council": ("CouncilOptions",),
@@ -40,7 +42,8 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "__version__",
     "diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
     "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
-    "unsilence", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
+    "unsilence", "recover", "check_recovery_inputs", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
+    "RecoverOptions", "RecoverReport",
     "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
     "CheckSettings", "MemberSpec",
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
@@ -54,8 +57,10 @@ if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
                                   model_action, profile_memory, record_results, run_council, show_series,
-                                  silence_alerts, unsilence, watch_memory)
+                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory)
     from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
+    from wfdoctor.app.recover import RecoverOptions
+    from wfdoctor.app.reports.recover import RecoverReport
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions

@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
+    from wfdoctor.app.recover import RecoverOptions
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.recover import RecoverReport
     from wfdoctor.app.reports.monitor import AlertsReport, Silence
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
@@ -30,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
-           "silence_alerts", "unsilence"]
+           "silence_alerts", "unsilence", "recover", "check_recovery_inputs"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -148,3 +150,17 @@ def unsilence(silence_id: int, *, db: Database = None) -> None:
     from wfdoctor.app.monitor_alerts import end_silence
 
     end_silence(database(db), silence_id)
+
+
+def check_recovery_inputs(options: RecoverOptions) -> None:
+    """Raise WfdoctorError for an unknown step or a broken ladder or config, before any database is opened."""
+    from wfdoctor.app.recover import recover_inputs
+
+    recover_inputs(options)
+
+
+def recover(options: RecoverOptions, *, db: Database = None) -> RecoverReport:
+    """The recovery ladder (L1-L4) against memory now, or one step of it run (dry run unless `options.apply`)."""
+    from wfdoctor.app.recover import run_recover
+
+    return _in_store(db, lambda store: run_recover(options, store))

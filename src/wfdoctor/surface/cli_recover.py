@@ -33,19 +33,17 @@ def recover(
 
     Exit codes: 0 listed or done, 1 the step failed, 2 bad input (an unknown step, a broken config).
     """
-    from wfdoctor.app.recover import RecoverOptions, recover_inputs, run_recover
-    from wfdoctor.store.db import Store
     from wfdoctor.surface.views import recover as view
 
     if apply and dry_run:
         raise typer.BadParameter("give --apply STEP or --dry-run STEP, not both")
-    options = RecoverOptions(step=apply or dry_run, apply=apply is not None,
+    options = wfdoctor.RecoverOptions(step=apply or dry_run, apply=apply is not None,
                              backend_urls=tuple(backend or [DEFAULT_BACKEND]), facts_path=facts, config_path=config,
                              ladder_paths=tuple(ladder or []))
-    recover_inputs(options)  # a bad step or config is a one-line error before the database is opened
+    wfdoctor.check_recovery_inputs(options)  # a bad step or config is a one-line error before the database opens
     path = wfdoctor.database(db)
-    with progress_on_stderr(path), Store.open(path) as store:
-        report = run_recover(options, store)
+    with progress_on_stderr(path):
+        report = wfdoctor.recover(options, db=path)
     code = EXIT_FINDINGS if report.action is not None and report.action.error else EXIT_HEALTHY
     finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out), report.run.id, path,
            code)
