@@ -75,7 +75,7 @@ class StandIn:
         self.seen: list[Sample] = []
         self.alert: Alert | None = None
 
-    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome:
+    async def on_tick(self, samples: Sequence[Sample], now: float, complete: Sequence[Sample] = ()) -> TickOutcome:
         self.seen += samples
         if self.alert is not None or not any(s.metric == "wf_cpu_utilization_ratio" for s in samples):
             return TickOutcome()

@@ -9,7 +9,8 @@ Prometheus so a rule means the same here and in the exported rules file:
   arithmetic, `bool` and functions drop the metric name;
 - `absent_over_time(m{a="x"}[w])` is {a="x"} 1 when no series has a point in the window.
 Our extension `baseline(m)` is the stored baseline of each series of `m`: the mapping is
-looked up by `series_key(metric, labels)` (`metric{a="x",b="y"}`, labels sorted), then by
+looked up by `baseline_key(metric, labels)` (`metric{a="x",b="y"}`, labels sorted, run-to-run labels
+left out), then by
 the bare metric name; a series with neither has no baseline (absent).
 """
 
@@ -23,6 +24,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 
+from wfdoctor.analyze.series import VOLATILE_LABELS
 from wfdoctor.analyze.window import Labels, SampleWindow, Series
 from wfdoctor.config.promql import (
     COMPARISONS, Aggregate, Binary, Call, Matcher, Node, Number, PromQLError, Selector, Unary, walk,
@@ -59,6 +61,14 @@ def series_key(metric: str, labels: Mapping[str, str] | Labels) -> str:
     items = sorted(labels.items() if isinstance(labels, Mapping) else labels)
     inner = ",".join(f'{key}="{value}"' for key, value in items if key != NAME)
     return f"{metric}{{{inner}}}" if inner else metric
+
+
+def baseline_key(metric: str, labels: Mapping[str, str] | Labels) -> str:
+    """How a series' stored baseline is named: its `series_key` without the labels that change from run to
+    run (`VOLATILE_LABELS`: run ids, confidence bounds, ...), so the canary's next run finds the baseline
+    its earlier runs made."""
+    items = labels.items() if isinstance(labels, Mapping) else labels
+    return series_key(metric, tuple((key, value) for key, value in items if key not in VOLATILE_LABELS))
 
 
 def drop_name(labels: Labels) -> Labels:
@@ -175,7 +185,7 @@ class Evaluation:
         baselines = self.baselines or {}
         out: Vector = {}
         for series in self.selected(selector):
-            value = baselines.get(series_key(series.metric, series.labels), baselines.get(series.metric))
+            value = baselines.get(baseline_key(series.metric, series.labels), baselines.get(series.metric))
             if value is not None:
                 out[series.labels] = value
         return out

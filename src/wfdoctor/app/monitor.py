@@ -262,7 +262,7 @@ class Monitor:
         with self._guard:
             fresh, self._pending = self._pending, []
             self._latest = {key: s for key, s in self._latest.items() if s.ts >= now - self.options.lookback_s}
-        outcome = await self._watchers.on_tick(fresh, now)
+        outcome = await self._watchers.on_tick(fresh, now, reading.samples)
         if outcome.transitions:
             store.add_alert_events(run_id, outcome.transitions, now)
             self._counts.alerts += len(outcome.transitions)

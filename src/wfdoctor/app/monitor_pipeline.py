@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from wfdoctor.app.monitor_silences import SilenceCache
-from wfdoctor.model import ActionRecord, Alert, Sample
+from wfdoctor.model import ActionRecord, Alert, Sample, WfdoctorError
 
 if TYPE_CHECKING:
     from wfdoctor.config.facts import Facts
@@ -38,7 +38,8 @@ class Watchers(Protocol):
 
     note: str
 
-    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome: ...
+    async def on_tick(self, samples: Sequence[Sample], now: float,
+                      complete: Sequence[Sample] = ()) -> TickOutcome: ...
 
     def active(self) -> list[Alert]: ...
 
@@ -53,7 +54,8 @@ class NoWatchers:
     def __init__(self, note: str = "") -> None:
         self.note = note
 
-    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome:
+    async def on_tick(self, samples: Sequence[Sample], now: float,
+                      complete: Sequence[Sample] = ()) -> TickOutcome:
         return TickOutcome()
 
     def active(self) -> list[Alert]:
@@ -68,6 +70,8 @@ class NoWatchers:
 
 class Window(Protocol):
     def add(self, samples: Sequence[Sample]) -> None: ...
+
+    def end_missing(self, reading: Sequence[Sample], ts: float) -> None: ...
 
 
 class Engine(Protocol):
@@ -93,15 +97,22 @@ class AlertPipeline:
     """Window -> rules -> routing -> recovery, once per tick."""
 
     def __init__(self, window: Window, engine: Engine, router: Notifier | None, responder: Responder | None,
-                 note: str = "") -> None:
+                 note: str = "", before_tick: Callable[[float], None] = lambda now: None) -> None:
         self.note = note
         self._window = window
         self._engine = engine
         self._router = router
         self._responder = responder
+        self._before_tick = before_tick
 
-    async def on_tick(self, samples: Sequence[Sample], now: float) -> TickOutcome:
+    async def on_tick(self, samples: Sequence[Sample], now: float,
+                      complete: Sequence[Sample] = ()) -> TickOutcome:
+        """`complete` is one probe's whole reading: a series of its metrics that it no longer has is stale
+        from now on (an exited process), as Prometheus marks a series a scrape no longer has."""
+        self._before_tick(now)
         self._window.add(samples)
+        if complete:
+            self._window.end_missing(complete, max(s.ts for s in complete))
         transitions = self._engine.evaluate(self._window, now)
         if transitions and self._router is not None:
             self._router.submit(transitions)  # never blocks: delivery is the router's own task
@@ -143,27 +154,35 @@ PipelineFactory = Callable[[PipelineContext], Watchers]
 def build_pipeline(context: PipelineContext) -> Watchers:
     """The alerting pipeline from the shipped and user rules, the `routing:` and `recovery:` sections.
 
-    Until the rules, routing and recovery modules of issue 11 are present, the monitor runs
-    without judging (`NoWatchers` says why in its note).
+    The window keeps what the longest range of any rule reads (and at least the lookback), so an
+    `avg_over_time(m[10m])` sees ten minutes, not the five a lookback would keep.
     """
-    try:
-        from wfdoctor.act.routing import Router
-        from wfdoctor.analyze.alerting import AlertEngine
-        from wfdoctor.analyze.window import SampleWindow
-        from wfdoctor.app.recover import RecoveryResponder, load_ladder
-        from wfdoctor.config.alerts import load_alert_rules
-        from wfdoctor.config.recovery import parse_recovery_settings
-        from wfdoctor.config.routing import default_routing, parse_routing
-    except ImportError as exc:
-        return NoWatchers(f"alert rules, routing and recovery are not available ({exc.name} missing)")
+    from wfdoctor.act.routing import Router
+    from wfdoctor.analyze.alerting import AlertEngine
+    from wfdoctor.analyze.window import SampleWindow
+    from wfdoctor.app.monitor_baselines import StoredBaselines
+    from wfdoctor.app.recover import RecoveryResponder, load_ladder
+    from wfdoctor.config.alerts import load_alert_rules, longest_range
+    from wfdoctor.config.recovery import parse_recovery_settings
+    from wfdoctor.config.routing import default_routing, parse_routing
+
     config = context.config
     rules = load_alert_rules(context.facts, context.tier, list(context.rules_paths))
+    ladder = load_ladder()
+    for rule in rules:
+        for step in rule.escalation:
+            try:
+                ladder.step(step)
+            except WfdoctorError as exc:
+                raise WfdoctorError(f"{rule.where}: alert {rule.name}: escalation: {exc}") from None
     routing = (parse_routing(config.routing, config.routing_where) if config.routing is not None
                else default_routing())
     silences = SilenceCache(context.store, context.clock)
     router = Router(routing, clock=context.clock, is_silenced=silences.is_silenced)
-    settings = parse_recovery_settings(config.recovery or {}, config.recovery_where)
-    responder = RecoveryResponder(load_ladder(), settings, context.store, context.run_id, context.apply,
-                                  context.backend_urls)
-    return AlertPipeline(SampleWindow(context.lookback_s), AlertEngine(rules, lookback_s=context.lookback_s),
-                         router, responder, f"{len(rules)} alert rules")
+    settings = parse_recovery_settings(config.recovery or {}, config.recovery_where, ladder)
+    responder = RecoveryResponder(ladder, settings, context.store, context.run_id, context.apply,
+                                  context.backend_urls, facts=context.facts)
+    engine = AlertEngine(rules, lookback_s=context.lookback_s)
+    baselines = StoredBaselines(context.store, rules, engine)
+    window = SampleWindow(max(context.lookback_s, longest_range(rules)))
+    return AlertPipeline(window, engine, router, responder, f"{len(rules)} alert rules", baselines.refresh)

@@ -27,7 +27,7 @@ from wfdoctor.config.alert_templates import check_template, go_float
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.metrics import PACKAGED_METRICS, load_metrics
 from wfdoctor.config.durations import format_duration, parse_duration
-from wfdoctor.config.promql import Call, PromQLError, metric_names, parse, returns_vector, walk
+from wfdoctor.config.promql import Call, PromQLError, Selector, metric_names, parse, returns_vector, walk
 from wfdoctor.config.yamlfile import Strict, line_of, read_yaml, validate
 from wfdoctor.model import WfdoctorError
 
@@ -222,3 +222,9 @@ def prometheus_rules(rules: Sequence[AlertRule]) -> str:
         groups.setdefault(rule.group, []).append(_prometheus_rule(rule))
     document = {"groups": [{"name": name, "rules": members} for name, members in groups.items()]}
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=4096)
+
+
+def longest_range(rules: Sequence[AlertRule]) -> float:
+    """The longest range any rule's expressions read (`m[10m]` -> 600 s), 0 when none has a range."""
+    return max((node.range_s for rule in rules for expr in (rule.expr, rule.clear_expr or "") if expr
+                for node in walk(parse(expr)) if isinstance(node, Selector) and node.range_s), default=0.0)
