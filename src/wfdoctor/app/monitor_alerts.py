@@ -9,7 +9,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from wfdoctor.app.monitor_silences import parse_matcher
+from wfdoctor.app.monitor_silences import check_matcher
 from wfdoctor.app.reports.monitor import AlertsReport
 from wfdoctor.model import WfdoctorError
 from wfdoctor.store.monitoring import MonitorStore, Silence
@@ -33,7 +33,7 @@ def add_silence(db: Path, matchers: Sequence[str], duration_s: float, comment: s
     if not matchers:
         raise WfdoctorError("give at least one matcher, e.g. alertname=\"HighMemory\"")
     for matcher in matchers:
-        parse_matcher(matcher)
+        check_matcher(matcher)
     if not duration_s > 0:
         raise WfdoctorError("a silence must last more than 0 s")
     now = time.time()

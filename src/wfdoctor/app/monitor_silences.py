@@ -1,39 +1,34 @@
 """Silences as the router sees them: is this alert muted now?
 
-Matchers are written `name="value"` (or `name=value`); an alert is silenced when some silence in
-force has every matcher equal to the alert's label. The full matcher language (`!=`, `=~`, `!~`)
-is `wfdoctor.config.matchers` (issue 11's routing slice); `parse_matcher` and `matches` are the
-two places to switch to it.
+Matchers are Alertmanager's (`name="value"`, `!=`, `=~`, `!~`, see `wfdoctor.config.matchers`); an
+alert is silenced when some silence in force has every matcher hold for the alert's labels.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
+from wfdoctor.config.matchers import MatcherSyntaxError, matches_all, parse_matchers
 from wfdoctor.model import Alert, WfdoctorError
 
 if TYPE_CHECKING:
     from wfdoctor.store.monitoring import MonitorStore, Silence
 
-MATCHER = re.compile(r'^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^"]*?))\s*$')
 REFRESH_S = 5.0  # how stale the router's view of the silences may be (a new silence mutes within this)
 
 
-def parse_matcher(text: str) -> tuple[str, str]:
-    """`name="value"` or `name=value` -> (name, value); anything else is a one-line error."""
-    found = MATCHER.match(text)
-    if found is None:
-        raise WfdoctorError(f"matcher '{text}': expected name=\"value\" (e.g. alertname=\"HighMemory\")")
-    quoted, bare = found.group(2), found.group(3)
-    value = re.sub(r"\\(.)", r"\1", quoted) if quoted is not None else bare
-    return found.group(1), value
+def check_matcher(text: str) -> None:
+    """A one-line error for a matcher Alertmanager would not take."""
+    try:
+        parse_matchers(text)
+    except MatcherSyntaxError as exc:
+        raise WfdoctorError(f"matcher '{text}': {exc} (e.g. alertname=\"HighMemory\")") from None
 
 
 def matches(matchers: Sequence[str], labels: dict[str, str]) -> bool:
     """Every matcher holds for `labels` (an absent label is the empty string, as in Alertmanager)."""
-    return all(labels.get(name, "") == value for name, value in map(parse_matcher, matchers))
+    return all(matches_all(parse_matchers(text), labels) for text in matchers)
 
 
 class SilenceCache:
