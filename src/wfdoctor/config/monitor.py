@@ -9,35 +9,26 @@ the line they start at, for `parse_routing` and `parse_recovery_settings`, which
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
 from pydantic import ValidationError, field_validator
 
+from wfdoctor.config.durations import parse_duration
 from wfdoctor.config.yamlfile import Strict, describe_validation_error, line_of, read_yaml
 from wfdoctor.model import WfdoctorError
 
-DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 604800.0}
-DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
 
 
 def duration_seconds(text: str | float | int) -> float:
-    """A Prometheus duration (`30s`, `10m`, `1h30m`, `500ms`) or a plain number of seconds, in seconds."""
-    if isinstance(text, (int, float)) and not isinstance(text, bool):
-        seconds = float(text)
-    else:
-        value = str(text).strip()
-        try:
-            seconds = float(value)
-        except ValueError:
-            parts = DURATION.findall(value)
-            if not parts or "".join(n + u for n, u in parts) != value:
-                raise ValueError(f"'{value}' is not a duration (e.g. 30s, 10m, 1h, 1h30m, 500ms)") from None
-            seconds = sum(float(n) * DURATION_UNITS[u] for n, u in parts)
+    """A Prometheus duration (`30s`, `10m`, `1h30m`, `500ms`) or a plain number of seconds (`0.1`), in seconds."""
+    try:
+        seconds = float(text) if not isinstance(text, bool) else float("nan")
+    except ValueError:
+        seconds = parse_duration(text)
     if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"'{text}': a duration must be above 0")
+        raise ValueError(f"'{text}': a duration must be above 0 (e.g. 30s, 10m, 1h, 500ms)")
     return seconds
 
 
@@ -49,8 +40,9 @@ def canary_seconds(text: str | float | int) -> float | None:
 def listen_address(listen: str) -> tuple[str, int]:
     """`HOST:PORT` (IPv6 hosts in brackets: `[::1]:8471`) -> (host, port)."""
     host, sep, port = listen.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise WfdoctorError(f"listen address '{listen}': expected HOST:PORT, e.g. 127.0.0.1:8471")
+    if not sep or not host or not port.isdigit() or not 0 <= int(port) < 65536:
+        raise WfdoctorError(f"listen address '{listen}': expected HOST:PORT, e.g. 127.0.0.1:8471 (port 0: any "
+                            "free port)")
     return host.strip("[]"), int(port)
 
 
