@@ -215,6 +215,17 @@ class Store:
                  json.dumps(action.before), json.dumps(action.after), action.error, action.alert, action.outcome),
             )
 
+    def actions(self, run_id: int | None = None, limit: int = 100) -> list[ActionRecord]:
+        """Logged actions (applied and dry runs) of one run, or of all runs, newest first."""
+        where, args = ("WHERE run_id = ?", (run_id, limit)) if run_id is not None else ("", (limit,))
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT kind, target, level, applied, reason, before, after, error, ts, alert, outcome FROM actions "
+                f"{where} ORDER BY ts DESC, id DESC LIMIT ?", args).fetchall()
+        return [ActionRecord(kind, target, level, bool(applied), reason, _json_object(before), _json_object(after),
+                             error, ts, alert, outcome)
+                for kind, target, level, applied, reason, before, after, error, ts, alert, outcome in rows]
+
     def finish_run(self, run: Run, status: str = "finished") -> None:
         run.finished_at = run.finished_at or time.time()
         with self._errors():
@@ -311,6 +322,15 @@ def _stored_sample(metric: str, value: object, unit: str, source: str, labels: s
     if not isinstance(parsed, dict):
         return None
     return Sample(metric, float(value), unit, source, {str(k): str(v) for k, v in parsed.items()}, float(ts))
+
+
+def _json_object(text: str) -> dict[str, object]:
+    """A stored JSON object; anything else (a hand edit) reads as empty rather than failing the listing."""
+    try:
+        parsed = json.loads(text)
+    except (TypeError, ValueError):
+        return {}
+    return parsed if isinstance(parsed, dict) else {}
 
 
 def _alive(pid: int) -> bool:
