@@ -1,0 +1,50 @@
+"""A real Prometheus (Debian's package) scrapes the monitor's `/metrics` and answers queries over it."""
+
+from __future__ import annotations
+
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+from tests.prometheus_tools import StubView, get_json, prometheus, web_in_thread
+from wfdoctor.model import Alert, AlertState, Sample
+
+pytestmark = pytest.mark.slow
+QUERY_DEADLINE_S = 60.0
+
+
+def query(base: str, promql: str) -> list[dict[str, object]]:
+    answer = get_json(f"{base}/api/v1/query?query={urllib.parse.quote(promql)}")
+    assert isinstance(answer, dict) and answer["status"] == "success", answer
+    return answer["data"]["result"]
+
+
+def wait_for_series(base: str, promql: str) -> list[dict[str, object]]:
+    """Query until the series appears (the first scrapes take a moment), bounded."""
+    end = time.monotonic() + QUERY_DEADLINE_S
+    while time.monotonic() < end:
+        if found := query(base, promql):
+            return found
+        time.sleep(0.5)
+    pytest.fail(f"Prometheus at {base} returned nothing for {promql} within {QUERY_DEADLINE_S:.0f} s")
+
+
+def test_real_prometheus_scrapes_the_monitor_and_a_query_returns_its_series(tmp_path: Path) -> None:
+    view = StubView(samples=[
+        Sample("wf_cpu_utilization_ratio", 0.42, "ratio", "psutil", {"window_s": "1"}),
+        Sample("wf_llm_model_loaded_bytes", 4.2e9, "bytes", "ollama",
+               {"url": "http://127.0.0.1:11434", "kind": "ollama", "model": 'qwen "2.5"\n7b'})],
+        alerts=[Alert("HighCpu", {"alertname": "HighCpu", "severity": "warning"}, {}, AlertState.FIRING, 0.42, 1.0)])
+    with web_in_thread(view) as url, prometheus(tmp_path, [url.removeprefix("http://")]) as base:
+        [cpu] = wait_for_series(base, "wf_cpu_utilization_ratio")
+        assert cpu["metric"] == {"__name__": "wf_cpu_utilization_ratio", "window_s": "1", "job": "wfdoctor",
+                                 "instance": url.removeprefix("http://")}
+        assert float(cpu["value"][1]) == 0.42
+        [model] = query(base, "wf_llm_model_loaded_bytes")
+        assert model["metric"]["model"] == 'qwen "2.5"\n7b'
+        [alert] = query(base, 'wf_monitor_alerts{alertstate="firing"}')
+        assert alert["metric"]["alertname"] == "HighCpu"
+        [up] = query(base, 'up{job="wfdoctor"}')
+        assert up["value"][1] == "1"
