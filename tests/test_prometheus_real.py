@@ -10,6 +10,7 @@ import pytest
 
 from tests.prometheus_tools import StubView, get_json, prometheus, web_in_thread
 from wfdoctor.model import Alert, AlertState, Sample
+from wfdoctor.surface.grafana import grafana_dashboard
 
 pytestmark = pytest.mark.slow
 QUERY_DEADLINE_S = 60.0
@@ -48,3 +49,14 @@ def test_real_prometheus_scrapes_the_monitor_and_a_query_returns_its_series(tmp_
         assert alert["metric"]["alertname"] == "HighCpu"
         [up] = query(base, 'up{job="wfdoctor"}')
         assert up["value"][1] == "1"
+
+
+def test_real_prometheus_accepts_every_query_of_the_shipped_dashboard(tmp_path: Path) -> None:
+    view = StubView(samples=[Sample("wf_cpu_utilization_ratio", 0.42, "ratio", "psutil", {"window_s": "1"})])
+    with web_in_thread(view) as url, prometheus(tmp_path, [url.removeprefix("http://")]) as base:
+        wait_for_series(base, "wf_monitor_info")
+        for panel in grafana_dashboard()["panels"]:
+            for target in panel["targets"]:
+                query(base, target["expr"].replace("$instance", ".*"))  # asserts status success
+        [cpu] = query(base, 'wf_cpu_utilization_ratio{instance=~".*"}')
+        assert float(cpu["value"][1]) == 0.42
