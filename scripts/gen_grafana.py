@@ -12,7 +12,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "src"))
 
-from wfdoctor.surface.grafana import SHIPPED, render_dashboard  # noqa: E402
+from wfdoctor.surface.grafana import SHIPPED, render_dashboard
 
 
 def main() -> None:

@@ -16,16 +16,19 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.model import ActionRecord, Alert, Sample, WfdoctorError
 from wfdoctor.surface.web import start_web
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -113,17 +116,30 @@ def prometheus(tmp_path: Path, targets: list[str], scrape_interval: str = "1s",
 
 
 @contextmanager
-def web_in_thread(view: StubView, token: str | None = None) -> Iterator[str]:
-    """The monitor's web server on a free loopback port, in its own event loop on a thread, so a
-    test can block on outside processes (Prometheus) while scrapes are answered; yields its URL."""
+def loop_in_thread() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop running on its own thread, so a test can block (on Prometheus, on a
+    synchronous exporter) while servers in that loop keep answering; stopped on exit."""
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    server = asyncio.run_coroutine_threadsafe(start_web(view, "127.0.0.1", 0, token), loop).result(timeout=10)
     try:
-        yield server.url
+        yield loop
     finally:
-        asyncio.run_coroutine_threadsafe(server.close(), loop).result(timeout=10)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(timeout=10)
         loop.close()
+
+
+def in_loop(loop: asyncio.AbstractEventLoop, work: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run_coroutine_threadsafe(work, loop).result(timeout=10)
+
+
+@contextmanager
+def web_in_thread(view: StubView, token: str | None = None) -> Iterator[str]:
+    """The monitor's web server on a free loopback port in a thread's loop; yields its URL."""
+    with loop_in_thread() as loop:
+        server = in_loop(loop, start_web(view, "127.0.0.1", 0, token))
+        try:
+            yield server.url
+        finally:
+            in_loop(loop, server.close())

@@ -18,6 +18,7 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
+
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client.exposition import choose_encoder
