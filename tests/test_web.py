@@ -9,6 +9,9 @@ from typing import TypeVar
 
 import aiohttp
 import pytest
+from prometheus_client.openmetrics.parser import (
+    text_string_to_metric_families as openmetrics_families,
+)
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.prometheus_tools import StubView
@@ -154,3 +157,16 @@ def test_a_busy_port_is_one_line_naming_the_address() -> None:
             await first.close()
     with pytest.raises(WfdoctorError, match=r"cannot listen on 127\.0\.0\.1:\d+"):
         asyncio.run(twice())
+
+
+def test_metrics_speaks_openmetrics_when_asked_with_units_from_the_names() -> None:
+    view = StubView(samples=[Sample("wf_gpu_temperature_celsius", 71.0, "°C", "nvml", {"gpu": "0", "name": "H100"})])
+
+    async def call(session: aiohttp.ClientSession, url: str) -> tuple[str, str]:
+        async with session.get(url + "/metrics",
+                               headers={"Accept": "application/openmetrics-text; version=1.0.0"}) as response:
+            return response.headers["Content-Type"], await response.text()
+    content_type, text = served(view, call)
+    assert content_type.startswith("application/openmetrics-text")
+    families = {family.name: family for family in openmetrics_families(text)}
+    assert families["wf_gpu_temperature_celsius"].unit == "celsius"
