@@ -86,8 +86,9 @@ def wait_until_ready(url: str, deadline_s: float) -> None:
 
 @contextmanager
 def prometheus(tmp_path: Path, targets: list[str], scrape_interval: str = "1s",
-               rule_files: tuple[Path, ...] = ()) -> Iterator[str]:
-    """A real Prometheus scraping `targets` (host:port) on a free port; yields its base URL."""
+               rule_files: tuple[Path, ...] = (), token: str | None = None) -> Iterator[str]:
+    """A real Prometheus scraping `targets` (host:port, with `token` as bearer credentials where
+    given) on a free port; yields its base URL."""
     binary = shutil.which("prometheus")
     if binary is None:
         pytest.skip("prometheus not installed (scripts/install.sh --dev installs Debian's package)")
@@ -95,7 +96,8 @@ def prometheus(tmp_path: Path, targets: list[str], scrape_interval: str = "1s",
     config.write_text(json.dumps({  # JSON is YAML: no quoting surprises in paths
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
-        "scrape_configs": [{"job_name": "wfdoctor", "static_configs": [{"targets": targets}]}],
+        "scrape_configs": [{"job_name": "wfdoctor", "static_configs": [{"targets": targets}],
+                            **({"authorization": {"credentials": token}} if token else {})}],
     }))
     port = free_port()
     log = (tmp_path / "prometheus.log").open("w")

@@ -60,3 +60,11 @@ def test_real_prometheus_accepts_every_query_of_the_shipped_dashboard(tmp_path: 
                 query(base, target["expr"].replace("$instance", ".*"))  # asserts status success
         [cpu] = query(base, 'wf_cpu_utilization_ratio{instance=~".*"}')
         assert float(cpu["value"][1]) == 0.42
+
+
+def test_real_prometheus_scrapes_a_token_protected_monitor_with_its_credentials(tmp_path: Path) -> None:
+    view = StubView(samples=[Sample("wf_cpu_utilization_ratio", 0.5, "ratio", "psutil")])
+    with web_in_thread(view, token="s3cret") as url, \
+            prometheus(tmp_path, [url.removeprefix("http://")], token="s3cret") as base:
+        [cpu] = wait_for_series(base, "wf_cpu_utilization_ratio")
+        assert float(cpu["value"][1]) == 0.5
