@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import urllib.parse
 from pathlib import Path
 
 import pytest
 
-from tests.prometheus_tools import StubView, get_json, prometheus, web_in_thread
+from tests.prometheus_tools import (
+    StubView,
+    free_port,
+    get_json,
+    prometheus,
+    wait_until_ready,
+    web_in_thread,
+)
 from wfdoctor.model import Alert, AlertState, Sample
 from wfdoctor.surface.grafana import grafana_dashboard
 
@@ -68,3 +78,22 @@ def test_real_prometheus_scrapes_a_token_protected_monitor_with_its_credentials(
             prometheus(tmp_path, [url.removeprefix("http://")], token="s3cret") as base:
         [cpu] = wait_for_series(base, "wf_cpu_utilization_ratio")
         assert float(cpu["value"][1]) == 0.5
+
+
+def test_real_prometheus_scrapes_wfdoctor_monitor(tmp_path: Path) -> None:
+    """The whole path: `wfdoctor monitor` probes the machine, serves /metrics, Prometheus stores its series."""
+    pytest.importorskip("wfdoctor.app.monitor", reason="wfdoctor monitor is not on this branch yet")
+    listen = f"127.0.0.1:{free_port()}"
+    env = os.environ | {"XDG_CONFIG_HOME": str(tmp_path / "config")}
+    monitor = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "1",
+                                "--canary", "off", "--db", str(tmp_path / "monitor.db"), "--listen", listen],
+                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "monitor.log").open("w"), env=env)
+    try:
+        wait_until_ready(f"http://{listen}/healthz", deadline_s=30)
+        with prometheus(tmp_path, [listen]) as base:
+            [cpu] = wait_for_series(base, "wf_cpu_utilization_ratio")
+            assert 0.0 <= float(cpu["value"][1]) <= 1.0 and cpu["metric"]["instance"] == listen
+            assert query(base, "wf_memory_used_ratio") and query(base, "wf_monitor_info")
+    finally:
+        monitor.terminate()
+        assert monitor.wait(timeout=30) == 0, (tmp_path / "monitor.log").read_text()[-2000:]
