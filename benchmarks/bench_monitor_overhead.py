@@ -18,7 +18,9 @@ for) over the measured window after a warm-up, as a share of one core; RSS (VmRS
 interval. RSS flatness is wfdoctor's own leak verdict (`analyze.leaks.leak_verdict`, the limits
 and floor of the facts file) on each RSS series. Printed: absolute CPU % and RSS slope with units,
 the verdicts, and the ratios wfdoctor/glances and wfdoctor/node-exporter. Targets (issue 11):
-the monitor under 0.5 % of one core, its RSS judged stable.
+the monitor under 0.5 % of one core, its RSS judged stable. The monitor's in-memory sample window
+fills over its lookback (300 s by default), so with the default 15 s warm-up its RSS may read
+"growth-then-plateau" (a few MB, then flat); `--warmup 330` judges the steady state alone.
 """
 
 from __future__ import annotations
