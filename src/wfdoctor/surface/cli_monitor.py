@@ -120,20 +120,14 @@ def run_until_stopped(monitor: Monitor, options: MonitorOptions, run_for: float 
 
 
 async def serve_web(monitor: Monitor, options: MonitorOptions) -> Callable[[], Awaitable[None]]:
-    """THE CALL SITE of the web side (issue 11's exposition slice: `surface/web.py`,
-    `start_web(view, host, port, token)`): /metrics, POST /api/samples, GET /api/alerts, /healthz on
-    `options.listen`. Returns how to close it. Until that module is present the monitor serves nothing."""
+    """Serve /metrics, POST /api/samples, GET /api/alerts, /api/actions and /healthz on `options.listen`
+    (surface/web.py); returns how to close it. Called once the monitor holds its database, so a refused
+    second monitor never takes the port."""
     from wfdoctor.config.monitor import listen_address
+    from wfdoctor.surface.web import start_web
 
-    async def nothing() -> None:
-        return None
-
-    try:
-        from wfdoctor.surface.web import start_web  # type: ignore[import-not-found]
-    except ImportError:
-        return nothing
     host, port = listen_address(options.listen)
-    return await start_web(monitor, host, port, options.token)
+    return (await start_web(monitor, host, port, options.token)).close
 
 
 @alerts_app.command("list")

@@ -1,0 +1,177 @@
+"""The monitor's HTTP side: `/metrics` for Prometheus, `/api/*` for pages and scripts, `/healthz`.
+
+aiohttp, the same asyncio stack the probes use, so the server runs inside the monitor's own
+event loop and a scrape reads the monitor's snapshot without threads or locks. It binds to
+loopback by default; any other address exposes machine details (process names, models) to the
+network, so it is refused without a bearer token, and with a token every request must carry it
+(compared in constant time, so response timing does not reveal how much of a guess was right).
+`POST /api/samples` is the ingest door (a page's frame reports, a script): the body is bounded,
+each sample is validated and checked against the metric registry before the monitor sees it,
+and 202 is only answered once the monitor has acknowledged the batch.
+"""
+
+from __future__ import annotations
+
+import hmac
+import ipaddress
+import json
+import re
+import time
+from dataclasses import asdict, dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+from prometheus_client.exposition import choose_encoder
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from wfdoctor._version import __version__
+from wfdoctor.app.monitor_view import MonitorView, Overloaded
+from wfdoctor.config.metrics import MetricRegistry, load_metrics
+from wfdoctor.model import Sample, WfdoctorError
+from wfdoctor.surface.exposition import monitor_registry
+
+MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
+RETRY_AFTER_S = "1"               # what a client waits before pushing again when the queue is full
+PUSH_SOURCE = "POST /api/samples"
+LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
+
+
+class PushedSample(BaseModel):
+    """One sample as a client sends it; `source` and `ts` default to the door and the arrival time."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+    metric: str = Field(min_length=1)
+    value: float = Field(allow_inf_nan=False)
+    unit: str = Field(min_length=1)
+    source: str = PUSH_SOURCE
+    labels: dict[str, str] = Field(default_factory=dict)
+    ts: float | None = None
+
+
+PUSHED = TypeAdapter(list[PushedSample])
+
+
+def parse_samples(body: bytes, registry: MetricRegistry, now: float) -> list[Sample]:
+    """The samples of a request body, or WfdoctorError with a one-line reason naming the sample."""
+    try:
+        pushed = PUSHED.validate_json(body)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+        raise WfdoctorError(f"body{where}: {first['msg']}") from None
+    for index, item in enumerate(pushed):
+        spec = registry.spec(item.metric)
+        if spec is None:
+            raise WfdoctorError(f"body[{index}].metric: '{item.metric}' is not registered in {registry.path}")
+        if item.unit != spec.unit:
+            raise WfdoctorError(f"body[{index}].unit: '{item.metric}' is registered with unit '{spec.unit}', "
+                                f"not '{item.unit}'")
+        bad = next((key for key in item.labels if not LABEL_NAME.fullmatch(key)), None)
+        if bad is not None:
+            raise WfdoctorError(f"body[{index}].labels: {bad!r} is not a Prometheus label name "
+                                f"({LABEL_NAME.pattern})")
+    return [Sample(item.metric, item.value, item.unit, item.source, dict(item.labels),
+                   now if item.ts is None else item.ts) for item in pushed]
+
+
+def _json(data: object, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(text=json.dumps(data, default=str), status=status, headers=headers,
+                        content_type="application/json")
+
+
+def _error(status: int, reason: str, headers: dict[str, str] | None = None) -> web.Response:
+    return _json({"error": reason}, status, headers)
+
+
+def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
+    collectors = monitor_registry(view, registry)
+
+    async def metrics(request: web.Request) -> web.Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept"))
+        return web.Response(body=encoder(collectors), headers={"Content-Type": content_type})
+
+    async def samples(request: web.Request) -> web.Response:
+        body = await request.read()  # raises 413 past the application's client_max_size
+        try:
+            parsed = parse_samples(body, registry, time.time())
+            view.accept(parsed)
+        except WfdoctorError as exc:
+            return _error(400, str(exc))
+        except Overloaded as exc:
+            return _error(429, f"monitor overloaded, retry later: {exc}", {"Retry-After": RETRY_AFTER_S})
+        return _json({"accepted": len(parsed)}, 202)
+
+    async def alerts(request: web.Request) -> web.Response:
+        return _json([{**asdict(alert), "state": alert.state.value, "fingerprint": alert.fingerprint}
+                      for alert in view.active_alerts()])
+
+    async def actions(request: web.Request) -> web.Response:
+        return _json([asdict(action) for action in view.recent_actions()])
+
+    async def healthz(request: web.Request) -> web.Response:
+        return _json({"status": "ok", "version": __version__})
+
+    return [web.get("/metrics", metrics), web.post("/api/samples", samples), web.get("/api/alerts", alerts),
+            web.get("/api/actions", actions), web.get("/healthz", healthz)]
+
+
+def _bearer_check(token: str) -> Middleware:
+    expected = f"Bearer {token}".encode()
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        given = request.headers.get("Authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+        return await handler(request)
+
+    return check
+
+
+def is_loopback(host: str) -> bool:
+    """True for 127.0.0.0/8, ::1 and `localhost`; a name or wildcard address is not loopback."""
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
+
+
+def build_app(view: MonitorView, token: str | None, registry: MetricRegistry | None = None) -> web.Application:
+    """The application (routes, body limit, token check) without a listening socket."""
+    app = web.Application(client_max_size=MAX_BODY_BYTES,
+                          middlewares=[_bearer_check(token)] if token is not None else [])
+    app.add_routes(_routes(view, registry or load_metrics()))
+    return app
+
+
+@dataclass
+class WebServer:
+    """A listening server; `url` has the port the system picked when asked for port 0."""
+
+    url: str
+    _runner: web.AppRunner
+
+    async def close(self) -> None:
+        await self._runner.cleanup()
+
+
+async def start_web(view: MonitorView, host: str, port: int, token: str | None) -> WebServer:
+    """Serve the view on host:port. Refuses a non-loopback address without a token, and an empty token."""
+    if token is not None and not token:
+        raise WfdoctorError("--token: an empty token would let anyone in; give a secret or leave it out")
+    if token is None and not is_loopback(host):
+        raise WfdoctorError(f"refusing to serve the monitor on {host}:{port} without a token: another address "
+                            f"exposes this machine's processes and models to the network (give --token, or "
+                            f"listen on 127.0.0.1)")
+    runner = web.AppRunner(build_app(view, token), access_log=None)
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, host, port)
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise WfdoctorError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    bound = runner.addresses[0][1]
+    shown = f"[{host}]" if ":" in host else host
+    return WebServer(f"http://{shown}:{bound}", runner)
