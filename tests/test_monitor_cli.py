@@ -16,7 +16,7 @@ import pytest
 from wfdoctor.store.monitoring import MonitorStore
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
-QUICK = ("--headless", "--interval", "0.1", "--server-interval", "0.5")
+QUICK = ("--headless", "--interval", "0.1", "--server-interval", "0.5", "--listen", "127.0.0.1:0")
 
 
 def events(stderr: str) -> list[dict]:
@@ -80,7 +80,8 @@ from wfdoctor.model import Sample
 from wfdoctor.surface.cli_monitor import run_until_stopped
 from wfdoctor.surface.views.monitor import HeadlessLog
 
-options = MonitorOptions(interval_s=0.1, canary_interval_s=None, backend_urls=[sys.argv[2]], queue_capacity=2000)
+options = MonitorOptions(interval_s=0.1, canary_interval_s=None, backend_urls=[sys.argv[2]], queue_capacity=2000,
+                         listen="127.0.0.1:0")
 monitor = Monitor(options, Path(sys.argv[1]), observer=HeadlessLog())
 
 def burst():
@@ -155,7 +156,7 @@ def test_watching_a_llama_cpp_python_server_does_not_cut_its_users_answers(wfdoc
     """That server cuts a streaming answer when any request takes its model lock (/v1/models too)."""
     env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "monitor.db")}
     watcher = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--server-interval",
-                                "0.2", "--canary", "off", "--backend", llm_server.base_url, "--duration", "60"],
+                                "0.2", "--canary", "off", "--listen", "127.0.0.1:0", "--backend", llm_server.base_url, "--duration", "60"],
                                env=env, stderr=subprocess.PIPE, text=True)
     try:
         assert watcher.stderr is not None and '"event": "start"' in watcher.stderr.readline()
@@ -182,7 +183,7 @@ def test_llama_cpp_servers_load_is_read_from_its_metrics_and_slots(wfdoctor, lla
 def test_the_config_file_sets_what_the_options_do_not(wfdoctor, tmp_path: Path, closed_url: str) -> None:
     config = tmp_path / "monitor.yaml"
     config.write_text(f"monitor:\n  interval: 100ms\n  server_interval: 500ms\n  canary: off\n"
-                      f"  backends: [{closed_url}]\n")
+                      f"  backends: [{closed_url}]\n  listen: 127.0.0.1:0\n")
     result = wfdoctor("monitor", "--headless", "--config", str(config), "--duration", "1.5", timeout=60)
     assert result.code == 0, result.stderr
     assert events(result.stderr)[0]["interval_s"] == 0.1

@@ -82,7 +82,6 @@ def test_real_prometheus_scrapes_a_token_protected_monitor_with_its_credentials(
 
 def test_real_prometheus_scrapes_wfdoctor_monitor(tmp_path: Path) -> None:
     """The whole path: `wfdoctor monitor` probes the machine, serves /metrics, Prometheus stores its series."""
-    pytest.importorskip("wfdoctor.app.monitor", reason="wfdoctor monitor is not on this branch yet")
     listen = f"127.0.0.1:{free_port()}"
     env = os.environ | {"XDG_CONFIG_HOME": str(tmp_path / "config")}
     monitor = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "1",

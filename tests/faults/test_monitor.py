@@ -22,7 +22,7 @@ STOP_BOUND_S = 20.0  # generous on a shared 2-core machine; a canary waiting on 
 
 def monitor(db: Path, *args: str) -> subprocess.Popen[str]:
     return subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.2",
-                             "--db", str(db), *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+                             "--listen", "127.0.0.1:0", "--db", str(db), *args], stderr=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
 
 
 def test_a_canary_stuck_on_a_hung_server_does_not_hold_the_monitors_exit(tmp_path: Path) -> None:
