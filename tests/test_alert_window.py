@@ -77,3 +77,11 @@ def test_a_reading_ends_only_the_series_of_its_own_metrics() -> None:
     window.end_missing([sample("a", 101, 0.5)], 101.0)
     [cpu] = window.series("wf_cpu_utilization_ratio")
     assert cpu.newest(102.0, 300.0) == (100.0, 0.3)
+
+
+def test_a_metric_read_over_a_long_range_is_kept_longer_than_the_rest() -> None:
+    window = SampleWindow(60.0, {"wf_llm_decode_tokens_per_second": 900.0})
+    tokens = Sample("wf_llm_decode_tokens_per_second", 50.0, "tokens/s", "test", {}, 0.0)
+    window.add([tokens, sample("a", 0, 0.5)])
+    window.add([sample("a", 600, 0.5)])
+    assert [s.metric for s in window.latest() if s.ts == 0.0] == ["wf_llm_decode_tokens_per_second"]

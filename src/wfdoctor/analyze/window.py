@@ -9,7 +9,7 @@ order, so a range read is two bisections and `add` is an append plus trimming th
 from __future__ import annotations
 
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 
 from wfdoctor.model import Sample
 
@@ -62,8 +62,13 @@ class Series:
 class SampleWindow:
     """Per-series points newer than the newest sample's time minus `retention_s`."""
 
-    def __init__(self, retention_s: float) -> None:
+    def __init__(self, retention_s: float, retention_by_metric: Mapping[str, float] | None = None) -> None:
+        """`retention_by_metric` keeps some metrics longer (those a rule reads over a long range): the rest
+        stay `retention_s`, so a 15-minute range on the canary's series does not keep 15 minutes of every
+        per-core series."""
         self.retention_s = retention_s
+        self._retention = {metric: max(retention_s, seconds) for metric, seconds in
+                           (retention_by_metric or {}).items()}
         self.now = float("-inf")
         self._by_metric: dict[str, dict[Labels, Series]] = {}
 
@@ -92,8 +97,8 @@ class SampleWindow:
                     series.ended_at = ts
 
     def _trim(self) -> None:
-        cutoff = self.now - self.retention_s
         for metric, by_labels in list(self._by_metric.items()):
+            cutoff = self.now - self._retention.get(metric, self.retention_s)
             for labels, series in list(by_labels.items()):
                 series.trim(cutoff)
                 if not series.ts:

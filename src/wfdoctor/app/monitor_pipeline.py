@@ -154,15 +154,15 @@ PipelineFactory = Callable[[PipelineContext], Watchers]
 def build_pipeline(context: PipelineContext) -> Watchers:
     """The alerting pipeline from the shipped and user rules, the `routing:` and `recovery:` sections.
 
-    The window keeps what the longest range of any rule reads (and at least the lookback), so an
-    `avg_over_time(m[10m])` sees ten minutes, not the five a lookback would keep.
+    The window keeps each metric as long as the longest range any rule reads it over (and at least the
+    lookback), so an `avg_over_time(m[15m])` sees fifteen minutes, not the five a lookback would keep.
     """
     from wfdoctor.act.routing import Router
     from wfdoctor.analyze.alerting import AlertEngine
     from wfdoctor.analyze.window import SampleWindow
     from wfdoctor.app.monitor_baselines import StoredBaselines
     from wfdoctor.app.recover import RecoveryResponder, load_ladder
-    from wfdoctor.config.alerts import load_alert_rules, longest_range
+    from wfdoctor.config.alerts import load_alert_rules, ranges_by_metric
     from wfdoctor.config.recovery import parse_recovery_settings
     from wfdoctor.config.routing import default_routing, parse_routing
 
@@ -184,5 +184,5 @@ def build_pipeline(context: PipelineContext) -> Watchers:
                                   context.backend_urls, facts=context.facts)
     engine = AlertEngine(rules, lookback_s=context.lookback_s)
     baselines = StoredBaselines(context.store, rules, engine)
-    window = SampleWindow(max(context.lookback_s, longest_range(rules)))
+    window = SampleWindow(context.lookback_s, ranges_by_metric(rules))
     return AlertPipeline(window, engine, router, responder, f"{len(rules)} alert rules", baselines.refresh)

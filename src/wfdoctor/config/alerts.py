@@ -224,7 +224,12 @@ def prometheus_rules(rules: Sequence[AlertRule]) -> str:
     return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=4096)
 
 
-def longest_range(rules: Sequence[AlertRule]) -> float:
-    """The longest range any rule's expressions read (`m[10m]` -> 600 s), 0 when none has a range."""
-    return max((node.range_s for rule in rules for expr in (rule.expr, rule.clear_expr or "") if expr
-                for node in walk(parse(expr)) if isinstance(node, Selector) and node.range_s), default=0.0)
+def ranges_by_metric(rules: Sequence[AlertRule]) -> dict[str, float]:
+    """The longest range each metric is read over by any rule (`m[10m]` -> {"m": 600.0})."""
+    ranges: dict[str, float] = {}
+    for rule in rules:
+        for expr in (rule.expr, rule.clear_expr or ""):
+            for node in walk(parse(expr)) if expr else ():
+                if isinstance(node, Selector) and node.range_s:
+                    ranges[node.metric] = max(ranges.get(node.metric, 0.0), node.range_s)
+    return ranges
