@@ -101,8 +101,8 @@ def prometheus(tmp_path: Path, config: str) -> Iterator[RunningTool]:
         yield tool
 
 
-def get_json(url: str) -> object:
-    with urllib.request.urlopen(url, timeout=5.0) as response:
+def get_json(url: str, timeout_s: float = 5.0) -> object:
+    with urllib.request.urlopen(url, timeout=timeout_s) as response:
         return json.loads(response.read())
 
 

@@ -2,16 +2,13 @@
 
 `StubView` answers the `MonitorView` questions from plain lists, so the web server, the
 exposition and the OTLP exporter are tested without the monitor's samplers. `prometheus` runs
-Debian's Prometheus against a scrape config for the test's lifetime and always stops it.
+Debian's Prometheus (monitoring_tools) against a scrape config for the test's lifetime.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import shutil
-import socket
-import subprocess
 import threading
 import time
 import urllib.error
@@ -24,6 +21,7 @@ from typing import Any, TypeVar
 
 import pytest
 
+from tests.monitoring_tools import prometheus as running_prometheus
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.model import ActionRecord, Alert, Sample, WfdoctorError
 from wfdoctor.surface.web import start_web
@@ -59,17 +57,6 @@ class StubView:
         self.accepted.append(samples)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def get_json(url: str, timeout_s: float = 2.0) -> object:
-    with urllib.request.urlopen(url, timeout=timeout_s) as response:
-        return json.loads(response.read())
-
-
 def wait_until_ready(url: str, deadline_s: float) -> None:
     """Poll `url` until it answers 200, or fail the test naming what never came up."""
     end = time.monotonic() + deadline_s
@@ -87,34 +74,16 @@ def wait_until_ready(url: str, deadline_s: float) -> None:
 @contextmanager
 def prometheus(tmp_path: Path, targets: list[str], scrape_interval: str = "1s",
                rule_files: tuple[Path, ...] = (), token: str | None = None) -> Iterator[str]:
-    """A real Prometheus scraping `targets` (host:port, with `token` as bearer credentials where
-    given) on a free port; yields its base URL."""
-    binary = shutil.which("prometheus")
-    if binary is None:
-        pytest.skip("prometheus not installed (scripts/install.sh --dev installs Debian's package)")
-    config = tmp_path / "prometheus.yml"
-    config.write_text(json.dumps({  # JSON is YAML: no quoting surprises in paths
+    """A real Prometheus (monitoring_tools.prometheus) scraping `targets` (host:port, with `token` as bearer
+    credentials where given); yields its base URL."""
+    config = json.dumps({  # JSON is YAML: no quoting surprises in paths
         "global": {"scrape_interval": scrape_interval, "evaluation_interval": scrape_interval},
         "rule_files": [str(path) for path in rule_files],
         "scrape_configs": [{"job_name": "wfdoctor", "static_configs": [{"targets": targets}],
                             **({"authorization": {"credentials": token}} if token else {})}],
-    }))
-    port = free_port()
-    log = (tmp_path / "prometheus.log").open("w")
-    process = subprocess.Popen([binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-                                f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{url}/-/ready", deadline_s=30)
-        yield url
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+    })
+    with running_prometheus(tmp_path, config) as tool:
+        yield tool.url
 
 
 @contextmanager
@@ -145,3 +114,4 @@ def web_in_thread(view: StubView, token: str | None = None) -> Iterator[str]:
             yield server.url
         finally:
             in_loop(loop, server.close())
+

@@ -11,15 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus_tools import (
-    StubView,
-    free_port,
-    get_json,
-    prometheus,
-    wait_until_ready,
-    web_in_thread,
-)
+from tests.monitoring_tools import get_json
+from tests.prometheus_tools import StubView, prometheus, wait_until_ready, web_in_thread
 from wfdoctor.model import Alert, AlertState, Sample
+from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.surface.grafana import grafana_dashboard
 
 pytestmark = pytest.mark.slow
