@@ -1,6 +1,7 @@
 """Write the files wfdoctor ships for a Prometheus fleet, generated from its own definitions.
 
-Run after editing the default alert rules or the facts: `python scripts/gen_exports.py`.
+Run after editing the default alert rules, the facts or the dashboard's panels (surface/grafana.py):
+`python scripts/gen_exports.py`.
 One function per exported file; the test suite regenerates each and fails while the
 shipped copy is stale. The rules file is for the `mid` tier (the common machine); a
 user of another tier generates theirs with `prometheus_rules(load_alert_rules(facts, tier))`.
@@ -16,6 +17,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from wfdoctor.config.alerts import load_alert_rules, prometheus_rules  # noqa: E402
 from wfdoctor.config.facts import load_facts  # noqa: E402
+from wfdoctor.surface.grafana import SHIPPED, render_dashboard  # noqa: E402
 
 EXPORTS = ROOT / "src" / "wfdoctor" / "data" / "exports"
 RULES_TIER = "mid"
@@ -33,7 +35,12 @@ def prometheus_rules_file() -> tuple[Path, str]:
     return EXPORTS / "prometheus-rules.yml", RULES_HEADER + prometheus_rules(rules)
 
 
-EXPORTERS = [prometheus_rules_file]
+def grafana_dashboard_file() -> tuple[Path, str]:
+    """data/exports/grafana-dashboard.json and its text."""
+    return SHIPPED, render_dashboard()
+
+
+EXPORTERS = [prometheus_rules_file, grafana_dashboard_file]
 
 
 def main() -> None:

@@ -13,7 +13,7 @@ METRIC = re.compile(r"\bwf_[a-z0-9_]+")
 
 def test_the_shipped_dashboard_is_the_generated_one() -> None:
     assert SHIPPED.read_text(encoding="utf-8") == render_dashboard(), \
-        "stale: run python scripts/gen_grafana.py"
+        "stale: run python scripts/gen_exports.py"
 
 
 def test_every_metric_the_dashboard_names_is_registered() -> None:

@@ -2,7 +2,7 @@
 
 A fleet that scrapes each machine's `/metrics` imports `data/exports/grafana-dashboard.json`
 and sees what `wfdoctor monitor` watches, with no glue. The dashboard is generated (by
-`scripts/gen_grafana.py`) rather than hand-edited so that every query names a metric the
+`scripts/gen_exports.py`) rather than hand-edited so that every query names a metric the
 registry declares; a test fails when the shipped file and the generator disagree. The data
 source is the import-time input `${DS_PROMETHEUS}`, as Grafana's exported dashboards do, and
 an `instance` variable picks the machines.
@@ -87,7 +87,7 @@ def grafana_dashboard() -> dict[str, object]:
                        {"type": "panel", "id": "table", "name": "Table", "version": ""}],
         "uid": "wfdoctor-monitor",
         "title": "wfdoctor monitor",
-        "description": "What wfdoctor monitor watches, from its /metrics (generated: scripts/gen_grafana.py)",
+        "description": "What wfdoctor monitor watches, from its /metrics (generated: scripts/gen_exports.py)",
         "tags": ["wfdoctor", "llm"],
         "editable": True,
         "schemaVersion": 39,
