@@ -128,3 +128,12 @@ def test_a_missing_extra_is_one_line_naming_what_to_install(monkeypatch: pytest.
     with pytest.raises(WfdoctorError) as error:
         start_otlp(VIEW, "http://127.0.0.1:4318/v1/metrics")
     assert str(error.value) == MISSING_EXTRA and "\n" not in MISSING_EXTRA
+
+
+def test_the_monitor_exports_over_otlp_when_asked_and_once_more_as_it_stops(wfdoctor) -> None:
+    with receiver() as (url, received):
+        result = wfdoctor("monitor", "--headless", "--interval", "0.2", "--canary", "off", "--listen", "127.0.0.1:0",
+                          "--backend", "http://127.0.0.1:9", "--otlp", url, "--duration", "2", timeout=60)
+    assert result.code == 0, result.stderr
+    assert f"exporting to {url} over OTLP" in result.stderr
+    assert "system.memory.utilization" in points(received)

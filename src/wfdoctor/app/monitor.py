@@ -30,6 +30,7 @@ from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineF
 from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.app.monitor_writer import SampleQueue
+from wfdoctor.app.otlp import OtlpExport, start_otlp
 from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
 from wfdoctor.app.tokens import LOOPBACK_HOSTS
 from wfdoctor.config.metrics import load_metrics
@@ -62,6 +63,8 @@ class MonitorOptions:
     headless: bool = False
     listen: str = "127.0.0.1:8471"
     token: str | None = None
+    otlp_endpoint: str | None = None                 # OTLP/HTTP metrics URL (the `otlp` extra); None: no export
+    otlp_interval_s: float = 60.0
     queue_capacity: int = 100_000                    # samples waiting to be written; more is Overloaded
     retention_every_s: float = 600.0
     summary_every_s: float = 60.0                    # a "tick" summary event at most this often
@@ -70,7 +73,7 @@ class MonitorOptions:
         """Usage errors surface when the options are made, before the lock or the store is touched."""
         if not self.interval_s >= MIN_INTERVAL_S:
             raise WfdoctorError(f"interval must be at least {MIN_INTERVAL_S} s, not {self.interval_s}")
-        others = (self.server_interval_s, self.raw_retention_s, self.aggregate_retention_s, self.lookback_s,
+        others = (self.server_interval_s, self.otlp_interval_s, self.raw_retention_s, self.aggregate_retention_s, self.lookback_s,
                   self.retention_every_s, self.summary_every_s)
         if any(not value > 0 for value in others) or (self.canary_interval_s is not None
                                                       and not self.canary_interval_s > 0):
@@ -193,13 +196,23 @@ class Monitor:
                 for text in filter(None, (self._watchers.note, machine.gpu_status)):
                     self._emit("note", text)
                 self.started.set()
-                await self._watch(machine, store, run_id, stop)
+                export = await asyncio.to_thread(self._start_otlp)
+                try:
+                    await self._watch(machine, store, run_id, stop)
+                finally:
+                    if export is not None:  # bounded: the exporter gives up after its timeout
+                        await asyncio.to_thread(export.close)
         finally:
             await asyncio.to_thread(machine.close)
         summary = self._summary(run_id)
         self._emit("stop", f"stopped: {summary.samples_written} samples written in run {run_id}",
                    run=run_id, samples=summary.samples_written, accepted=summary.accepted, errors=summary.errors)
         return summary
+
+    def _start_otlp(self) -> OtlpExport | None:
+        endpoint, every = self.options.otlp_endpoint, self.options.otlp_interval_s
+        self._emit("note", f"exporting to {endpoint} over OTLP every {every:g} s") if endpoint else None
+        return start_otlp(self, endpoint, every) if endpoint else None
 
     async def _watch(self, machine: MachineProbe, store: MonitorStore, run_id: int, stop: asyncio.Event) -> None:
         """The schedules, until `stop`; then every acknowledged sample is written."""

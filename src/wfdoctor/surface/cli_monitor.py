@@ -59,6 +59,9 @@ def monitor(
     listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT of /metrics and the API (default "
                                                   "127.0.0.1:8471; another host needs --token).")] = None,
     token: Annotated[Optional[str], typer.Option("--token", help="Bearer token the web side requires.")] = None,
+    otlp: Annotated[Optional[str], typer.Option("--otlp", help="Also export the latest samples to this OTLP/HTTP "
+                                                "metrics URL, e.g. http://127.0.0.1:4318/v1/metrics (needs the "
+                                                "otlp extra).")] = None,
     db: DbOption = None,
     facts: FactsOption = None,
     run_for: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="Stop after this many seconds "
@@ -80,7 +83,7 @@ def monitor(
         **{key: value for key, value in chosen.items() if value is not None},
         **({"canary_interval_s": canary_seconds(canary_text)} if canary_text is not None else {}),
         backend_urls=list(backend or file.backends), rules_paths=list(rules or []), facts_path=facts,
-        config_path=config, apply=apply, headless=headless, token=token))
+        config_path=config, apply=apply, headless=headless, token=token, otlp_endpoint=otlp))
     path = wfdoctor.database(db)
     if headless:
         summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=HeadlessLog()), options, run_for)
