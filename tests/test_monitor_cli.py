@@ -8,11 +8,16 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
 
+from tests.prometheus_tools import wait_until_ready
+from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.store.monitoring import MonitorStore
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
@@ -203,3 +208,47 @@ def test_the_canary_never_makes_an_idle_ollama_load_a_model(wfdoctor, tmp_path: 
     with MonitorStore.open(tmp_path / "wfdoctor.db") as store:
         assert [run.command for run in store.list_runs()] == ["monitor"]  # no canary ran (it records a run)
     assert {s.value for s in monitor_samples(tmp_path / "wfdoctor.db", "wf_llm_server_up")} == {1.0}
+
+
+def push_until_refused(url: str, acknowledged: list[int], started: threading.Event) -> None:
+    """POST batches of 50 numbered frame samples until the monitor stops answering; count the 202s."""
+    sent = 0
+    while True:
+        batch = [{"metric": "wf_ui_frame_time_seconds", "value": 0.016, "unit": "s", "labels": {"seq": str(sent + i)}}
+                 for i in range(50)]
+        request = urllib.request.Request(f"{url}/api/samples", json.dumps(batch).encode(), method="POST",
+                                         headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=5) as response:
+                if response.status == 202:
+                    sent += 50
+                    acknowledged.append(sent)
+                    started.set()
+        except urllib.error.HTTPError as refused:
+            if refused.code != 429:  # 429: the queue is full, try again
+                return
+        except OSError:  # the monitor has closed its door
+            return
+
+
+@pytest.mark.slow
+def test_sigterm_during_a_burst_of_http_pushes_loses_none_answered_202(tmp_path: Path, closed_url: str) -> None:
+    db, port = tmp_path / "w.db", free_port()
+    monitor = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.1",
+                                "--canary", "off", "--backend", closed_url, "--db", str(db),
+                                "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+    assert monitor.stderr is not None and '"event": "start"' in monitor.stderr.readline()
+    wait_until_ready(f"http://127.0.0.1:{port}/healthz", deadline_s=30)
+    acknowledged: list[int] = []
+    started = threading.Event()
+    pusher = threading.Thread(target=push_until_refused, args=(f"http://127.0.0.1:{port}", acknowledged, started))
+    pusher.start()
+    assert started.wait(30)
+    time.sleep(1.0)
+    monitor.send_signal(signal.SIGTERM)
+    _, err = monitor.communicate(timeout=60)
+    pusher.join(30)
+    assert monitor.returncode == 0, err[-2000:]
+    stored = {s.labels["seq"] for s in monitor_samples(db, "wf_ui_frame_time_seconds")}
+    assert acknowledged[-1] >= 500  # the burst really was one
+    assert {str(seq) for seq in range(acknowledged[-1])} <= stored   # every sample answered 202 is stored
