@@ -237,17 +237,22 @@ def test_sigterm_during_a_burst_of_http_pushes_loses_none_answered_202(tmp_path:
     monitor = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.1",
                                 "--canary", "off", "--backend", closed_url, "--db", str(db),
                                 "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
-    assert monitor.stderr is not None and '"event": "start"' in monitor.stderr.readline()
-    wait_until_ready(f"http://127.0.0.1:{port}/healthz", deadline_s=30)
     acknowledged: list[int] = []
     started = threading.Event()
-    pusher = threading.Thread(target=push_until_refused, args=(f"http://127.0.0.1:{port}", acknowledged, started))
-    pusher.start()
-    assert started.wait(30)
-    time.sleep(1.0)
-    monitor.send_signal(signal.SIGTERM)
-    _, err = monitor.communicate(timeout=60)
-    pusher.join(30)
+    try:
+        assert monitor.stderr is not None and '"event": "start"' in monitor.stderr.readline()
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz", deadline_s=30)
+        pusher = threading.Thread(target=push_until_refused, args=(f"http://127.0.0.1:{port}", acknowledged,
+                                                                   started))
+        pusher.start()
+        assert started.wait(30)
+        time.sleep(1.0)
+        monitor.send_signal(signal.SIGTERM)
+        _, err = monitor.communicate(timeout=60)
+        pusher.join(30)
+    finally:
+        monitor.kill()  # a failed assertion must not leave the monitor running
+        monitor.wait()
     assert monitor.returncode == 0, err[-2000:]
     stored = {s.labels["seq"] for s in monitor_samples(db, "wf_ui_frame_time_seconds")}
     assert acknowledged[-1] >= 500  # the burst really was one
