@@ -31,7 +31,8 @@ from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, 
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.app.monitor_writer import SampleQueue
 from wfdoctor.app.otlp import OtlpExport, start_otlp
-from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
+from wfdoctor.app.monitor_leaks import JUDGE_EVERY_S, LeakWatch
+from wfdoctor.app.reports.monitor import Counts, MonitorEvent, MonitorSnapshot, MonitorSummary
 from wfdoctor.app.tokens import LOOPBACK_HOSTS
 from wfdoctor.config.metrics import load_metrics
 from wfdoctor.config.monitor import listen_address, load_monitor_config
@@ -86,34 +87,6 @@ class MonitorOptions:
                                 f"could push samples and read the machine's state")
 
 
-@dataclass(frozen=True)
-class MonitorSummary:
-    """What one monitor session did, for the exit line."""
-
-    run_id: int
-    ticks: int
-    samples_written: int
-    accepted: int              # samples pushed through `accept` (all written)
-    dropped: int               # the monitor's own probe samples refused by a full queue
-    overruns: int              # machine ticks skipped because a read took longer than the interval
-    errors: int
-    alerts: int                # transitions seen
-    note: str = ""             # what judges the samples ("12 alert rules", or why nothing does)
-
-
-@dataclass
-class Counts:
-    """What the summary and the tick events report."""
-
-    ticks: int = 0
-    written: int = 0
-    accepted: int = 0
-    dropped: int = 0
-    overruns: int = 0
-    errors: int = 0
-    alerts: int = 0
-
-
 class Monitor:
     """Implements `MonitorView`: the web server and the live view read it while `run` runs."""
 
@@ -137,6 +110,7 @@ class Monitor:
         self.started = asyncio.Event()  # set once the lock is held and the run recorded (then serve the web side)
         self.servers = ServerWatch(options.backend_urls)
         self._counts = Counts()
+        self._leaks: LeakWatch | None = None  # made with the facts, when the run starts
 
     # --- MonitorView ---
     def latest_samples(self) -> list[Sample]:
@@ -195,6 +169,7 @@ class Monitor:
                            tier=run.tier, interval_s=options.interval_s, pid=os.getpid())
                 for text in filter(None, (self._watchers.note, machine.gpu_status)):
                     self._emit("note", text)
+                self._leaks = LeakWatch(facts)
                 self.started.set()
                 export = await asyncio.to_thread(self._start_otlp)
                 try:
@@ -223,6 +198,7 @@ class Monitor:
             self._every(options.server_interval_s, lambda: self._server_tick(servers_known), "servers"),
             self._writer(store, run_id),
             self._every(options.retention_every_s, lambda: self._retention(store), "retention"),
+            self._every(JUDGE_EVERY_S, self._judge_leaks, "leaks"),
         )]
         if options.canary_interval_s is not None:
             tasks.append(asyncio.create_task(self._canaries(options.canary_interval_s, servers_known)))
@@ -271,6 +247,8 @@ class Monitor:
     async def _machine_tick(self, machine: MachineProbe, store: MonitorStore, run_id: int) -> None:
         reading = await asyncio.to_thread(machine.read)
         self._take(reading, "machine")
+        if self._leaks is not None:
+            self._leaks.add(reading.samples)
         now = time.time()
         with self._guard:
             fresh, self._pending = self._pending, []
@@ -299,6 +277,10 @@ class Monitor:
                    ticks=self._counts.ticks, written=self._counts.written, queued=len(self._queue),
                    series=len(self._latest), active_alerts=len(self.active_alerts()),
                    overruns=self._counts.overruns)
+
+    async def _judge_leaks(self) -> None:
+        if self._leaks is not None:
+            self._take(ProbeResult(await asyncio.to_thread(self._leaks.judge)), "leaks")
 
     async def _server_tick(self, servers_known: asyncio.Event) -> None:
         """Skipped while a canary runs: llama-cpp-python's server cuts a streaming answer short when any other

@@ -73,6 +73,7 @@ class LeakLimits(Strict):
     relative_floor: Share            # growth over the analysed window >= this share of the level
     min_samples: Count               # fewer samples: insufficient data
     min_duration_s: Positive         # a shorter watch: insufficient data
+    monitor_window_s: Positive       # `wfdoctor monitor` judges each process's last this many seconds
 
 
 class Limits(Strict):

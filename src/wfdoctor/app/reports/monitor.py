@@ -41,3 +41,31 @@ class AlertsReport:
     scope: str
     alerts: list[AlertEvent]
     silences: list[Silence]
+
+
+@dataclass(frozen=True)
+class MonitorSummary:
+    """What one monitor session did, for the exit line."""
+
+    run_id: int
+    ticks: int
+    samples_written: int
+    accepted: int              # samples pushed through `accept` (all written)
+    dropped: int               # the monitor's own probe samples refused by a full queue
+    overruns: int              # machine ticks skipped because a read took longer than the interval
+    errors: int
+    alerts: int                # transitions seen
+    note: str = ""             # what judges the samples ("12 alert rules", or why nothing does)
+
+
+@dataclass
+class Counts:
+    """What the summary and the tick events report."""
+
+    ticks: int = 0
+    written: int = 0
+    accepted: int = 0
+    dropped: int = 0
+    overruns: int = 0
+    errors: int = 0
+    alerts: int = 0
