@@ -19,15 +19,14 @@ from __future__ import annotations
 import itertools
 import math
 import operator
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 
 from wfdoctor.analyze.series import VOLATILE_LABELS
 from wfdoctor.analyze.window import Labels, SampleWindow, Series
+from wfdoctor.config.matchers import Matcher, MatchType, matches_all
 from wfdoctor.config.promql import (
-    COMPARISONS, Aggregate, Binary, Call, Matcher, Node, Number, PromQLError, Selector, Unary, walk,
+    COMPARISONS, Aggregate, Binary, Call, Node, Number, PromQLError, Selector, Unary, walk,
 )
 
 Vector = dict[Labels, float]
@@ -75,20 +74,9 @@ def drop_name(labels: Labels) -> Labels:
     return tuple(item for item in labels if item[0] != NAME)
 
 
-@lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
-
-
 def _matches(labels: Labels, matchers: tuple[Matcher, ...]) -> bool:
     """Prometheus matchers: a missing label reads as "", regular expressions are anchored."""
-    values = dict(labels)
-    for matcher in matchers:
-        value = values.get(matcher.label, "")
-        hit = value == matcher.value if matcher.op in ("=", "!=") else bool(_regex(matcher.value).fullmatch(value))
-        if hit == (matcher.op in ("!=", "!~")):
-            return False
-    return True
+    return matches_all(matchers, dict(labels))
 
 
 def quantile(q: float, values: list[float]) -> float:
@@ -172,7 +160,7 @@ class Evaluation:
         ranges = [(s.labels, *s.between(start, self.now)) for s in self.selected(selector)]
         ranges = [(labels, ts, values) for labels, ts, values in ranges if ts]
         if call.name == "absent_over_time":
-            return {} if ranges else {tuple(sorted((m.label, m.value) for m in selector.matchers if m.op == "=")): 1.0}
+            return {} if ranges else {tuple(sorted((m.name, m.value) for m in selector.matchers if m.op is MatchType.EQUAL)): 1.0}
         if call.name == "rate":
             rates = ((labels, rate(ts, values, start, self.now)) for labels, ts, values in ranges)
             return {labels: value for labels, value in rates if value is not None}

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from wfdoctor.config.durations import parse_duration
+from wfdoctor.config.matchers import Matcher, MatcherSyntaxError, MatchType
 from wfdoctor.model import WfdoctorError
 
 OVER_TIME = ("avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time", "last_over_time")
@@ -44,13 +45,6 @@ class PromQLError(WfdoctorError):
 @dataclass(frozen=True)
 class Number:
     value: float
-
-
-@dataclass(frozen=True)
-class Matcher:
-    label: str
-    op: str       # =, !=, =~, !~
-    value: str
 
 
 @dataclass(frozen=True)
@@ -285,13 +279,10 @@ class _Parser:
         if self.token.kind != "string":
             raise self.fail("expected a quoted label value")
         value_token = self.take()
-        value = _unquote(value_token)
-        if op.text in ("=~", "!~"):
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise PromQLError(f"invalid regular expression: {exc}", value_token.pos + 1) from None
-        return Matcher(label, op.text, value)
+        try:
+            return Matcher.make(label, MatchType(op.text), _unquote(value_token))
+        except MatcherSyntaxError as exc:
+            raise PromQLError(str(exc), value_token.pos + 1) from None
 
 
 def parse(text: str) -> Node:
