@@ -111,8 +111,13 @@ if [ -n "$extras" ]; then
         if [ "${#apt[@]}" -gt 0 ] && command -v apt-get >/dev/null; then
             say "installing Debian packages for the monitoring tests: ${packages[*]}"
             # Package scripts must not start the services: the tests start their own on free ports.
-            DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${apt[@]}" install -y -q --no-install-recommends \
-                "${packages[@]}" >/dev/null || say "could not install ${packages[*]}: their tests will skip"
+            # A fresh machine may have no package lists yet: update them once if the first try fails.
+            apt_install() {
+                DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 "${apt[@]}" install -y -q --no-install-recommends \
+                    "${packages[@]}" >/dev/null
+            }
+            apt_install || { "${apt[@]}" update -q >/dev/null && apt_install; } \
+                || say "could not install ${packages[*]}: their tests will skip"
         else
             say "not installing ${packages[*]} (needs root or sudo): the tests that need them will skip"
         fi
