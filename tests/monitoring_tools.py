@@ -15,7 +15,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,19 +61,30 @@ def _running(argv: list[str], url: str, log: Path) -> Iterator[RunningTool]:
         process.wait(10)
 
 
-def _wait_ready(tool: RunningTool) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if tool.process.poll() is not None:
-            pytest.fail(f"{tool.log.name}: exited with {tool.process.returncode} while starting: {tool.log_tail()}")
+def wait_until_ready(url: str, deadline_s: float, gone: Callable[[], str | None] = lambda: None) -> None:
+    """Poll `url` until it answers 200, or fail the test naming what never came up (or, where `gone` says
+    so, that the program exited while starting)."""
+    end = time.monotonic() + deadline_s
+    while time.monotonic() < end:
+        if (why := gone()) is not None:
+            pytest.fail(why)
         try:
-            with urllib.request.urlopen(f"{tool.url}/-/ready", timeout=2.0) as response:
+            with urllib.request.urlopen(url, timeout=2.0) as response:
                 if response.status == 200:
                     return
         except (urllib.error.URLError, OSError):
             pass
         time.sleep(0.1)
-    pytest.fail(f"{tool.log.name}: not ready after {READY_TIMEOUT_S:.0f} s: {tool.log_tail()}")
+    pytest.fail(f"{url} did not answer within {deadline_s:.0f} s")
+
+
+def _wait_ready(tool: RunningTool) -> None:
+    def gone() -> str | None:
+        if tool.process.poll() is None:
+            return None
+        return f"{tool.log.name}: exited with {tool.process.returncode} while starting: {tool.log_tail()}"
+
+    wait_until_ready(f"{tool.url}/-/ready", READY_TIMEOUT_S, gone)
 
 
 @contextmanager

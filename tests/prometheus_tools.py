@@ -10,16 +10,11 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
-
-import pytest
 
 from tests.monitoring_tools import prometheus as running_prometheus
 from wfdoctor.app.monitor_view import Overloaded
@@ -55,20 +50,6 @@ class StubView:
         if self.refuse:
             raise WfdoctorError(self.refuse)
         self.accepted.append(samples)
-
-
-def wait_until_ready(url: str, deadline_s: float) -> None:
-    """Poll `url` until it answers 200, or fail the test naming what never came up."""
-    end = time.monotonic() + deadline_s
-    while time.monotonic() < end:
-        try:
-            with urllib.request.urlopen(url, timeout=1.0) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    pytest.fail(f"{url} did not answer within {deadline_s:.0f} s")
 
 
 @contextmanager

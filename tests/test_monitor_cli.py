@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.prometheus_tools import wait_until_ready
+from tests.monitoring_tools import wait_until_ready
 from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.store.monitoring import MonitorStore
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault

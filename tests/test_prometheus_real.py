@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.monitoring_tools import get_json
-from tests.prometheus_tools import StubView, prometheus, wait_until_ready, web_in_thread
+from tests.monitoring_tools import get_json, wait_until_ready
+from tests.prometheus_tools import StubView, prometheus, web_in_thread
 from wfdoctor.model import Alert, AlertState, Sample
 from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.surface.grafana import grafana_dashboard
