@@ -76,3 +76,46 @@ def test_a_broken_routing_section_is_refused_with_where_it_is(tmp_path: Path) ->
     with MonitorStore.open(tmp_path / "w.db") as store, pytest.raises(WfdoctorError) as error:
         build_pipeline(context(store, tmp_path / "mine.yaml", routing={"route": {"receiver": "nobody"}}))
     assert "m.yaml:4" in str(error.value)
+
+
+def canary_decode(value: float, ts: float) -> Sample:
+    return Sample("wf_llm_decode_tokens_per_second", value, "tokens/s", "canary",
+                  {"stat": "p50", "check": "canary", "url": "http://127.0.0.1:11434", "run": str(int(ts))}, ts)
+
+
+def test_a_canary_slower_than_its_stored_baseline_fires_tokens_regressed(tmp_path: Path) -> None:
+    """Yesterday's canary points (this monitor's own run, still running) are the baseline; a canary 30 %
+    slower now is gradual degradation, found without anyone asking."""
+    (tmp_path / "mine.yaml").write_text(RULES)
+    now = time.time()
+
+    async def tick() -> list[str]:
+        with MonitorStore.open(tmp_path / "w.db") as store:
+            pipeline = build_pipeline(context(store, tmp_path / "mine.yaml"))
+            run_id = store.list_runs()[0].id
+            store.add_samples(run_id, [canary_decode(100.0 + step % 3, now - 86400 + 600 * step)
+                                       for step in range(20)])
+            fired = []
+            for step, value in enumerate([70.0, 70.0]):
+                outcome = await pipeline.on_tick([canary_decode(value, now + step)], now + step)
+                fired += [a.name for a in outcome.transitions if a.state is AlertState.FIRING]
+            await pipeline.aclose()
+            return fired
+
+    assert "TokensRegressed" in asyncio.run(tick())
+
+
+def test_a_canary_at_its_baseline_does_not_fire(tmp_path: Path) -> None:
+    (tmp_path / "mine.yaml").write_text(RULES)
+    now = time.time()
+
+    async def tick() -> list[str]:
+        with MonitorStore.open(tmp_path / "w.db") as store:
+            pipeline = build_pipeline(context(store, tmp_path / "mine.yaml"))
+            store.add_samples(store.list_runs()[0].id, [canary_decode(100.0, now - 86400 + 600 * step)
+                                                       for step in range(20)])
+            outcome = await pipeline.on_tick([canary_decode(95.0, now)], now)
+            await pipeline.aclose()
+            return [a.name for a in outcome.transitions]
+
+    assert "TokensRegressed" not in asyncio.run(tick())

@@ -12,8 +12,8 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from wfdoctor.model import Alert
-from wfdoctor.store.db import Store
+from wfdoctor.model import Alert, Sample
+from wfdoctor.store.db import Store, _stored_sample
 
 MINUTE_S = 60.0
 
@@ -57,6 +57,16 @@ OLD_MONITOR_SAMPLES = ("SELECT s.id FROM samples s JOIN runs r ON r.id = s.run_i
 
 class MonitorStore(Store):
     """The store with the monitor's tables; open with `MonitorStore.open(path)`."""
+
+    def points_between(self, metric: str, start: float, end: float) -> list[Sample]:
+        """Stored points of `metric` taken in [start, end), from any run but a failed one (the monitor's own
+        run is still running while it reads its history): by sample time, through the (metric, ts) index."""
+        with self._errors():
+            rows = self._db.execute(
+                "SELECT s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s JOIN runs r "
+                "ON r.id = s.run_id WHERE s.metric = ? AND s.ts >= ? AND s.ts < ? AND r.status != 'failed'",
+                (metric, start, end)).fetchall()
+        return [sample for row in rows if (sample := _stored_sample(*row)) is not None]
 
     def add_alert_events(self, run_id: int | None, alerts: Sequence[Alert], ts: float) -> None:
         """Store a tick's transitions in one transaction."""
