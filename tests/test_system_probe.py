@@ -80,3 +80,15 @@ def test_slow_moving_values_come_every_fifth_read_unless_forced(tmp_path) -> Non
     has_disk = ["wf_disk_used_ratio" in {s.metric for s in probe.read()} for _ in range(6)]
     assert has_disk == [True, False, False, False, False, True]
     assert "wf_disk_used_ratio" in {s.metric for s in probe.read(slow=True)}
+
+
+def test_the_process_list_is_read_every_nth_call_with_cpu_rates_over_the_scans() -> None:
+    """The monitor reads processes every 5 s at 1 Hz: the list is most of a reading's cost."""
+    probe = SystemProbe(top=3, process_every=3)
+    readings = [probe.read() for _ in range(7)]
+    with_rss = [i for i, samples in enumerate(readings)
+                if any(s.metric == "wf_process_resident_memory_bytes" for s in samples)]
+    with_cpu = [i for i, samples in enumerate(readings)
+                if any(s.metric == "wf_process_cpu_utilization_ratio" for s in samples)]
+    assert with_rss == [0, 3, 6] and with_cpu == [3, 6]   # a rate needs two scans
+    assert all(any(s.metric == "wf_cpu_utilization_ratio" for s in samples) for samples in readings[1:])

@@ -51,6 +51,7 @@ SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 @dataclass(frozen=True)
 class MonitorOptions:
     interval_s: float = 1.0
+    process_interval_s: float = 5.0                  # the process list (culprits, leaks): most of a reading's cost
     server_interval_s: float = 10.0
     canary_interval_s: float | None = 600.0          # None: no canary
     backend_urls: list[str] = field(default_factory=list)
@@ -74,7 +75,7 @@ class MonitorOptions:
         """Usage errors surface when the options are made, before the lock or the store is touched."""
         if not self.interval_s >= MIN_INTERVAL_S:
             raise WfdoctorError(f"interval must be at least {MIN_INTERVAL_S} s, not {self.interval_s}")
-        others = (self.server_interval_s, self.otlp_interval_s, self.raw_retention_s, self.aggregate_retention_s, self.lookback_s,
+        others = (self.server_interval_s, self.process_interval_s, self.otlp_interval_s, self.raw_retention_s, self.aggregate_retention_s, self.lookback_s,
                   self.retention_every_s, self.summary_every_s)
         if any(not value > 0 for value in others) or (self.canary_interval_s is not None
                                                       and not self.canary_interval_s > 0):
@@ -153,7 +154,8 @@ class Monitor:
         options = self.options
         config = load_monitor_config(options.config_path)
         facts = load_data_files(options.facts_path, []).facts
-        machine = await asyncio.to_thread(MachineProbe, self.db)
+        every = max(1, round(options.process_interval_s / options.interval_s))
+        machine = await asyncio.to_thread(MachineProbe, self.db, every)
         try:
             first = await asyncio.to_thread(machine.read)
             run = Run(command="monitor", started_at=time.time(), tier=classify_tier(first.samples, facts).tier,

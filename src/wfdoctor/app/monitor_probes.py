@@ -58,8 +58,8 @@ class MachineProbe:
     later is a probe failure each tick until it answers again.
     """
 
-    def __init__(self, db: Path) -> None:
-        self._system = SystemProbe(paths={"database": db.parent})
+    def __init__(self, db: Path, process_every: int = 1) -> None:
+        self._system = SystemProbe(paths={"database": db.parent}, process_every=process_every)
         self._nvml = NvmlSession()
         self.gpu_status = self._nvml.status if not self._nvml.open() else ""
         self._has_gpu = not self.gpu_status

@@ -51,6 +51,7 @@ class MonitorSettings(Strict):
 
     interval: Optional[float] = None
     server_interval: Optional[float] = None
+    process_interval: Optional[float] = None
     canary: Optional[str] = None           # a duration or "off"
     raw_retention: Optional[float] = None
     aggregate_retention: Optional[float] = None
@@ -59,8 +60,8 @@ class MonitorSettings(Strict):
     backends: tuple[str, ...] = ()
     rules: tuple[Path, ...] = ()
 
-    @field_validator("interval", "server_interval", "raw_retention", "aggregate_retention", "lookback",
-                     mode="before")
+    @field_validator("interval", "server_interval", "process_interval", "raw_retention", "aggregate_retention",
+                     "lookback", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else duration_seconds(value)

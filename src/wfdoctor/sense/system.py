@@ -40,7 +40,7 @@ class Reading:
     cpu_per_core: list[Any]
     swap: Any
     disk: dict[str, Any]
-    processes: dict[int, ProcessStat]
+    processes: dict[int, ProcessStat] | None   # None: not scanned on this read (see `process_every`)
 
 
 def _device_of(path: Path, partitions: list[Any]) -> str:
@@ -72,7 +72,11 @@ class SystemProbe:
     # Slow-moving values (clock, disk usage, temperatures) are read on every
     # `slow_every`-th call only; the first call always reads them.
     slow_every: int = 5
+    # The process list is scanned on every `process_every`-th call only (the monitor: every 5 s at 1 Hz);
+    # it is most of a reading's cost, and a culprit or a leak shows over seconds, not one tick.
+    process_every: int = 1
     _calls: int = 0
+    _last_scan: Reading | None = None
 
     def __post_init__(self) -> None:
         # Facts that do not change while the machine runs are read once.
@@ -88,7 +92,7 @@ class SystemProbe:
             cpu_per_core=psutil.cpu_times(percpu=True),
             swap=psutil.swap_memory(),
             disk=psutil.disk_io_counters(perdisk=True) or {},
-            processes=self._scanner.scan(),
+            processes=self._scanner.scan() if self._calls % self.process_every == 0 else None,
         )
 
     def read(self, slow: bool | None = None) -> list[Sample]:
@@ -102,6 +106,11 @@ class SystemProbe:
         self._calls += 1
         if self._last is not None:
             samples += self._rates(self._last, now)
+        if now.processes is not None:
+            last = self._last_scan
+            if last is not None and last.processes is not None:
+                samples += _process_rates(last.processes, now.processes, (now.at_ns - last.at_ns) / 1e9, self.top)
+            self._last_scan = now
         self._last = now
         return samples
 
@@ -142,7 +151,7 @@ class SystemProbe:
                 add("wf_temperature_celsius", entry.current, "°C", "psutil.sensors_temperatures",
                     sensor=chip, label=entry.label or str(index))
 
-        biggest = sorted(now.processes.values(), key=lambda p: p.rss_bytes, reverse=True)[: self.top]
+        biggest = sorted((now.processes or {}).values(), key=lambda p: p.rss_bytes, reverse=True)[: self.top]
         for proc in biggest:
             add("wf_process_resident_memory_bytes", proc.rss_bytes, "bytes", PROCESS_SOURCE,
                 pid=str(proc.pid), name=proc.name)
@@ -169,9 +178,15 @@ class SystemProbe:
                         add("wf_disk_io_bytes_per_second", rate, "bytes/s", "psutil.disk_io_counters",
                             device=device, role=role, direction=direction)
 
-        rates = cpu_rates(then.processes, now.processes, elapsed)
-        busiest = sorted(rates.items(), key=lambda item: item[1], reverse=True)[: self.top]
-        for pid, cores in busiest:
-            add("wf_process_cpu_utilization_ratio", cores, "cores", PROCESS_SOURCE,
-                pid=str(pid), name=now.processes[pid].name)
         return batch.samples
+
+
+def _process_rates(before: dict[int, ProcessStat], after: dict[int, ProcessStat], elapsed: float,
+                   top: int) -> list[Sample]:
+    """The `top` busiest processes' CPU between two scans `elapsed` seconds apart."""
+    batch = SampleBatch(common={"window_s": f"{elapsed:.3f}"})
+    rates = cpu_rates(before, after, elapsed)
+    for pid, cores in sorted(rates.items(), key=lambda item: item[1], reverse=True)[:top]:
+        batch.add("wf_process_cpu_utilization_ratio", cores, "cores", PROCESS_SOURCE, pid=str(pid),
+                  name=after[pid].name)
+    return batch.samples

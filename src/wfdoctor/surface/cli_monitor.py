@@ -41,6 +41,9 @@ def duration(value: Optional[str]) -> Optional[str]:
 def monitor(
     interval: Annotated[Optional[str], typer.Option("--interval", callback=duration, help="Machine probe (system, "
                                                     "GPU) interval, at least 0.1 s (default 1s).")] = None,
+    process_interval: Annotated[Optional[str], typer.Option("--process-interval", callback=duration,
+                                                            help="Process list interval (the top processes' "
+                                                            "memory and CPU; default 5s).")] = None,
     server_interval: Annotated[Optional[str], typer.Option("--server-interval", callback=duration,
                                                            help="LLM server state interval (default 10s).")] = None,
     canary: Annotated[Optional[str], typer.Option("--canary", callback=duration, help="Token canary interval "
@@ -75,6 +78,7 @@ def monitor(
     chosen = {  # the option, else the config file, else the default of MonitorOptions
         "interval_s": duration_seconds(interval) if interval else file.interval,
         "server_interval_s": duration_seconds(server_interval) if server_interval else file.server_interval,
+        "process_interval_s": duration_seconds(process_interval) if process_interval else file.process_interval,
         "raw_retention_s": file.raw_retention, "aggregate_retention_s": file.aggregate_retention,
         "lookback_s": file.lookback, "listen": listen or file.listen,
     }
