@@ -1,0 +1,56 @@
+"""The monitor side as a hostile or careless user meets it: hostile text in the store, broken rule and
+config files, abuse of the HTTP door. Each case asserts the exit code or HTTP status, a one-line error,
+no traceback, and a time bound where a hang is possible."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from wfdoctor.model import Alert, AlertState
+from wfdoctor.store.monitoring import MonitorStore
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J[/x]"  # a title change, a screen clear, and a Rich closing tag
+CLI_BOUND_S = 60.0
+
+
+def wfdoctor(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "wfdoctor", *args], capture_output=True, text=True,
+                          timeout=CLI_BOUND_S)
+
+
+def test_alerts_list_shows_a_hostile_summary_and_silence_comment_as_text(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    with MonitorStore.open(db) as store:
+        store.add_alert_events(None, [Alert("UiFrozen", {"alertname": "UiFrozen", "page": HOSTILE},
+                                            {"summary": f"frames slow on {HOSTILE}"}, AlertState.FIRING,
+                                            1.0, time.time())], time.time())
+    made = wfdoctor("alerts", "silence", 'alertname="UiFrozen"', "--for", "1h", "--comment", HOSTILE,
+                    "--db", str(db))
+    shown = wfdoctor("alerts", "list", "--db", str(db))
+    for result in (made, shown):
+        assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+        assert "\x1b" not in result.stdout and "\x07" not in result.stdout, result.stdout
+    assert "\\x1b]0;pwned\\x07" in shown.stdout  # escaped, visible, not dropped
+
+
+def test_the_live_view_draws_hostile_model_names_summaries_and_errors_as_text() -> None:
+    from io import StringIO
+
+    from rich.console import Console
+
+    from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
+    from wfdoctor.model import ActionRecord, Sample
+    from wfdoctor.surface.views.monitor import panel
+
+    url = "http://127.0.0.1:11434"
+    samples = [Sample("wf_llm_server_up", 1.0, "1", "probe", {"url": url}, time.time()),
+               Sample("wf_llm_model_loaded_bytes", 1e9, "B", "probe", {"url": url, "model": HOSTILE}, time.time())]
+    alert = Alert(HOSTILE, {"alertname": HOSTILE}, {"summary": HOSTILE}, AlertState.FIRING, 1.0, time.time())
+    action = ActionRecord(HOSTILE, HOSTILE, "L1", False, "", {}, {}, error=HOSTILE)
+    out = StringIO()
+    Console(file=out, force_terminal=True, width=200).print(
+        panel(MonitorSnapshot(samples, [alert], [action]), [MonitorEvent("error", time.time(), HOSTILE)]))
+    assert "\x07" not in out.getvalue() and "[/x]" in out.getvalue()
