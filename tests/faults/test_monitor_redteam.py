@@ -54,3 +54,23 @@ def test_the_live_view_draws_hostile_model_names_summaries_and_errors_as_text() 
     Console(file=out, force_terminal=True, width=200).print(
         panel(MonitorSnapshot(samples, [alert], [action]), [MonitorEvent("error", time.time(), HOSTILE)]))
     assert "\x07" not in out.getvalue() and "[/x]" in out.getvalue()
+
+
+def monitor_once(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """A short headless monitor with no server and no canary; `--listen` on any free loopback port."""
+    return wfdoctor("monitor", "--headless", "--listen", "127.0.0.1:0", "--canary", "off", "--duration", "1",
+                    "--backend", "http://127.0.0.1:9", "--db", str(db), *args)
+
+
+def one_line_error(result: subprocess.CompletedProcess[str], *named: str) -> None:
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert "Traceback" not in result.stderr, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.startswith("wfdoctor: error:")]
+    assert len(lines) == 1 and all(word in lines[0] for word in named), result.stderr[-2000:]
+
+
+def test_a_duration_written_as_a_yaml_list_or_mapping_is_one_line_naming_the_field(tmp_path: Path) -> None:
+    for key, value in (("interval", "[1]"), ("canary", "{a: 1}")):
+        config = tmp_path / f"{key}.yaml"
+        config.write_text(f"monitor:\n  {key}: {value}\n")
+        one_line_error(monitor_once(tmp_path / "w.db", "--config", str(config)), f"{config}:2", f"monitor.{key}")

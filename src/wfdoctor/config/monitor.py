@@ -25,10 +25,10 @@ def duration_seconds(text: str | float | int) -> float:
     """A Prometheus duration (`30s`, `10m`, `1h30m`, `500ms`) or a plain number of seconds (`0.1`), in seconds."""
     try:
         seconds = float(text) if not isinstance(text, bool) else float("nan")
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a YAML list or mapping, which parse_duration names
         seconds = parse_duration(text)
     if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"'{text}': a duration must be above 0 (e.g. 30s, 10m, 1h, 500ms)")
+        raise ValueError(f"'{text}': a duration must be finite and above 0 (e.g. 30s, 10m, 1h, 500ms)")
     return seconds
 
 
