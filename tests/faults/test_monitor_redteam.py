@@ -58,7 +58,8 @@ def test_the_live_view_draws_hostile_model_names_summaries_and_errors_as_text() 
 
 def monitor_once(db: Path, *args: str) -> subprocess.CompletedProcess[str]:
     """A short headless monitor with no server and no canary; `--listen` on any free loopback port."""
-    return wfdoctor("monitor", "--headless", "--listen", "127.0.0.1:0", "--canary", "off", "--duration", "1",
+    duration = () if "--duration" in args else ("--duration", "1")
+    return wfdoctor("monitor", "--headless", "--listen", "127.0.0.1:0", "--canary", "off", *duration,
                     "--backend", "http://127.0.0.1:9", "--db", str(db), *args)
 
 
@@ -74,3 +75,43 @@ def test_a_duration_written_as_a_yaml_list_or_mapping_is_one_line_naming_the_fie
         config = tmp_path / f"{key}.yaml"
         config.write_text(f"monitor:\n  {key}: {value}\n")
         one_line_error(monitor_once(tmp_path / "w.db", "--config", str(config)), f"{config}:2", f"monitor.{key}")
+
+
+ALWAYS_FIRING = """groups:
+  - name: redteam
+    rules:
+      - alert: AlwaysFiring
+        expr: wf_cpu_utilization_ratio >= 0
+        labels: {severity: warning}
+        annotations: {summary: always}
+"""
+
+
+def test_a_receiver_that_cannot_write_or_never_answers_is_an_error_event_and_stalls_nothing(tmp_path: Path) -> None:
+    import socket
+
+    hung = socket.socket()  # accepts connections (the kernel's backlog) and never answers
+    hung.bind(("127.0.0.1", 0))
+    hung.listen(16)
+    blocked = tmp_path / "a-file"
+    blocked.write_text("")
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS_FIRING)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"""routing:
+  delivery_timeout: 2s
+  route: {{receiver: broken, group_wait: 0s}}
+  receivers:
+    - name: broken
+      file_configs: [{{path: {blocked}/alerts.jsonl}}]
+      alertmanager_configs: [{{url: "http://127.0.0.1:{hung.getsockname()[1]}"}}]
+""")
+    started = time.monotonic()
+    with hung:
+        result = monitor_once(tmp_path / "w.db", "--rules", str(rules), "--config", str(config), "--interval", "0.2",
+                              "--duration", "5")
+    assert time.monotonic() - started < CLI_BOUND_S
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    errors = [line for line in result.stderr.splitlines() if '"event": "error"' in line and "receiver broken" in line]
+    assert any("(file " in line and "AlwaysFiring not delivered" in line for line in errors), result.stderr[-3000:]
+    assert any("(alertmanager " in line and "no answer within" in line for line in errors), result.stderr[-3000:]

@@ -29,7 +29,7 @@ from wfdoctor.app.monitor_lock import MonitorLock
 from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineFactory, Watchers, build_pipeline
 from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
 from wfdoctor.app.monitor_view import Overloaded
-from wfdoctor.app.monitor_writer import SampleQueue
+from wfdoctor.app.monitor_writer import SampleQueue, retention_pass
 from wfdoctor.app.otlp import OtlpExport, start_otlp
 from wfdoctor.app.reports.monitor import MonitorEvent, MonitorSnapshot
 from wfdoctor.app.tokens import LOOPBACK_HOSTS
@@ -42,7 +42,6 @@ from wfdoctor.store.monitoring import MonitorStore
 MIN_INTERVAL_S = 0.1
 FLUSH_EVERY_S = 1.0
 FLUSH_BATCH = 500
-RETENTION_BATCH = 5000
 RECENT_ACTIONS = 50
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
@@ -287,6 +286,9 @@ class Monitor:
             self._emit("action", f"{action.level} {action.kind} {action.target}: {action.outcome}",
                        kind=action.kind, target=action.target, level=action.level, applied=action.applied,
                        alert=action.alert, outcome=action.outcome, error=action.error or None)
+        for failure in outcome.failures:
+            self._counts.errors += 1
+            self._emit("error", failure, step="routing")
         self._counts.ticks += 1
         self._observer.tick(self.snapshot)
         self._summarise(now)
@@ -386,14 +388,3 @@ class Monitor:
     def _emit(self, kind: str, message: str, /, **fields: str | float | int | bool | None) -> None:
         self._observer.event(MonitorEvent(kind, time.time(), message, dict(fields)))
 
-
-async def retention_pass(store: MonitorStore, now: float, raw_retention_s: float,
-                         aggregate_retention_s: float) -> tuple[int, int]:
-    """Fold raw monitor samples older than the raw retention into per-minute aggregates, a small
-    transaction at a time (yielding to the loop between), then drop aggregates past their retention.
-    Returns (samples folded, aggregates dropped)."""
-    folded = 0
-    while (done := store.fold_old_samples(now - raw_retention_s, RETENTION_BATCH)) > 0:
-        folded += done
-        await asyncio.sleep(0)
-    return folded, store.drop_old_aggregates(now - aggregate_retention_s)
