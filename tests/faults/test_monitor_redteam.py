@@ -115,3 +115,12 @@ def test_a_receiver_that_cannot_write_or_never_answers_is_an_error_event_and_sta
     errors = [line for line in result.stderr.splitlines() if '"event": "error"' in line and "receiver broken" in line]
     assert any("(file " in line and "AlwaysFiring not delivered" in line for line in errors), result.stderr[-3000:]
     assert any("(alertmanager " in line and "no answer within" in line for line in errors), result.stderr[-3000:]
+
+
+def test_a_silence_ending_past_any_showable_date_is_refused_and_alerts_list_still_works(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    for length in ("100000000y", "9999999999999999999999y"):
+        result = wfdoctor("alerts", "silence", 'alertname="X"', "--for", length, "--db", str(db))
+        one_line_error(result, "silence", "2200")
+    listed = wfdoctor("alerts", "list", "--json", "--db", str(db))
+    assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr[-2000:]
