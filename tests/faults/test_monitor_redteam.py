@@ -124,3 +124,13 @@ def test_a_silence_ending_past_any_showable_date_is_refused_and_alerts_list_stil
         one_line_error(result, "silence", "2200")
     listed = wfdoctor("alerts", "list", "--json", "--db", str(db))
     assert listed.returncode == 0 and "Traceback" not in listed.stderr, listed.stderr[-2000:]
+
+
+def test_a_label_regex_that_can_backtrack_for_minutes_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    """Python's `re` takes minutes for (a+)+b against thirty pushed `a`s, inside the sampling loop."""
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS_FIRING.replace("wf_cpu_utilization_ratio >= 0",
+                                           'wf_ui_frame_time_seconds{page=~"(a+)+b"} > 0'))
+    one_line_error(monitor_once(tmp_path / "w.db", "--rules", str(rules)), f"{rules}:5", "(a+)+b", "repetition")
+    silenced = wfdoctor("alerts", "silence", 'page=~"(x*)*y"', "--for", "1h", "--db", str(tmp_path / "w.db"))
+    one_line_error(silenced, "(x*)*y", "repetition")

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 
 from wfdoctor.config.durations import parse_duration
+from wfdoctor.config.regexes import compile_label_regex
 from wfdoctor.model import WfdoctorError
 
 OVER_TIME = ("avg_over_time", "min_over_time", "max_over_time", "sum_over_time", "count_over_time", "last_over_time")
@@ -288,8 +289,8 @@ class _Parser:
         value = _unquote(value_token)
         if op.text in ("=~", "!~"):
             try:
-                re.compile(value)
-            except re.error as exc:
+                compile_label_regex(value)
+            except ValueError as exc:
                 raise PromQLError(f"invalid regular expression: {exc}", value_token.pos + 1) from None
         return Matcher(label, op.text, value)
 
