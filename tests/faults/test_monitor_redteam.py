@@ -134,3 +134,36 @@ def test_a_label_regex_that_can_backtrack_for_minutes_is_refused_where_it_is_wri
     one_line_error(monitor_once(tmp_path / "w.db", "--rules", str(rules)), f"{rules}:5", "(a+)+b", "repetition")
     silenced = wfdoctor("alerts", "silence", 'page=~"(x*)*y"', "--for", "1h", "--db", str(tmp_path / "w.db"))
     one_line_error(silenced, "(x*)*y", "repetition")
+
+
+def test_a_flood_of_new_label_values_is_refused_past_the_series_capacity(tmp_path: Path) -> None:
+    """Every series is judged every tick; 120,000 pushed page names cut a 0.2 s sampling to a tick a second."""
+    import pytest
+
+    from wfdoctor.app.monitor import Monitor, MonitorOptions
+    from wfdoctor.model import Sample, WfdoctorError
+
+    monitor = Monitor(MonitorOptions(series_capacity=3, listen="127.0.0.1:0"), tmp_path / "w.db")
+
+    def frames(*pages: str) -> list[Sample]:
+        return [Sample("wf_ui_frame_time_seconds", 0.01, "s", "test", {"page": p}, time.time()) for p in pages]
+
+    monitor.accept(frames("a", "b", "c"))
+    monitor.accept(frames("a", "b", "c"))  # the same series again: nothing new is held
+    with pytest.raises(WfdoctorError, match="would make the monitor hold 4 series, over its 3"):
+        monitor.accept(frames("d"))
+
+
+def test_a_pushed_sample_with_more_labels_than_prometheus_would_keep_is_a_400_reason() -> None:
+    import json
+
+    import pytest
+
+    from wfdoctor.config.metrics import load_metrics
+    from wfdoctor.model import WfdoctorError
+    from wfdoctor.surface.web import parse_samples
+
+    body = json.dumps([{"metric": "wf_ui_frame_time_seconds", "value": 0.01, "unit": "s",
+                        "labels": {f"l{i}": "v" for i in range(30_000)}}]).encode()
+    with pytest.raises(WfdoctorError, match=r"body\[0\]\.labels: .*at most 30"):
+        parse_samples(body, load_metrics(), time.time())

@@ -46,6 +46,10 @@ RECENT_ACTIONS = 50
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
 
 
+def series_key(sample: Sample) -> SeriesKey:
+    return sample.metric, tuple(sorted(sample.labels.items()))
+
+
 @dataclass(frozen=True)
 class MonitorOptions:
     interval_s: float = 1.0
@@ -65,6 +69,7 @@ class MonitorOptions:
     otlp_endpoint: str | None = None                 # OTLP/HTTP metrics URL (the `otlp` extra); None: no export
     otlp_interval_s: float = 60.0
     queue_capacity: int = 100_000                    # samples waiting to be written; more is Overloaded
+    series_capacity: int = 10_000                    # series held at once; a push adding more is refused
     retention_every_s: float = 600.0
     summary_every_s: float = 60.0                    # a "tick" summary event at most this often
 
@@ -154,6 +159,11 @@ class Monitor:
         if bad is not None:
             raise WfdoctorError(f"{bad.metric} = {bad.value} at time {bad.ts} is not a finite value within "
                                 f"±{MAX_MAGNITUDE:g} at a time {PLAUSIBLE_TIMES}")
+        with self._guard:  # every series is judged every tick: a flood of new label values would starve sampling
+            held = len(self._latest) + len({series_key(s) for s in samples}.difference(self._latest))
+        if held > self.options.series_capacity:
+            raise WfdoctorError(f"these samples would make the monitor hold {held} series, over its "
+                                f"{self.options.series_capacity}: a label whose value changes every push?")
         self._queue.put(samples)
         with self._guard:
             self._counts.accepted += len(samples)
@@ -349,7 +359,7 @@ class Monitor:
     def _hold(self, samples: Sequence[Sample]) -> None:
         with self._guard:
             self._pending.extend(samples)
-            self._latest.update({(s.metric, tuple(sorted(s.labels.items()))): s for s in samples})
+            self._latest.update({series_key(s): s for s in samples})
         if len(self._queue) >= FLUSH_BATCH and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 

@@ -33,6 +33,7 @@ from wfdoctor.surface.exposition import monitor_registry
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 RETRY_AFTER_S = "1"               # what a client waits before pushing again when the queue is full
 PUSH_SOURCE = "POST /api/samples"
+MAX_LABELS = 30                   # per pushed sample (Prometheus' label_limit); each one is in every alert it raises
 LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
 
 
@@ -45,7 +46,7 @@ class PushedSample(BaseModel):
     value: float = Field(allow_inf_nan=False)
     unit: str = Field(min_length=1)
     source: str = PUSH_SOURCE
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_LABELS)
     ts: float | None = None
 
 
