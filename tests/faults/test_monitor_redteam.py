@@ -29,7 +29,7 @@ def test_alerts_list_shows_a_hostile_summary_and_silence_comment_as_text(tmp_pat
                                             1.0, time.time())], time.time())
     made = wfdoctor("alerts", "silence", 'alertname="UiFrozen"', "--for", "1h", "--comment", HOSTILE,
                     "--db", str(db))
-    shown = wfdoctor("alerts", "list", "--db", str(db))
+    shown = wfdoctor("alerts", "list", "--all", "--db", str(db))
     for result in (made, shown):
         assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
         assert "\x1b" not in result.stdout and "\x07" not in result.stdout, result.stdout
@@ -167,3 +167,16 @@ def test_a_pushed_sample_with_more_labels_than_prometheus_would_keep_is_a_400_re
                         "labels": {f"l{i}": "v" for i in range(30_000)}}]).encode()
     with pytest.raises(WfdoctorError, match=r"body\[0\]\.labels: .*at most 30"):
         parse_samples(body, load_metrics(), time.time())
+
+
+def test_alerts_of_a_stopped_monitor_are_not_listed_as_firing_now(tmp_path: Path) -> None:
+    """The monitor that raised them judges nothing any more, and the next one never resolves them."""
+    db = tmp_path / "w.db"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS_FIRING)
+    ran = monitor_once(db, "--rules", str(rules))
+    assert ran.returncode == 0 and '"message": "AlwaysFiring firing"' in ran.stderr, ran.stderr[-2000:]
+    now = wfdoctor("alerts", "list", "--json", "--db", str(db))
+    assert now.returncode == 0 and "Traceback" not in now.stderr, now.stderr[-2000:]
+    assert "AlwaysFiring" not in now.stdout
+    assert "AlwaysFiring" in wfdoctor("alerts", "list", "--all", "--db", str(db)).stdout  # the history keeps it

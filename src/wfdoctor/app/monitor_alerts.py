@@ -23,7 +23,7 @@ def list_alerts(db: Path, scope: str = "current") -> AlertsReport:
         raise WfdoctorError(f"scope must be one of {', '.join(SCOPES)}, not '{scope}'")
     with MonitorStore.open(db) as store:
         alerts = (store.alert_history(HISTORY_LIMIT) if scope == "history"
-                  else store.current_alerts(include_resolved=scope == "all"))
+                  else store.current_alerts(include_resolved=scope == "all", running_only=scope == "current"))
         return AlertsReport(db, scope, alerts, store.silences(time.time(), include_ended=scope == "all"))
 
 

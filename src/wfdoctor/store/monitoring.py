@@ -74,9 +74,14 @@ class MonitorStore(Store):
                                     (limit,)).fetchall()
         return [_event(row) for row in rows]
 
-    def current_alerts(self, include_resolved: bool = False) -> list[AlertEvent]:
-        """The last transition of every alert still pending or firing (or of every alert), newest first."""
+    def current_alerts(self, include_resolved: bool = False, running_only: bool = False) -> list[AlertEvent]:
+        """The last transition of every alert still pending or firing (or of every alert), newest first.
+
+        `running_only`: of monitors still running. A stopped or killed monitor judges nothing: its last
+        "firing" is not a fact about now, and the next monitor starts afresh and never resolves it."""
         state = "" if include_resolved else "AND state != 'resolved'"
+        if running_only:
+            state += " AND run_id IN (SELECT id FROM runs WHERE status = 'running')"
         with self._errors():
             rows = self._db.execute(
                 f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN (SELECT MAX(id) FROM alert_events "
