@@ -180,3 +180,11 @@ def test_alerts_of_a_stopped_monitor_are_not_listed_as_firing_now(tmp_path: Path
     assert now.returncode == 0 and "Traceback" not in now.stderr, now.stderr[-2000:]
     assert "AlwaysFiring" not in now.stdout
     assert "AlwaysFiring" in wfdoctor("alerts", "list", "--all", "--db", str(db)).stdout  # the history keeps it
+
+
+def test_an_otlp_endpoint_that_is_not_an_http_url_is_refused_before_the_monitor_starts(tmp_path: Path) -> None:
+    for endpoint in ("ftp://collector:4318", "collector:4318", "http://"):
+        result = monitor_once(tmp_path / "w.db", "--otlp", endpoint)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
+        assert "Invalid value for '--otlp'" in result.stderr and "is not an http://" in result.stderr, result.stderr
+        assert not (tmp_path / "w.db").exists()  # refused before anything was recorded

@@ -46,6 +46,14 @@ def listen_address(listen: str) -> tuple[str, int]:
     return host.strip("[]"), int(port)
 
 
+def http_url(text: str) -> str:
+    """`text` when it is an http(s) URL with a host; ValueError naming what is wrong otherwise."""
+    scheme, sep, rest = text.partition("://")
+    if scheme.lower() not in ("http", "https") or not sep or not rest.split("/", 1)[0]:
+        raise ValueError(f"'{text}' is not an http:// or https:// URL with a host")
+    return text
+
+
 class MonitorSettings(Strict):
     """The `monitor:` section; every field optional (the command's defaults and options fill the rest)."""
 
