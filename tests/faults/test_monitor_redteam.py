@@ -188,3 +188,16 @@ def test_an_otlp_endpoint_that_is_not_an_http_url_is_refused_before_the_monitor_
         assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr[-2000:]
         assert "Invalid value for '--otlp'" in result.stderr and "is not an http://" in result.stderr, result.stderr
         assert not (tmp_path / "w.db").exists()  # refused before anything was recorded
+
+
+def test_headless_notifications_of_the_log_receiver_are_json_events_like_every_other_line(tmp_path: Path) -> None:
+    import json
+
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS_FIRING)
+    result = monitor_once(tmp_path / "w.db", "--rules", str(rules), "--interval", "0.2")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    *events, last = result.stderr.splitlines()
+    assert last.startswith("wfdoctor: monitor stopped:")
+    parsed = [json.loads(line) for line in events]  # a bare text line here breaks a log shipper
+    assert any(e["event"] == "notify" and "alert firing: AlwaysFiring" in e["message"] for e in parsed)

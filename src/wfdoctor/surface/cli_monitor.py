@@ -79,7 +79,7 @@ def monitor(
 ) -> None:
     """Watch the machine and the LLM servers continuously: alerts, routing, recovery, /metrics."""
     from wfdoctor.config.monitor import canary_seconds, duration_seconds, load_monitor_config
-    from wfdoctor.surface.views.monitor import HeadlessLog, LiveView
+    from wfdoctor.surface.views.monitor import HeadlessLog, LiveView, notifications_to
 
     file = load_monitor_config(config).monitor
     chosen = {  # the option, else the config file, else the default of MonitorOptions
@@ -96,9 +96,11 @@ def monitor(
         config_path=config, apply=apply, headless=headless, token=token, otlp_endpoint=otlp))
     path = wfdoctor.database(db)
     if headless:
-        summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=HeadlessLog()), options, run_for)
+        log = HeadlessLog()
+        with notifications_to(log):
+            summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=log), options, run_for)
     else:
-        with LiveView(stdout) as live:
+        with LiveView(stdout) as live, notifications_to(live):
             summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=live), options, run_for)
     stderr.print(plain(f"wfdoctor: monitor stopped: {summary.samples_written} samples in run {summary.run_id} of "
                        f"{path} ({summary.errors} probe errors)"), highlight=False, markup=False, soft_wrap=True)

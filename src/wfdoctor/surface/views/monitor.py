@@ -8,10 +8,12 @@ or a test). `wfdoctor alerts list`: a table, or the `wfdoctor.alerts/v1` JSON do
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from pydantic import BaseModel
@@ -27,6 +29,7 @@ from wfdoctor.units import format_value
 
 SCHEMA_ID = "wfdoctor.alerts/v1"
 RECENT_EVENTS = 8
+NOTIFICATION_LOGGER = "wfdoctor.alerts"  # act/receivers.py's `log` receiver
 LIVE_REFRESH_S = 1.0
 # The machine panel: (label, metric) of the numbers worth a glance, as the registry names them.
 MACHINE_ROWS = (("CPU busy", "wf_cpu_utilization_ratio"), ("memory used", "wf_memory_used_ratio"),
@@ -48,6 +51,35 @@ class HeadlessLog:
 
     def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
         return None
+
+
+class NotificationLog(logging.Handler):
+    """The `log` receiver's lines (logger `wfdoctor.alerts`) as "notify" events of the monitor's own output.
+
+    Without it Python's last-resort handler wrote the firing ones as bare text on stderr (breaking the JSON
+    lines of --headless, drawn over the live view, group labels that are pushed text unescaped) and dropped
+    the resolved ones (below WARNING)."""
+
+    def __init__(self, observer: HeadlessLog | LiveView) -> None:
+        super().__init__(logging.INFO)
+        self._observer = observer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._observer.event(MonitorEvent("notify", record.created, record.getMessage()))
+
+
+@contextmanager
+def notifications_to(observer: HeadlessLog | LiveView) -> Iterator[None]:
+    """While the monitor runs, the `log` receiver writes through `observer`, and only there."""
+    logger = logging.getLogger(NOTIFICATION_LOGGER)
+    handler, propagate, level = NotificationLog(observer), logger.propagate, logger.level
+    logger.addHandler(handler)
+    logger.propagate, logger.level = False, logging.INFO
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.propagate, logger.level = propagate, level
 
 
 class LiveView:
