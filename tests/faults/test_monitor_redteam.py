@@ -190,14 +190,19 @@ def test_an_otlp_endpoint_that_is_not_an_http_url_is_refused_before_the_monitor_
         assert not (tmp_path / "w.db").exists()  # refused before anything was recorded
 
 
-def test_headless_notifications_of_the_log_receiver_are_json_events_like_every_other_line(tmp_path: Path) -> None:
+def test_headless_notifications_and_export_failures_are_json_events_like_every_other_line(tmp_path: Path) -> None:
     import json
 
+    import pytest
+
+    pytest.importorskip("opentelemetry.exporter.otlp.proto.http", reason="the otlp extra is not installed")
     rules = tmp_path / "rules.yaml"
     rules.write_text(ALWAYS_FIRING)
-    result = monitor_once(tmp_path / "w.db", "--rules", str(rules), "--interval", "0.2")
+    result = monitor_once(tmp_path / "w.db", "--rules", str(rules), "--interval", "0.2",
+                          "--otlp", "http://127.0.0.1:9/v1/metrics")  # nothing listens: the export fails
     assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
     *events, last = result.stderr.splitlines()
     assert last.startswith("wfdoctor: monitor stopped:")
     parsed = [json.loads(line) for line in events]  # a bare text line here breaks a log shipper
     assert any(e["event"] == "notify" and "alert firing: AlwaysFiring" in e["message"] for e in parsed)
+    assert any(e["event"] == "error" and e["message"].startswith("opentelemetry") for e in parsed)

@@ -79,7 +79,7 @@ def monitor(
 ) -> None:
     """Watch the machine and the LLM servers continuously: alerts, routing, recovery, /metrics."""
     from wfdoctor.config.monitor import canary_seconds, duration_seconds, load_monitor_config
-    from wfdoctor.surface.views.monitor import HeadlessLog, LiveView, notifications_to
+    from wfdoctor.surface.views.monitor import HeadlessLog, LiveView, library_logs_to
 
     file = load_monitor_config(config).monitor
     chosen = {  # the option, else the config file, else the default of MonitorOptions
@@ -97,10 +97,10 @@ def monitor(
     path = wfdoctor.database(db)
     if headless:
         log = HeadlessLog()
-        with notifications_to(log):
+        with library_logs_to(log):
             summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=log), options, run_for)
     else:
-        with LiveView(stdout) as live, notifications_to(live):
+        with LiveView(stdout) as live, library_logs_to(live):
             summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=live), options, run_for)
     stderr.print(plain(f"wfdoctor: monitor stopped: {summary.samples_written} samples in run {summary.run_id} of "
                        f"{path} ({summary.errors} probe errors)"), highlight=False, markup=False, soft_wrap=True)

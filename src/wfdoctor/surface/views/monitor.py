@@ -29,7 +29,8 @@ from wfdoctor.units import format_value
 
 SCHEMA_ID = "wfdoctor.alerts/v1"
 RECENT_EVENTS = 8
-NOTIFICATION_LOGGER = "wfdoctor.alerts"  # act/receivers.py's `log` receiver
+# logger -> (event kind, lowest level shown): the `log` receiver (act/receivers.py), the OTLP exporter
+LIBRARY_LOGGERS = {"wfdoctor.alerts": ("notify", logging.INFO), "opentelemetry": ("error", logging.WARNING)}
 LIVE_REFRESH_S = 1.0
 # The machine panel: (label, metric) of the numbers worth a glance, as the registry names them.
 MACHINE_ROWS = (("CPU busy", "wf_cpu_utilization_ratio"), ("memory used", "wf_memory_used_ratio"),
@@ -53,33 +54,40 @@ class HeadlessLog:
         return None
 
 
-class NotificationLog(logging.Handler):
-    """The `log` receiver's lines (logger `wfdoctor.alerts`) as "notify" events of the monitor's own output.
+class EventLog(logging.Handler):
+    """Log records of the libraries the monitor runs as events of the monitor's own output.
 
-    Without it Python's last-resort handler wrote the firing ones as bare text on stderr (breaking the JSON
-    lines of --headless, drawn over the live view, group labels that are pushed text unescaped) and dropped
-    the resolved ones (below WARNING)."""
+    Without it Python's last-resort handler wrote them as bare text on stderr: the `log` receiver's
+    firing notifications and OpenTelemetry's export failures broke the JSON lines of --headless and
+    were drawn over the live view (group labels are pushed text, unescaped), and the resolved
+    notifications (below WARNING) were dropped."""
 
-    def __init__(self, observer: HeadlessLog | LiveView) -> None:
-        super().__init__(logging.INFO)
+    def __init__(self, observer: HeadlessLog | LiveView, kind: str, level: int) -> None:
+        super().__init__(level)
         self._observer = observer
+        self._kind = kind
 
     def emit(self, record: logging.LogRecord) -> None:
-        self._observer.event(MonitorEvent("notify", record.created, record.getMessage()))
+        self._observer.event(MonitorEvent(self._kind, record.created, f"{record.name}: {record.getMessage()}"
+                                          if self._kind == "error" else record.getMessage()))
 
 
 @contextmanager
-def notifications_to(observer: HeadlessLog | LiveView) -> Iterator[None]:
-    """While the monitor runs, the `log` receiver writes through `observer`, and only there."""
-    logger = logging.getLogger(NOTIFICATION_LOGGER)
-    handler, propagate, level = NotificationLog(observer), logger.propagate, logger.level
-    logger.addHandler(handler)
-    logger.propagate, logger.level = False, logging.INFO
+def library_logs_to(observer: HeadlessLog | LiveView) -> Iterator[None]:
+    """While the monitor runs, those loggers write through `observer`, and only there."""
+    saved = []
+    for name, (kind, level) in LIBRARY_LOGGERS.items():
+        logger = logging.getLogger(name)
+        handler = EventLog(observer, kind, level)
+        saved.append((logger, handler, logger.propagate, logger.level))
+        logger.addHandler(handler)
+        logger.propagate, logger.level = False, level
     try:
         yield
     finally:
-        logger.removeHandler(handler)
-        logger.propagate, logger.level = propagate, level
+        for logger, handler, propagate, level in saved:
+            logger.removeHandler(handler)
+            logger.propagate, logger.level = propagate, level
 
 
 class LiveView:
