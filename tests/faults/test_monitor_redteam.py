@@ -206,3 +206,13 @@ def test_headless_notifications_and_export_failures_are_json_events_like_every_o
     parsed = [json.loads(line) for line in events]  # a bare text line here breaks a log shipper
     assert any(e["event"] == "notify" and "alert firing: AlwaysFiring" in e["message"] for e in parsed)
     assert any(e["event"] == "error" and e["message"].startswith("opentelemetry") for e in parsed)
+
+
+def test_a_rule_range_longer_than_a_day_is_refused_where_it_is_written(tmp_path: Path) -> None:
+    """The window keeps every point of the longest range in memory: [100y] grew without end, tick after tick."""
+    for written in ("100y", "30d"):
+        rules = tmp_path / f"{written}.yaml"
+        rules.write_text(ALWAYS_FIRING.replace("wf_cpu_utilization_ratio >= 0",
+                                               f"avg_over_time(wf_cpu_utilization_ratio[{written}]) > 0"))
+        one_line_error(monitor_once(tmp_path / "w.db", "--rules", str(rules)), f"{rules}:5", f"[{written}]",
+                       "at most 1d")
