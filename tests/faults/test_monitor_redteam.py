@@ -216,3 +216,9 @@ def test_a_rule_range_longer_than_a_day_is_refused_where_it_is_written(tmp_path:
                                                f"avg_over_time(wf_cpu_utilization_ratio[{written}]) > 0"))
         one_line_error(monitor_once(tmp_path / "w.db", "--rules", str(rules)), f"{rules}:5", f"[{written}]",
                        "at most 1d")
+
+
+def test_a_lookback_longer_than_a_day_is_refused_naming_the_line(tmp_path: Path) -> None:
+    config = tmp_path / "monitor.yaml"
+    config.write_text("monitor:\n  lookback: 100y\n")
+    one_line_error(monitor_once(tmp_path / "w.db", "--config", str(config)), f"{config}:2", "monitor.lookback", "1d")

@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from pydantic import ValidationError, field_validator
 
-from wfdoctor.config.durations import parse_duration
+from wfdoctor.config.durations import format_duration, parse_duration
+from wfdoctor.config.promql import MAX_RANGE_S
 from wfdoctor.config.yamlfile import Strict, describe_validation_error, line_of, read_yaml
 from wfdoctor.model import WfdoctorError
 
@@ -72,6 +73,14 @@ class MonitorSettings(Strict):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else duration_seconds(value)
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: Optional[float]) -> Optional[float]:
+        if value is not None and value > MAX_RANGE_S:  # every series' points for the lookback stay in memory
+            raise ValueError(f"a lookback of {format_duration(value)} is over "
+                             f"{format_duration(MAX_RANGE_S)}: the monitor holds that much of every series in memory")
+        return value
 
     @field_validator("canary", mode="before")
     @classmethod
