@@ -222,3 +222,15 @@ def test_a_lookback_longer_than_a_day_is_refused_naming_the_line(tmp_path: Path)
     config = tmp_path / "monitor.yaml"
     config.write_text("monitor:\n  lookback: 100y\n")
     one_line_error(monitor_once(tmp_path / "w.db", "--config", str(config)), f"{config}:2", "monitor.lookback", "1d")
+
+
+def test_a_corrupt_stored_alert_is_one_line_naming_the_database_and_the_row(tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "w.db"
+    with MonitorStore.open(db) as store:
+        store.add_alert_events(None, [Alert("X", {"alertname": "X"}, {}, AlertState.FIRING, 1.0, time.time())],
+                               time.time())
+    with sqlite3.connect(db) as raw:  # a hand edit, or a disk that tore the row
+        raw.execute("UPDATE alert_events SET labels = '{not json'")
+    one_line_error(wfdoctor("alerts", "list", "--all", "--db", str(db)), str(db), "alert_events row 1 is corrupt")
