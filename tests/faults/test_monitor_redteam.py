@@ -234,3 +234,34 @@ def test_a_corrupt_stored_alert_is_one_line_naming_the_database_and_the_row(tmp_
     with sqlite3.connect(db) as raw:  # a hand edit, or a disk that tore the row
         raw.execute("UPDATE alert_events SET labels = '{not json'")
     one_line_error(wfdoctor("alerts", "list", "--all", "--db", str(db)), str(db), "alert_events row 1 is corrupt")
+
+
+def test_silences_that_cannot_be_read_or_parsed_never_stop_the_router(tmp_path: Path) -> None:
+    """The router asks per alert; one raise from here ended the delivery task for the monitor's life."""
+    import sqlite3
+
+    from wfdoctor.app.monitor_silences import REFRESH_S, SilenceCache
+    from wfdoctor.model import WfdoctorError
+
+    db = tmp_path / "w.db"
+    with MonitorStore.open(db) as store:
+        store.add_silence(['alertname="X"'], time.time(), time.time() + 3600, "", "")
+    with sqlite3.connect(db) as raw:  # stored by an older wfdoctor, or by hand
+        raw.execute("""UPDATE silences SET matchers = '["page=~\\"(x*)*y\\""]'""")
+    alert = Alert("X", {"alertname": "X"}, {}, AlertState.FIRING, 1.0, time.time())
+    now = [time.time()]
+    problems: list[str] = []
+    with MonitorStore.open(db) as store:
+        cache = SilenceCache(store, lambda: now[0], problems.append)
+        assert not cache.is_silenced(alert)
+        now[0] += REFRESH_S
+        assert not cache.is_silenced(alert)
+    assert len(problems) == 1 and problems[0].startswith("silence 1 is left out")  # told once, not every refresh
+
+    class Locked:
+        def silences(self, now: float) -> list[object]:
+            raise WfdoctorError(f"{db}: database is locked by another process (waited 5 s)")
+
+    locked = SilenceCache(Locked(), time.time, problems.append)  # type: ignore[arg-type]
+    assert not locked.is_silenced(alert)
+    assert "database is locked" in problems[-1]

@@ -185,8 +185,8 @@ def build_pipeline(context: PipelineContext) -> Watchers:
                 raise WfdoctorError(f"{rule.where}: alert {rule.name}: escalation: {exc}") from None
     routing = (parse_routing(config.routing, config.routing_where) if config.routing is not None
                else default_routing())
-    silences = SilenceCache(context.store, context.clock)
-    failures: list[str] = []
+    failures: list[str] = []  # what the router and the silences could not do, for the next tick's error events
+    silences = SilenceCache(context.store, context.clock, failures.append)
     router = Router(routing, clock=context.clock, is_silenced=silences.is_silenced,
                     on_delivery=lambda d: failures.append(delivery_failure(d)) if d.outcome == "failed" else None)
     settings = parse_recovery_settings(config.recovery or {}, config.recovery_where, ladder)
