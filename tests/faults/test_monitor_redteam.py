@@ -265,3 +265,20 @@ def test_silences_that_cannot_be_read_or_parsed_never_stop_the_router(tmp_path: 
     locked = SilenceCache(Locked(), time.time, problems.append)  # type: ignore[arg-type]
     assert not locked.is_silenced(alert)
     assert "database is locked" in problems[-1]
+
+
+def test_a_pushed_sample_from_the_future_is_a_400_reason_not_the_alert_windows_new_now() -> None:
+    import json
+
+    import pytest
+
+    from wfdoctor.config.metrics import load_metrics
+    from wfdoctor.model import WfdoctorError
+    from wfdoctor.surface.web import parse_samples
+
+    now = time.time()
+    body = json.dumps([{"metric": "wf_ui_frame_time_seconds", "value": 0.01, "unit": "s", "ts": now + 86400 * 365}])
+    with pytest.raises(WfdoctorError, match=r"body\[0\]\.ts: .* ahead of the monitor's clock"):
+        parse_samples(body.encode(), load_metrics(), now)
+    slightly = json.dumps([{"metric": "wf_ui_frame_time_seconds", "value": 0.01, "unit": "s", "ts": now + 5}])
+    assert parse_samples(slightly.encode(), load_metrics(), now)[0].ts == now + 5  # two clocks never agree exactly
