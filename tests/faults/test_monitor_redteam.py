@@ -154,7 +154,7 @@ def test_a_flood_of_new_label_values_is_refused_past_the_series_capacity(tmp_pat
         monitor.accept(frames("d"))
 
 
-def test_a_pushed_sample_with_more_labels_than_prometheus_would_keep_is_a_400_reason() -> None:
+def test_a_pushed_sample_with_more_or_longer_labels_than_prometheus_would_keep_is_a_400_reason() -> None:
     import json
 
     import pytest
@@ -167,6 +167,10 @@ def test_a_pushed_sample_with_more_labels_than_prometheus_would_keep_is_a_400_re
                         "labels": {f"l{i}": "v" for i in range(30_000)}}]).encode()
     with pytest.raises(WfdoctorError, match=r"body\[0\]\.labels: .*at most 30"):
         parse_samples(body, load_metrics(), time.time())
+    long_value = json.dumps([{"metric": "wf_ui_frame_time_seconds", "value": 0.01, "unit": "s",
+                              "labels": {"page": "a" * 900_000}}]).encode()
+    with pytest.raises(WfdoctorError, match=r"body\[0\]\.labels\.page: .*at most 1024"):
+        parse_samples(long_value, load_metrics(), time.time())
 
 
 def test_alerts_of_a_stopped_monitor_are_not_listed_as_firing_now(tmp_path: Path) -> None:

@@ -18,6 +18,7 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -37,6 +38,7 @@ PUSH_SOURCE = "POST /api/samples"
 # window's "now": every series measured here would look stale, and every alert on them resolve, until then.
 MAX_AHEAD_S = 60.0
 MAX_LABELS = 30                   # per pushed sample (Prometheus' label_limit); each one is in every alert it raises
+MAX_LABEL_VALUE = 1024            # characters (label_value_length_limit): a value travels in every alert and scrape
 LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
 
 
@@ -49,7 +51,8 @@ class PushedSample(BaseModel):
     value: float = Field(allow_inf_nan=False)
     unit: str = Field(min_length=1)
     source: str = PUSH_SOURCE
-    labels: dict[str, str] = Field(default_factory=dict, max_length=MAX_LABELS)
+    labels: dict[str, Annotated[str, Field(max_length=MAX_LABEL_VALUE)]] = Field(default_factory=dict,
+                                                                              max_length=MAX_LABELS)
     ts: float | None = None
 
 
