@@ -286,3 +286,15 @@ def test_a_pushed_sample_from_the_future_is_a_400_reason_not_the_alert_windows_n
         parse_samples(body.encode(), load_metrics(), now)
     slightly = json.dumps([{"metric": "wf_ui_frame_time_seconds", "value": 0.01, "unit": "s", "ts": now + 5}])
     assert parse_samples(slightly.encode(), load_metrics(), now)[0].ts == now + 5  # two clocks never agree exactly
+
+
+def test_label_regexes_with_nested_repetition_are_refused_and_ordinary_ones_kept() -> None:
+    import pytest
+
+    from wfdoctor.config.regexes import compile_label_regex
+
+    for ordinary in ("Ui.*", "Cpu(Busy|Saturated)", "(a|b)+", "[a-z0-9_]+", "(ab){1,3}", "foo|bar.*", "(a?)+"):
+        compile_label_regex(ordinary)  # no error
+    for exponential in ("(a+)+b", "(a*)*", "(?:x+y?)+", "((a+))*", "(a{1,5})+", "x(a|b+)*", "(?=a+)+"):
+        with pytest.raises(ValueError, match="repetition inside a repetition"):
+            compile_label_regex(exponential)

@@ -20,22 +20,22 @@ def _repeats_a_repeat(items: Any, inside_repeat: bool) -> bool:
     """True when some repetition of more than one occurrence holds another inside it."""
     for op, arg in items:
         if op in _REPEATS:
-            low, high, body = arg
+            _, high, body = arg
             many = high is sre.MAXREPEAT or high > 1
-            if many and (inside_repeat or _repeats_a_repeat(body, True)):
+            if (many and inside_repeat) or _repeats_a_repeat(body, inside_repeat or many):
                 return True
-            if not many and _repeats_a_repeat(body, inside_repeat):
-                return True
-        elif op is sre.SUBPATTERN:
-            if _repeats_a_repeat(arg[-1], inside_repeat):
-                return True
-        elif op is sre.BRANCH:
-            if any(_repeats_a_repeat(branch, inside_repeat) for branch in arg[1]):
-                return True
-        elif op in (sre.ASSERT, sre.ASSERT_NOT):
-            if _repeats_a_repeat(arg[1], inside_repeat):
-                return True
+        elif any(_repeats_a_repeat(inner, inside_repeat) for inner in _inner(op, arg)):
+            return True
     return False
+
+
+def _inner(op: Any, arg: Any) -> list[Any]:
+    """The sub-patterns of a group, an alternation or a lookaround (none for anything else)."""
+    if op is sre.SUBPATTERN:
+        return [arg[-1]]
+    if op is sre.BRANCH:
+        return list(arg[1])
+    return [arg[1]] if op in (sre.ASSERT, sre.ASSERT_NOT) else []
 
 
 def compile_label_regex(pattern: str) -> re.Pattern[str]:
