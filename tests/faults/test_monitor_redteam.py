@@ -298,3 +298,20 @@ def test_label_regexes_with_nested_repetition_are_refused_and_ordinary_ones_kept
     for exponential in ("(a+)+b", "(a*)*", "(?:x+y?)+", "((a+))*", "(a{1,5})+", "x(a|b+)*", "(?=a+)+"):
         with pytest.raises(ValueError, match="repetition inside a repetition"):
             compile_label_regex(exponential)
+
+
+def test_a_settings_file_that_is_a_fifo_fails_the_step_instead_of_blocking_forever(tmp_path: Path) -> None:
+    """Opening a FIFO waits for a writer, in a system call SIGTERM and Ctrl-C do not end."""
+    import os
+    import stat
+
+    fifo = tmp_path / "settings.json"
+    os.mkfifo(fifo)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"recovery:\n  settings_file: {fifo}\n")
+    started = time.monotonic()
+    result = wfdoctor("recover", "--apply", "lower_ui_quality", "--config", str(config), "--db", str(tmp_path / "w.db"))
+    assert time.monotonic() - started < CLI_BOUND_S
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert "not a regular file" in " ".join(result.stdout.split())
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # left as it was
