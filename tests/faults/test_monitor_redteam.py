@@ -315,3 +315,15 @@ def test_a_settings_file_that_is_a_fifo_fails_the_step_instead_of_blocking_forev
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr[-2000:]
     assert "not a regular file" in " ".join(result.stdout.split())
     assert stat.S_ISFIFO(fifo.stat().st_mode)  # left as it was
+
+
+def test_a_rules_or_config_file_that_is_a_fifo_never_blocks_the_start(tmp_path: Path) -> None:
+    import os
+
+    fifo = tmp_path / "rules.yaml"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    one_line_error(monitor_once(tmp_path / "w.db", "--rules", str(fifo)), str(fifo))
+    config = monitor_once(tmp_path / "w.db", "--config", str(fifo))  # reads as an empty config
+    assert config.returncode == 0 and "Traceback" not in config.stderr, config.stderr[-2000:]
+    assert time.monotonic() - started < CLI_BOUND_S
