@@ -327,3 +327,22 @@ def test_a_rules_or_config_file_that_is_a_fifo_never_blocks_the_start(tmp_path: 
     config = monitor_once(tmp_path / "w.db", "--config", str(fifo))  # reads as an empty config
     assert config.returncode == 0 and "Traceback" not in config.stderr, config.stderr[-2000:]
     assert time.monotonic() - started < CLI_BOUND_S
+
+
+def test_a_file_receiver_on_a_fifo_nobody_reads_fails_the_delivery_and_the_monitor_still_exits(tmp_path: Path) -> None:
+    """Its thread waited in open() for a reader for good, and asyncio waits for its threads at exit."""
+    import os
+
+    fifo = tmp_path / "alerts.jsonl"
+    os.mkfifo(fifo)
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(ALWAYS_FIRING)
+    config = tmp_path / "monitor.yaml"
+    config.write_text(f"routing:\n  delivery_timeout: 2s\n  route: {{receiver: f, group_wait: 0s}}\n"
+                      f"  receivers: [{{name: f, file_configs: [{{path: {fifo}}}]}}]\n")
+    started = time.monotonic()
+    result = monitor_once(tmp_path / "w.db", "--rules", str(rules), "--config", str(config), "--interval", "0.2",
+                          "--duration", "5")
+    assert time.monotonic() - started < CLI_BOUND_S
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr[-2000:]
+    assert f"receiver f (file {fifo}): firing AlwaysFiring not delivered" in result.stderr, result.stderr[-3000:]
