@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -106,8 +107,11 @@ class FileIntegration:
         await asyncio.to_thread(self._append, line)
 
     def _append(self, line: str) -> None:
+        """Opened without waiting: a FIFO nobody reads fails at once (ENXIO) instead of holding this thread
+        in open() for good, which held the monitor's exit too (asyncio waits for its threads)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NONBLOCK
+        with os.fdopen(os.open(self.path, flags, 0o644), "a", encoding="utf-8") as handle:
             handle.write(line)
 
 

@@ -71,8 +71,11 @@ class _Group:
 
 class Router:
     def __init__(self, config: RoutingConfig, *, clock: Callable[[], float] = time.time,
-                 is_silenced: Callable[[Alert], bool] = lambda alert: False) -> None:
+                 is_silenced: Callable[[Alert], bool] = lambda alert: False,
+                 on_delivery: Callable[[Delivery], None] = lambda delivery: None) -> None:
+        """`on_delivery` hears every finished delivery: a receiver that fails must reach the monitor's log."""
         self._config = config
+        self._on_delivery = on_delivery
         self._root = resolve_route(config.route)
         self._clock = clock
         self._is_silenced = is_silenced
@@ -171,10 +174,12 @@ class Router:
 
     async def _deliver(self, integration: Integration, notification: Notification) -> None:
         try:
-            self._history.append(await deliver(integration, notification, self._session(), self._policy))
+            done = await deliver(integration, notification, self._session(), self._policy)
         except asyncio.CancelledError:
             self._history.append(record(integration, notification, "failed", "cancelled at shutdown", 0))
             raise
+        self._history.append(done)
+        self._on_delivery(done)
 
     def _session(self) -> aiohttp.ClientSession:
         if self._http is None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from wfdoctor.config.recovery import SettingValue
 from wfdoctor.model import WfdoctorError
 
 JsonValue = object  # whatever json.loads gives for one key
+MAX_BYTES = 16 << 20  # a settings file is a few kB; more is not one (and would be read whole into memory)
 
 
 @dataclass(frozen=True)
@@ -35,6 +37,10 @@ class SettingsFile:
     def read(self) -> dict[str, JsonValue]:
         """The settings as a mapping; a missing file is empty, a broken one a one-line error."""
         try:
+            found = self.path.stat()  # never blocks, where opening a FIFO waits for a writer forever
+            if not stat.S_ISREG(found.st_mode) or found.st_size > MAX_BYTES:
+                raise WfdoctorError(f"{self.path}: the WIRTHFORGE settings file is not a regular file of at most "
+                                    f"{MAX_BYTES >> 20} MiB; left unchanged")
             text = self.path.read_text(encoding="utf-8")
         except FileNotFoundError:
             return {}

@@ -29,7 +29,7 @@ from wfdoctor.app.monitor_lock import MonitorLock
 from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineFactory, Watchers, build_pipeline
 from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
 from wfdoctor.app.monitor_view import Overloaded
-from wfdoctor.app.monitor_writer import SampleQueue
+from wfdoctor.app.monitor_writer import SampleQueue, retention_pass
 from wfdoctor.app.otlp import OtlpExport, start_otlp
 from wfdoctor.app.monitor_leaks import JUDGE_EVERY_S, LeakWatch
 from wfdoctor.app.reports.monitor import Counts, MonitorEvent, MonitorSnapshot, MonitorSummary
@@ -43,9 +43,12 @@ from wfdoctor.store.monitoring import MonitorStore
 MIN_INTERVAL_S = 0.1
 FLUSH_EVERY_S = 1.0
 FLUSH_BATCH = 500
-RETENTION_BATCH = 5000
 RECENT_ACTIONS = 50
 SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def series_key(sample: Sample) -> SeriesKey:
+    return sample.metric, tuple(sorted(sample.labels.items()))
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,7 @@ class MonitorOptions:
     otlp_endpoint: str | None = None                 # OTLP/HTTP metrics URL (the `otlp` extra); None: no export
     otlp_interval_s: float = 60.0
     queue_capacity: int = 100_000                    # samples waiting to be written; more is Overloaded
+    series_capacity: int = 10_000                    # series held at once; a push adding more is refused
     retention_every_s: float = 600.0
     summary_every_s: float = 60.0                    # a "tick" summary event at most this often
 
@@ -130,6 +134,11 @@ class Monitor:
         if bad is not None:
             raise WfdoctorError(f"{bad.metric} = {bad.value} at time {bad.ts} is not a finite value within "
                                 f"±{MAX_MAGNITUDE:g} at a time {PLAUSIBLE_TIMES}")
+        with self._guard:  # every series is judged every tick: a flood of new label values would starve sampling
+            held = len(self._latest) + len({series_key(s) for s in samples}.difference(self._latest))
+        if held > self.options.series_capacity:
+            raise WfdoctorError(f"these samples would make the monitor hold {held} series, over its "
+                                f"{self.options.series_capacity}: a label whose value changes every push?")
         self._queue.put(samples)
         with self._guard:
             self._counts.accepted += len(samples)
@@ -267,6 +276,9 @@ class Monitor:
             self._emit("action", f"{action.level} {action.kind} {action.target}: {action.outcome}",
                        kind=action.kind, target=action.target, level=action.level, applied=action.applied,
                        alert=action.alert, outcome=action.outcome, error=action.error or None)
+        for failure in outcome.failures:
+            self._counts.errors += 1
+            self._emit("error", failure, step="routing")
         self._counts.ticks += 1
         self._observer.tick(self.snapshot)
         self._summarise(now)
@@ -331,7 +343,7 @@ class Monitor:
     def _hold(self, samples: Sequence[Sample]) -> None:
         with self._guard:
             self._pending.extend(samples)
-            self._latest.update({(s.metric, tuple(sorted(s.labels.items()))): s for s in samples})
+            self._latest.update({series_key(s): s for s in samples})
         if len(self._queue) >= FLUSH_BATCH and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
@@ -370,14 +382,3 @@ class Monitor:
     def _emit(self, kind: str, message: str, /, **fields: str | float | int | bool | None) -> None:
         self._observer.event(MonitorEvent(kind, time.time(), message, dict(fields)))
 
-
-async def retention_pass(store: MonitorStore, now: float, raw_retention_s: float,
-                         aggregate_retention_s: float) -> tuple[int, int]:
-    """Fold raw monitor samples older than the raw retention into per-minute aggregates, a small
-    transaction at a time (yielding to the loop between), then drop aggregates past their retention.
-    Returns (samples folded, aggregates dropped)."""
-    folded = 0
-    while (done := store.fold_old_samples(now - raw_retention_s, RETENTION_BATCH)) > 0:
-        folded += done
-        await asyncio.sleep(0)
-    return folded, store.drop_old_aggregates(now - aggregate_retention_s)

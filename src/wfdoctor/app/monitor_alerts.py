@@ -11,7 +11,7 @@ from pathlib import Path
 
 from wfdoctor.app.monitor_silences import check_matcher
 from wfdoctor.app.reports.monitor import AlertsReport
-from wfdoctor.model import WfdoctorError
+from wfdoctor.model import PLAUSIBLE_TIMES, WfdoctorError, plausible_time
 from wfdoctor.store.monitoring import MonitorStore, Silence
 
 SCOPES = ("current", "all", "history")
@@ -23,7 +23,7 @@ def list_alerts(db: Path, scope: str = "current") -> AlertsReport:
         raise WfdoctorError(f"scope must be one of {', '.join(SCOPES)}, not '{scope}'")
     with MonitorStore.open(db) as store:
         alerts = (store.alert_history(HISTORY_LIMIT) if scope == "history"
-                  else store.current_alerts(include_resolved=scope == "all"))
+                  else store.current_alerts(include_resolved=scope == "all", running_only=scope == "current"))
         return AlertsReport(db, scope, alerts, store.silences(time.time(), include_ended=scope == "all"))
 
 
@@ -37,6 +37,8 @@ def add_silence(db: Path, matchers: Sequence[str], duration_s: float, comment: s
     if not duration_s > 0:
         raise WfdoctorError("a silence must last more than 0 s")
     now = time.time()
+    if not plausible_time(now + duration_s):  # a date no one can show would break `alerts list` for good
+        raise WfdoctorError(f"a silence of {duration_s:g} s is too long: it must end {PLAUSIBLE_TIMES}")
     with MonitorStore.open(db) as store:
         silence_id = store.add_silence(list(matchers), now, now + duration_s, comment, _user())
         return next(s for s in store.silences(now) if s.id == silence_id)

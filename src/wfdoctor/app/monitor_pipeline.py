@@ -19,6 +19,7 @@ from wfdoctor.app.monitor_silences import SilenceCache
 from wfdoctor.model import ActionRecord, Alert, Sample, WfdoctorError
 
 if TYPE_CHECKING:
+    from wfdoctor.act.receivers import Delivery
     from wfdoctor.config.facts import Facts
     from wfdoctor.config.monitor import MonitorConfig
     from wfdoctor.store.monitoring import MonitorStore
@@ -26,10 +27,12 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class TickOutcome:
-    """What one tick decided: alert transitions (pending, firing, resolved) and the actions taken or proposed."""
+    """What one tick decided: alert transitions (pending, firing, resolved) and the actions taken or proposed;
+    `failures`: notifications that did not reach their receiver since the last tick, one line each."""
 
     transitions: list[Alert] = field(default_factory=list)
     actions: list[ActionRecord] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
 
 
 class Watchers(Protocol):
@@ -97,8 +100,11 @@ class AlertPipeline:
     """Window -> rules -> routing -> recovery, once per tick."""
 
     def __init__(self, window: Window, engine: Engine, router: Notifier | None, responder: Responder | None,
-                 note: str = "", before_tick: Callable[[float], None] = lambda now: None) -> None:
+                 note: str = "", before_tick: Callable[[float], None] = lambda now: None,
+                 failures: list[str] | None = None) -> None:
+        """`failures` is the list the router's delivery callback appends to; each tick hands it over."""
         self.note = note
+        self._failures = failures if failures is not None else []
         self._window = window
         self._engine = engine
         self._router = router
@@ -118,7 +124,9 @@ class AlertPipeline:
             self._router.submit(transitions)  # never blocks: delivery is the router's own task
         actions = (await self._responder.on_alerts(transitions, self._engine.active(), now)
                    if self._responder is not None else [])
-        return TickOutcome(transitions, actions)
+        failures = list(self._failures)
+        self._failures.clear()
+        return TickOutcome(transitions, actions, failures)
 
     def active(self) -> list[Alert]:
         return self._engine.active()
@@ -177,12 +185,23 @@ def build_pipeline(context: PipelineContext) -> Watchers:
                 raise WfdoctorError(f"{rule.where}: alert {rule.name}: escalation: {exc}") from None
     routing = (parse_routing(config.routing, config.routing_where) if config.routing is not None
                else default_routing())
-    silences = SilenceCache(context.store, context.clock)
-    router = Router(routing, clock=context.clock, is_silenced=silences.is_silenced)
+    failures: list[str] = []  # what the router and the silences could not do, for the next tick's error events
+    silences = SilenceCache(context.store, context.clock, failures.append)
+    router = Router(routing, clock=context.clock, is_silenced=silences.is_silenced,
+                    on_delivery=lambda d: failures.append(delivery_failure(d)) if d.outcome == "failed" else None)
     settings = parse_recovery_settings(config.recovery or {}, config.recovery_where, ladder)
     responder = RecoveryResponder(ladder, settings, context.store, context.run_id, context.apply,
                                   context.backend_urls, facts=context.facts)
     engine = AlertEngine(rules, lookback_s=context.lookback_s)
     baselines = StoredBaselines(context.store, rules, engine)
     window = SampleWindow(context.lookback_s, ranges_by_metric(rules))
-    return AlertPipeline(window, engine, router, responder, f"{len(rules)} alert rules", baselines.refresh)
+    return AlertPipeline(window, engine, router, responder, f"{len(rules)} alert rules", baselines.refresh,
+                         failures)
+
+
+def delivery_failure(delivery: Delivery) -> str:
+    """One line: which receiver, where, what it was told, and why it did not arrive."""
+    names = ", ".join(sorted({alert.name for alert in delivery.alerts}))
+    where = f" {delivery.target}" if delivery.target else ""
+    return (f"receiver {delivery.receiver} ({delivery.integration}{where}): {delivery.status} {names} not delivered "
+            f"after {delivery.attempts} attempt(s): {delivery.error}")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from wfdoctor.config.matchers import MatcherSyntaxError, matches_all, parse_matchers
+from wfdoctor.config.matchers import Matcher, MatcherSyntaxError, matches_all, parse_matchers
 from wfdoctor.model import Alert, WfdoctorError
 
 if TYPE_CHECKING:
@@ -32,17 +32,43 @@ def matches(matchers: Sequence[str], labels: dict[str, str]) -> bool:
 
 
 class SilenceCache:
-    """The silences in force, read from the store at most every REFRESH_S (the router asks per alert)."""
+    """The silences in force, read from the store at most every REFRESH_S (the router asks per alert).
 
-    def __init__(self, store: MonitorStore, clock: Callable[[], float]) -> None:
+    It never raises into the router: a store that cannot be read (locked, torn) keeps the silences last
+    read, and a stored silence whose matchers no longer parse is left out; each is told once through
+    `on_problem` (the monitor's error events). Raised, either one ended the delivery task for good."""
+
+    def __init__(self, store: MonitorStore, clock: Callable[[], float],
+                 on_problem: Callable[[str], None] = lambda text: None) -> None:
         self._store = store
         self._clock = clock
-        self._silences: list[Silence] = []
+        self._on_problem = on_problem
+        self._told: set[str] = set()
+        self._silences: list[tuple[Silence, tuple[Matcher, ...]]] = []
         self._read_at: float | None = None
 
     def is_silenced(self, alert: Alert) -> bool:
         now = self._clock()
         if self._read_at is None or now - self._read_at >= REFRESH_S:
-            self._silences = self._store.silences(now)
-            self._read_at = now
-        return any(s.ends_at > now and matches(s.matchers, alert.labels) for s in self._silences)
+            self._refresh(now)
+        return any(s.ends_at > now and matches_all(parsed, alert.labels) for s, parsed in self._silences)
+
+    def _refresh(self, now: float) -> None:
+        self._read_at = now
+        try:
+            silences = self._store.silences(now)
+        except WfdoctorError as exc:
+            self._tell(f"silences: {exc}; the silences read last stay in force")
+            return
+        kept = []
+        for silence in silences:
+            try:
+                kept.append((silence, tuple(m for text in silence.matchers for m in parse_matchers(text))))
+            except MatcherSyntaxError as exc:
+                self._tell(f"silence {silence.id} is left out: {exc}")
+        self._silences = kept
+
+    def _tell(self, problem: str) -> None:
+        if problem not in self._told:
+            self._told.add(problem)
+            self._on_problem(problem)

@@ -1,4 +1,4 @@
-"""The monitor's write queue: samples wait here until the writer stores them in batches.
+"""The monitor's write queue (samples wait here until the writer stores them in batches) and retention.
 
 Bounded, so a flood of pushed samples is refused (`Overloaded`) instead of eating memory; every
 sample it took is written before the monitor exits (the final flush drains it), which is what
@@ -8,11 +8,15 @@ puts the batch back at the head, to be retried at the next flush.
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Sequence
 
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.model import Sample
+from wfdoctor.store.monitoring import MonitorStore
+
+RETENTION_BATCH = 5000
 
 
 class SampleQueue:
@@ -54,3 +58,15 @@ class SampleQueue:
     def __len__(self) -> int:
         with self._lock:
             return len(self._items)
+
+
+async def retention_pass(store: MonitorStore, now: float, raw_retention_s: float,
+                         aggregate_retention_s: float) -> tuple[int, int]:
+    """Fold raw monitor samples older than the raw retention into per-minute aggregates, a small
+    transaction at a time (yielding to the loop between), then drop aggregates past their retention.
+    Returns (samples folded, aggregates dropped)."""
+    folded = 0
+    while (done := store.fold_old_samples(now - raw_retention_s, RETENTION_BATCH)) > 0:
+        folded += done
+        await asyncio.sleep(0)
+    return folded, store.drop_old_aggregates(now - aggregate_retention_s)

@@ -15,6 +15,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 
+from wfdoctor.config.regexes import compile_label_regex
+
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _ITEM = re.compile(rf'\s*(?P<name>{_NAME})\s*(?P<op>=~|!~|!=|=)\s*'
                    r'(?:"(?P<quoted>(?:[^"\\]|\\.)*)"|(?P<bare>[^,{}"=!~\s]*))\s*')
@@ -45,10 +47,10 @@ class Matcher:
         pattern = None
         if op in (MatchType.REGEX, MatchType.NOT_REGEX):
             try:
-                pattern = re.compile(f"(?:{value})")
-            except re.error as exc:
+                pattern = compile_label_regex(value)
+            except ValueError as exc:
                 raise MatcherSyntaxError(f"{name}{op.value}{json.dumps(value)}: invalid regular expression: "
-                                         f"{exc.msg}") from None
+                                         f"{exc}") from None
         return cls(name, op, value, pattern)
 
     def matches(self, labels: Mapping[str, str]) -> bool:

@@ -15,7 +15,8 @@ from typing import Any, Optional
 
 from pydantic import ValidationError, field_validator
 
-from wfdoctor.config.durations import parse_duration
+from wfdoctor.config.durations import format_duration, parse_duration
+from wfdoctor.config.promql import MAX_RANGE_S
 from wfdoctor.config.yamlfile import Strict, describe_validation_error, line_of, read_yaml
 from wfdoctor.model import WfdoctorError
 
@@ -25,10 +26,10 @@ def duration_seconds(text: str | float | int) -> float:
     """A Prometheus duration (`30s`, `10m`, `1h30m`, `500ms`) or a plain number of seconds (`0.1`), in seconds."""
     try:
         seconds = float(text) if not isinstance(text, bool) else float("nan")
-    except ValueError:
+    except (ValueError, TypeError):  # TypeError: a YAML list or mapping, which parse_duration names
         seconds = parse_duration(text)
     if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"'{text}': a duration must be above 0 (e.g. 30s, 10m, 1h, 500ms)")
+        raise ValueError(f"'{text}': a duration must be finite and above 0 (e.g. 30s, 10m, 1h, 500ms)")
     return seconds
 
 
@@ -44,6 +45,14 @@ def listen_address(listen: str) -> tuple[str, int]:
         raise WfdoctorError(f"listen address '{listen}': expected HOST:PORT, e.g. 127.0.0.1:8471 (port 0: any "
                             "free port)")
     return host.strip("[]"), int(port)
+
+
+def http_url(text: str) -> str:
+    """`text` when it is an http(s) URL with a host; ValueError naming what is wrong otherwise."""
+    scheme, sep, rest = text.partition("://")
+    if scheme.lower() not in ("http", "https") or not sep or not rest.split("/", 1)[0]:
+        raise ValueError(f"'{text}' is not an http:// or https:// URL with a host")
+    return text
 
 
 class MonitorSettings(Strict):
@@ -65,6 +74,14 @@ class MonitorSettings(Strict):
     @classmethod
     def _duration(cls, value: Any) -> Any:
         return None if value is None else duration_seconds(value)
+
+    @field_validator("lookback")
+    @classmethod
+    def _lookback(cls, value: Optional[float]) -> Optional[float]:
+        if value is not None and value > MAX_RANGE_S:  # every series' points for the lookback stay in memory
+            raise ValueError(f"a lookback of {format_duration(value)} is over "
+                             f"{format_duration(MAX_RANGE_S)}: the monitor holds that much of every series in memory")
+        return value
 
     @field_validator("canary", mode="before")
     @classmethod

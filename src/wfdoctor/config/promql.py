@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from wfdoctor.config.durations import parse_duration
+from wfdoctor.config.durations import format_duration, parse_duration
 from wfdoctor.config.matchers import Matcher, MatcherSyntaxError, MatchType
 from wfdoctor.model import WfdoctorError
 
@@ -23,6 +23,7 @@ AGGREGATIONS = ("avg", "min", "max", "sum", "count")
 COMPARISONS = ("==", "!=", ">=", "<=", ">", "<")
 ARITHMETIC = ("+", "-", "*", "/", "%")
 SET_OPERATORS = ("and", "or", "unless")
+MAX_RANGE_S = 86_400.0  # a day: the sample window holds every point of the longest range, per series, in memory
 TOKEN = re.compile(r"""
     (?P<space>\s+)
   | (?P<duration>\d+(?:ms|[smhdwy])(?:\d+(?:ms|[smhdwy]))*(?![\w.]))
@@ -265,7 +266,13 @@ class _Parser:
         if self.accept("["):
             if self.token.kind != "duration":
                 raise self.fail("expected a duration such as 5m")
+            written = self.token
             range_s = parse_duration(self.take().text)
+            if not 0 < range_s <= MAX_RANGE_S:
+                raise PromQLError(f"range [{written.text}] must be above 0 and at most "
+                                  f"{format_duration(MAX_RANGE_S)}: the monitor holds every point of a range in "
+                                  f"memory and reads it each tick (compare over longer times with baseline())",
+                                  written.pos + 1)
             self.expect("]")
         return Selector(metric, tuple(matchers), range_s)
 

@@ -9,11 +9,14 @@ the write lock long enough to stall `history`, `regress` or its own sample write
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
-from wfdoctor.model import Alert, Sample
+from wfdoctor.model import Alert, Sample, WfdoctorError
 from wfdoctor.store.db import Store, _stored_sample
+
+T = TypeVar("T")
 
 MINUTE_S = 60.0
 
@@ -68,6 +71,18 @@ class MonitorStore(Store):
                 (metric, start, end)).fetchall()
         return [sample for row in rows if (sample := _stored_sample(*row)) is not None]
 
+    def _decoded(self, table: str, rows: Sequence[tuple[object, ...]],
+                 decode: Callable[[tuple[object, ...]], T]) -> list[T]:
+        """Rows decoded, or one line naming the file and the row: a hand edit or a torn disk, not a traceback."""
+        decoded: list[T] = []
+        for row in rows:
+            try:
+                decoded.append(decode(row))
+            except (ValueError, TypeError) as exc:
+                raise WfdoctorError(f"{self.path}: {table} row {row[0]} is corrupt ({exc}); move the database "
+                                    f"aside or choose another with --db") from None
+        return decoded
+
     def add_alert_events(self, run_id: int | None, alerts: Sequence[Alert], ts: float) -> None:
         """Store a tick's transitions in one transaction."""
         rows = [(ts, a.name, a.fingerprint, a.state.value, a.severity, json.dumps(a.labels, sort_keys=True),
@@ -82,16 +97,21 @@ class MonitorStore(Store):
         with self._errors():
             rows = self._db.execute(f"SELECT {EVENT_COLUMNS} FROM alert_events ORDER BY ts DESC, id DESC LIMIT ?",
                                     (limit,)).fetchall()
-        return [_event(row) for row in rows]
+        return self._decoded("alert_events", rows, _event)
 
-    def current_alerts(self, include_resolved: bool = False) -> list[AlertEvent]:
-        """The last transition of every alert still pending or firing (or of every alert), newest first."""
+    def current_alerts(self, include_resolved: bool = False, running_only: bool = False) -> list[AlertEvent]:
+        """The last transition of every alert still pending or firing (or of every alert), newest first.
+
+        `running_only`: of monitors still running. A stopped or killed monitor judges nothing: its last
+        "firing" is not a fact about now, and the next monitor starts afresh and never resolves it."""
         state = "" if include_resolved else "AND state != 'resolved'"
+        if running_only:
+            state += " AND run_id IN (SELECT id FROM runs WHERE status = 'running')"
         with self._errors():
             rows = self._db.execute(
                 f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN (SELECT MAX(id) FROM alert_events "
                 f"GROUP BY fingerprint) {state} ORDER BY ts DESC, id DESC").fetchall()
-        return [_event(row) for row in rows]
+        return self._decoded("alert_events", rows, _event)
 
     def add_silence(self, matchers: Sequence[str], created_at: float, ends_at: float, comment: str,
                     created_by: str) -> int:
@@ -108,7 +128,8 @@ class MonitorStore(Store):
         with self._errors():
             rows = self._db.execute(f"SELECT {SILENCE_COLUMNS} FROM silences {where} ORDER BY id DESC",
                                     () if include_ended else (now,)).fetchall()
-        return [Silence(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6]) for r in rows]
+        return self._decoded("silences", rows,
+                             lambda r: Silence(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6]))
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
         """End a silence now; False when no silence in force has that id."""

@@ -38,6 +38,16 @@ def duration(value: Optional[str]) -> Optional[str]:
     return value
 
 
+def url(value: Optional[str]) -> Optional[str]:
+    """An option callback: an http(s) URL, refused before the monitor starts (not on its first export)."""
+    from wfdoctor.config.monitor import http_url
+
+    try:
+        return None if value is None else http_url(value)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
 def monitor(
     interval: Annotated[Optional[str], typer.Option("--interval", callback=duration, help="Machine probe (system, "
                                                     "GPU) interval, at least 0.1 s (default 1s).")] = None,
@@ -62,9 +72,9 @@ def monitor(
     listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT of /metrics and the API (default "
                                                   "127.0.0.1:8471; another host needs --token).")] = None,
     token: Annotated[Optional[str], typer.Option("--token", help="Bearer token the web side requires.")] = None,
-    otlp: Annotated[Optional[str], typer.Option("--otlp", help="Also export the latest samples to this OTLP/HTTP "
-                                                "metrics URL, e.g. http://127.0.0.1:4318/v1/metrics (needs the "
-                                                "otlp extra).")] = None,
+    otlp: Annotated[Optional[str], typer.Option("--otlp", callback=url, help="Also export the latest samples to "
+                                                "this OTLP/HTTP metrics URL, e.g. http://127.0.0.1:4318/v1/metrics "
+                                                "(needs the otlp extra).")] = None,
     db: DbOption = None,
     facts: FactsOption = None,
     run_for: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="Stop after this many seconds "
@@ -72,7 +82,7 @@ def monitor(
 ) -> None:
     """Watch the machine and the LLM servers continuously: alerts, routing, recovery, /metrics."""
     from wfdoctor.config.monitor import canary_seconds, duration_seconds, load_monitor_config
-    from wfdoctor.surface.views.monitor import HeadlessLog, LiveView
+    from wfdoctor.surface.views.monitor import HeadlessLog, LiveView, library_logs_to
 
     file = load_monitor_config(config).monitor
     chosen = {  # the option, else the config file, else the default of MonitorOptions
@@ -90,9 +100,11 @@ def monitor(
         config_path=config, apply=apply, headless=headless, token=token, otlp_endpoint=otlp))
     path = wfdoctor.database(db)
     if headless:
-        summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=HeadlessLog()), options, run_for)
+        log = HeadlessLog()
+        with library_logs_to(log):
+            summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=log), options, run_for)
     else:
-        with LiveView(stdout) as live:
+        with LiveView(stdout) as live, library_logs_to(live):
             summary = run_until_stopped(wfdoctor.Monitor(options, path, observer=live), options, run_for)
     stderr.print(plain(f"wfdoctor: monitor stopped: {summary.samples_written} samples in run {summary.run_id} of "
                        f"{path} ({summary.errors} probe errors)"), highlight=False, markup=False, soft_wrap=True)

@@ -18,6 +18,7 @@ import json
 import re
 import time
 from dataclasses import asdict, dataclass
+from typing import Annotated
 
 from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
@@ -33,6 +34,11 @@ from wfdoctor.surface.exposition import monitor_registry
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 RETRY_AFTER_S = "1"               # what a client waits before pushing again when the queue is full
 PUSH_SOURCE = "POST /api/samples"
+# How far a pushed `ts` may lead the monitor's clock (two machines' clocks). Further, it would become the alert
+# window's "now": every series measured here would look stale, and every alert on them resolve, until then.
+MAX_AHEAD_S = 60.0
+MAX_LABELS = 30                   # per pushed sample (Prometheus' label_limit); each one is in every alert it raises
+MAX_LABEL_VALUE = 1024            # characters (label_value_length_limit): a value travels in every alert and scrape
 LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
 
 
@@ -45,7 +51,8 @@ class PushedSample(BaseModel):
     value: float = Field(allow_inf_nan=False)
     unit: str = Field(min_length=1)
     source: str = PUSH_SOURCE
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[str, Annotated[str, Field(max_length=MAX_LABEL_VALUE)]] = Field(default_factory=dict,
+                                                                              max_length=MAX_LABELS)
     ts: float | None = None
 
 
@@ -67,6 +74,9 @@ def parse_samples(body: bytes, registry: MetricRegistry, now: float) -> list[Sam
         if item.unit != spec.unit:
             raise WfdoctorError(f"body[{index}].unit: '{item.metric}' is registered with unit '{spec.unit}', "
                                 f"not '{item.unit}'")
+        if item.ts is not None and item.ts > now + MAX_AHEAD_S:
+            raise WfdoctorError(f"body[{index}].ts: {item.ts:.3f} is {item.ts - now:.0f} s ahead of the monitor's "
+                                f"clock (at most {MAX_AHEAD_S:g} s; seconds since 1970, not milliseconds)")
         bad = next((key for key in item.labels if not LABEL_NAME.fullmatch(key)), None)
         if bad is not None:
             raise WfdoctorError(f"body[{index}].labels: {bad!r} is not a Prometheus label name "

@@ -8,10 +8,12 @@ or a test). `wfdoctor alerts list`: a table, or the `wfdoctor.alerts/v1` JSON do
 from __future__ import annotations
 
 import json
+import logging
 import sys
 import time
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
 from pydantic import BaseModel
@@ -22,11 +24,13 @@ from rich.text import Text
 from wfdoctor.app.reports.monitor import AlertEvent, AlertsReport, MonitorEvent, MonitorSnapshot, Silence
 from wfdoctor.model import Sample
 from wfdoctor.surface.views.common import Document, iso, schema_field
-from wfdoctor.surface.views.safe import plain
+from wfdoctor.surface.views.safe import plain, shown
 from wfdoctor.units import format_value
 
 SCHEMA_ID = "wfdoctor.alerts/v1"
 RECENT_EVENTS = 8
+# logger -> (event kind, lowest level shown): the `log` receiver (act/receivers.py), the OTLP exporter
+LIBRARY_LOGGERS = {"wfdoctor.alerts": ("notify", logging.INFO), "opentelemetry": ("error", logging.WARNING)}
 LIVE_REFRESH_S = 1.0
 # The machine panel: (label, metric) of the numbers worth a glance, as the registry names them.
 MACHINE_ROWS = (("CPU busy", "wf_cpu_utilization_ratio"), ("memory used", "wf_memory_used_ratio"),
@@ -48,6 +52,42 @@ class HeadlessLog:
 
     def tick(self, snapshot: Callable[[], MonitorSnapshot]) -> None:
         return None
+
+
+class EventLog(logging.Handler):
+    """Log records of the libraries the monitor runs as events of the monitor's own output.
+
+    Without it Python's last-resort handler wrote them as bare text on stderr: the `log` receiver's
+    firing notifications and OpenTelemetry's export failures broke the JSON lines of --headless and
+    were drawn over the live view (group labels are pushed text, unescaped), and the resolved
+    notifications (below WARNING) were dropped."""
+
+    def __init__(self, observer: HeadlessLog | LiveView, kind: str, level: int) -> None:
+        super().__init__(level)
+        self._observer = observer
+        self._kind = kind
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._observer.event(MonitorEvent(self._kind, record.created, f"{record.name}: {record.getMessage()}"
+                                          if self._kind == "error" else record.getMessage()))
+
+
+@contextmanager
+def library_logs_to(observer: HeadlessLog | LiveView) -> Iterator[None]:
+    """While the monitor runs, those loggers write through `observer`, and only there."""
+    saved = []
+    for name, (kind, level) in LIBRARY_LOGGERS.items():
+        logger = logging.getLogger(name)
+        handler = EventLog(observer, kind, level)
+        saved.append((logger, handler, logger.propagate, logger.level))
+        logger.addHandler(handler)
+        logger.propagate, logger.level = False, level
+    try:
+        yield
+    finally:
+        for logger, handler, propagate, level in saved:
+            logger.removeHandler(handler)
+            logger.propagate, logger.level = propagate, level
 
 
 class LiveView:
@@ -92,19 +132,19 @@ def panel(view: MonitorSnapshot, events: list[MonitorEvent]) -> RenderableType:
         url = up.labels.get("url", "?")
         models = [s.labels.get("model", "?") for s in _of(samples, "wf_llm_model_loaded_bytes")
                   if s.labels.get("url") == url]
-        servers.add_row(plain(url), "up" if up.value else Text("DOWN", style="bold red"), plain(", ".join(models)))
+        servers.add_row(shown(url), "up" if up.value else Text("DOWN", style="bold red"), shown(", ".join(models)))
     alerts = Table(title="Active alerts", box=None)
     for column in ("alert", "state", "severity", "value", "summary"):
         alerts.add_column(column)
     for alert in view.alerts:
-        alerts.add_row(plain(alert.name), alert.state.value, alert.severity,
-                       "" if alert.value is None else f"{alert.value:.4g}", plain(alert.annotations.get("summary", "")))
+        alerts.add_row(shown(alert.name), alert.state.value, alert.severity,
+                       "" if alert.value is None else f"{alert.value:.4g}", shown(alert.annotations.get("summary", "")))
     actions = Table(title="Recent actions", box=None)
     for column in ("level", "action", "target", "applied", "outcome"):
         actions.add_column(column)
     for action in view.actions[:RECENT_EVENTS]:
-        actions.add_row(action.level, plain(action.kind), plain(action.target), "yes" if action.applied else "dry run",
-                        plain(action.outcome or action.error))
+        actions.add_row(action.level, shown(action.kind), shown(action.target), "yes" if action.applied else "dry run",
+                        shown(action.outcome or action.error))
     lines = [Text(f"{event.kind}: {plain(event.message)}", style="red" if event.kind == "error" else "dim")
              for event in events]
     return Group(machine, servers, alerts, actions, *lines)
@@ -166,14 +206,15 @@ def render_alerts(report: AlertsReport, console: Console) -> None:
     if not report.alerts:
         console.print(f"No alerts ({what[report.scope]}) in {report.database}.", highlight=False, markup=False)
     for a in report.alerts:
-        console.print(f"{iso(a.ts)}  {a.state:<8} {a.severity or '-':<8} {a.name}  "
-                      f"{json.dumps(a.labels, sort_keys=True)}  {a.annotations.get('summary', '')}",
+        console.print(plain(f"{iso(a.ts)}  {a.state:<8} {a.severity or '-':<8} {a.name}  "
+                            f"{json.dumps(a.labels, sort_keys=True)}  {a.annotations.get('summary', '')}"),
                       highlight=False, markup=False, soft_wrap=True)
     for s in report.silences:
         console.print(silence_line(s), highlight=False, markup=False, soft_wrap=True)
 
 
 def silence_line(s: Silence) -> str:
+    """One line; the matchers and the comment are whoever made the silence's text, so escaped."""
     state = " (ended)" if s.expired_at is not None else ""
-    return (f"silence {s.id}: {' '.join(s.matchers)} until {iso(s.ends_at)}{state}"
-            + (f"  ({s.comment})" if s.comment else ""))
+    return plain(f"silence {s.id}: {' '.join(s.matchers)} until {iso(s.ends_at)}{state}"
+                 + (f"  ({s.comment})" if s.comment else ""))
