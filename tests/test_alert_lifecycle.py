@@ -156,3 +156,17 @@ def test_a_held_alert_resolves_once_its_series_is_gone_even_if_never_cleared() -
         assert feed.tick(b=0.88) == []                   # a's last point is still within the lookback
     assert feed.states(b=0.88) == [("a", AlertState.RESOLVED)]
     assert [a.labels["host"] for a in feed.engine.active()] == ["b"]
+
+
+def test_a_rule_whose_metrics_are_absent_is_skipped_yet_absence_rules_and_tracked_alerts_still_move() -> None:
+    rules = [rule("Hot", "wf_gpu_temperature_celsius > 80"),
+             rule("Gone", "absent_over_time(wf_gpu_temperature_celsius[1m])")]
+    engine = AlertEngine(rules, lookback_s=60.0)
+    window = SampleWindow(600.0)
+    window.add([Sample("wf_memory_used_ratio", 0.5, "ratio", "test", {}, 0.0)])
+    assert [(a.name, a.state) for a in engine.evaluate(window, 1.0)] == [("Gone", AlertState.FIRING)]
+    window.add([Sample("wf_gpu_temperature_celsius", 90.0, "°C", "test", {"gpu": "0"}, 2.0)])
+    assert {(a.name, a.state) for a in engine.evaluate(window, 2.0)} == {
+        ("Hot", AlertState.FIRING), ("Gone", AlertState.RESOLVED)}
+    assert {(a.name, a.state) for a in engine.evaluate(window, 100.0)} == {   # the sensor went quiet
+        ("Hot", AlertState.RESOLVED), ("Gone", AlertState.FIRING)}

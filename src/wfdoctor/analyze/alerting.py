@@ -22,7 +22,7 @@ from wfdoctor.analyze.promql import NAME, Vector, drop_name, evaluate, series_pr
 from wfdoctor.analyze.window import Labels, SampleWindow
 from wfdoctor.config.alert_templates import render
 from wfdoctor.config.alerts import SEVERITIES, AlertRule
-from wfdoctor.config.promql import Node, PromQLError, parse
+from wfdoctor.config.promql import Call, Node, PromQLError, metric_names, parse, walk
 from wfdoctor.model import Alert, AlertState
 
 
@@ -38,6 +38,15 @@ class _Compiled:
     rule: AlertRule
     expr: Node
     clear: Node | None
+    metrics: tuple[str, ...]   # what `expr` reads: with none of them in the window it returns nothing...
+    reads_absence: bool        # ...unless it asks whether a series is absent
+
+
+def _compile(rule: AlertRule) -> _Compiled:
+    expr = parse(rule.expr)
+    absence = any(isinstance(node, Call) and node.name.startswith("absent") for node in walk(expr))
+    return _Compiled(rule, expr, parse(rule.clear_expr) if rule.clear_expr else None, tuple(metric_names(expr)),
+                     absence)
 
 
 def _rank(alert: Alert) -> tuple[int, int, float]:
@@ -52,8 +61,7 @@ class AlertEngine:
                  baselines: Mapping[str, float] | None = None) -> None:
         self.lookback_s = lookback_s
         self.baselines = baselines   # replaceable: the monitor refreshes baselines as history grows
-        self._rules = [_Compiled(rule, parse(rule.expr), parse(rule.clear_expr) if rule.clear_expr else None)
-                       for rule in rules]
+        self._rules = [_compile(rule) for rule in rules]
         self._active: dict[str, _Tracked] = {}
         self.errors: dict[str, str] = {}   # rule name -> why its last evaluation failed (its alerts hold)
 
@@ -66,7 +74,11 @@ class AlertEngine:
     def evaluate(self, window: SampleWindow, now: float) -> list[Alert]:
         """One tick: the alerts that became pending, fired or resolved at `now`."""
         transitions: list[Alert] = []
+        tracked_rules = {tracked.alert.name for tracked in self._active.values()}
         for compiled in self._rules:
+            if not (compiled.reads_absence or compiled.rule.name in tracked_rules
+                    or any(window.has(metric) for metric in compiled.metrics)):
+                continue  # nothing to read and nothing to resolve: the result is known to be empty
             try:
                 found = self._vector(compiled.expr, window, now)
                 cleared = self._vector(compiled.clear, window, now) if compiled.clear else None

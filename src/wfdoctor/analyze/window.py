@@ -106,6 +106,10 @@ class SampleWindow:
             if not by_labels:
                 del self._by_metric[metric]
 
+    def has(self, metric: str) -> bool:
+        """Whether any series of `metric` has points."""
+        return metric in self._by_metric
+
     def series(self, metric: str) -> Iterator[Series]:
         """Every series of `metric` (any labels) that still has points."""
         return iter(self._by_metric.get(metric, {}).values())
