@@ -127,10 +127,15 @@ def run_until_stopped(monitor: Monitor, options: MonitorOptions, run_for: float 
         if running.done():  # refused (another monitor) or failed before it started
             return running.result()
         close_web = await serve_web(monitor, options)
+        stopping = asyncio.create_task(stop.wait())
         try:
-            return await running
+            # On a stop, the door closes first: nothing new is acknowledged while the monitor writes
+            # out what it has (a client pushing on gets "connection refused", not an endless 429).
+            await asyncio.wait({running, stopping}, return_when=asyncio.FIRST_COMPLETED)
         finally:
+            stopping.cancel()
             await close_web()
+        return await running
 
     try:
         return asyncio.run(main())

@@ -32,6 +32,7 @@ from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
+SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
 RETRY_AFTER_S = "1"               # what a client waits before pushing again when the queue is full
 PUSH_SOURCE = "POST /api/samples"
 # How far a pushed `ts` may lead the monitor's clock (two machines' clocks). Further, it would become the alert
@@ -174,7 +175,8 @@ async def start_web(view: MonitorView, host: str, port: int, token: str | None) 
         raise WfdoctorError(f"refusing to serve the monitor on {host}:{port} without a token: another address "
                             f"exposes this machine's processes and models to the network (give --token, or "
                             f"listen on 127.0.0.1)")
-    runner = web.AppRunner(build_app(view, token), access_log=None)
+    # A stopping monitor waits at most SHUTDOWN_S for requests in flight, not aiohttp's 60 s.
+    runner = web.AppRunner(build_app(view, token), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     try:
         site = web.TCPSite(runner, host, port)
