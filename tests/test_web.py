@@ -86,6 +86,8 @@ def test_a_pushed_batch_is_acknowledged_only_after_the_monitor_accepted_it() -> 
     ([FRAME, {**FRAME, "metric": "wf_made_up_seconds"}], "body[1].metric: 'wf_made_up_seconds' is not registered"),
     ([{**FRAME, "unit": "ms"}], "body[0].unit: 'wf_ui_frame_time_seconds' is registered with unit 's', not 'ms'"),
     ([{**FRAME, "labels": {"page-name": "x"}}], "body[0].labels: 'page-name' is not a Prometheus label name"),
+    ([{"metric": "wf_memory_used_ratio", "value": 0.99, "unit": "ratio"}],   # would raise alerts, start recovery
+     "body[0].metric: 'wf_memory_used_ratio' is measured by the monitor itself and cannot be pushed"),
 ])
 def test_a_refused_push_answers_400_with_a_one_line_reason(body: bytes | object, reason: str) -> None:
     view = StubView()

@@ -39,6 +39,10 @@ class MetricSpec(Strict):
     source: str = Field(min_length=1)
     polarity: Literal["higher", "lower", "none"]
     otel: str | None = None
+    # Others may report it to the monitor (POST /api/samples): a page's frames, an application's own token
+    # and council timings. What the monitor measures itself (the machine, processes, GPUs, servers) is not:
+    # a pushed 99 % memory would otherwise raise alerts and start recovery steps.
+    pushable: bool = False
 
     @property
     def higher_is_better(self) -> bool | None:

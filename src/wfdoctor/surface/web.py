@@ -72,6 +72,9 @@ def parse_samples(body: bytes, registry: MetricRegistry, now: float) -> list[Sam
         spec = registry.spec(item.metric)
         if spec is None:
             raise WfdoctorError(f"body[{index}].metric: '{item.metric}' is not registered in {registry.path}")
+        if not spec.pushable:
+            raise WfdoctorError(f"body[{index}].metric: '{item.metric}' is measured by the monitor itself and cannot "
+                                f"be pushed (pushable: the metrics marked `pushable: true` in {registry.path.name})")
         if item.unit != spec.unit:
             raise WfdoctorError(f"body[{index}].unit: '{item.metric}' is registered with unit '{spec.unit}', "
                                 f"not '{item.unit}'")
