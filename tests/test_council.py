@@ -14,8 +14,8 @@ from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 NO_WARNINGS = ("Unclosed", "Task was destroyed", "ResourceWarning", "Traceback", "was never awaited")
 
 
-def council(wfdoctor, *args: str) -> dict:
-    result = wfdoctor("council", "--json", "--fail-on", "never", "--max-tokens", "24", *args, timeout=300)
+def council(wfdoctor, *args: str, max_tokens: int = 24) -> dict:
+    result = wfdoctor("council", "--json", "--fail-on", "never", "--max-tokens", str(max_tokens), *args, timeout=300)
     assert result.code == 0, result.stderr
     for warning in NO_WARNINGS:
         assert warning not in result.stderr
@@ -51,7 +51,10 @@ def test_three_members_on_one_server_are_named_serialised_with_alpha(wfdoctor, t
 
 
 def test_three_server_processes_run_in_parallel_and_contend_for_two_cores(wfdoctor, three_servers) -> None:
-    doc = council(wfdoctor, *[arg for server in three_servers for arg in ("--member", server.base_url)])
+    # 96 tokens: the members' decodes overlap for most of their length (with 24, the stagger of their
+    # first tokens left a third of each decode alone on a core, and the contention read as noise).
+    doc = council(wfdoctor, *[arg for server in three_servers for arg in ("--member", server.base_url)],
+                  max_tokens=96)
     assert doc["council"]["ok"] == 3
     assert doc["council"]["alpha"] < 0.75
     assert "COUNCIL_SERIALISED" not in codes(doc)
