@@ -123,4 +123,6 @@ def test_a_cpu_hog_after_20_real_token_runs_is_found_at_run_20(llm_server) -> No
                 hog.kill()
                 hog.wait()
     changes = [c for c in detect_changes(rates, Settings(higher_is_better=True)) if c.kind == "regression"]
-    assert changes and changes[0].index == 20, (rates, changes)
+    # The hog's drop is the largest; a shared machine may add a smaller real one of its own before it
+    # (a clean-clone CI run saw the server slow 12 % at run 7, correctly reported, then the hog's 34 %).
+    assert changes and min(changes, key=lambda c: c.change_pct).index == 20, (rates, changes)
