@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import errno
+
+import aiohttp
 import pytest
 
 from tests.builders import REMEDIES, TOKENS, answered, council_run, failed_member, stream
@@ -12,6 +15,7 @@ from wfdoctor.analyze.tokens import request_metrics
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.measure.tokens import EMPTY_RESPONSE, answer_error
 from wfdoctor.model import Finding, Priority, Sample
+from wfdoctor.sense.backends.http import error_text
 
 EVENTS = "content events (one token each)"
 
@@ -108,6 +112,16 @@ def test_answers_then_only_lost_connections_is_a_server_that_died() -> None:
     attempts = [ok(1), ok(2)] + [failed(3 + i, error) for i, error in enumerate(KILLED)]
     assert judged(attempts) == [("SERVER_DIED", Priority.HIGH)]
     assert len(died_tail(attempts, TOKENS)) == 4
+
+
+@pytest.mark.parametrize("exc", [aiohttp.ClientConnectionResetError("Cannot write to closing transport"),
+                                 aiohttp.ClientOSError(errno.EPIPE, "Broken pipe"),
+                                 aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer")])
+def test_a_connection_the_dying_server_reset_counts_as_lost_however_the_client_saw_it(exc: OSError) -> None:
+    """A killed server resets connections in several ways, by timing; each is the same death."""
+    attempts = [ok(1), ok(2), failed(3, error_text(exc)), failed(4, "connection refused")]
+    assert error_text(exc).startswith("connection reset")
+    assert judged(attempts) == [("SERVER_DIED", Priority.HIGH)]
 
 
 def test_the_order_is_when_requests_ended_not_the_order_given() -> None:

@@ -109,7 +109,8 @@ def test_a_server_killed_mid_run_is_a_server_that_died(tmp_path: Path) -> None:
     doc = json.loads(out)
     assert proc.returncode == doc["exit_code"] == 1
     assert 1 <= doc["levels"][0]["ok"] < 12
-    finding = next(f for f in doc["findings"] if f["code"] == "SERVER_DIED")
+    finding = next((f for f in doc["findings"] if f["code"] == "SERVER_DIED"), None)
+    assert finding is not None, (doc["levels"][0]["errors"], [f["summary"] for f in doc["findings"]])
     assert finding["priority"] == "high" and "stopped answering during the run" in finding["summary"]
     assert ("SERVER_DIED", "high") in stored_findings(tmp_path / "w.db")
 

@@ -9,6 +9,7 @@ we measure, the client's own connection cost must be the smaller one.
 from __future__ import annotations
 
 import asyncio
+import errno
 import math
 import time
 from typing import Any
@@ -22,8 +23,11 @@ from wfdoctor.sense.backends.answers import AnswerT, MalformedAnswer, parse
 # What a request can fail with on the wire: refused, reset, cut, timed out.
 TRANSPORT_ERRORS = (aiohttp.ClientError, asyncio.TimeoutError, ConnectionError)
 # How writing a request on a keep-alive connection the server has already closed fails:
-# "Can not write request body" (ClientOSError) or "Server disconnected".
-CLOSED_CONNECTION_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError)
+# "Can not write request body" (ClientOSError), "Server disconnected", or, when the client
+# sees the close while it writes, "Cannot write to closing transport" (a ConnectionResetError).
+CLOSED_CONNECTION_ERRORS = (aiohttp.ClientOSError, aiohttp.ServerDisconnectedError, ConnectionResetError)
+# OS errors that say the peer closed or reset the connection: one kind, whatever layer raised them.
+RESET_ERRNOS = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED})
 # The most a server may send for one request (a stream or an answer): 16 MiB, a few
 # hundred times a long generation. Beyond it the request ends: the client must not
 # buffer whatever a broken server sends.
@@ -140,4 +144,6 @@ def error_text(exc: BaseException) -> str:
         return "server disconnected"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "connection cut mid-response"
+    if isinstance(exc, ConnectionResetError) or (isinstance(exc, OSError) and exc.errno in RESET_ERRNOS):
+        return f"connection reset ({exc})" if str(exc) else "connection reset"
     return f"{type(exc).__name__}: {exc}"
