@@ -223,3 +223,54 @@ class Run:
     tier: str = ""
     finished_at: float | None = None
     id: int | None = None
+
+
+# --- The UI row: what a page's wf-perf-monitor.js reports (issue 12) ---
+
+@dataclass(frozen=True)
+class ScriptTime:
+    """One script's share of the long animation frames of a report (LoAF attribution).
+
+    `source` is the script's URL (or the invoker, for inline handlers); both are page text: untrusted.
+    """
+
+    source: str
+    invoker: str
+    duration_s: float          # time the script ran inside long animation frames
+    forced_layout_s: float     # of which forced style and layout (layout thrashing)
+
+
+@dataclass(frozen=True)
+class FrameReport:
+    """A page's frames over one reporting interval, as wf-perf-monitor.js measured them.
+
+    Times in seconds. `long_animation_s`, `script_s`, `style_layout_s` and `forced_layout_s` sum over
+    the interval's long animation frames (LoAF, frames over 50 ms); they are 0 where the browser has
+    no LoAF (`loaf_supported` False). `dom_nodes` and `heap_bytes` are None where not exposed.
+    """
+
+    page: str
+    session: str
+    ts: float                  # end of the interval, seconds since 1970 (the monitor's clock on arrival)
+    interval_s: float
+    frames: int
+    frame_mean_s: float
+    frame_p50_s: float
+    frame_p95_s: float
+    frame_p99_s: float
+    frame_max_s: float
+    jitter_s: float            # standard deviation of the frame times
+    fps: float
+    over_budget_share: float   # share of frames longer than the budget (facts: common.frame_budget_ms)
+    long_tasks: int
+    long_task_s: float
+    loaf_supported: bool
+    long_animation_frames: int
+    long_animation_s: float
+    script_s: float
+    style_layout_s: float
+    forced_layout_s: float
+    scripts: list[ScriptTime] = field(default_factory=list)
+    dom_nodes: int | None = None
+    heap_bytes: float | None = None
+    grade: str = ""            # the page's own grade (EXCELLENT / GOOD / POOR), for display; the judge recomputes

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from wfdoctor.model import ActionRecord, Alert, Sample
+from wfdoctor.app.reports.dashboard import ChartSeries, RunLine, UiSettings
+from wfdoctor.model import ActionRecord, Alert, Finding, FrameReport, Sample
 
 
 class MonitorView(Protocol):
@@ -35,6 +36,47 @@ class MonitorView(Protocol):
         """
         ...
 
+    def accept_frames(self, report: FrameReport) -> None:
+        """Take one page's frame report (POST /api/frames): stored as registered samples, judged with the
+        machine's samples, and fed to the adaptive UI quality.
+
+        Raises `RateLimited` past the per-page report budget, `Overloaded` when the write queue is
+        full, WfdoctorError for a report the monitor refuses.
+        """
+        ...
+
+    def ui_settings(self) -> UiSettings:
+        """What a WIRTHFORGE page should render at now (GET /api/settings)."""
+        ...
+
+    def current_findings(self) -> list[Finding]:
+        """What the monitor judges now (the UI row, from recent frame reports), causes first."""
+        ...
+
+    def recent_alerts(self) -> list[Alert]:
+        """Alert transitions of this monitor, newest first (bounded): the dashboard's alert history."""
+        ...
+
+    def recent_runs(self) -> list[RunLine]:
+        """The newest runs in the store (any command), newest first (bounded)."""
+        ...
+
+    def chart_series(self, since: float) -> list[ChartSeries]:
+        """The dashboard's charts: each series' points newer than `since` (bounded per series)."""
+        ...
+
+    async def next_tick(self, seen: int, timeout_s: float) -> int:
+        """Wait until the monitor has ticked past `seen` (or `timeout_s` passed); the tick number now."""
+        ...
+
 
 class Overloaded(Exception):
     """The monitor's write queue is full: the caller should retry later (HTTP 429 / 503)."""
+
+
+class RateLimited(Exception):
+    """A client pushed more than its budget (reports per page per minute): HTTP 429 with Retry-After."""
+
+    def __init__(self, message: str, retry_after_s: float) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s

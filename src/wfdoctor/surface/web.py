@@ -30,6 +30,8 @@ from wfdoctor.app.monitor_view import MonitorView, Overloaded
 from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
+from wfdoctor.surface.web_dashboard import dashboard_routes
+from wfdoctor.surface.web_ingest import ingest_routes
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
@@ -127,7 +129,8 @@ def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
         return _json({"status": "ok", "version": __version__})
 
     return [web.get("/metrics", metrics), web.post("/api/samples", samples), web.get("/api/alerts", alerts),
-            web.get("/api/actions", actions), web.get("/healthz", healthz)]
+            web.get("/api/actions", actions), web.get("/healthz", healthz),
+            *ingest_routes(view), *dashboard_routes(view)]
 
 
 def _bearer_check(token: str) -> Middleware:
