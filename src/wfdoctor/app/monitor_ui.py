@@ -111,7 +111,9 @@ class UiWatch:
             while arrivals and arrivals[0] <= now - MINUTE_S:
                 arrivals.popleft()
             while len(self._arrivals) > MAX_CLIENTS:
-                self._arrivals.popitem(last=False)
+                (gone, _), _ = self._arrivals.popitem(last=False)
+                if all(page != gone for page, _ in self._arrivals):   # its every tab forgotten: its reports too
+                    self._reports.pop(gone, None)
             budget = self._limits.reports_per_page_per_minute
             if len(arrivals) >= budget:
                 raise RateLimited(f"page {page[:80]!r} session {session!r}: over {budget} reports per minute "
@@ -135,9 +137,6 @@ class UiWatch:
                 reports.popleft()
             if not reports:
                 del self._reports[page]
-        pairs = {page for page, _ in self._arrivals}
-        for page in [p for p in self._reports if p not in pairs]:   # its every session forgotten
-            del self._reports[page]
 
     # --- adaptive quality ---
     def _page_means(self) -> dict[str, float]:
