@@ -209,3 +209,51 @@ def test_stop_leaves_no_listener_timer_frame_or_observer_and_sends_nothing_after
 def test_a_failed_send_is_dropped_quietly(open_page: OpenPage, closed_url: str) -> None:
     page = open_page("smooth", endpoint=f"{closed_url}/api/frames")   # pageerror would fail the test
     wait_for(lambda: page.evaluate("window.perfReports.length") >= 3, "three reports while sends fail")
+
+
+# Animation frames on demand: the test says when each frame comes and how long after the previous one.
+FAKE_FRAMES = """
+window.fakeClock = 0;
+let pending = [];
+window.requestAnimationFrame = (callback) => pending.push(callback);
+window.cancelAnimationFrame = () => { pending = []; };
+window.advanceFrames = (count, ms) => {
+  for (let i = 0; i < count; i++) {
+    window.fakeClock += ms;
+    const due = pending;
+    pending = [];
+    due.forEach((callback) => callback(window.fakeClock));
+  }
+};
+"""
+
+
+@pytest.fixture
+def fake_frames(browser: Any, web_pages: str) -> Iterator[Any]:
+    """The monitor on an idle page whose animation frames come when the test says (advanceFrames)."""
+    context = browser.new_context()
+    page = context.new_page()
+    page.add_init_script(script=FAKE_FRAMES)
+    page.goto(f"{web_pages}/idle.html?interval=60000")
+    wait_for(lambda: page.evaluate("window.perfMonitor !== undefined"), "the monitor to start")
+    page.evaluate("advanceFrames(1, 0)")             # the first frame has no delta
+    yield page
+    context.close()
+
+
+def test_frame_statistics_of_known_frame_times(fake_frames: Any) -> None:
+    page = fake_frames
+    page.evaluate("advanceFrames(95, 10); advanceFrames(5, 50)")
+    report = page.evaluate("window.perfMonitor.snapshot()")
+    assert report["frames"] == 100
+    assert report["frame_ms"] == {"mean": 12, "p50": 10, "p95": 10, "p99": 50, "max": 50,
+                                  "jitter": pytest.approx(8.718, abs=0.001)}
+    assert (report["fps"], report["over_budget"], report["grade"]) == (83.33, 0.05, "EXCELLENT")
+
+
+def test_an_overflowing_interval_keeps_its_newest_frames(fake_frames: Any) -> None:
+    page = fake_frames
+    page.evaluate("advanceFrames(1000, 100); advanceFrames(4096, 20)")
+    report = page.evaluate("window.perfMonitor.snapshot()")
+    assert report["frames"] == 5096                  # all counted, the newest 4096 kept for the statistics
+    assert report["frame_ms"]["max"] == 20 and report["fps"] == 50 and report["grade"] == "GOOD"

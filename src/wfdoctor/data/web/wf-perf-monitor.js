@@ -24,6 +24,7 @@ const MAX_SCRIPT_KEYS = 256;          // distinct (script, invoker) pairs gather
 const MAX_TEXT = 300;                 // source and invoker, as the ingest accepts them
 const MAX_PAGE = 200;
 const MAX_INTERVAL_S = 300;
+const MIN_INTERVAL_MS = 100;          // a zero or mistyped interval must not become a busy timer
 // rAF deltas come in whole vsyncs that jitter around the budget: a frame is over budget when it missed
 // at least one vsync, i.e. took longer than one and a half budgets.
 const MISSED_FRAME = 1.5;
@@ -235,7 +236,7 @@ export function startPerfMonitor({ endpoint, page = location.pathname, intervalM
     drainObservers();
     resetInterval();                // long tasks of the hidden time are dropped with it
     rafHandle = requestAnimationFrame(onFrame);
-    timer = setInterval(() => report(false), intervalMs);
+    timer = setInterval(() => report(false), Math.max(MIN_INTERVAL_MS, Number(intervalMs) || 2000));
   }
 
   function pause() {
