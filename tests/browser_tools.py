@@ -94,6 +94,7 @@ class Collector:
 
     url: str
     received: list[Received] = field(default_factory=list)
+    preflights: int = 0          # CORS OPTIONS requests: a text/plain POST is "simple" and needs none
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def bodies(self) -> list[Any]:
@@ -108,6 +109,8 @@ class Collector:
 def _collector_handler(collector: Collector) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         def do_OPTIONS(self) -> None:
+            with collector.lock:
+                collector.preflights += 1
             self._answer(204)
 
         def do_POST(self) -> None:

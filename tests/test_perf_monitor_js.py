@@ -128,8 +128,10 @@ def test_layout_thrashing_is_forced_layout_attributed_to_the_script(open_page: O
 
 def test_a_leaking_page_reports_a_growing_dom(open_page: OpenPage, collector: Collector) -> None:
     open_page("leak")
-    nodes = [report["dom_nodes"] for report in reports(collector, 3)]
+    received = reports(collector, 3)
+    nodes = [report["dom_nodes"] for report in received]
     assert nodes == sorted(set(nodes)), nodes
+    assert all(report["heap_bytes"] > 0 for report in received)   # Chromium exposes performance.memory
 
 
 def test_reports_arrive_every_interval_labelled_with_page_and_session(open_page: OpenPage,
@@ -143,6 +145,7 @@ def test_reports_arrive_every_interval_labelled_with_page_and_session(open_page:
         assert report["frames"] > 0, report
     sent = collector.received[1]
     assert (sent.path, sent.query["token"], sent.content_type) == ("/api/frames", ["s3cret"], "text/plain")
+    assert collector.preflights == 0          # another origin, yet a simple request: no CORS preflight
 
 
 def test_each_page_load_is_a_new_session(open_page: OpenPage, collector: Collector) -> None:
