@@ -24,11 +24,10 @@ import statistics
 import time
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlencode
 
 from playwright.sync_api import sync_playwright
 
-from tests.browser_tools import chromium_path, collecting, launch_chromium, static_pages
+from tests.browser_tools import chromium_path, collecting, launch_chromium, page_url, static_pages
 
 BUDGET_MS = 16.67
 WARMUP_S = 2.0
@@ -110,9 +109,9 @@ def main() -> None:
             windows: dict[str, list[Window]] = {side: [] for side in SIDES}
             for run in range(args.runs):
                 for side in SIDES if run % 2 == 0 else SIDES[::-1]:
-                    query = {"work": work_ms, "monitor": "1" if side == "with" else "0", "page": "bench",
-                             "interval": 2000, "endpoint": f"{collector.url}/api/frames"}
-                    windows[side].append(measure(browser, f"{base}/smooth.html?{urlencode(query)}", args.seconds))
+                    url = page_url(base, "smooth", f"{collector.url}/api/frames", page="bench", work=work_ms,
+                                   monitor="1" if side == "with" else "0")
+                    windows[side].append(measure(browser, url, args.seconds))
             report(windows, work_ms)
         browser.close()
         print(f"({len(collector.bodies())} reports received from the monitored sides)")

@@ -17,7 +17,7 @@ from functools import partial
 from http.server import BaseHTTPRequestHandler, SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 if TYPE_CHECKING:    # conftest imports this module where playwright may be missing: the fixture skips then
     from playwright.sync_api import Browser, Playwright
@@ -76,6 +76,16 @@ def static_pages() -> Iterator[str]:
     """Serve the test pages and /static/ web assets: the base URL."""
     with _serving(partial(_PageHandler, directory=str(PAGES))) as url:
         yield url
+
+
+def page_url(base: str, name: str, endpoint: str | None, *, page: str | None = None, interval_ms: int = 2000,
+             **query: Any) -> str:
+    """URL of test page `name` (smooth, busy, layout, leak, idle) reporting to `endpoint` (e.g. a monitor's
+    /api/frames) as `page` (default: the name) every `interval_ms`; `query` adds token=, work=, n=, monitor=0."""
+    params = {"interval": interval_ms, "page": page or name, **query}
+    if endpoint:
+        params["endpoint"] = endpoint
+    return f"{base}/{name}.html?{urlencode(params)}"
 
 
 @dataclass(frozen=True)

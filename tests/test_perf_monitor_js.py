@@ -9,12 +9,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 import jsonschema
 import pytest
 
-from tests.browser_tools import PAGES, Collector, collecting
+from tests.browser_tools import PAGES, Collector, collecting, page_url
 
 INTERVAL_MS = 500
 HEX_SESSION = "^[0-9a-f]{12}$"
@@ -63,16 +62,16 @@ def open_page(browser: Any, web_pages: str, collector: Collector) -> Iterator[Op
     """Open a test page in a fresh context, reporting to the collector; `ledger=True` counts what scripts register."""
     contexts, errors = [], []
 
-    def open_(name: str, *, ledger: bool = False, endpoint: str | None = None, **query: Any) -> Any:
+    def open_(name: str, *, ledger: bool = False, endpoint: str | None = None, interval_ms: int = INTERVAL_MS,
+              **query: Any) -> Any:
         context = browser.new_context()
         contexts.append(context)
         page = context.new_page()
         page.on("pageerror", lambda error: errors.append(f"{name}.html: {error}"))
         if ledger:
             page.add_init_script(path=str(PAGES / "ledger.js"))
-        params = {"endpoint": endpoint or f"{collector.url}/api/frames", "interval": INTERVAL_MS, "page": name,
-                  **query}
-        page.goto(f"{web_pages}/{name}.html?{urlencode(params)}")
+        page.goto(page_url(web_pages, name, endpoint or f"{collector.url}/api/frames", interval_ms=interval_ms,
+                           **query))
         page.wait_for_function("window.perfMonitor !== undefined")
         return page
 
@@ -162,7 +161,7 @@ def test_the_report_body_is_the_wire_format(open_page: OpenPage, collector: Coll
 
 
 def test_hiding_the_page_sends_a_beacon_and_pauses(open_page: OpenPage, collector: Collector) -> None:
-    page = open_page("smooth", ledger=True, interval=60_000)
+    page = open_page("smooth", ledger=True, interval_ms=60_000)
     time.sleep(1.0)
     page.evaluate("""() => {
         Object.defineProperty(document, "visibilityState", {configurable: true, get: () => "hidden"});
@@ -184,7 +183,7 @@ def test_hiding_the_page_sends_a_beacon_and_pauses(open_page: OpenPage, collecto
 
 
 def test_closing_the_page_sends_what_was_gathered(open_page: OpenPage, collector: Collector) -> None:
-    page = open_page("smooth", interval=60_000)
+    page = open_page("smooth", interval_ms=60_000)
     time.sleep(1.0)
     page.close()
     report = wait_for(collector.bodies, "a report on page hide")[0]
@@ -237,7 +236,7 @@ def fake_frames(browser: Any, web_pages: str) -> Iterator[Any]:
     context = browser.new_context()
     page = context.new_page()
     page.add_init_script(script=FAKE_FRAMES)
-    page.goto(f"{web_pages}/idle.html?interval=60000")
+    page.goto(page_url(web_pages, "idle", None, interval_ms=60_000))
     wait_for(lambda: page.evaluate("window.perfMonitor !== undefined"), "the monitor to start")
     page.evaluate("advanceFrames(1, 0)")             # the first frame has no delta
     yield page
