@@ -29,7 +29,8 @@ PACKAGED = {
            "browser_processes": ["chromium", "chromium-browser", "chrome", "google-chrome", "chrome_crashpad",
                                  "firefox", "firefox-esr", "geckodriver", "msedge", "microsoft-edge", "safari",
                                  "webkitwebprocess", "webkitnetworkprocess", "brave", "opera", "vivaldi",
-                                 "epiphany", "headless_shell", "chrome-headless-shell"],
+                                 "epiphany", "headless_shell", "chrome-headless-shell", "web content",
+                                 "isolated web co", "webextensions"],
            "forced_layout_share": 0.3, "style_layout_share": 0.5, "leak_dom_nodes_per_minute": 60.0,
            "leak_heap_bytes_per_minute": 1000000.0},
 }
