@@ -114,14 +114,14 @@ BROWSER = ("77", "chromium-browse")
 
 
 def test_a_smooth_page_beside_a_cpu_hog_names_the_hog() -> None:
-    tokens = [Sample("wf_decode_tokens_per_second", 12.0, "tokens/s", "canary", {"model": "m"}, T0 + 30)]
+    tokens = [Sample("wf_llm_decode_tokens_per_second", 12.0, "tokens/s", "canary", {"model": "m"}, T0 + 30)]
     (finding,) = judged(window(mean_ms=40.0), cpu=0.97, hogs={HOG: 1.8, BROWSER: 0.9}, tokens=tokens)
     assert finding.code == "UI_MACHINE_CONTENTION" and finding.priority.value == "high"
     assert "stress-ng (pid 4242) used 1.80 cores" in finding.summary and "97%" in finding.summary
     assert "chromium" not in finding.summary
     names = {s.labels.get("name") for s in finding.evidence if s.metric == "wf_process_cpu_utilization_ratio"}
     assert "stress-ng" in names
-    assert any(s.metric == "wf_decode_tokens_per_second" for s in finding.evidence)
+    assert any(s.metric == "wf_llm_decode_tokens_per_second" for s in finding.evidence)
     assert "free_cpu_from_culprit" in finding.actions and "lower_council_size" in finding.actions
 
 
