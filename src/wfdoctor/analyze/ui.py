@@ -35,7 +35,7 @@ from statistics import fmean
 
 from wfdoctor.analyze.leaks import LeakVerdict, leak_verdict
 from wfdoctor.analyze.remedies import RemedyId
-from wfdoctor.analyze.ui_pages import PageWindow, by_page
+from wfdoctor.analyze.ui_pages import PageWindow, ScriptTotal, by_page
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.limits import LeakLimits, UiLimits
 from wfdoctor.config.remedies import DEFAULT, Remedies
@@ -156,28 +156,38 @@ def _contended(machine_: Machine, limits: UiLimits) -> Culprit | None:
     return top if top.cores >= limits.contention_process_cores else None
 
 
-def frame_evidence(page: PageWindow) -> list[Sample]:
-    """The page's frames over the window, as the registered UI metrics (labelled page and window)."""
+# The frame samples every UI finding carries, and those each cause adds (the numbers its summary reads).
+FRAMES_SEEN = ("wf_ui_frame_time_seconds", "wf_ui_frames")
+SCRIPT_TIME = ("wf_ui_long_tasks", "wf_ui_long_task_seconds", "wf_ui_loaf_script_seconds", "wf_ui_script_seconds")
+FORCED_LAYOUT = ("wf_ui_loaf_script_seconds", "wf_ui_loaf_forced_layout_seconds", "wf_ui_script_seconds",
+                 "wf_ui_script_forced_layout_seconds")
+STYLE_LAYOUT = ("wf_ui_long_animation_frame_seconds", "wf_ui_loaf_style_layout_seconds", "wf_ui_loaf_script_seconds")
+
+
+def frame_evidence(page: PageWindow, metrics: tuple[str, ...] = (), script: ScriptTotal | None = None) -> list[Sample]:
+    """The page's frames over the window as the registered UI metrics (labelled page and window): the
+    frame time (stat mean and p95) and frame count, plus `metrics`; `script` is the script named."""
     labels = {"page": page.page, "window_s": f"{page.span_s:.0f}"}
     source = f"wf-perf-monitor.js ({text(page.page)}), {len(page.reports)} reports"
 
     def sample(metric: str, value: float, unit: str, **extra: str) -> Sample:
         return Sample(metric, value, unit, source, labels | extra, page.end)
 
-    out = [sample("wf_ui_frame_time_seconds", page.mean_s, "s", stat="mean"),
-           sample("wf_ui_frame_time_seconds", page.p95_s, "s", stat="p95"),
-           sample("wf_ui_frames", page.frames, "frames"),
-           sample("wf_ui_long_tasks", page.long_tasks, "tasks"),
-           sample("wf_ui_long_task_seconds", page.long_task_s, "s"),
-           sample("wf_ui_long_animation_frame_seconds", page.long_animation_s, "s"),
-           sample("wf_ui_loaf_script_seconds", page.script_s, "s"),
-           sample("wf_ui_loaf_style_layout_seconds", page.style_layout_s, "s"),
-           sample("wf_ui_loaf_forced_layout_seconds", page.forced_layout_s, "s")]
-    for script in page.scripts[:1]:
-        out += [sample("wf_ui_script_seconds", script.duration_s, "s", script=script.source, invoker=script.invoker),
-                sample("wf_ui_script_forced_layout_seconds", script.forced_layout_s, "s", script=script.source,
-                       invoker=script.invoker)]
-    return out
+    named = script or (page.scripts[0] if page.scripts else None)
+    every = [sample("wf_ui_frame_time_seconds", page.mean_s, "s", stat="mean"),
+             sample("wf_ui_frame_time_seconds", page.p95_s, "s", stat="p95"),
+             sample("wf_ui_frames", page.frames, "frames"),
+             sample("wf_ui_long_tasks", page.long_tasks, "tasks"),
+             sample("wf_ui_long_task_seconds", page.long_task_s, "s"),
+             sample("wf_ui_long_animation_frame_seconds", page.long_animation_s, "s"),
+             sample("wf_ui_loaf_script_seconds", page.script_s, "s"),
+             sample("wf_ui_loaf_style_layout_seconds", page.style_layout_s, "s"),
+             sample("wf_ui_loaf_forced_layout_seconds", page.forced_layout_s, "s")]
+    if named is not None:
+        every += [sample("wf_ui_script_seconds", named.duration_s, "s", script=named.source, invoker=named.invoker),
+                  sample("wf_ui_script_forced_layout_seconds", named.forced_layout_s, "s", script=named.source,
+                         invoker=named.invoker)]
+    return [s for s in every if s.metric in FRAMES_SEEN + metrics]
 
 
 def _frames(page: PageWindow) -> str:
@@ -194,8 +204,7 @@ def _finding(code: str, cause: str, priority: Priority, summary: str, remedy: Re
 def _frame_causes(page: PageWindow, machine_: Machine, limits: UiLimits, remedies: Remedies) -> list[Finding]:
     """The page's causes (when it owns the time over budget), then the machine's, most specific first."""
     owns = page.share_of_over_budget(page.own_s) >= limits.page_script_share
-    evidence = frame_evidence(page) + machine_.evidence
-    findings = _page_causes(page, limits, remedies, evidence) if owns else []
+    findings = _page_causes(page, limits, remedies, machine_.evidence) if owns else []
     culprit = _contended(machine_, limits)
     if culprit is not None:
         findings.append(_finding(
@@ -204,11 +213,12 @@ def _frame_causes(page: PageWindow, machine_: Machine, limits: UiLimits, remedie
             f"{_frames(page)}, while the machine's CPU was {machine_.cpu or 0:.0%} busy and "
             f"{text(culprit.name)} (pid {text(culprit.pid)}) used {culprit.cores:.2f} cores; the page's own script "
             f"and layout account for {min(page.share_of_over_budget(page.own_s), 1):.0%} of the time over budget",
-            RemedyId.UI_MACHINE_CONTENTION, remedies, evidence))
+            RemedyId.UI_MACHINE_CONTENTION, remedies, frame_evidence(page) + machine_.evidence))
     return findings
 
 
-def _page_causes(page: PageWindow, limits: UiLimits, remedies: Remedies, evidence: list[Sample]) -> list[Finding]:
+def _page_causes(page: PageWindow, limits: UiLimits, remedies: Remedies,
+                 machine_evidence: list[Sample]) -> list[Finding]:
     findings: list[Finding] = []
     thrashing = max(page.scripts, key=lambda s: s.forced_layout_s, default=None)
     if thrashing is not None and thrashing.forced_layout_s > 0 and thrashing.forced_share >= limits.forced_layout_share:
@@ -217,14 +227,15 @@ def _page_causes(page: PageWindow, limits: UiLimits, remedies: Remedies, evidenc
             Priority.HIGH, f"{_frames(page)}; script {text(thrashing.source)} ({text(thrashing.invoker)}) forced "
             f"style and layout for {page.per_second(thrashing.forced_layout_s):.0f} ms per second, "
             f"{thrashing.forced_share:.0%} of its {page.per_second(thrashing.duration_s):.0f} ms per second",
-            RemedyId.UI_LAYOUT_THRASHING, remedies, evidence))
+            RemedyId.UI_LAYOUT_THRASHING, remedies, frame_evidence(page, FORCED_LAYOUT, thrashing) + machine_evidence))
     style_share = page.style_layout_s / page.long_animation_s if page.long_animation_s > 0 else 0.0
     if style_share >= limits.style_layout_share and page.style_layout_s > page.script_s:
         findings.append(_finding(
             "UI_DOM_HEAVY", "each frame restyles and lays out too much of the DOM", Priority.HIGH,
             f"{_frames(page)}; style and layout took {style_share:.0%} of the long animation frames' time "
             f"({page.per_second(page.style_layout_s):.0f} ms per second) against "
-            f"{page.per_second(page.script_s):.0f} ms per second of script", RemedyId.UI_DOM_HEAVY, remedies, evidence))
+            f"{page.per_second(page.script_s):.0f} ms per second of script", RemedyId.UI_DOM_HEAVY, remedies,
+            frame_evidence(page, STYLE_LAYOUT) + machine_evidence))
     script_share = page.share_of_over_budget(page.script_s)
     if script_share >= limits.page_script_share:
         top = f"; top script {text(page.scripts[0].source)} ({text(page.scripts[0].invoker)}) " \
@@ -233,7 +244,8 @@ def _page_causes(page: PageWindow, limits: UiLimits, remedies: Remedies, evidenc
         findings.append(_finding(
             "UI_PAGE_SCRIPT", "the page's own script blocks the main thread", Priority.HIGH,
             f"{_frames(page)}; {page.long_tasks} long tasks, script {page.per_second(page.script_s):.0f} ms per second "
-            f"= {min(script_share, 1):.0%} of the time over budget{top}", RemedyId.UI_PAGE_SCRIPT, remedies, evidence))
+            f"= {min(script_share, 1):.0%} of the time over budget{top}", RemedyId.UI_PAGE_SCRIPT, remedies,
+            frame_evidence(page, SCRIPT_TIME) + machine_evidence))
     return findings
 
 
