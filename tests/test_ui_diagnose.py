@@ -7,6 +7,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.test_ui_judgement import BUSY, T0, busy_page, machine, window
 from wfdoctor.app.datafiles import load_data_files
 from wfdoctor.app.frames import frame_samples
@@ -98,3 +100,13 @@ def test_samples_of_other_metrics_are_not_mistaken_for_frames(tmp_path: Path) ->
         data = load_data_files(None, [])
         ui = ui_row(store, data.facts, data.rulebook.remedies)
     assert ui.causes == [] and len(ui.samples) == 1 and ui.samples[0].labels["page"] == "chat"
+
+
+def test_slow_frames_read_the_slowest_page_not_an_average_of_pages(tmp_path: Path) -> None:
+    db = tmp_path / "two.db"
+    seed(db, [replace(r, page="smooth") for r in window()] + [replace(r, page="slow") for r in window(mean_ms=30.0)])
+    data = load_data_files(None, [])
+    with Store.open(db) as store:
+        ui = ui_row(store, data.facts, data.rulebook.remedies)
+    (mean,) = ui.samples
+    assert mean.labels["page"] == "slow" and mean.value == pytest.approx(0.030)

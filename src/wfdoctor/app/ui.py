@@ -5,7 +5,9 @@ and process readings, in its own run, which stays `running` while it writes. Dia
 last `limits.ui.window_s` of those from any run and judges them (`analyze/ui.py`). The row then
 shows the causes found, or healthy when pages reported enough frames and they were fine, or not
 measured when no page reported: a page with too few frames in the window is a note, and its
-frames are not handed to the rules, so it is never called healthy on too little data.
+frames are not handed to the rules, so it is never called healthy on too little data. The
+SLOW_FRAMES rule reads the slowest judged page's mean frame time: one stuttering page is the
+symptom, and an average over pages would hide it behind a smooth one.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ TOKENS = ("wf_llm_decode_tokens_per_second", "wf_llm_time_to_first_token_seconds
 @dataclass(frozen=True)
 class UiRow:
     causes: list[Finding]    # judge_ui's findings, per page
-    samples: list[Sample]    # each judged page's mean frame time over the window, for the SLOW_FRAMES rule
+    samples: list[Sample]    # the slowest judged page's mean frame time over the window, for the SLOW_FRAMES rule
     notes: list[str]         # pages that reported too few frames to be judged
 
 
@@ -44,7 +46,8 @@ def ui_row(store: Store, facts: Facts, remedies: Remedies, now: float | None = N
     windows = pages(context, thresholds)
     judged = [page for page in windows if enough_frames(page, limits)]
     means = [s for page in judged for s in frame_evidence(page) if s.metric == FRAME_TIME and s.label("stat") == "mean"]
+    worst = [max(means, key=lambda s: s.value)] if means else []
     notes = [f"page '{text(page.page)}' reported {page.frames} frames in the last {limits.window_s:.0f} s, fewer "
              f"than the {limits.min_frames} a verdict needs (limits.ui.min_frames): its frames were not judged"
              for page in windows if not enough_frames(page, limits)]
-    return UiRow(judge_ui(context, limits, thresholds, remedies), means, notes)
+    return UiRow(judge_ui(context, limits, thresholds, remedies), worst, notes)
