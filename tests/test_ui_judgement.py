@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from wfdoctor.analyze.ui import FrameThresholds, UiContext, enough_frames, judge_ui, pages, text
 from wfdoctor.app.datafiles import load_data_files
@@ -219,3 +221,26 @@ def test_untrusted_page_and_script_text_is_cut_to_one_line() -> None:
     assert "x" * 100 not in finding.summary and "y" * 100 not in finding.summary
     assert len(finding.summary) < 600
     assert text("a\nb" + "c" * 200, 10) == "a b" + "c" * 6 + "…"
+
+
+@settings(max_examples=60, deadline=None)
+@given(frames=st.lists(st.integers(0, LIMITS.min_frames // 3), min_size=1, max_size=3),
+       mean_ms=st.floats(1, 500), work=st.floats(0, 5), page=st.text(max_size=300))
+def test_never_a_frame_verdict_on_fewer_frames_than_the_least(frames: list[int], mean_ms: float, work: float,
+                                                               page: str) -> None:
+    reports = [report(i, page=page, frames=n, mean_ms=mean_ms, long_tasks=n, long_task_s=work, loaf_s=work,
+                      script_s=work, style_s=work, forced_s=work / 2,
+                      scripts=[ScriptTime(page, page, work, work / 2)]) for i, n in enumerate(frames)]
+    assert judged(reports, cpu=1.0, hogs={HOG: 2.0}) == []
+
+
+@settings(max_examples=60, deadline=None)
+@given(page=st.text(min_size=1, max_size=300), script=st.text(max_size=300),
+       name=st.text(max_size=100).filter(lambda n: not any(n.lower().startswith(b) for b in LIMITS.browser_processes)))
+def test_every_summary_is_one_bounded_line_whatever_the_page_says(page: str, script: str, name: str) -> None:
+    reports = [replace(r, page=page, scripts=[ScriptTime(script, script, s.duration_s, s.duration_s / 2)
+                                              for s in r.scripts]) for r in busy_page(forced_share=0.5)]
+    findings = judged(reports, cpu=0.97, hogs={("1", name): 1.5})
+    assert codes(findings) == ["UI_LAYOUT_THRASHING", "UI_PAGE_SCRIPT", "UI_MACHINE_CONTENTION"]
+    for finding in findings:
+        assert finding.summary.isprintable() and len(finding.summary) < 800
