@@ -10,9 +10,10 @@ from typing import Any
 import pytest
 
 from tests.test_ui_judgement import BUSY, T0, busy_page, machine, window
+from wfdoctor.analyze.ui import UiContext
 from wfdoctor.app.datafiles import load_data_files
 from wfdoctor.app.frames import frame_samples
-from wfdoctor.app.ui import ui_row
+from wfdoctor.app.ui import ui_judge, ui_row
 from wfdoctor.model import FrameReport, Run, Sample
 from wfdoctor.store.db import Store
 
@@ -110,3 +111,10 @@ def test_slow_frames_read_the_slowest_page_not_an_average_of_pages(tmp_path: Pat
         ui = ui_row(store, data.facts, data.rulebook.remedies)
     (mean,) = ui.samples
     assert mean.labels["page"] == "slow" and mean.value == pytest.approx(0.030)
+
+
+def test_the_monitor_judges_its_window_like_diagnose() -> None:
+    data = load_data_files(None, [])
+    judge = ui_judge(data.facts, data.rulebook.remedies)
+    cpu, processes = machine(0.97, {("4242", "stress-ng"): 1.8})
+    assert [f.code for f in judge(UiContext(window(mean_ms=40.0), cpu, processes))] == ["UI_MACHINE_CONTENTION"]

@@ -13,6 +13,7 @@ symptom, and an average over pages would hide it behind a smooth one.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wfdoctor.analyze.ui import FrameThresholds, UiContext, enough_frames, frame_evidence, judge_ui, pages, text
@@ -34,6 +35,12 @@ class UiRow:
     notes: list[str]         # pages that reported too few frames to be judged
 
 
+def ui_judge(facts: Facts, remedies: Remedies) -> Callable[[UiContext], list[Finding]]:
+    """`judge_ui` with the facts' limits and frame thresholds bound: what the monitor runs live on its window."""
+    limits, thresholds = facts.limits.ui, FrameThresholds.from_facts(facts)
+    return lambda context: judge_ui(context, limits, thresholds, remedies)
+
+
 def ui_row(store: Store, facts: Facts, remedies: Remedies, now: float | None = None) -> UiRow:
     """Judge the pages that reported in the last `limits.ui.window_s` before `now`."""
     limits = facts.limits.ui
@@ -50,4 +57,4 @@ def ui_row(store: Store, facts: Facts, remedies: Remedies, now: float | None = N
     notes = [f"page '{text(page.page)}' reported {page.frames} frames in the last {limits.window_s:.0f} s, fewer "
              f"than the {limits.min_frames} a verdict needs (limits.ui.min_frames): its frames were not judged"
              for page in windows if not enough_frames(page, limits)]
-    return UiRow(judge_ui(context, limits, thresholds, remedies), worst, notes)
+    return UiRow(ui_judge(facts, remedies)(context), worst, notes)
