@@ -25,7 +25,7 @@ PACKAGED = {
     "leaks": {"alpha": 0.01, "relative_floor": 0.02, "min_samples": 20, "min_duration_s": 20.0,
               "monitor_window_s": 300.0},
     "ui": {"window_s": 120.0, "min_frames": 60, "reports_per_page_per_minute": 60, "page_script_share": 0.5,
-           "contention_cpu": 0.85, "contention_process_cores": 0.5,
+           "contention_cpu": 0.85, "contention_process_cores": 0.5, "main_thread_cpu_share": 0.8,
            "browser_processes": ["chromium", "chromium-browser", "chrome", "google-chrome", "chrome_crashpad",
                                  "firefox", "firefox-esr", "geckodriver", "msedge", "microsoft-edge", "safari",
                                  "webkitwebprocess", "webkitnetworkprocess", "brave", "opera", "vivaldi",

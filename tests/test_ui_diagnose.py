@@ -47,7 +47,7 @@ def test_diagnose_names_the_busy_page_and_the_hog_beside_the_smooth_one(tmp_path
     busy = [replace(r, page="busy") for r in busy_page()]
     calm = [replace(r, page="calm") for r in window(mean_ms=40.0)]
     seed(tmp_path / "wfdoctor.db", busy + calm, cpu=0.97, hogs={("4242", "stress-ng"): 1.8,
-                                                                 ("77", "chromium"): 0.5})
+                                                                 ("77", "chromium"): 1.0})
     doc = diagnose(wfdoctor, closed_url)
     ui = [f for f in doc["findings"] if f["row"] == "ui_freezing"]
     by_page = {(f["code"], f["summary"].split("'")[1]): f for f in ui if f["code"].startswith("UI_")}

@@ -129,7 +129,7 @@ def test_a_smooth_page_beside_a_cpu_hog_names_the_hog() -> None:
 
 @pytest.mark.parametrize(("cpu", "cores"), [(LIMITS.contention_cpu * 0.98, 1.8),
                                              (0.97, LIMITS.contention_process_cores * 0.9)])
-def test_contention_needs_both_a_busy_machine_and_a_culprit(cpu: float, cores: float) -> None:
+def test_contention_needs_both_a_busy_machine_and_other_processes_on_it(cpu: float, cores: float) -> None:
     assert judged(window(mean_ms=40.0), cpu=cpu, hogs={HOG: cores}) == []
     assert codes(judged(window(mean_ms=40.0), cpu=LIMITS.contention_cpu * 1.02,
                         hogs={HOG: LIMITS.contention_process_cores * 1.02})) == ["UI_MACHINE_CONTENTION"]
@@ -144,9 +144,24 @@ def test_contention_does_not_call_fine_frames_slow() -> None:
 
 
 def test_a_page_owning_its_time_leads_and_contention_follows_at_medium() -> None:
-    findings = judged(busy_page(), cpu=0.97, hogs={HOG: 1.8})
+    findings = judged(busy_page(), cpu=0.97, hogs={HOG: 1.8, BROWSER: 1.0})   # the browser had its core
     assert codes(findings) == ["UI_PAGE_SCRIPT", "UI_MACHINE_CONTENTION"]
     assert [f.priority.value for f in findings] == ["high", "medium"]
+
+
+def test_a_page_starved_of_cpu_is_the_machines_doing_not_the_pages() -> None:
+    """Script time is wall time: 750 ms of script per second while the browser got 0.4 cores was mostly waiting."""
+    (finding,) = judged(busy_page(), cpu=0.97, hogs={HOG: 1.8, BROWSER: 0.4})
+    assert finding.code == "UI_MACHINE_CONTENTION" and finding.priority.value == "high"
+    assert "the browser got 0.40 cores" in finding.summary and "750 ms per second" in finding.summary
+    fed = judged(busy_page(), cpu=0.97, hogs={HOG: 1.8, BROWSER: 0.75 * LIMITS.main_thread_cpu_share * 1.02})
+    assert codes(fed) == ["UI_PAGE_SCRIPT", "UI_MACHINE_CONTENTION"]
+
+
+def test_processes_of_one_name_are_one_culprit() -> None:
+    workers = {(str(pid), "llama-server"): 0.3 for pid in (11, 12, 13, 14)} | {("20", "sshd"): 0.01}
+    (finding,) = judged(window(mean_ms=40.0), cpu=0.97, hogs=workers)
+    assert "llama-server (pids 11, 12, 13, ...) used 1.20 cores" in finding.summary
 
 
 @pytest.mark.parametrize(("share", "found"), [(LIMITS.forced_layout_share * 1.02, True),
@@ -162,7 +177,7 @@ def test_layout_thrashing_is_forced_layout_share_of_a_scripts_time(share: float,
 
 
 def test_the_most_specific_cause_explains_slow_frames() -> None:
-    causes = judged(busy_page(forced_share=0.6), cpu=0.97, hogs={HOG: 1.8})
+    causes = judged(busy_page(forced_share=0.6), cpu=0.97, hogs={HOG: 1.8, BROWSER: 1.0})
     assert codes(causes) == ["UI_LAYOUT_THRASHING", "UI_PAGE_SCRIPT", "UI_MACHINE_CONTENTION"]
     mean = [s for s in causes[0].evidence if s.metric == "wf_ui_frame_time_seconds" and s.labels["stat"] == "mean"]
     findings = judge(mean, DATA, "mid", "diagnose", causes).findings
@@ -240,7 +255,7 @@ def test_never_a_frame_verdict_on_fewer_frames_than_the_least(frames: list[int],
 def test_every_summary_is_one_bounded_line_whatever_the_page_says(page: str, script: str, name: str) -> None:
     reports = [replace(r, page=page, scripts=[ScriptTime(script, script, s.duration_s, s.duration_s / 2)
                                               for s in r.scripts]) for r in busy_page(forced_share=0.5)]
-    findings = judged(reports, cpu=0.97, hogs={("1", name): 1.5})
+    findings = judged(reports, cpu=0.97, hogs={("1", name): 1.5, BROWSER: 1.0})
     assert codes(findings) == ["UI_LAYOUT_THRASHING", "UI_PAGE_SCRIPT", "UI_MACHINE_CONTENTION"]
     for finding in findings:
         assert finding.summary.isprintable() and len(finding.summary) < 800

@@ -7,9 +7,11 @@ the window's frame-weighted mean over `warning`, or its p95 over `critical`.
 
 Who owns the time over budget decides between the page and the machine, by measured shares:
 when the page's own script and style/layout time is at least `page_script_share` of the time
-its frames ran over budget, the page is the cause; otherwise a busy machine with a culprit
-process (`contention_cpu`, `contention_process_cores`, a process not named in
-`browser_processes`) is. The causes, most specific first (the order the explanations table
+its frames ran over budget, the page is the cause; otherwise a busy machine (`contention_cpu`)
+whose processes not named in `browser_processes` use `contention_process_cores` together is.
+Script time is wall time, so a page starved of CPU looks busy: when the browser's processes got
+less than `main_thread_cpu_share` of the cores the page's script took in wall time, the machine
+took the main thread's core and owns the time (only the contention is named then). The causes, most specific first (the order the explanations table
 uses for SLOW_FRAMES, so the most specific cause present explains it):
 
 1. UI_LAYOUT_THRASHING: a script's forced style/layout is >= `forced_layout_share` of its time;
@@ -17,9 +19,9 @@ uses for SLOW_FRAMES, so the most specific cause present explains it):
    more than the scripts' own time;
 3. UI_PAGE_SCRIPT: the page's script time (LoAF or long tasks) is >= `page_script_share` of the
    time over budget;
-4. UI_MACHINE_CONTENTION: the machine is busy and one non-browser process uses the cores. When
-   the page owns the time as well, it is reported beside the page's causes at MEDIUM priority
-   (it makes the page's script slower too, but freeing the CPU is not the main fix).
+4. UI_MACHINE_CONTENTION: the machine is busy and other processes use the cores (named by
+   process name, most cores first). When the page owns the time, a contended machine is still
+   reported after the page's causes at MEDIUM priority (not the main fix).
 
 UI_PAGE_LEAK is judged apart, with frames fine or not: the DOM node count or the JS heap of one
 tab (session) grows by `analyze/leaks.py`'s statistics above the `leak_*_per_minute` floors.
@@ -82,18 +84,31 @@ class UiContext:
 
 @dataclass(frozen=True)
 class Culprit:
-    pid: str
+    """Processes of one name (a server's workers, a stress test's children) and the cores they used together."""
+
     name: str
+    pids: list[str]
     cores: float
+
+    def __str__(self) -> str:
+        pids = ", ".join(text(pid, 12) for pid in self.pids[:TOP_PROCESSES]) + (", ..." if len(self.pids) >
+                                                                                TOP_PROCESSES else "")
+        return f"{text(self.name)} (pid{'s' if len(self.pids) > 1 else ''} {pids}) used {self.cores:.2f} cores"
 
 
 @dataclass(frozen=True)
 class Machine:
-    """The machine over a page's window: CPU busy share and the processes using it, most first."""
+    """The machine over a page's window: CPU busy share, the non-browser processes by name (most CPU
+    first) and the browser's own cores (None without process readings)."""
 
     cpu: float | None
     processes: list[Culprit]
+    browser_cores: float | None
     evidence: list[Sample]
+
+    @property
+    def other_cores(self) -> float:
+        return sum(c.cores for c in self.processes)
 
 
 def pages(context: UiContext, thresholds: FrameThresholds) -> list[PageWindow]:
@@ -128,32 +143,44 @@ def _browser(name: str, limits: UiLimits) -> bool:
 
 
 def machine(page: PageWindow, context: UiContext, limits: UiLimits) -> Machine:
-    """CPU and the non-browser processes over the page's window (each process's cores averaged over the
-    window's process readings, counting a reading it was absent from as 0) and the tokens meanwhile."""
+    """CPU, the processes and the tokens over the page's window. A process's cores are averaged over the
+    window's process readings, a reading it was absent from counting as 0."""
     inside = [s for s in context.cpu if page.start <= s.ts <= page.end]
     readings = [s for s in context.processes if page.start <= s.ts <= page.end]
     ticks = len({s.ts for s in readings}) or 1
-    used: dict[tuple[str, str], float] = defaultdict(float)
+    per_process: dict[tuple[str, str], float] = defaultdict(float)
     for sample in readings:
-        if not _browser(sample.label("name"), limits):
-            used[(sample.label("pid"), sample.label("name"))] += sample.value / ticks
-    culprits = sorted((Culprit(pid, name, cores) for (pid, name), cores in used.items()),
-                      key=lambda c: c.cores, reverse=True)
+        per_process[(sample.label("pid"), sample.label("name"))] += sample.value / ticks
+    by_name: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for (pid, name), cores in per_process.items():
+        if not _browser(name, limits):
+            by_name[name].append((pid, cores))
+    culprits = sorted((Culprit(name, [pid for pid, _ in sorted(group, key=lambda g: -g[1])], sum(c for _, c in group))
+                       for name, group in by_name.items()), key=lambda c: c.cores, reverse=True)
+    browser = sum(c for (_, name), c in per_process.items() if _browser(name, limits)) if readings else None
     cpu = fmean(s.value for s in inside) if inside else None
     labels = {"page": page.page, "window_s": f"{page.span_s:.0f}"}
     evidence = [Sample(CPU, cpu, "ratio", "mean over the page's window", labels)] if cpu is not None else []
-    evidence += [Sample(PROCESS, c.cores, "cores", "mean over the page's window", labels | {"pid": c.pid,
-                 "name": c.name}) for c in culprits[:TOP_PROCESSES]]
+    top = sorted(per_process.items(), key=lambda item: item[1], reverse=True)[:TOP_PROCESSES + 1]
+    evidence += [Sample(PROCESS, cores, "cores", "mean over the page's window", labels | {"pid": pid, "name": name})
+                 for (pid, name), cores in top]
     latest = {(s.metric, tuple(sorted(s.labels.items()))): s for s in sorted(context.tokens, key=lambda s: s.ts)
               if page.start <= s.ts <= page.end}
-    return Machine(cpu, culprits, evidence + list(latest.values()))
+    return Machine(cpu, culprits, browser, evidence + list(latest.values()))
 
 
-def _contended(machine_: Machine, limits: UiLimits) -> Culprit | None:
-    if machine_.cpu is None or machine_.cpu < limits.contention_cpu or not machine_.processes:
-        return None
-    top = machine_.processes[0]
-    return top if top.cores >= limits.contention_process_cores else None
+def _contended(machine_: Machine, limits: UiLimits) -> bool:
+    """The machine is busy and processes other than the browser take at least `contention_process_cores`."""
+    return machine_.cpu is not None and machine_.cpu >= limits.contention_cpu and bool(machine_.processes) and \
+        machine_.other_cores >= limits.contention_process_cores
+
+
+def _starved(page: PageWindow, machine_: Machine, limits: UiLimits) -> bool:
+    """The page's script ran longer in wall time than the browser had CPU for: its long tasks were long
+    because the machine took the main thread's core, not because the page did that much work."""
+    wall_cores = page.script_s / page.span_s if page.span_s > 0 else 0.0
+    return machine_.browser_cores is not None and wall_cores > 0 and \
+        machine_.browser_cores < limits.main_thread_cpu_share * wall_cores
 
 
 # The frame samples every UI finding carries, and those each cause adds (the numbers its summary reads).
@@ -202,18 +229,23 @@ def _finding(code: str, cause: str, priority: Priority, summary: str, remedy: Re
 
 
 def _frame_causes(page: PageWindow, machine_: Machine, limits: UiLimits, remedies: Remedies) -> list[Finding]:
-    """The page's causes (when it owns the time over budget), then the machine's, most specific first."""
-    owns = page.share_of_over_budget(page.own_s) >= limits.page_script_share
-    findings = _page_causes(page, limits, remedies, machine_.evidence) if owns else []
-    culprit = _contended(machine_, limits)
-    if culprit is not None:
+    """The page's causes when it owns the time over budget, the machine's when it does (a contended machine
+    whose browser got less CPU than the page's script took in wall time owns it, whatever the shares say)."""
+    contended = _contended(machine_, limits)
+    page_share = page.share_of_over_budget(page.own_s)
+    machine_leads = contended and (page_share < limits.page_script_share or _starved(page, machine_, limits))
+    findings = [] if machine_leads or page_share < limits.page_script_share else \
+        _page_causes(page, limits, remedies, machine_.evidence)
+    if contended:
+        others = "; ".join(str(c) for c in machine_.processes[:TOP_PROCESSES])
+        browser = "" if machine_.browser_cores is None else f"; the browser got {machine_.browser_cores:.2f} cores"
         findings.append(_finding(
-            "UI_MACHINE_CONTENTION", "another process takes the CPU the browser needs to draw frames",
-            Priority.MEDIUM if owns else Priority.HIGH,
-            f"{_frames(page)}, while the machine's CPU was {machine_.cpu or 0:.0%} busy and "
-            f"{text(culprit.name)} (pid {text(culprit.pid)}) used {culprit.cores:.2f} cores; the page's own script "
-            f"and layout account for {min(page.share_of_over_budget(page.own_s), 1):.0%} of the time over budget",
-            RemedyId.UI_MACHINE_CONTENTION, remedies, frame_evidence(page) + machine_.evidence))
+            "UI_MACHINE_CONTENTION", "other processes take the CPU the browser needs to draw frames",
+            Priority.HIGH if machine_leads else Priority.MEDIUM,
+            f"{_frames(page)}, while the machine's CPU was {machine_.cpu or 0:.0%} busy and other processes used "
+            f"{machine_.other_cores:.2f} cores: {others}{browser}; the page's own script ran "
+            f"{page.per_second(page.script_s):.0f} ms per second ({min(page_share, 1):.0%} of the time over budget)",
+            RemedyId.UI_MACHINE_CONTENTION, remedies, frame_evidence(page, SCRIPT_TIME) + machine_.evidence))
     return findings
 
 

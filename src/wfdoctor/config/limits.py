@@ -89,7 +89,8 @@ class UiLimits(Strict):
     reports_per_page_per_minute: Count  # the monitor refuses more (429) per (page, session)
     page_script_share: Share         # the page's own long-task / LoAF time >= this share of the time over budget
     contention_cpu: Share            # UI_MACHINE_CONTENTION: machine CPU busy share...
-    contention_process_cores: Positive  # ...and one non-browser process using at least this many cores
+    contention_process_cores: Positive  # ...and processes other than the browser using this many cores together
+    main_thread_cpu_share: Share     # the browser's cores below this share of the page's script wall time: starved
     browser_processes: Annotated[list[str], Field(min_length=1)]  # process names (lower case) that are the browser
     forced_layout_share: Share       # UI_LAYOUT_THRASHING: a script's forced style/layout >= this share of its time
     style_layout_share: Share        # UI_DOM_HEAVY: style/layout >= this share of the long animation frames' time
