@@ -11,8 +11,9 @@ its frames ran over budget, the page is the cause; otherwise a busy machine (`co
 whose processes not named in `browser_processes` use `contention_process_cores` together is.
 Script time is wall time, so a page starved of CPU looks busy: when the browser's processes got
 less than `main_thread_cpu_share` of the cores the page's script took in wall time, the machine
-took the main thread's core and owns the time (only the contention is named then). The causes, most specific first (the order the explanations table
-uses for SLOW_FRAMES, so the most specific cause present explains it):
+took the main thread's core and owns the time (only the contention is named then). The causes,
+most specific first (the order the explanations table uses for SLOW_FRAMES, so the most specific
+cause present explains it):
 
 1. UI_LAYOUT_THRASHING: a script's forced style/layout is >= `forced_layout_share` of its time;
 2. UI_DOM_HEAVY: style/layout is >= `style_layout_share` of the long animation frames' time and
@@ -45,7 +46,7 @@ from wfdoctor.model import Finding, FrameReport, Priority, Sample
 
 ROW, SYMPTOM = "ui_freezing", "UI freezing/stuttering"
 MAX_TEXT = 80          # characters of untrusted text (page, script, process names) in a summary
-TOP_PROCESSES = 3      # processes kept as evidence of contention
+TOP_PROCESSES = 3      # processes (and pids of one name) a contention summary names
 CPU = "wf_cpu_utilization_ratio"
 PROCESS = "wf_process_cpu_utilization_ratio"
 
@@ -130,7 +131,7 @@ def judge_ui(context: UiContext, limits: UiLimits, thresholds: FrameThresholds, 
     findings: list[Finding] = []
     for page in pages(context, thresholds):
         if enough_frames(page, limits) and frames_slow(page, thresholds):
-            findings += _frame_causes(page, machine(page, context, limits), limits, remedies)
+            findings += _frame_causes(page, machine_during(page, context, limits), limits, remedies)
         findings += page_leak(page, limits, thresholds.leaks, remedies)
     return findings
 
@@ -142,7 +143,7 @@ def _browser(name: str, limits: UiLimits) -> bool:
     return any(lowered.startswith(entry.lower()) for entry in limits.browser_processes)
 
 
-def machine(page: PageWindow, context: UiContext, limits: UiLimits) -> Machine:
+def machine_during(page: PageWindow, context: UiContext, limits: UiLimits) -> Machine:
     """CPU, the processes and the tokens over the page's window. A process's cores are averaged over the
     window's process readings, a reading it was absent from counting as 0."""
     inside = [s for s in context.cpu if page.start <= s.ts <= page.end]
@@ -169,18 +170,18 @@ def machine(page: PageWindow, context: UiContext, limits: UiLimits) -> Machine:
     return Machine(cpu, culprits, browser, evidence + list(latest.values()))
 
 
-def _contended(machine_: Machine, limits: UiLimits) -> bool:
+def _contended(machine: Machine, limits: UiLimits) -> bool:
     """The machine is busy and processes other than the browser take at least `contention_process_cores`."""
-    return machine_.cpu is not None and machine_.cpu >= limits.contention_cpu and bool(machine_.processes) and \
-        machine_.other_cores >= limits.contention_process_cores
+    return machine.cpu is not None and machine.cpu >= limits.contention_cpu and bool(machine.processes) and \
+        machine.other_cores >= limits.contention_process_cores
 
 
-def _starved(page: PageWindow, machine_: Machine, limits: UiLimits) -> bool:
+def _starved(page: PageWindow, machine: Machine, limits: UiLimits) -> bool:
     """The page's script ran longer in wall time than the browser had CPU for: its long tasks were long
     because the machine took the main thread's core, not because the page did that much work."""
     wall_cores = page.script_s / page.span_s if page.span_s > 0 else 0.0
-    return machine_.browser_cores is not None and wall_cores > 0 and \
-        machine_.browser_cores < limits.main_thread_cpu_share * wall_cores
+    return machine.browser_cores is not None and wall_cores > 0 and \
+        machine.browser_cores < limits.main_thread_cpu_share * wall_cores
 
 
 # The frame samples every UI finding carries, and those each cause adds (the numbers its summary reads).
@@ -228,24 +229,24 @@ def _finding(code: str, cause: str, priority: Priority, summary: str, remedy: Re
                    evidence, summary)
 
 
-def _frame_causes(page: PageWindow, machine_: Machine, limits: UiLimits, remedies: Remedies) -> list[Finding]:
+def _frame_causes(page: PageWindow, machine: Machine, limits: UiLimits, remedies: Remedies) -> list[Finding]:
     """The page's causes when it owns the time over budget, the machine's when it does (a contended machine
     whose browser got less CPU than the page's script took in wall time owns it, whatever the shares say)."""
-    contended = _contended(machine_, limits)
+    contended = _contended(machine, limits)
     page_share = page.share_of_over_budget(page.own_s)
-    machine_leads = contended and (page_share < limits.page_script_share or _starved(page, machine_, limits))
+    machine_leads = contended and (page_share < limits.page_script_share or _starved(page, machine, limits))
     findings = [] if machine_leads or page_share < limits.page_script_share else \
-        _page_causes(page, limits, remedies, machine_.evidence)
+        _page_causes(page, limits, remedies, machine.evidence)
     if contended:
-        others = "; ".join(str(c) for c in machine_.processes[:TOP_PROCESSES])
-        browser = "" if machine_.browser_cores is None else f"; the browser got {machine_.browser_cores:.2f} cores"
+        others = "; ".join(str(c) for c in machine.processes[:TOP_PROCESSES])
+        browser = "" if machine.browser_cores is None else f"; the browser got {machine.browser_cores:.2f} cores"
         findings.append(_finding(
             "UI_MACHINE_CONTENTION", "other processes take the CPU the browser needs to draw frames",
             Priority.HIGH if machine_leads else Priority.MEDIUM,
-            f"{_frames(page)}, while the machine's CPU was {machine_.cpu or 0:.0%} busy and other processes used "
-            f"{machine_.other_cores:.2f} cores: {others}{browser}; the page's own script ran "
+            f"{_frames(page)}, while the machine's CPU was {machine.cpu or 0:.0%} busy and other processes used "
+            f"{machine.other_cores:.2f} cores: {others}{browser}; the page's own script ran "
             f"{page.per_second(page.script_s):.0f} ms per second ({min(page_share, 1):.0%} of the time over budget)",
-            RemedyId.UI_MACHINE_CONTENTION, remedies, frame_evidence(page, SCRIPT_TIME) + machine_.evidence))
+            RemedyId.UI_MACHINE_CONTENTION, remedies, frame_evidence(page, SCRIPT_TIME) + machine.evidence))
     return findings
 
 
