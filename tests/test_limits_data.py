@@ -24,7 +24,15 @@ PACKAGED = {
                 "contention_alpha": 0.1, "contention_decode": 0.85},
     "leaks": {"alpha": 0.01, "relative_floor": 0.02, "min_samples": 20, "min_duration_s": 20.0,
               "monitor_window_s": 300.0},
-    "ui": {"window_s": 120.0, "reports_per_page_per_minute": 60},
+    "ui": {"window_s": 120.0, "min_frames": 60, "reports_per_page_per_minute": 60, "page_script_share": 0.5,
+           "contention_cpu": 0.85, "contention_process_cores": 0.5, "main_thread_cpu_share": 0.8,
+           "browser_processes": ["chromium", "chromium-browser", "chrome", "google-chrome", "chrome_crashpad",
+                                 "firefox", "firefox-esr", "geckodriver", "msedge", "microsoft-edge", "safari",
+                                 "webkitwebprocess", "webkitnetworkprocess", "brave", "opera", "vivaldi",
+                                 "epiphany", "headless_shell", "chrome-headless-shell", "web content",
+                                 "isolated web co", "webextensions"],
+           "forced_layout_share": 0.3, "style_layout_share": 0.5, "leak_dom_nodes_per_minute": 60.0,
+           "leak_heap_bytes_per_minute": 3000000.0},
 }
 FIELDS = [(group, name) for group, values in PACKAGED.items() for name in values]
 
@@ -49,8 +57,10 @@ def test_the_limits_taken_from_other_facts_stay_there() -> None:
     assert [facts.targets[tier].ttft_seconds for tier in facts.tier_rule.order] == [1.5, 1.0, 0.5]  # slow TTFT
 
 
-def changed(value: float) -> float:
+def changed(value: float | list[str]) -> float | list[str]:
     """A valid value different from `value`, whatever its kind of limit."""
+    if isinstance(value, list):
+        return value[:1]
     return value + 1 if isinstance(value, int) else value / 2
 
 
@@ -104,6 +114,9 @@ def test_a_tier_override_applies_to_its_tier_only(tmp_path: Path) -> None:
     ("limits:\n  leaks:\n    min_duration_s: -20\n", 3, "limits.leaks.min_duration_s", "greater than 0"),
     ("limits:\n  leaks:\n    alpha: 5\n", 3, "limits.leaks.alpha", "less than or equal to 1"),
     ("limits:\n  leaks:\n    nonsense: 5\n", 3, "limits.leaks.nonsense", "Extra inputs are not permitted"),
+    ("limits:\n  ui:\n    page_script_share: 50\n", 3, "limits.ui.page_script_share", "less than or equal to 1"),
+    ("limits:\n  ui:\n    min_frames: 0\n", 3, "limits.ui.min_frames", "greater than 0"),
+    ("# ui\nlimits:\n  ui:\n    browser_processes: []\n", 4, "limits.ui.browser_processes", "at least 1 item"),
     ("# tiers\ntier_limits:\n  high:\n    tokens: { interrupted_share: 1.5 }\n", 4,
      "tier_limits.high.tokens.interrupted_share", "less than or equal to 1"),
     ("tier_limits:\n  low:\n    council:\n      straggler_ratio: 0\n", 4, "tier_limits.low.council.straggler_ratio",

@@ -86,6 +86,28 @@ def test_a_run_killed_midway_keeps_its_samples(tmp_path: Path) -> None:
         assert len(store.samples_of(summary.id)) == 1
 
 
+def test_samples_in_a_time_range_are_read_from_any_run_running_included(tmp_path: Path) -> None:
+    now = time.time()
+
+    def cpu(value: float, ts: float) -> Sample:
+        return Sample("wf_cpu_utilization_ratio", value, "ratio", "test", {"window_s": "1"}, ts)
+
+    with Store.open(tmp_path / "r.db") as store:
+        monitor = Run(command="monitor", started_at=now - 300)
+        store.begin_run(monitor)                       # stays running, like the monitor's run
+        store.add_samples(monitor.id or 0, [cpu(0.1, now - 200), cpu(0.2, now - 60), cpu(0.3, now - 10),
+                                            Sample("wf_memory_used_ratio", 0.5, "ratio", "test", {}, now - 30)])
+        with store.recording(Run(command="diagnose", started_at=now - 40)) as finished:
+            store.add_samples(finished, [cpu(0.9, now - 30)])
+        got = store.samples_between(["wf_cpu_utilization_ratio"], now - 120, now)
+        assert [s.value for s in got] == [0.2, 0.9, 0.3]               # oldest first, across both runs
+        assert got[0].labels == {"window_s": "1"}
+        assert store.samples_between(["wf_cpu_utilization_ratio"], now - 5, now) == []
+        assert store.samples_between([], now - 500, now) == []
+        both = store.samples_between(["wf_cpu_utilization_ratio", "wf_memory_used_ratio"], now - 35, now - 25)
+        assert sorted(s.metric for s in both) == ["wf_cpu_utilization_ratio", "wf_memory_used_ratio"]
+
+
 def test_a_run_whose_process_was_killed_is_marked_abandoned_with_its_samples(tmp_path: Path) -> None:
     recorder = subprocess.run([sys.executable, "-c", (
         "import sys, time; from pathlib import Path; from wfdoctor.model import Run, Sample; "

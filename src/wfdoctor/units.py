@@ -70,6 +70,8 @@ def subject(sample: Sample) -> str:
         return f"{name} (pid {labels['pid']})"
     if "gpu" in labels:
         return f"GPU {labels['gpu']} ({labels.get('name', '?')})"
+    if "page" in labels:  # a browser page's frames (wf-perf-monitor.js): which statistic, which script
+        return " ".join(filter(None, [f"page {labels['page']}", labels.get("stat", ""), labels.get("script", "")]))
     if "concurrency" in labels:
         return " ".join(filter(None, [f"concurrency {labels['concurrency']}", labels.get("stat", "")]))
     for key in SUBJECT_LABELS:

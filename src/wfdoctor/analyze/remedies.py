@@ -32,3 +32,8 @@ class RemedyId(StrEnum):
     SERVER_DIED = "server_died"
     EMPTY_RESPONSES = "empty_responses"
     REQUESTS_FAILED = "requests_failed"
+    UI_MACHINE_CONTENTION = "ui_machine_contention"
+    UI_PAGE_SCRIPT = "ui_page_script"
+    UI_LAYOUT_THRASHING = "ui_layout_thrashing"
+    UI_DOM_HEAVY = "ui_dom_heavy"
+    UI_PAGE_LEAK = "ui_page_leak"

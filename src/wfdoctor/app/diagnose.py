@@ -6,7 +6,8 @@ the embedded engine starts only after it, so its model load does not show up
 as CPU load in the snapshot. A short token check against the first server
 that answers then feeds the token rules (TTFT, decode rate), and what other
 commands measured in the last 24 h (leaks, regressions, the latest council)
-fills the rows diagnose cannot measure in its own window.
+fills the rows diagnose cannot measure in its own window; the pages' frame reports
+to a running monitor fill the UI row (`app/ui.py`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from wfdoctor.app.judge import judge, record
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports.diagnose import DiagnoseReport
+from wfdoctor.app.ui import ui_row
 from wfdoctor.measure.snapshot import default_paths, take_snapshot
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus
@@ -138,8 +140,10 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: D
     store.add_samples(run.id or 0, snapshot.samples)  # kept even if the rest is interrupted
     backends, notes = _find_servers(found or [], options, stack, progress)
     server_samples, causes = _server_findings(backends, notes, options, data, progress)
+    ui = ui_row(store, data.facts, data.rulebook.remedies)  # what pages reported to a running monitor
+    causes, notes = causes + ui.causes, notes + ui.notes
     measured = snapshot.samples + server_samples
-    samples = measured + _recent(store)  # the recent ones belong to other runs: judged, not stored again
+    samples = measured + _recent(store) + ui.samples  # other runs' samples: judged, not stored again
     tier = classify_tier(samples, data.facts)
     judgement = judge(samples, data, tier.tier, "diagnose", causes, Circumstances(
         frozenset(b.kind for b in backends if b.answered), {"gpu": snapshot.gpu.found}))

@@ -77,10 +77,25 @@ class LeakLimits(Strict):
 
 
 class UiLimits(Strict):
-    """`wfdoctor monitor`'s page door and UI judgement (app/monitor_ui.py)."""
+    """The UI row: frame reports from wf-perf-monitor.js judged with the machine's evidence (analyze/ui.py).
 
-    window_s: Positive               # frame reports and machine samples judged together
-    reports_per_page_per_minute: Count  # POST /api/frames per (page, session); more is HTTP 429
+    "Frames slow" is the facts' `common.frame_time_ms` (mean over warning, or p95 over critical); a page's
+    DOM and heap trends use the `leaks` statistics (alpha, relative floor, least data) with the absolute
+    floors here, in the series' own units.
+    """
+
+    window_s: Positive               # diagnose and the monitor judge each page's last this many seconds
+    min_frames: Count                # fewer frames in the window: not judged (never called healthy)
+    reports_per_page_per_minute: Count  # the monitor refuses more (429) per (page, session)
+    page_script_share: Share         # the page's own long-task / LoAF time >= this share of the time over budget
+    contention_cpu: Share            # UI_MACHINE_CONTENTION: machine CPU busy share...
+    contention_process_cores: Positive  # ...and processes other than the browser using this many cores together
+    main_thread_cpu_share: Share     # the browser's cores below this share of the page's script wall time: starved
+    browser_processes: Annotated[list[str], Field(min_length=1)]  # process names (lower case) that are the browser
+    forced_layout_share: Share       # UI_LAYOUT_THRASHING: a script's forced style/layout >= this share of its time
+    style_layout_share: Share        # UI_DOM_HEAVY: style/layout >= this share of the long animation frames' time
+    leak_dom_nodes_per_minute: Positive  # UI_PAGE_LEAK floors: DOM nodes added per minute...
+    leak_heap_bytes_per_minute: Positive  # ...or JS heap bytes per minute
 
 
 class Limits(Strict):

@@ -179,7 +179,7 @@ def matrix_table(report: DiagnoseReport) -> Table:
     for row in report.rows:
         missing = _missing_by_command(report, row.not_measured)
         if row.status == "findings":
-            status = "FOUND: " + ", ".join(row.findings)
+            status = "FOUND: " + ", ".join(dict.fromkeys(row.findings))  # a cause found on two pages is listed once
         elif row.status == "not_measured":
             status = "not measured: " + missing
         else:
