@@ -33,7 +33,7 @@ REPORT = {"v": 1, "page": "chat", "session": "a1b2c3d4e5f6", "interval_s": 2.0, 
 class FrameView(StubView):
     """A view whose page door is the monitor's own: UiWatch's budget, then the samples accepted."""
 
-    ui: UiWatch = field(default_factory=lambda: UiWatch(load_facts()))
+    ui: UiWatch = field(default_factory=lambda: UiWatch(load_facts(), lambda context: []))
     reports: list[FrameReport] = field(default_factory=list)
 
     def accept_frames(self, report: FrameReport) -> None:

@@ -15,7 +15,7 @@ from tests.test_monitor import FAST, StandIn
 from wfdoctor.app import monitor as monitor_module
 from wfdoctor.app.monitor import Monitor, MonitorOptions
 from wfdoctor.app.monitor_pipeline import TickOutcome
-from wfdoctor.app.monitor_ui import UiWindow
+from wfdoctor.analyze.ui import UiContext
 from wfdoctor.config.facts import load_facts
 from wfdoctor.model import ActionRecord, Finding, Priority, Sample, WfdoctorError
 from wfdoctor.store.monitoring import MonitorStore
@@ -45,7 +45,7 @@ class Recovery(StandIn):
 def test_a_report_is_stored_judged_and_lowers_the_quality_through_recovery(tmp_path: Path,
                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(monitor_module, "UI_JUDGE_EVERY_S", 0.2)
-    db, watchers, windows = tmp_path / "w.db", Recovery(), list[UiWindow]()
+    db, watchers, windows = tmp_path / "w.db", Recovery(), list[UiContext]()
     monitor = Monitor(MonitorOptions(**FAST), db, pipeline_factory=lambda context: watchers,
                       ui_judge=lambda window: windows.append(window) or [FINDING])
     with pytest.raises(WfdoctorError, match="^the monitor is starting"):

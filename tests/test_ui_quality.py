@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from tests.test_frames import report
-from wfdoctor.app.monitor_ui import MAX_CLIENTS, UiWatch, UiWindow
+from wfdoctor.analyze.ui import UiContext
+from wfdoctor.app.monitor_ui import MAX_CLIENTS, UiWatch
 from wfdoctor.app.monitor_view import RateLimited
 from wfdoctor.config.facts import load_facts
 from wfdoctor.model import ActionRecord, Finding, Priority, Sample, WfdoctorError
@@ -27,9 +28,15 @@ class Clock:
         return self.now
 
 
+def no_findings(context: UiContext) -> list[Finding]:
+    """A page verdict that finds nothing: these tests are about the quality and the window, not the judgement."""
+    return []
+
+
 def watch(**kwargs: object) -> tuple[UiWatch, Clock]:
     clock = Clock()
-    return UiWatch(FACTS, clock=clock, **kwargs), clock  # type: ignore[arg-type]
+    judge = kwargs.pop("judge", no_findings)
+    return UiWatch(FACTS, judge, clock=clock, **kwargs), clock  # type: ignore[arg-type]
 
 
 def send(ui: UiWatch, clock: Clock, frame_s: float, page: str = "chat", frames: int = 120) -> float:
@@ -126,7 +133,7 @@ def test_the_budget_is_a_sliding_minute_per_page_and_session() -> None:
 
 
 def test_the_oldest_tabs_are_forgotten_past_the_bound_with_their_reports() -> None:
-    seen: list[UiWindow] = []
+    seen: list[UiContext] = []
     ui, clock = watch(judge=lambda window: seen.append(window) or [])
     ui.admit("first", "s")
     send(ui, clock, SLOW, page="first")
@@ -139,11 +146,11 @@ def test_the_oldest_tabs_are_forgotten_past_the_bound_with_their_reports() -> No
 
 
 def test_the_verdict_reads_the_windows_reports_and_machine_samples() -> None:
-    seen: list[UiWindow] = []
+    seen: list[UiContext] = []
     finding = Finding(rule_id="ui", code="UI_PAGE_SCRIPT", row="ui_freezing", symptom="s", cause="c",
                       priority=Priority.HIGH, actions=[], evidence=[], summary="page 'chat'")
 
-    def judge(window: UiWindow) -> list[Finding]:
+    def judge(window: UiContext) -> list[Finding]:
         seen.append(window)
         return [finding]
 
@@ -168,4 +175,4 @@ def test_the_verdict_reads_the_windows_reports_and_machine_samples() -> None:
 def test_a_broken_adaptive_rule_in_the_facts_is_one_line_naming_the_key() -> None:
     broken = FACTS.model_copy(update={"common": {**FACTS.common, "adaptive_quality": {**RULE, "floor": 0}}})
     with pytest.raises(WfdoctorError, match=r"common\.adaptive_quality\.floor: Input should be greater than 0$"):
-        UiWatch(broken)
+        UiWatch(broken, no_findings)

@@ -33,7 +33,8 @@ from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.app.monitor_writer import SampleQueue, retention_pass
 from wfdoctor.app.otlp import OtlpExport, start_otlp
 from wfdoctor.app.monitor_leaks import JUDGE_EVERY_S, LeakWatch
-from wfdoctor.app.monitor_ui import UI_JUDGE_EVERY_S, Judge, UiWatch, no_judge
+from wfdoctor.app.monitor_ui import UI_JUDGE_EVERY_S, Judge, UiWatch
+from wfdoctor.app.ui import ui_judge as the_ui_judge
 from wfdoctor.app.reports.dashboard import UiSettings
 from wfdoctor.app.reports.monitor import Counts, MonitorEvent, MonitorSnapshot, MonitorSummary
 from wfdoctor.config.metrics import load_metrics
@@ -56,7 +57,7 @@ class Monitor:
     """Implements `MonitorView`: the web server and the live view read it while `run` runs."""
 
     def __init__(self, options: MonitorOptions, db: Path, *, pipeline_factory: PipelineFactory = build_pipeline,
-                 observer: MonitorObserver | None = None, ui_judge: Judge = no_judge) -> None:
+                 observer: MonitorObserver | None = None, ui_judge: Judge | None = None) -> None:
         self.options = options
         self.db = db
         self._factory = pipeline_factory
@@ -76,7 +77,7 @@ class Monitor:
         self.servers = ServerWatch(options.backend_urls)
         self._counts = Counts()
         self._leaks: LeakWatch | None = None  # made with the facts, when the run starts
-        self._ui_judge = ui_judge
+        self._ui_judge = ui_judge  # None: the UI verdict diagnose gives (app/ui.py)
         self._ui: UiWatch | None = None  # the pages' side (app/monitor_ui.py), made with the facts
 
     # --- MonitorView ---
@@ -142,7 +143,8 @@ class Monitor:
         self._loop = asyncio.get_running_loop()
         options = self.options
         config = load_monitor_config(options.config_path)
-        facts = load_data_files(options.facts_path, []).facts
+        data = load_data_files(options.facts_path, [])
+        facts = data.facts
         every = max(1, round(options.process_interval_s / options.interval_s))
         machine = await asyncio.to_thread(MachineProbe, self.db, every)
         try:
@@ -161,7 +163,7 @@ class Monitor:
                 for text in filter(None, (self._watchers.note, machine.gpu_status)):
                     self._emit("note", text)
                 self._leaks = LeakWatch(facts)
-                self._ui = UiWatch(facts, self._ui_judge)
+                self._ui = UiWatch(facts, self._ui_judge or the_ui_judge(facts, data.rulebook.remedies))
                 self.started.set()
                 export = await asyncio.to_thread(self._start_otlp)
                 try:

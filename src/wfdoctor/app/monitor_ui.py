@@ -22,12 +22,13 @@ import threading
 import time
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 
 from pydantic import Field, ValidationError
 
+from wfdoctor.analyze.ui import UiContext
 from wfdoctor.app.monitor_view import RateLimited
 from wfdoctor.app.reports.dashboard import UiSettings
+from wfdoctor.app.ui import CONTEXT_METRICS, ui_context
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.yamlfile import Strict
 from wfdoctor.model import ActionRecord, Finding, FrameReport, Sample, WfdoctorError
@@ -37,7 +38,6 @@ MAX_CLIENTS = 256          # (page, session) pairs held: one browser tab each; m
 MAX_REPORTS_PER_PAGE = 1000  # per page within the window (sessions of one page share it)
 MINUTE_S = 60.0
 QUALITY_SETTING = "ui_quality"   # the recovery ladder's setting (data/recovery.yaml lower_ui_quality)
-MACHINE = ("wf_cpu_utilization_ratio", "wf_process_cpu_utilization_ratio")
 SOURCE = "wfdoctor monitor (adaptive UI quality: facts common.adaptive_quality, recovery)"
 
 
@@ -53,22 +53,7 @@ class AdaptiveQuality(Strict):
     cap: float = Field(gt=0, le=1)
 
 
-@dataclass(frozen=True)
-class UiWindow:
-    """What the live UI verdict reads: recent reports and the machine's concurrent samples."""
-
-    reports: list[FrameReport]
-    cpu: list[Sample]          # wf_cpu_utilization_ratio
-    processes: list[Sample]    # wf_process_cpu_utilization_ratio {pid, name}
-    tokens: list[Sample]
-
-
-Judge = Callable[[UiWindow], list[Finding]]
-
-
-def no_judge(window: UiWindow) -> list[Finding]:
-    """Until the UI judgement is wired in: no findings."""
-    return []
+Judge = Callable[[UiContext], list[Finding]]   # app/ui.py `ui_judge`: the same verdict diagnose gives
 
 
 def adaptive_rule(facts: Facts) -> AdaptiveQuality:
@@ -85,7 +70,7 @@ class UiWatch:
     """The pages' reports, the adaptive quality and the live UI findings (thread-safe: `admit` runs on the
     web server's loop, `judge` in a worker thread)."""
 
-    def __init__(self, facts: Facts, judge: Judge = no_judge, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, facts: Facts, judge: Judge, clock: Callable[[], float] = time.time) -> None:
         self._limits = facts.limits.ui
         self._rule = adaptive_rule(facts)
         self._budget_s = float(facts.common["frame_budget_ms"]) / 1000
@@ -208,7 +193,7 @@ class UiWatch:
     # --- the live verdict ---
     def add_machine(self, samples: Iterable[Sample]) -> None:
         """The machine's CPU and process samples, kept for the window the verdict reads."""
-        wanted = [s for s in samples if s.metric in MACHINE]
+        wanted = [s for s in samples if s.metric in CONTEXT_METRICS]
         if not wanted:
             return
         with self._lock:
@@ -223,9 +208,7 @@ class UiWatch:
             self._forget_before(self._clock() - self._limits.window_s)
             reports = sorted((r for rs in self._reports.values() for r in rs), key=lambda r: r.ts)
             machine = list(self._machine)
-        window = UiWindow(reports, [s for s in machine if s.metric == MACHINE[0]],
-                          [s for s in machine if s.metric == MACHINE[1]], [])
-        findings = self._judge(window) if reports else []
+        findings = self._judge(ui_context(reports, machine)) if reports else []
         with self._lock:
             self._findings = findings
         return findings

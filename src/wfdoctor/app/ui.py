@@ -20,12 +20,13 @@ from wfdoctor.analyze.ui import FrameThresholds, UiContext, enough_frames, frame
 from wfdoctor.app.frames import FRAME_TIME, METRICS, reports_from_samples
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.remedies import Remedies
-from wfdoctor.model import Finding, Sample
+from wfdoctor.model import Finding, FrameReport, Sample
 from wfdoctor.store.db import Store
 
 CPU = "wf_cpu_utilization_ratio"
 PROCESS = "wf_process_cpu_utilization_ratio"
 TOKENS = ("wf_llm_decode_tokens_per_second", "wf_llm_time_to_first_token_seconds")
+CONTEXT_METRICS = frozenset({CPU, PROCESS, *TOKENS})  # what is judged beside the frames
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,13 @@ class UiRow:
     causes: list[Finding]    # judge_ui's findings, per page
     samples: list[Sample]    # the slowest judged page's mean frame time over the window, for the SLOW_FRAMES rule
     notes: list[str]         # pages that reported too few frames to be judged
+
+
+def ui_context(reports: list[FrameReport], samples: list[Sample]) -> UiContext:
+    """The reports with the machine's samples of the same window sorted into what the judgement reads."""
+    return UiContext(reports, cpu=[s for s in samples if s.metric == CPU],
+                     processes=[s for s in samples if s.metric == PROCESS],
+                     tokens=[s for s in samples if s.metric in TOKENS])
 
 
 def ui_judge(facts: Facts, remedies: Remedies) -> Callable[[UiContext], list[Finding]]:
@@ -46,9 +54,7 @@ def ui_row(store: Store, facts: Facts, remedies: Remedies, now: float | None = N
     limits = facts.limits.ui
     end = time.time() if now is None else now
     stored = store.samples_between(sorted(METRICS) + [CPU, PROCESS, *TOKENS], end - limits.window_s, end)
-    context = UiContext(reports_from_samples(stored), cpu=[s for s in stored if s.metric == CPU],
-                        processes=[s for s in stored if s.metric == PROCESS],
-                        tokens=[s for s in stored if s.metric in TOKENS])
+    context = ui_context(reports_from_samples(stored), stored)
     thresholds = FrameThresholds.from_facts(facts)
     windows = pages(context, thresholds)
     judged = [page for page in windows if enough_frames(page, limits)]
