@@ -10,8 +10,9 @@ when the page's own script and style/layout time is at least `page_script_share`
 its frames ran over budget, the page is the cause; otherwise a busy machine (`contention_cpu`)
 whose processes not named in `browser_processes` use `contention_process_cores` together is.
 Script time is wall time, so a page starved of CPU looks busy: when the browser's processes got
-less than `main_thread_cpu_share` of the cores the page's script took in wall time, the machine
-took the main thread's core and owns the time (only the contention is named then). The causes,
+less than `main_thread_cpu_share` of the cores the page's script took in wall time, or less than
+that share of one core while the other processes took more, the machine took the main thread's core and owns the time (only the
+contention is named then). The causes,
 most specific first (the order the explanations table uses for SLOW_FRAMES, so the most specific
 cause present explains it):
 
@@ -177,11 +178,17 @@ def _contended(machine: Machine, limits: UiLimits) -> bool:
 
 
 def _starved(page: PageWindow, machine: Machine, limits: UiLimits) -> bool:
-    """The page's script ran longer in wall time than the browser had CPU for: its long tasks were long
-    because the machine took the main thread's core, not because the page did that much work."""
+    """The page's long tasks were long because the machine took the main thread's core, not because the
+    page did that much work: the browser's processes got less CPU than the page's script took in wall
+    time, or the other processes outran a browser that did not get most of one core (a page that owns
+    its time keeps its main thread's core busy; the browser's own GPU and compositor processes, counted
+    with it, blur the first test on a light page)."""
     wall_cores = page.script_s / page.span_s if page.span_s > 0 else 0.0
-    return machine.browser_cores is not None and wall_cores > 0 and \
-        machine.browser_cores < limits.main_thread_cpu_share * wall_cores
+    if machine.browser_cores is None or wall_cores <= 0:
+        return False
+    short_of_its_script = machine.browser_cores < limits.main_thread_cpu_share * wall_cores
+    outrun = machine.browser_cores < min(machine.other_cores, limits.main_thread_cpu_share)
+    return short_of_its_script or outrun
 
 
 # The frame samples every UI finding carries, and those each cause adds (the numbers its summary reads).
