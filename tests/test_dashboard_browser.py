@@ -1,0 +1,133 @@
+"""The dashboard in a real Chromium, served by a real `wfdoctor monitor`: it loads without console errors, its
+charts move with the monitor's ticks, and names pushed into the monitor (a page, a server URL, an alert label)
+that carry markup render as text, with no element made from them and no script run.
+
+Chromium is Debian's, driven by Playwright (never downloaded); the test skips where either is missing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from wfdoctor.sense.backends.embedded import free_port
+from wfdoctor.surface.web_dashboard import static_files
+
+pytestmark = pytest.mark.slow
+HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=1\">"
+REPO = Path(__file__).resolve().parent.parent
+# Until tests/browser_tools.py (the shared harness) is merged: the same launch, local to this module.
+CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Any]:
+    executable = shutil.which("chromium")
+    if executable is None:
+        pytest.skip("chromium is not installed: ./scripts/install.sh --dev installs Debian's chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def monitor(tmp_path: Path) -> Iterator[str]:
+    """`wfdoctor monitor` at 5 ticks a second on a free port, no canary, its own database: the base URL."""
+    port = free_port()
+    env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "wfdoctor.db"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    process = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.2",
+                                "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}",
+                                "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/healthz", timeout=2).close()
+                break
+            except OSError:
+                assert process.poll() is None and time.monotonic() < deadline, "the monitor did not start"
+                time.sleep(0.2)
+        yield url
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=30)
+
+
+def push(url: str, samples: list[dict[str, Any]]) -> None:
+    request = urllib.request.Request(url + "/api/samples", data=json.dumps(samples).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+
+def console_errors(page: Any) -> list[str]:
+    """Errors the page logs or throws, less the perf monitor's absence before its script is in the package."""
+    errors: list[str] = []
+    missing_perf = "wf-perf-monitor.js" not in static_files()
+
+    def on_console(message: Any) -> None:
+        if message.type == "error" and not (missing_perf and "wf-perf-monitor.js" in message.location.get("url", "")):
+            errors.append(f"{message.text} ({message.location.get('url', '')})")
+
+    page.on("console", on_console)
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    return errors
+
+
+def test_the_dashboard_loads_and_its_charts_follow_the_monitor(chromium: Any, monitor: str, tmp_path: Path) -> None:
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    errors = console_errors(page)
+    page.goto(monitor + "/")
+    page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu') && "
+                           "window.wfDashboard.drawn('memory')", timeout=30_000)
+    first = page.evaluate("() => window.wfDashboard.drawn('cpu')")
+    page.wait_for_function(f"() => window.wfDashboard.drawn('cpu').lastX > {first['lastX']}", timeout=30_000)
+    assert page.locator('.card[data-chart="cpu"] canvas').count() == 1
+    assert page.locator("#status").inner_text() == "live"
+    page.wait_for_function("() => document.querySelectorAll('#runs li:not(.none)').length > 0", timeout=30_000)
+    assert "monitor" in page.locator("#runs").inner_text()
+    assert page.locator('.card[data-chart="gpu"]').inner_text().strip().endswith("no GPU") or \
+        page.evaluate("() => window.wfDashboard.drawn('gpu')") is not None
+    page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+    if os.environ.get("WFDOCTOR_UPDATE_SCREENSHOT"):   # the README's picture, refreshed on request only
+        shutil.copy(tmp_path / "dashboard.png", REPO / "docs" / "img" / "dashboard.png")
+    assert errors == []
+
+
+def test_markup_in_pushed_names_and_alert_labels_renders_as_text(chromium: Any, monitor: str) -> None:
+    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+    errors = console_errors(page)
+    page.goto(monitor + "/")
+    page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
+    now = time.time()
+    push(monitor, [  # a slow page (raises the UiFrames alerts, labelled with it) and a server's decode rate
+        {"metric": "wf_ui_frame_time_seconds", "value": 0.5, "unit": "s", "ts": now,
+         "labels": {"page": HOSTILE, "stat": "mean"}},
+        {"metric": "wf_llm_decode_tokens_per_second", "value": 42.0, "unit": "tokens/s", "ts": now,
+         "labels": {"url": HOSTILE, "stat": "p50", "concurrency": "1"}},
+    ])
+    page.wait_for_function("() => window.wfDashboard.drawn('frames') && window.wfDashboard.drawn('tokens')",
+                           timeout=30_000)
+    page.wait_for_function("() => document.getElementById('alerts').textContent.includes('UiFrames')",
+                           timeout=30_000)
+    assert HOSTILE in page.locator('.card[data-chart="frames"]').inner_text()
+    assert HOSTILE in page.locator('.card[data-chart="tokens"]').inner_text()
+    assert HOSTILE in page.locator("#alerts").inner_text()
+    assert page.evaluate("() => document.querySelectorAll('main img, main script').length") == 0
+    assert page.evaluate("() => window.__pwned") is None
+    assert errors == []
