@@ -15,6 +15,7 @@ const withToken = (path) => (token ? `${path}${path.includes("?") ? "&" : "?"}to
 const PALETTE = ["#4dabf7", "#ff922b", "#69db7c", "#f783ac", "#b197fc", "#ffd43b", "#38d9a9", "#ff6b6b"];
 // Display units: ratios as percent, seconds as milliseconds (scale applied once, when a point arrives).
 const DISPLAY = { ratio: { scale: 100, unit: "%" }, s: { scale: 1000, unit: "ms" } };
+const PANELS = ["findings", "alerts", "recent_alerts", "actions", "runs", "settings"];
 const KNOWN_CLASSES = new Set(["critical", "warning", "info", "firing", "pending", "resolved", "relieved", "failed",
   "finished", "running", "interrupted"]);
 
@@ -22,10 +23,12 @@ const lines = new Map();       // chart -> Map(name -> {xs, ys, unit})
 const dirtyCharts = new Set();
 const plots = new Map();       // chart -> {plot, names}
 const cards = new Map([...document.querySelectorAll(".card[data-chart]")].map((card) => [card.dataset.chart, card]));
-let overviewPending = null;
+let overviewPending = null;    // panel -> its data, only the panels whose data changed
+const overviewShown = new Map();  // panel -> JSON of what it shows
 let statusPending = null;
 let resized = false;
 let scheduled = false;
+let chartEvents = 0;
 
 function schedule() {
   if (!scheduled) {
@@ -53,10 +56,21 @@ function takeCharts(message) {
   }
 }
 
+// The overview comes every 2 s and mostly repeats itself: only a panel whose data changed is rebuilt.
+function takeOverview(overview) {
+  for (const panel of PANELS) {
+    const text = JSON.stringify(overview[panel]);
+    if (overviewShown.get(panel) !== text) {
+      overviewShown.set(panel, text);
+      (overviewPending ||= {})[panel] = overview[panel];
+    }
+  }
+}
+
 function connect() {
   const source = new EventSource(withToken("/api/stream"));
-  source.addEventListener("charts", (event) => { takeCharts(JSON.parse(event.data)); schedule(); });
-  source.addEventListener("overview", (event) => { overviewPending = JSON.parse(event.data); schedule(); });
+  source.addEventListener("charts", (event) => { chartEvents += 1; takeCharts(JSON.parse(event.data)); schedule(); });
+  source.addEventListener("overview", (event) => { takeOverview(JSON.parse(event.data)); schedule(); });
   source.addEventListener("open", () => { statusPending = ["live", "live"]; schedule(); });
   source.addEventListener("error", () => { statusPending = ["reconnecting…", "down"]; schedule(); });
   addEventListener("resize", () => { resized = true; schedule(); });
@@ -158,21 +172,24 @@ const clock = (ts) => new Date(ts * 1000).toLocaleTimeString();
 const labelText = (labels) => Object.entries(labels || {}).map(([k, v]) => `${k}=${v}`).join(", ");
 
 function renderOverview(o) {
-  fill("findings", o.findings.map((f) => item([[f.priority, f.priority], f.code, f.summary],
+  if (o.findings) fill("findings", o.findings.map((f) => item([[f.priority, f.priority], f.code, f.summary],
     [f.actions.length ? `do: ${f.actions.join("; ")}` : "", f.explained_by ? `explained by ${f.explained_by}` : ""]
       .filter(Boolean).join(" · "))), "no findings");
-  fill("alerts", o.alerts.map((a) => item([[a.state, a.state], [a.labels.severity || "", a.labels.severity], a.name,
+  if (o.alerts) fill("alerts", o.alerts.map((a) => item([[a.state, a.state], [a.labels.severity || "", a.labels.severity], a.name,
     a.value === null ? "" : `= ${Number(a.value).toPrecision(4)}`],
     [labelText(a.labels), a.escalation.length ? `escalation: ${a.escalation.join(" → ")}` : ""]
       .filter(Boolean).join(" · "))), "no alert pending or firing");
-  fill("recent-alerts", o.recent_alerts.map((a) => item([clock(a.resolved_at || a.fired_at || a.active_at),
+  if (o.recent_alerts) fill("recent-alerts", o.recent_alerts.map((a) => item([clock(a.resolved_at || a.fired_at || a.active_at),
     [a.state, a.state], a.name])), "no transitions yet");
-  fill("actions", o.actions.map((x) => item([clock(x.ts), [x.outcome || (x.applied ? "applied" : "dry run"), x.outcome],
+  if (o.actions) fill("actions", o.actions.map((x) => item([clock(x.ts), [x.outcome || (x.applied ? "applied" : "dry run"), x.outcome],
     `level ${x.level}`, x.kind, x.target], [x.reason, x.alert ? `alert ${x.alert}` : "", x.error]
       .filter(Boolean).join(" · "))), "no recovery actions");
-  fill("runs", o.runs.map((r) => item([`#${r.id}`, r.command, [r.status, r.status], r.tier,
+  if (o.runs) fill("runs", o.runs.map((r) => item([`#${r.id}`, r.command, [r.status, r.status], r.tier,
     `${r.findings} finding${r.findings === 1 ? "" : "s"}`], `started ${clock(r.started_at)}`)), "no runs stored");
-  const s = o.settings;
+  if (o.settings) renderSettings(o.settings);
+}
+
+function renderSettings(s) {
   const rows = [["quality", s.quality.toFixed(2)], ["set by", s.reason],
     ["frame budget", `${(s.frame_budget_s * 1000).toFixed(1)} ms`], ["updated", clock(s.updated_at)]];
   const dl = document.getElementById("settings");
@@ -202,6 +219,7 @@ async function reportFrames() {
 // For tests and benchmarks: what each chart holds and draws.
 window.wfDashboard = {
   perf: () => perfMonitor,
+  updates: () => chartEvents,
   points: (chart) => [...(lines.get(chart) || new Map()).values()].reduce((n, l) => n + l.xs.length, 0),
   drawn: (chart) => {
     const held = plots.get(chart);
