@@ -14,6 +14,8 @@ is downloaded). After a warm-up, for `--duration` seconds, the page's frames are
   measure as wf-perf-monitor.js: the time between consecutive frames); printed as p50/p95/p99/max over all of
   them. Where wf-perf-monitor.js is not in the package, this is the only measure (and the output says so).
 Target: p95 ≤ 16.7 ms (a 60 Hz frame). Printed per run, then the range over the runs.
+`--idle` is the baseline: the same page with its feed refused (no chart updates), so the frames it misses are
+the machine's (a shared CPU, the monitor's own ticks), not the dashboard's.
 """
 
 from __future__ import annotations
@@ -83,7 +85,7 @@ def start_monitor(db: Path, port: int) -> subprocess.Popen[bytes]:
             time.sleep(0.2)
 
 
-def one_run(browser: Browser, duration_s: float) -> RunResult:
+def one_run(browser: Browser, duration_s: float, idle: bool) -> RunResult:
     with tempfile.TemporaryDirectory() as tmp:
         port = free_port()
         monitor = start_monitor(Path(tmp) / "bench.db", port)
@@ -99,8 +101,11 @@ def one_run(browser: Browser, duration_s: float) -> RunResult:
                 route.fulfill(status=202, body='{"accepted": 0}', content_type="application/json")
 
             page.route("**/api/frames*", frames)
+            if idle:
+                page.route("**/api/stream*", lambda route: route.abort())
             page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
+            ready = "window.wfDashboard" if idle else "window.wfDashboard && window.wfDashboard.drawn('cpu')"
+            page.wait_for_function(f"() => {ready}", timeout=30_000)
             time.sleep(WARMUP_S)
             updates_before = page.evaluate("() => window.wfDashboard.updates()")
             page.evaluate("() => window.__benchFrames.start()")
@@ -130,6 +135,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=float, default=30.0)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--idle", action="store_true", help="baseline: the page without its live feed")
     args = parser.parse_args()
     chromium = shutil.which("chromium")
     if chromium is None:
@@ -140,7 +146,7 @@ def main() -> None:
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_FLAGS)
         for index in range(args.runs):
-            result = one_run(browser, args.duration)
+            result = one_run(browser, args.duration, args.idle)
             results.append(result)
             raw = result.raw
             line = (f"run {index + 1}: every frame p50 {raw['p50']:.2f} ms, p95 {raw['p95']:.2f} ms, "
