@@ -22,14 +22,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
-import signal
-import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
@@ -38,8 +33,8 @@ from typing import Any
 import numpy as np
 from playwright.sync_api import Browser, Route, sync_playwright
 
-from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.surface.web_dashboard import static_files
+from wfdoctor.testing.monitor_process import running_monitor
 
 TARGET_P95_MS = 16.7
 # A 60 Hz frame is 16.67 ms and Chromium gives rAF times at 0.1 ms resolution: a run that never misses a vsync
@@ -69,57 +64,35 @@ class RunResult:
     updates_per_s: float             # chart events the page took (the monitor's ticks: 10/s expected)
 
 
-def start_monitor(db: Path, port: int) -> subprocess.Popen[bytes]:
-    process = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.1",
-                                "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}",
-                                "--listen", f"127.0.0.1:{port}"],
-                               env=os.environ | {"WFDOCTOR_DB": str(db)}, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-            return process
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise SystemExit("the monitor did not start") from None
-            time.sleep(0.2)
-
-
 def one_run(browser: Browser, duration_s: float, idle: bool) -> RunResult:
-    with tempfile.TemporaryDirectory() as tmp:
-        port = free_port()
-        monitor = start_monitor(Path(tmp) / "bench.db", port)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.add_init_script(RECORDER)
-            reports: list[dict[str, Any]] = []
-            measuring = [False]
+    with tempfile.TemporaryDirectory() as tmp, running_monitor(Path(tmp) / "bench.db", 0.1) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.add_init_script(RECORDER)
+        reports: list[dict[str, Any]] = []
+        measuring = [False]
 
-            def frames(route: Route) -> None:
-                if measuring[0] and route.request.post_data:
-                    reports.append(json.loads(route.request.post_data))
-                route.fulfill(status=202, body='{"accepted": 0}', content_type="application/json")
+        def frames(route: Route) -> None:
+            if measuring[0] and route.request.post_data:
+                reports.append(json.loads(route.request.post_data))
+            route.fulfill(status=202, body='{"accepted": 0}', content_type="application/json")
 
-            page.route("**/api/frames*", frames)
-            if idle:
-                page.route("**/api/stream*", lambda route: route.abort())
-            page.goto(f"http://127.0.0.1:{port}/")
-            ready = "window.wfDashboard" if idle else "window.wfDashboard && window.wfDashboard.drawn('cpu')"
-            page.wait_for_function(f"() => {ready}", timeout=30_000)
-            time.sleep(WARMUP_S)
-            updates_before = page.evaluate("() => window.wfDashboard.updates()")
-            page.evaluate("() => window.__benchFrames.start()")
-            measuring[0] = True
-            deadline = time.monotonic() + duration_s
-            while time.monotonic() < deadline:
-                page.wait_for_timeout(250)  # Playwright's own wait: routes are served meanwhile
-            measuring[0] = False
-            deltas = np.array(page.evaluate("() => window.__benchFrames.stop()"))
-            updates = page.evaluate("() => window.wfDashboard.updates()") - updates_before
-            page.close()
-        finally:
-            monitor.send_signal(signal.SIGTERM)
-            monitor.wait(timeout=30)
+        page.route("**/api/frames*", frames)
+        if idle:
+            page.route("**/api/stream*", lambda route: route.abort())
+        page.goto(url + "/")
+        ready = "window.wfDashboard" if idle else "window.wfDashboard && window.wfDashboard.drawn('cpu')"
+        page.wait_for_function(f"() => {ready}", timeout=30_000)
+        page.wait_for_timeout(WARMUP_S * 1000)
+        updates_before = page.evaluate("() => window.wfDashboard.updates()")
+        page.evaluate("() => window.__benchFrames.start()")
+        measuring[0] = True
+        deadline = time.monotonic() + duration_s
+        while time.monotonic() < deadline:
+            page.wait_for_timeout(250)  # Playwright's own wait: routes are served meanwhile
+        measuring[0] = False
+        deltas = np.array(page.evaluate("() => window.__benchFrames.stop()"))
+        updates = page.evaluate("() => window.wfDashboard.updates()") - updates_before
+        page.close()
     raw = {"p50": float(np.percentile(deltas, 50)), "p95": float(np.percentile(deltas, 95)),
            "p99": float(np.percentile(deltas, 99)), "max": float(deltas.max()),
            "fps": 1000.0 / float(deltas.mean()), "missed": float((deltas > MISSED_FRAME_MS).sum()),

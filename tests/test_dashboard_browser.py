@@ -10,9 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,8 +18,8 @@ from typing import Any
 
 import pytest
 
-from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.surface.web_dashboard import static_files
+from wfdoctor.testing.monitor_process import running_monitor
 
 pytestmark = pytest.mark.slow
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=1\">"
@@ -47,25 +44,8 @@ def chromium() -> Iterator[Any]:
 @pytest.fixture
 def monitor(tmp_path: Path) -> Iterator[str]:
     """`wfdoctor monitor` at 5 ticks a second on a free port, no canary, its own database: the base URL."""
-    port = free_port()
-    env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "wfdoctor.db"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    process = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.2",
-                                "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}",
-                                "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(url + "/healthz", timeout=2).close()
-                break
-            except OSError:
-                assert process.poll() is None and time.monotonic() < deadline, "the monitor did not start"
-                time.sleep(0.2)
+    with running_monitor(tmp_path / "wfdoctor.db", 0.2) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        process.wait(timeout=30)
 
 
 def push(url: str, samples: list[dict[str, Any]]) -> None:
