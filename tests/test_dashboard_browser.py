@@ -111,3 +111,13 @@ def test_markup_in_pushed_names_and_alert_labels_renders_as_text(chromium: Any, 
     assert page.evaluate("() => document.querySelectorAll('main img, main script').length") == 0
     assert page.evaluate("() => window.__pwned") is None
     assert errors == []
+
+
+def test_with_a_token_the_page_passes_the_one_in_its_address_to_its_feed(chromium: Any, tmp_path: Path) -> None:
+    with running_monitor(tmp_path / "wfdoctor.db", 0.2, token="s3cret") as url:
+        page = chromium.new_page()
+        errors = console_errors(page)
+        page.goto(url + "/?token=s3cret")
+        page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
+        assert page.locator("#status").inner_text() == "live"
+        assert errors == []

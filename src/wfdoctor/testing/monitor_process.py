@@ -23,19 +23,21 @@ START_TIMEOUT_S = 60.0
 
 
 @contextmanager
-def running_monitor(db: Path, interval_s: float) -> Iterator[str]:
-    """The monitor at `interval_s` on `db` (no canary, no server to find) until the block ends: its base URL."""
+def running_monitor(db: Path, interval_s: float, token: str | None = None) -> Iterator[str]:
+    """The monitor at `interval_s` on `db` (no canary, no server to find; `--token` where given) until the
+    block ends: its base URL."""
     port = free_port()
     env = os.environ | {"WFDOCTOR_DB": str(db), "XDG_CONFIG_HOME": str(db.parent / "config")}
     process = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval",
                                 str(interval_s), "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}",
-                                "--listen", f"127.0.0.1:{port}"], env=env, stderr=subprocess.DEVNULL)
+                                "--listen", f"127.0.0.1:{port}", *(["--token", token] if token else [])],
+                               env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + START_TIMEOUT_S
         while True:
             try:
-                urllib.request.urlopen(url + "/healthz", timeout=2).close()
+                urllib.request.urlopen(url + "/", timeout=2).close()   # the page needs no token
                 break
             except OSError:
                 if process.poll() is not None or time.monotonic() > deadline:
