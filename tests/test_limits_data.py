@@ -24,6 +24,7 @@ PACKAGED = {
                 "contention_alpha": 0.1, "contention_decode": 0.85},
     "leaks": {"alpha": 0.01, "relative_floor": 0.02, "min_samples": 20, "min_duration_s": 20.0,
               "monitor_window_s": 300.0},
+    "ui": {"window_s": 120.0, "reports_per_page_per_minute": 60},
 }
 FIELDS = [(group, name) for group, values in PACKAGED.items() for name in values]
 

@@ -18,30 +18,31 @@ import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.app.datafiles import load_data_files
+from wfdoctor.app.frames import frame_samples
 from wfdoctor.app.monitor_events import MonitorObserver, QuietObserver
 from wfdoctor.app.monitor_charts import RUNS_EVERY_S, DashboardQueries, DashboardState
 from wfdoctor.app.monitor_lock import MonitorLock
+from wfdoctor.app.monitor_options import MonitorOptions
 from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineFactory, Watchers, build_pipeline
 from wfdoctor.app.monitor_probes import MachineProbe, ProbeResult, ServerWatch, canary, in_daemon_thread
 from wfdoctor.app.monitor_view import Overloaded
 from wfdoctor.app.monitor_writer import SampleQueue, retention_pass
 from wfdoctor.app.otlp import OtlpExport, start_otlp
 from wfdoctor.app.monitor_leaks import JUDGE_EVERY_S, LeakWatch
+from wfdoctor.app.monitor_ui import UI_JUDGE_EVERY_S, Judge, UiWatch, no_judge
+from wfdoctor.app.reports.dashboard import UiSettings
 from wfdoctor.app.reports.monitor import Counts, MonitorEvent, MonitorSnapshot, MonitorSummary
-from wfdoctor.app.tokens import LOOPBACK_HOSTS
 from wfdoctor.config.metrics import load_metrics
-from wfdoctor.config.monitor import listen_address, load_monitor_config
-from wfdoctor.model import (MAX_MAGNITUDE, PLAUSIBLE_TIMES, ActionRecord, Alert, Run, Sample, WfdoctorError,
-                            plausible_point)
+from wfdoctor.config.monitor import load_monitor_config
+from wfdoctor.model import (MAX_MAGNITUDE, PLAUSIBLE_TIMES, ActionRecord, Alert, Finding, FrameReport, Run, Sample,
+                            WfdoctorError, plausible_point)
 from wfdoctor.store.monitoring import MonitorStore
 
-MIN_INTERVAL_S = 0.1
 FLUSH_EVERY_S = 1.0
 FLUSH_BATCH = 500
 RECENT_ACTIONS = 50
@@ -52,53 +53,12 @@ def series_key(sample: Sample) -> SeriesKey:
     return sample.metric, tuple(sorted(sample.labels.items()))
 
 
-@dataclass(frozen=True)
-class MonitorOptions:
-    interval_s: float = 1.0
-    process_interval_s: float = 5.0                  # the process list (culprits, leaks): most of a reading's cost
-    server_interval_s: float = 10.0
-    canary_interval_s: float | None = 600.0          # None: no canary
-    backend_urls: list[str] = field(default_factory=list)
-    rules_paths: list[Path] = field(default_factory=list)   # alert rule files over the shipped ones
-    facts_path: Path | None = None
-    config_path: Path | None = None
-    apply: bool = False
-    raw_retention_s: float = 86400.0
-    aggregate_retention_s: float = 30 * 86400.0
-    lookback_s: float = 300.0
-    headless: bool = False
-    listen: str = "127.0.0.1:8471"
-    token: str | None = None
-    otlp_endpoint: str | None = None                 # OTLP/HTTP metrics URL (the `otlp` extra); None: no export
-    otlp_interval_s: float = 60.0
-    queue_capacity: int = 100_000                    # samples waiting to be written; more is Overloaded
-    series_capacity: int = 10_000                    # series held at once; a push adding more is refused
-    retention_every_s: float = 600.0
-    summary_every_s: float = 60.0                    # a "tick" summary event at most this often
-
-    def __post_init__(self) -> None:
-        """Usage errors surface when the options are made, before the lock or the store is touched."""
-        if not self.interval_s >= MIN_INTERVAL_S:
-            raise WfdoctorError(f"interval must be at least {MIN_INTERVAL_S} s, not {self.interval_s}")
-        others = (self.server_interval_s, self.process_interval_s, self.otlp_interval_s, self.raw_retention_s, self.aggregate_retention_s, self.lookback_s,
-                  self.retention_every_s, self.summary_every_s)
-        if any(not value > 0 for value in others) or (self.canary_interval_s is not None
-                                                      and not self.canary_interval_s > 0):
-            raise WfdoctorError("intervals, retention and lookback must be above 0")
-        if self.queue_capacity < 1:
-            raise WfdoctorError("the write queue must hold at least 1 sample")
-        host, _ = listen_address(self.listen)
-        if host not in LOOPBACK_HOSTS and not self.token:
-            raise WfdoctorError(f"listening on {host} (not loopback) needs --token: anyone who reaches the port "
-                                f"could push samples and read the machine's state")
-
-
 class Monitor(DashboardQueries):
     """Implements `MonitorView`: the web server and the live view read it while `run` runs (the dashboard's
     questions in `DashboardQueries`)."""
 
     def __init__(self, options: MonitorOptions, db: Path, *, pipeline_factory: PipelineFactory = build_pipeline,
-                 observer: MonitorObserver | None = None) -> None:
+                 observer: MonitorObserver | None = None, ui_judge: Judge = no_judge) -> None:
         self.options = options
         self.db = db
         self._factory = pipeline_factory
@@ -118,6 +78,8 @@ class Monitor(DashboardQueries):
         self.servers = ServerWatch(options.backend_urls)
         self._counts = Counts()
         self._leaks: LeakWatch | None = None  # made with the facts, when the run starts
+        self._ui_judge = ui_judge
+        self._ui: UiWatch | None = None  # the pages' side (app/monitor_ui.py), made with the facts
         self._dash = DashboardState()  # charts, alert history, runs: fed by _hold, _machine_tick, "runs"
 
     # --- MonitorView ---
@@ -146,6 +108,24 @@ class Monitor(DashboardQueries):
         with self._guard:
             self._counts.accepted += len(samples)
         self._hold(samples)
+
+    # --- the page door (app/monitor_ui.py) ---
+    def accept_frames(self, report: FrameReport) -> None:
+        ui = self._ui_watch()
+        ui.admit(report.page, report.session)  # RateLimited past the page's budget, before any work
+        self.accept(frame_samples(report))
+        self._take(ProbeResult(ui.hold(report)), "ui")
+
+    def ui_settings(self) -> UiSettings:
+        return self._ui_watch().settings()
+
+    def current_findings(self) -> list[Finding]:
+        return self._ui.findings() if self._ui is not None else []
+
+    def _ui_watch(self) -> UiWatch:
+        if self._ui is None:
+            raise WfdoctorError("the monitor is starting: no frame reports or settings yet")
+        return self._ui
 
     def snapshot(self) -> MonitorSnapshot:
         return MonitorSnapshot(self.latest_samples(), self.active_alerts(), self.recent_actions())
@@ -184,6 +164,7 @@ class Monitor(DashboardQueries):
                 for text in filter(None, (self._watchers.note, machine.gpu_status)):
                     self._emit("note", text)
                 self._leaks = LeakWatch(facts)
+                self._ui = UiWatch(facts, self._ui_judge)
                 self.started.set()
                 export = await asyncio.to_thread(self._start_otlp)
                 try:
@@ -213,6 +194,7 @@ class Monitor(DashboardQueries):
             self._writer(store, run_id),
             self._every(options.retention_every_s, lambda: self._retention(store), "retention"),
             self._every(JUDGE_EVERY_S, self._judge_leaks, "leaks"),
+            self._every(UI_JUDGE_EVERY_S, self._judge_ui, "ui"),
             self._every(RUNS_EVERY_S, lambda: self._dash.refresh_runs(store), "runs"),
         )]
         if options.canary_interval_s is not None:
@@ -278,6 +260,7 @@ class Monitor(DashboardQueries):
                            severity=alert.severity, value=alert.value, fingerprint=alert.fingerprint)
         for action in outcome.actions:
             self._actions.appendleft(action)
+            self._ui.on_action(action) if self._ui is not None else None
             self._emit("action", f"{action.level} {action.kind} {action.target}: {action.outcome}",
                        kind=action.kind, target=action.target, level=action.level, applied=action.applied,
                        alert=action.alert, outcome=action.outcome, error=action.error or None)
@@ -301,6 +284,11 @@ class Monitor(DashboardQueries):
     async def _judge_leaks(self) -> None:
         if self._leaks is not None:
             self._take(ProbeResult(await asyncio.to_thread(self._leaks.judge)), "leaks")
+
+    async def _judge_ui(self) -> None:
+        if self._ui is not None:
+            await asyncio.to_thread(self._ui.judge)
+            self._take(ProbeResult(self._ui.quality_samples()), "ui")
 
     async def _server_tick(self, servers_known: asyncio.Event) -> None:
         """Skipped while a canary runs: llama-cpp-python's server cuts a streaming answer short when any other
@@ -336,6 +324,7 @@ class Monitor(DashboardQueries):
             self._emit("error", f"{probe}: {exc}", step=probe)
             return
         self._hold(reading.samples)
+        self._ui.add_machine(reading.samples) if self._ui is not None else None
         failing = self._failing.setdefault(probe, {})
         for name in [n for n in failing if n not in reading.failures]:
             del failing[name]

@@ -76,10 +76,18 @@ class LeakLimits(Strict):
     monitor_window_s: Positive       # `wfdoctor monitor` judges each process's last this many seconds
 
 
+class UiLimits(Strict):
+    """`wfdoctor monitor`'s page door and UI judgement (app/monitor_ui.py)."""
+
+    window_s: Positive               # frame reports and machine samples judged together
+    reports_per_page_per_minute: Count  # POST /api/frames per (page, session); more is HTTP 429
+
+
 class Limits(Strict):
     tokens: TokenLimits
     council: CouncilLimits
     leaks: LeakLimits
+    ui: UiLimits
 
 
 class TierOverride(Strict):

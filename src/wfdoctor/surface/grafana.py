@@ -54,7 +54,7 @@ PANELS: tuple[Panel, ...] = (
           "s"),
     Panel("Memory growth", ((_on("wf_memory_growth_bytes_per_minute"), "{{instance}} {{name}} ({{pid}})"),
                             (_on("wf_memory_leak_bytes_per_minute"), "{{instance}} {{name}} leak")), "bytes"),
-    Panel("UI frame time", ((_on("wf_ui_frame_time_seconds"), "{{instance}}"),), "s"),
+    Panel("UI frame time", ((_on("wf_ui_frame_time_seconds", 'stat="mean"'), "{{instance}} {{page}}"),), "s"),
     Panel("Alerts pending or firing", ((_on("wf_monitor_alerts"), "{{alertname}} {{alertstate}}"),), "none",
           "table"),
 )
