@@ -17,8 +17,8 @@ from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from wfdoctor.app.reports.dashboard import ChartSeries, RunLine, UiSettings
-from wfdoctor.model import Alert, Finding, Sample
+from wfdoctor.app.reports.dashboard import ChartSeries, RunLine
+from wfdoctor.model import Alert, Sample
 from wfdoctor.store.db import Store
 
 POINTS_PER_LINE = 600        # 60 s at 10 ticks/s, 10 min at the default 1 s
@@ -159,10 +159,3 @@ class DashboardQueries:
 
     async def next_tick(self, seen: int, timeout_s: float) -> int:
         return await self._dash.ticker.next_tick(seen, timeout_s)
-
-    # PLACEHOLDERS until H-ingest's UiWatch is merged (Monitor.ui_settings / current_findings): drop these two.
-    def ui_settings(self) -> UiSettings:
-        return UiSettings(quality=1.0, reason="default", frame_budget_s=1 / 60, updated_at=time.time())
-
-    def current_findings(self) -> list[Finding]:
-        return []
