@@ -2,7 +2,8 @@
 charts move with the monitor's ticks, and names pushed into the monitor (a page, a server URL, an alert label)
 that carry markup render as text, with no element made from them and no script run.
 
-Chromium is Debian's, driven by Playwright (never downloaded); the test skips where either is missing.
+Chromium is Debian's, driven by Playwright (never downloaded: tests/browser_tools.py); the tests skip where
+either is missing.
 """
 
 from __future__ import annotations
@@ -18,29 +19,11 @@ from typing import Any
 
 import pytest
 
-from wfdoctor.surface.web_dashboard import static_files
 from wfdoctor.testing.monitor_process import running_monitor
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow   # a real monitor process and a browser (the `browser` fixture, tests/conftest.py)
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=1\">"
 REPO = Path(__file__).resolve().parent.parent
-# Until tests/browser_tools.py (the shared harness) is merged: the same launch, local to this module.
-CHROMIUM_FLAGS = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-@pytest.fixture(scope="module")
-def chromium() -> Iterator[Any]:
-    executable = shutil.which("chromium")
-    if executable is None:
-        pytest.skip("chromium is not installed: ./scripts/install.sh --dev installs Debian's chromium")
-    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture
 def monitor(tmp_path: Path) -> Iterator[str]:
     """`wfdoctor monitor` at 5 ticks a second on a free port, no canary, its own database: the base URL."""
@@ -56,12 +39,11 @@ def push(url: str, samples: list[dict[str, Any]]) -> None:
 
 
 def console_errors(page: Any) -> list[str]:
-    """Errors the page logs or throws, less the perf monitor's absence before its script is in the package."""
+    """Errors the page logs or throws (a failed load names its URL)."""
     errors: list[str] = []
-    missing_perf = "wf-perf-monitor.js" not in static_files()
 
     def on_console(message: Any) -> None:
-        if message.type == "error" and not (missing_perf and "wf-perf-monitor.js" in message.location.get("url", "")):
+        if message.type == "error":
             errors.append(f"{message.text} ({message.location.get('url', '')})")
 
     page.on("console", on_console)
@@ -69,8 +51,8 @@ def console_errors(page: Any) -> list[str]:
     return errors
 
 
-def test_the_dashboard_loads_and_its_charts_follow_the_monitor(chromium: Any, monitor: str, tmp_path: Path) -> None:
-    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+def test_the_dashboard_loads_and_its_charts_follow_the_monitor(browser: Any, monitor: str, tmp_path: Path) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = console_errors(page)
     page.goto(monitor + "/")
     page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu') && "
@@ -89,8 +71,8 @@ def test_the_dashboard_loads_and_its_charts_follow_the_monitor(chromium: Any, mo
     assert errors == []
 
 
-def test_markup_in_pushed_names_and_alert_labels_renders_as_text(chromium: Any, monitor: str) -> None:
-    page = chromium.new_page(viewport={"width": 1400, "height": 1000})
+def test_markup_in_pushed_names_and_alert_labels_renders_as_text(browser: Any, monitor: str) -> None:
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
     errors = console_errors(page)
     page.goto(monitor + "/")
     page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
@@ -113,9 +95,9 @@ def test_markup_in_pushed_names_and_alert_labels_renders_as_text(chromium: Any, 
     assert errors == []
 
 
-def test_with_a_token_the_page_passes_the_one_in_its_address_to_its_feed(chromium: Any, tmp_path: Path) -> None:
+def test_with_a_token_the_page_passes_the_one_in_its_address_to_its_feed(browser: Any, tmp_path: Path) -> None:
     with running_monitor(tmp_path / "wfdoctor.db", 0.2, token="s3cret") as url:
-        page = chromium.new_page()
+        page = browser.new_page()
         errors = console_errors(page)
         page.goto(url + "/?token=s3cret")
         page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
