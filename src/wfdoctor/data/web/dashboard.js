@@ -102,6 +102,16 @@ function plotSize(box) {
   return { width: Math.max(200, box.clientWidth), height: 200 };
 }
 
+// The x axis spans the data, and at least MIN_SPAN_S: a single point (a page's first report) would
+// otherwise stretch it over years.
+const MIN_SPAN_S = 30;
+function timeRange(u) {
+  const xs = u.data[0];
+  const first = xs[0];
+  const last = xs[xs.length - 1];
+  return last - first < MIN_SPAN_S ? [last - MIN_SPAN_S, last + 1] : [first, last];
+}
+
 function renderChart(chart) {
   const card = cards.get(chart);
   const byName = lines.get(chart);
@@ -122,11 +132,12 @@ function renderChart(chart) {
       ...plotSize(box),
       legend: { live: false },
       cursor: { drag: { x: false, y: false } },
-      scales: { x: { time: true } },
+      // one point (a page's first report) would otherwise stretch the time axis over years
+      scales: { x: { time: true, range: timeRange } },
       axes: [{ stroke: "#8b96a3", grid: { stroke: "#262e37" } },
              { stroke: "#8b96a3", grid: { stroke: "#262e37" }, label: unit, size: 55 }],
       series: [{}, ...names.map((name, i) => ({ label: name, stroke: PALETTE[i % PALETTE.length], width: 1.5,
-                                                 spanGaps: true, points: { show: false } }))],
+                                                 spanGaps: true }))],   // uPlot shows points only where sparse
     }, data, box);
     plots.set(chart, (held = { plot, names }));
   } else {
