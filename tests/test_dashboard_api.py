@@ -7,8 +7,10 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 import aiohttp
 import pytest
@@ -21,6 +23,7 @@ from wfdoctor.model import Alert, AlertState, Finding, Priority, Sample
 from wfdoctor.surface.web import SHUTDOWN_S, start_web
 from wfdoctor.surface.web_dashboard import MAX_STREAMS, static_files
 
+T = TypeVar("T")
 HOSTILE = "<script>alert(1)</script><img src=x onerror=window.__pwned=1>"
 
 
@@ -64,8 +67,9 @@ async def raw_get(url: str, target: str) -> tuple[int, bytes]:
     return int(answer.split(b" ", 2)[1]), answer
 
 
-def serve(view: StubView, body, token: str | None = None):  # type: ignore[no-untyped-def]
-    async def main():  # type: ignore[no-untyped-def]
+def serve(view: StubView, body: Callable[[aiohttp.ClientSession, str], Awaitable[T]], token: str | None = None) -> T:
+    """Start the server on a free loopback port, run `body(session, url)`, always close."""
+    async def main() -> T:
         server = await start_web(view, "127.0.0.1", 0, token)
         try:
             async with aiohttp.ClientSession() as session:
@@ -79,7 +83,7 @@ def test_the_page_and_every_static_file_are_served_with_their_content_type_and_c
     async def body(session: aiohttp.ClientSession, url: str) -> dict[str, tuple[int, str, str]]:
         out = {}
         for path in ("/", "/static/dashboard.js", "/static/dashboard.css", "/static/vendor/uPlot.iife.min.js",
-                     "/static/vendor/uPlot.min.css", "/static/vendor/uPlot.LICENSE"):
+                     "/static/vendor/uPlot.min.css", "/static/vendor/uPlot.LICENSE", "/static/wf-perf-monitor.js"):
             async with session.get(url + path) as response:
                 await response.read()
                 out[path] = (response.status, response.headers["Content-Type"], response.headers["Cache-Control"])
@@ -87,7 +91,8 @@ def test_the_page_and_every_static_file_are_served_with_their_content_type_and_c
 
     got = serve(DashView(), body)
     assert got["/"][:2] == (200, "text/html; charset=utf-8")
-    assert got["/static/dashboard.js"][:2] == (200, "text/javascript; charset=utf-8")
+    assert got["/static/dashboard.js"][:2] == got["/static/wf-perf-monitor.js"][:2] == (200, "text/javascript; "
+                                                                                         "charset=utf-8")
     assert got["/static/dashboard.css"][:2] == (200, "text/css; charset=utf-8")
     assert got["/static/vendor/uPlot.iife.min.js"] == (200, "text/javascript; charset=utf-8", "public, max-age=86400")
     assert got["/static/vendor/uPlot.LICENSE"][:2] == (200, "text/plain; charset=utf-8")
