@@ -133,7 +133,7 @@ async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
     closing = request.app[CLOSING]
     closed = asyncio.ensure_future(closing.wait())
     await response.write(f"retry: {RETRY_MS}\n\n".encode())
-    since, seen, shown, said = 0.0, 0, 0.0, time.monotonic()
+    since, seen, shown, said = 0.0, 0, float("-inf"), time.monotonic()   # the overview goes out at once
     try:
         while not closing.is_set():
             tick = asyncio.ensure_future(view.next_tick(seen, HEARTBEAT_S))
