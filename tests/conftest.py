@@ -128,9 +128,10 @@ def wfdoctor(tmp_path: Path):
     return run
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
-    """Debian's headless Chromium driven by Playwright, one for the session: tests open their own contexts."""
+    """Debian's headless Chromium driven by Playwright, one per test module: a session-wide one keeps Playwright's
+    event loop running in the main thread, and every later test calling asyncio.run fails."""
     executable = chromium_path()
     if executable is None:
         pytest.skip("chromium is not installed: ./scripts/install.sh --dev installs Debian's chromium")

@@ -25,6 +25,7 @@ from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.app.datafiles import load_data_files
 from wfdoctor.app.frames import frame_samples
 from wfdoctor.app.monitor_events import MonitorObserver, QuietObserver
+from wfdoctor.app.monitor_charts import RUNS_EVERY_S, DashboardQueries, DashboardState
 from wfdoctor.app.monitor_lock import MonitorLock
 from wfdoctor.app.monitor_options import MonitorOptions
 from wfdoctor.app.monitor_pipeline import NoWatchers, PipelineContext, PipelineFactory, Watchers, build_pipeline
@@ -53,8 +54,9 @@ def series_key(sample: Sample) -> SeriesKey:
     return sample.metric, tuple(sorted(sample.labels.items()))
 
 
-class Monitor:
-    """Implements `MonitorView`: the web server and the live view read it while `run` runs."""
+class Monitor(DashboardQueries):
+    """Implements `MonitorView`: the web server and the live view read it while `run` runs (the dashboard's
+    questions in `DashboardQueries`)."""
 
     def __init__(self, options: MonitorOptions, db: Path, *, pipeline_factory: PipelineFactory = build_pipeline,
                  observer: MonitorObserver | None = None, ui_judge: Judge | None = None) -> None:
@@ -79,6 +81,7 @@ class Monitor:
         self._leaks: LeakWatch | None = None  # made with the facts, when the run starts
         self._ui_judge = ui_judge  # None: the UI verdict diagnose gives (app/ui.py)
         self._ui: UiWatch | None = None  # the pages' side (app/monitor_ui.py), made with the facts
+        self._dash = DashboardState()  # charts, alert history, runs: fed by _hold, _machine_tick, "runs"
 
     # --- MonitorView ---
     def latest_samples(self) -> list[Sample]:
@@ -194,6 +197,7 @@ class Monitor:
             self._every(options.retention_every_s, lambda: self._retention(store), "retention"),
             self._every(JUDGE_EVERY_S, self._judge_leaks, "leaks"),
             self._every(UI_JUDGE_EVERY_S, self._judge_ui, "ui"),
+            self._every(RUNS_EVERY_S, lambda: self._dash.refresh_runs(store), "runs"),
         )]
         if options.canary_interval_s is not None:
             tasks.append(asyncio.create_task(self._canaries(options.canary_interval_s, servers_known)))
@@ -251,6 +255,7 @@ class Monitor:
         outcome = await self._watchers.on_tick(fresh, now, reading.samples)
         if outcome.transitions:
             store.add_alert_events(run_id, outcome.transitions, now)
+            self._dash.note_transitions(outcome.transitions)
             self._counts.alerts += len(outcome.transitions)
             for alert in outcome.transitions:
                 self._emit("alert", f"{alert.name} {alert.state.value}", alert=alert.name, state=alert.state.value,
@@ -265,6 +270,7 @@ class Monitor:
             self._counts.errors += 1
             self._emit("error", failure, step="routing")
         self._counts.ticks += 1
+        self._dash.ticker.bump()
         self._observer.tick(self.snapshot)
         self._summarise(now)
 
@@ -335,6 +341,7 @@ class Monitor:
         with self._guard:
             self._pending.extend(samples)
             self._latest.update({series_key(s): s for s in samples})
+        self._dash.charts.add(samples)
         if len(self._queue) >= FLUSH_BATCH and self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 

@@ -12,6 +12,7 @@ and 202 is only answered once the monitor has acknowledged the batch.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import ipaddress
 import json
@@ -30,7 +31,7 @@ from wfdoctor.app.monitor_view import MonitorView, Overloaded
 from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
-from wfdoctor.surface.web_dashboard import dashboard_routes
+from wfdoctor.surface.web_dashboard import CLOSING, PUBLIC_ROUTES, close_streams, dashboard_routes
 from wfdoctor.surface.web_ingest import ingest_routes
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
@@ -134,12 +135,17 @@ def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
 
 
 def _bearer_check(token: str) -> Middleware:
+    """The token as a bearer header or as `?token=` (EventSource and sendBeacon cannot set headers). The
+    dashboard's page and static files are the package's own, not the machine's: served without it."""
     expected = f"Bearer {token}".encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.match_info.route.name in PUBLIC_ROUTES:  # the route the router chose, not a path prefix
+            return await handler(request)
         given = request.headers.get("Authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
+        query = request.query.get("token", "").encode()
+        if not (hmac.compare_digest(given, expected) or hmac.compare_digest(query, token.encode())):
             return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         return await handler(request)
 
@@ -159,6 +165,8 @@ def build_app(view: MonitorView, token: str | None, registry: MetricRegistry | N
     app = web.Application(client_max_size=MAX_BODY_BYTES,
                           middlewares=[_bearer_check(token)] if token is not None else [])
     app.add_routes(_routes(view, registry or load_metrics()))
+    app[CLOSING] = asyncio.Event()
+    app.on_shutdown.append(close_streams)
     return app
 
 

@@ -1,12 +1,162 @@
-"""The dashboard: `/`, `/static/*` (the page, uPlot, wf-perf-monitor.js) and its live feed."""
+"""The dashboard: `/`, `/static/*` (the page, uPlot, wf-perf-monitor.js) and its live feed.
+
+Static files are the package's `data/web` tree read once when the routes are made: a request names a key
+of that table or gets 404, so no path from a URL ever reaches the file system (no `..`, no symlink, no
+file added later). The feed is Server-Sent Events: one `charts` event per monitor tick with the points a
+client has not been sent (each client keeps its own cursor), an `overview` event every OVERVIEW_EVERY_S,
+a comment when nothing else was sent for HEARTBEAT_S (proxies close silent connections). At most
+MAX_STREAMS clients at once: each one costs a task and a JSON encoding per tick. Streams end when the
+server shuts down (`close_streams`), so a stopping monitor does not wait SHUTDOWN_S on an open tab.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from dataclasses import asdict, dataclass
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+
+import orjson
 from aiohttp import web
 
 from wfdoctor.app.monitor_view import MonitorView
+from wfdoctor.model import Alert
+
+MAX_STREAMS = 16
+OVERVIEW_EVERY_S = 2.0
+HEARTBEAT_S = 15.0
+RETRY_MS = 2000                  # what EventSource waits before reconnecting after the monitor went away
+PUBLIC_ROUTES = frozenset({"dashboard", "dashboard-static"})   # the package's own files: no token needed
+CLOSING = web.AppKey("dashboard_closing", asyncio.Event)
+TYPES = {".html": "text/html", ".js": "text/javascript", ".mjs": "text/javascript", ".css": "text/css",
+         ".png": "image/png", ".svg": "image/svg+xml", ".json": "application/json"}
+# Only the page's own files and what it loads; inline scripts never run (defence in depth behind textContent).
+PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; connect-src 'self'; "
+               "img-src 'self' data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+
+
+@dataclass(frozen=True)
+class StaticFile:
+    body: bytes
+    content_type: str
+    cache: str
+
+
+def static_files(root: Traversable | None = None) -> dict[str, StaticFile]:
+    """Every file under `data/web`, by its path relative to it ("vendor/uPlot.min.css")."""
+    table: dict[str, StaticFile] = {}
+
+    def walk(folder: Traversable, prefix: str) -> None:
+        for entry in folder.iterdir():
+            if entry.is_dir():
+                walk(entry, f"{prefix}{entry.name}/")
+            elif entry.is_file():
+                suffix = entry.name[entry.name.rfind("."):] if "." in entry.name else ""
+                # vendored files change only with wfdoctor's version; ours may change under a running dev server
+                cache = "public, max-age=86400" if prefix.startswith("vendor/") else "no-cache"
+                table[prefix + entry.name] = StaticFile(entry.read_bytes(), TYPES.get(suffix, "text/plain"), cache)
+
+    walk(root or files("wfdoctor").joinpath("data", "web"), "")
+    return table
+
+
+def _alert(alert: Alert) -> dict[str, object]:
+    return {**asdict(alert), "state": alert.state.value, "fingerprint": alert.fingerprint}
+
+
+def overview(view: MonitorView) -> dict[str, object]:
+    """What the dashboard's panels show (GET /api/overview and the `overview` event)."""
+    return {
+        "now": time.time(),
+        "alerts": [_alert(alert) for alert in view.active_alerts()],
+        "recent_alerts": [_alert(alert) for alert in view.recent_alerts()],
+        "actions": [asdict(action) for action in view.recent_actions()],
+        "findings": [{**{k: v for k, v in finding.to_dict().items() if k != "evidence"},
+                      "evidence_count": len(finding.evidence)} for finding in view.current_findings()],
+        "runs": [asdict(run) for run in view.recent_runs()],
+        "settings": asdict(view.ui_settings()),
+    }
+
+
+def _event(name: str, data: object) -> bytes:
+    return b"event: " + name.encode() + b"\ndata: " + orjson.dumps(data) + b"\n\n"
+
+
+async def close_streams(app: web.Application) -> None:
+    """on_shutdown: every open stream ends now, before the server waits for handlers in flight."""
+    app[CLOSING].set()
 
 
 def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
-    """Routes of the dashboard page and the data it draws."""
-    return []
+    """Routes of the dashboard page and the data it draws (`build_app` sets CLOSING and close_streams)."""
+    table = static_files()
+    streams = 0
+
+    def serve(name: str, extra: dict[str, str] | None = None) -> web.Response:
+        item = table.get(name)
+        if item is None:
+            raise web.HTTPNotFound(text="no such file")
+        charset = "utf-8" if item.content_type.startswith("text/") else None
+        return web.Response(body=item.body, content_type=item.content_type, charset=charset,
+                            headers={"Cache-Control": item.cache, "X-Content-Type-Options": "nosniff", **(extra or {})})
+
+    async def index(request: web.Request) -> web.Response:
+        return serve("index.html", {"Content-Security-Policy": PAGE_POLICY})
+
+    async def static(request: web.Request) -> web.Response:
+        return serve(request.match_info["path"])
+
+    async def api_overview(request: web.Request) -> web.Response:
+        return web.Response(body=orjson.dumps(overview(view)), content_type="application/json")
+
+    async def stream(request: web.Request) -> web.StreamResponse:
+        nonlocal streams
+        if streams >= MAX_STREAMS:
+            return web.json_response({"error": f"{MAX_STREAMS} dashboards are streaming already; close one"},
+                                     status=503, headers={"Retry-After": "5"})
+        streams += 1
+        try:
+            return await _feed(request, view)
+        finally:
+            streams -= 1
+
+    return [web.get("/", index, name="dashboard"), web.get("/static/{path:.+}", static, name="dashboard-static"),
+            web.get("/api/overview", api_overview),
+            web.get("/api/stream", stream)]
+
+
+async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
+    response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
+                                           "X-Accel-Buffering": "no"})
+    await response.prepare(request)
+    closing = request.app[CLOSING]
+    closed = asyncio.ensure_future(closing.wait())
+    await response.write(f"retry: {RETRY_MS}\n\n".encode())
+    since, seen, shown, said = 0.0, 0, float("-inf"), time.monotonic()   # the overview goes out at once
+    try:
+        while not closing.is_set():
+            tick = asyncio.ensure_future(view.next_tick(seen, HEARTBEAT_S))
+            await asyncio.wait({tick, closed}, return_when=asyncio.FIRST_COMPLETED)
+            if not tick.done():
+                tick.cancel()
+                break
+            seen = tick.result()
+            out = []
+            series = view.chart_series(since)
+            if series:
+                since = max(line.until for line in series)
+                out.append(_event("charts", {"tick": seen, "series": [asdict(line) for line in series]}))
+            now = time.monotonic()
+            if now - shown >= OVERVIEW_EVERY_S:
+                shown = now
+                out.append(_event("overview", overview(view)))
+            if not out and now - said >= HEARTBEAT_S:
+                out.append(b": heartbeat\n\n")
+            if out:
+                said = now
+                await response.write(b"".join(out))
+    finally:
+        closed.cancel()
+    await response.write_eof()
+    return response

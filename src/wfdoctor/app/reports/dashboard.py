@@ -14,6 +14,7 @@ class ChartSeries:
     name: str
     unit: str
     points: list[tuple[float, float]] = field(default_factory=list)   # (ts, value), oldest first
+    until: float = 0.0   # the arrival stamp of the last point: a client asks `chart_series(until)` next
 
 
 @dataclass(frozen=True)
