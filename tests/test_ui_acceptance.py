@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -22,8 +21,7 @@ from typing import Any
 import pytest
 
 from tests.browser_tools import page_url, static_pages
-from tests.monitoring_tools import wait_until_ready
-from wfdoctor.sense.backends.embedded import free_port
+from wfdoctor.testing.monitor_process import running_monitor
 
 # A CPU hog that names itself, so the verdict can be checked by name. Each hog runs in its own session:
 # Linux's autogroup scheduler shares the CPU between sessions first, so hogs in one session could never
@@ -43,22 +41,11 @@ class RunningMonitor:
 
 
 @pytest.fixture
-def monitor(tmp_path: Path, closed_url: str) -> Iterator[RunningMonitor]:
-    """A real monitor on a free port with its own database; process list every second, no canary."""
-    env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "wfdoctor.db"), "XDG_CONFIG_HOME": str(tmp_path / "config")}
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.5",
-                             "--process-interval", "1", "--canary", "off", "--backend", closed_url,
-                             "--listen", f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until_ready(f"{url}/healthz", 60, lambda: None if proc.poll() is None else proc.stderr.read())
-        yield RunningMonitor(url, tmp_path / "wfdoctor.db", env)
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        _, err = proc.communicate(timeout=60)
-        assert proc.returncode == 0 and "Traceback" not in err, err[-2000:]
+def monitor(tmp_path: Path) -> Iterator[RunningMonitor]:
+    """A real monitor on a free port with its own database; the process list every second."""
+    db = tmp_path / "wfdoctor.db"
+    with running_monitor(db, 0.5, options=["--process-interval", "1"]) as url:
+        yield RunningMonitor(url, db, os.environ | {"WFDOCTOR_DB": str(db), "XDG_CONFIG_HOME": str(tmp_path)})
 
 
 @pytest.fixture
@@ -96,7 +83,7 @@ def diagnose(monitor: RunningMonitor, closed_url: str) -> dict[str, Any]:
     time.sleep(1.5)  # the monitor writes a batch every second
     proc = subprocess.run([sys.executable, "-m", "wfdoctor", "diagnose", "--json", "--window", "0.3", "--backend",
                            closed_url, "--no-embedded", "--fail-on", "never"], env=monitor.env, capture_output=True,
-                          text=True, timeout=120)
+                          text=True, timeout=120, check=False)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
     return json.loads(proc.stdout)
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,14 +23,14 @@ START_TIMEOUT_S = 60.0
 
 
 @contextmanager
-def running_monitor(db: Path, interval_s: float, token: str | None = None) -> Iterator[str]:
-    """The monitor at `interval_s` on `db` (no canary, no server to find; `--token` where given) until the
-    block ends: its base URL."""
+def running_monitor(db: Path, interval_s: float, token: str | None = None, options: Sequence[str] = ()) -> Iterator[str]:
+    """The monitor at `interval_s` on `db` (no canary, no server to find; `--token` where given; more
+    `options` of the command) until the block ends: its base URL."""
     port = free_port()
     env = os.environ | {"WFDOCTOR_DB": str(db), "XDG_CONFIG_HOME": str(db.parent / "config")}
     process = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval",
                                 str(interval_s), "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}",
-                                "--listen", f"127.0.0.1:{port}", *(["--token", token] if token else [])],
+                                "--listen", f"127.0.0.1:{port}", *(["--token", token] if token else []), *options],
                                env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
