@@ -377,6 +377,10 @@ class Monitor(DashboardQueries):
     async def _retention(self, store: MonitorStore) -> None:
         await retention_pass(store, time.time(), self.options.raw_retention_s, self.options.aggregate_retention_s)
 
+    def note(self, message: str, /, **fields: str | float | int | bool | None) -> None:
+        """Say something in the monitor's event stream (the surface says where it serves the dashboard)."""
+        self._emit("note", message, **fields)
+
     def _emit(self, kind: str, message: str, /, **fields: str | float | int | bool | None) -> None:
         self._observer.event(MonitorEvent(kind, time.time(), message, dict(fields)))
 

@@ -151,7 +151,9 @@ async def serve_web(monitor: Monitor, options: MonitorOptions) -> Callable[[], A
     from wfdoctor.surface.web import start_web
 
     host, port = listen_address(options.listen)
-    return (await start_web(monitor, host, port, options.token)).close
+    server = await start_web(monitor, host, port, options.token)
+    monitor.note(f"dashboard at {server.url}/ (metrics at {server.url}/metrics)", url=server.url)
+    return server.close
 
 
 @alerts_app.command("list")
