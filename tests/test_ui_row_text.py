@@ -54,3 +54,9 @@ def test_monitor_help_names_the_dashboard_and_the_page_door(wfdoctor) -> None:
     text = " ".join(result.stdout.split())
     for where in ("http://127.0.0.1:8471/", "wf-perf-monitor.js", "POST /api/frames", "GET /api/settings"):
         assert where in text, where
+
+
+def test_a_page_name_reaches_the_row_as_one_line_of_text(tmp_path: Path, wfdoctor, closed_url: str) -> None:
+    seed(tmp_path / "wfdoctor.db", [replace(r, page="\x1b[2J[bold]chat\nview") for r in busy_page()])
+    line = ui_line(wfdoctor, closed_url)
+    assert "\x1b" not in line and "[bold]chat view" in line.replace("  ", " ")
