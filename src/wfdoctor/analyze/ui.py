@@ -252,7 +252,7 @@ def _frame_causes(page: PageWindow, machine: Machine, limits: UiLimits, remedies
             Priority.HIGH if machine_leads else Priority.MEDIUM,
             f"{_frames(page)}, while the machine's CPU was {machine.cpu or 0:.0%} busy and other processes used "
             f"{machine.other_cores:.2f} cores: {others}{browser}; the page's own script ran "
-            f"{page.per_second(page.script_s):.0f} ms per second ({min(page_share, 1):.0%} of the time over budget)",
+            f"{page.per_second(page.script_s):.0f} ms per second ({page_share:.0%} of the time over budget)",
             RemedyId.UI_MACHINE_CONTENTION, remedies, frame_evidence(page, SCRIPT_TIME) + machine.evidence))
     return findings
 
@@ -284,7 +284,7 @@ def _page_causes(page: PageWindow, limits: UiLimits, remedies: Remedies,
         findings.append(_finding(
             "UI_PAGE_SCRIPT", "the page's own script blocks the main thread", Priority.HIGH,
             f"{_frames(page)}; {page.long_tasks} long tasks, script {page.per_second(page.script_s):.0f} ms per second "
-            f"= {min(script_share, 1):.0%} of the time over budget{top}", RemedyId.UI_PAGE_SCRIPT, remedies,
+            f"({script_share:.0%} of the time over budget){top}", RemedyId.UI_PAGE_SCRIPT, remedies,
             frame_evidence(page, SCRIPT_TIME) + machine_evidence))
     return findings
 

@@ -69,9 +69,11 @@ def monitor(
                                         "dry run, except auto_apply steps of the config).")] = False,
     headless: Annotated[bool, typer.Option("--headless", help="No live view: one JSON object per event on "
                                            "stderr.")] = False,
-    listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT of /metrics and the API (default "
-                                                  "127.0.0.1:8471; another host needs --token).")] = None,
-    token: Annotated[Optional[str], typer.Option("--token", help="Bearer token the web side requires.")] = None,
+    listen: Annotated[Optional[str], typer.Option("--listen", help="HOST:PORT of the dashboard (/), /metrics, "
+                                                  "the API and the page door (POST /api/frames, GET /api/settings). "
+                                                  "Default 127.0.0.1:8471; another host needs --token.")] = None,
+    token: Annotated[Optional[str], typer.Option("--token", help="Bearer token the web side requires (pages "
+                                                 "and the dashboard pass it as ?token=).")] = None,
     otlp: Annotated[Optional[str], typer.Option("--otlp", callback=url, help="Also export the latest samples to "
                                                 "this OTLP/HTTP metrics URL, e.g. http://127.0.0.1:4318/v1/metrics "
                                                 "(needs the otlp extra).")] = None,
@@ -80,7 +82,12 @@ def monitor(
     run_for: Annotated[Optional[float], typer.Option("--duration", min=0.1, help="Stop after this many seconds "
                                                      "(default: until SIGTERM or Ctrl-C).")] = None,
 ) -> None:
-    """Watch the machine and the LLM servers continuously: alerts, routing, recovery, /metrics."""
+    """Watch the machine and the LLM servers continuously: alerts, routing, recovery, /metrics.
+
+    Open the dashboard at http://127.0.0.1:8471/ (--listen). Pages report their frames with
+    wf-perf-monitor.js (served at /static/wf-perf-monitor.js) to POST /api/frames and read
+    GET /api/settings; `wfdoctor diagnose` then judges the UI row (docs/ui.md).
+    """
     from wfdoctor.config.monitor import canary_seconds, duration_seconds, load_monitor_config
     from wfdoctor.surface.views.monitor import HeadlessLog, LiveView, library_logs_to
 

@@ -16,6 +16,7 @@ from rich.text import Text
 
 from wfdoctor.analyze.tiers import Limit
 from wfdoctor.analyze.triage import MissingInput, RowStatus
+from wfdoctor.analyze.ui import ROW as UI_ROW, text
 from wfdoctor.app.reports.diagnose import BackendStatus, DiagnoseReport
 from wfdoctor.config.facts import Targets, Thresholds
 from wfdoctor.config.rules import Action
@@ -25,6 +26,7 @@ from wfdoctor.surface.views.safe import plain, shown
 from wfdoctor.units import format_bytes, format_value, subject
 
 SCHEMA_ID = "wfdoctor.diagnose/v1"
+PAGE_CHARS = 40   # a page name in the matrix: the findings below show it whole (up to 80)
 ROW_STATUS_STYLE = {"findings": "bold red", "ok": "green", "partial": "green", "not_measured": "dim",
                     "no_rules": "dim"}
 
@@ -172,6 +174,33 @@ def _missing_by_command(report: DiagnoseReport, not_measured: list[MissingInput]
     return "; ".join(f"{', '.join(codes)} via {command}" for command, codes in by_command.items())
 
 
+def _pages(names: list[str]) -> str:
+    """"page 'a'" or "pages 'a', 'b'": page names (the pages' own text: cut, on one line) as a row names them."""
+    unique = list(dict.fromkeys(names))
+    return ("page " if len(unique) == 1 else "pages ") + ", ".join(f"'{text(name, PAGE_CHARS)}'" for name in unique)
+
+
+def _found(report: DiagnoseReport, row: RowStatus) -> str:
+    """The row's finding codes, each listed once; on the UI row with the pages each was found on."""
+    on_pages: dict[str, list[str]] = {code: [] for code in row.findings}
+    for finding in report.findings:
+        if row.id == UI_ROW and finding.row == row.id:
+            on_pages.setdefault(finding.code, []).extend(s.labels["page"] for s in finding.evidence[:1]
+                                                         if "page" in s.labels)
+    return ", ".join(code + (f" ({_pages(pages)})" if pages else "") for code, pages in on_pages.items())
+
+
+def _slowest_page(report: DiagnoseReport, row: RowStatus) -> str:
+    """On a healthy UI row, the slowest page judged (the sample the SLOW_FRAMES rule read): what was measured."""
+    slowest = next((s for s in report.run.samples if s.metric == "wf_ui_frame_time_seconds"
+                    and s.label("stat") == "mean" and "window_s" in s.labels), None)
+    if row.id != UI_ROW or slowest is None:
+        return ""
+    # 0.1 ms: the budget is 16.67 ms, and a smooth 60 Hz page's 16.7 would round up to 17 beside it
+    return f"; slowest {_pages([slowest.labels['page']])}: {slowest.value * 1000:.1f} ms mean frame time over " \
+           f"{slowest.label('window_s')} s"
+
+
 def matrix_table(report: DiagnoseReport) -> Table:
     table = Table(title="Performance triage matrix (WF-TECH-010)", title_justify="left")
     for column in ("symptom", "likely cause", "priority", "status"):
@@ -179,11 +208,12 @@ def matrix_table(report: DiagnoseReport) -> Table:
     for row in report.rows:
         missing = _missing_by_command(report, row.not_measured)
         if row.status == "findings":
-            status = "FOUND: " + ", ".join(dict.fromkeys(row.findings))  # a cause found on two pages is listed once
+            status = "FOUND: " + plain(_found(report, row))
         elif row.status == "not_measured":
             status = "not measured: " + missing
         else:
-            status = f"ok ({len(row.checked)} checked)" + (f"; not measured: {missing}" if missing else "")
+            status = f"ok ({len(row.checked)} checked{plain(_slowest_page(report, row))})" + \
+                (f"; not measured: {missing}" if missing else "")
         table.add_row(row.symptom, row.likely_cause, row.priority, Text(status, style=ROW_STATUS_STYLE[row.status]))
     return table
 
