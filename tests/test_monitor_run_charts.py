@@ -67,7 +67,7 @@ def test_two_finished_runs_are_charted_once_each_however_often_the_runs_are_refr
         first = dash.charts.series(0.0)
         asyncio.run(dash.refresh_runs(store))
         asyncio.run(dash.refresh_runs(store))
-    line = f"tokens runs, SmolLM2 @ {URL}"
+    line = "tokens: SmolLM2 @ 127.0.0.1:8080"
     assert points(first) == {("tokens", line): [40.0, 42.0], ("ttft", line): [0.2, 0.3]}
     assert dash.charts.series(max(s.until for s in first)) == []   # nothing re-added
     assert points(dash.charts.series(0.0)) == points(first)
@@ -112,7 +112,7 @@ def test_a_tokens_run_finishing_while_the_monitor_runs_appears_within_one_refres
     assert not any(s.chart in ("tokens", "ttft") for s in before)
     runs = {(s.chart, s.name): len(s.points) for s in after if s.chart in ("tokens", "ttft")}
     # the line names the model the run found (it was not named on the command line)
-    assert runs == {(chart, f"tokens runs, {MODEL} @ {server.base_url}"): 1 for chart in ("tokens", "ttft")}
+    assert runs == {(chart, f"tokens: {MODEL} @ {server.base_url.removeprefix('http://')}"): 1 for chart in ("tokens", "ttft")}
     assert waited < 30
 
 

@@ -150,15 +150,16 @@ class Ticker:
         if self.count <= seen:
             try:
                 await asyncio.wait_for(self._event.wait(), timeout_s)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 pass
         return self.count
 
 
 def run_line(row: RunSample) -> str:
-    """A run's line: one per command, server and model ("tokens runs, SmolLM2 @ http://127.0.0.1:8080")."""
-    server = " @ ".join(part for part in (row.model, row.backend) if part)
-    return f"{row.command} runs" + (f", {server}" if server else "")
+    """A run's line: one per command, server and model ("tokens: SmolLM2 @ 127.0.0.1:8080"), short enough
+    for a chart's legend."""
+    server = " @ ".join(part for part in (row.model, row.backend.removeprefix("http://")) if part)
+    return row.command + (f": {server}" if server else "")
 
 
 class RunPoints:
