@@ -24,15 +24,17 @@ from wfdoctor.store.monitoring import MonitorStore
 from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
 
 URL = "http://127.0.0.1:8080"
-# A `tokens` run recorded by another process (the user's shell): runs of the monitor's own process are its
-# canary's, charted as they were measured.
+# Runs recorded by another process (the user's shell): runs of the monitor's own process are its canary's,
+# charted as they were measured. `tokens` names its server and model; `diagnose` the servers it was given.
 ELSEWHERE = """
 import json, sys, time
+from pathlib import Path
 from wfdoctor.model import Run, Sample
 from wfdoctor.store.db import Store
-with Store.open(__import__("pathlib").Path(sys.argv[1])) as store:
-    for tps, ttft in json.loads(sys.argv[2]):
-        run = Run(command="tokens", started_at=time.time(), settings={"backend": sys.argv[3], "model": "SmolLM2"})
+db, command, settings, runs = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
+with Store.open(db) as store:
+    for tps, ttft in runs:
+        run = Run(command=command, started_at=time.time(), settings=settings)
         with store.recording(run):
             store.add_samples(run.id, [
                 Sample(metric, value, unit, "test", {"concurrency": c, "stat": stat})
@@ -40,11 +42,14 @@ with Store.open(__import__("pathlib").Path(sys.argv[1])) as store:
                                             ("wf_llm_time_to_first_token_seconds", "s", ttft))
                 for c, stat in (("1", "p50"), ("1", "p95"), ("4", "p50"))])
 """
+TOKENS = {"backend": URL, "model": "SmolLM2"}
 
 
-def record_elsewhere(db: Path, runs: list[tuple[float, float]]) -> None:
-    """Finished `tokens` runs with these (decode tokens/s, TTFT) medians, recorded by a child process."""
-    subprocess.run([sys.executable, "-c", ELSEWHERE, str(db), json.dumps(runs), URL], check=True, timeout=60)
+def record_elsewhere(db: Path, runs: list[tuple[float, float]], command: str = "tokens",
+                     settings: dict[str, object] = TOKENS) -> None:
+    """Finished runs with these (decode tokens/s, TTFT) medians, recorded by a child process."""
+    subprocess.run([sys.executable, "-c", ELSEWHERE, str(db), command, json.dumps(settings), json.dumps(runs)],
+                   check=True, timeout=60)
 
 
 def points(series: list[ChartSeries]) -> dict[tuple[str, str], list[float]]:
@@ -73,6 +78,16 @@ def test_two_finished_runs_are_charted_once_each_however_often_the_runs_are_refr
     assert points(dash.charts.series(0.0)) == points(first)
 
 
+def test_a_diagnose_check_is_charted_on_the_line_of_the_server_it_was_given(tmp_path: Path) -> None:
+    db = tmp_path / "w.db"
+    record_elsewhere(db, [(35.0, 0.25)], "diagnose", {"backends": [URL], "window_s": 5.0})
+    dash = DashboardState()
+    with MonitorStore.open(db) as store:
+        asyncio.run(dash.refresh_runs(store))
+    line = "diagnose: 127.0.0.1:8080"
+    assert points(dash.charts.series(0.0)) == {("tokens", line): [35.0], ("ttft", line): [0.25]}
+
+
 def test_a_monitor_starting_later_than_the_window_after_a_run_does_not_chart_it(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     record_elsewhere(db, [(40.0, 0.2)])
@@ -96,7 +111,7 @@ def test_a_tokens_run_finishing_while_the_monitor_runs_appears_within_one_refres
         before = monitor.chart_series(0.0)
         tokens = await asyncio.create_subprocess_exec(
             sys.executable, "-m", "wfdoctor", "tokens", "--backend", url, "--runs", "2", "--no-bandwidth",
-            env=os.environ | {"WFDOCTOR_DB": str(db)}, stdout=subprocess.DEVNULL)
+            "--fail-on", "never", env=os.environ | {"WFDOCTOR_DB": str(db)}, stdout=subprocess.DEVNULL)
         assert await asyncio.wait_for(tokens.wait(), 120) == 0
         finished = time.monotonic()
         while not any(s.chart == "tokens" for s in monitor.chart_series(0.0)) and time.monotonic() - finished < 30:
