@@ -1,11 +1,11 @@
-"""The dashboard's tokens/s and TTFT charts draw the token runs other processes record, beside the canary:
-each finished run's median at concurrency 1 is one point on its server's line, charted once however often
-the runs are re-read, and a run that finishes while the monitor runs appears within one refresh."""
+"""The dashboard's tokens/s and TTFT charts draw the token runs users make, beside the canary: each finished
+run's median at concurrency 1 is one point on its server's line, charted once however often the runs are
+re-read; a run that finishes while the monitor runs appears within one refresh; the canary's own runs stay on
+the canary's line only."""
 
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import subprocess
 import sys
@@ -24,32 +24,22 @@ from wfdoctor.store.monitoring import MonitorStore
 from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
 
 URL = "http://127.0.0.1:8080"
-# Runs recorded by another process (the user's shell): runs of the monitor's own process are its canary's,
-# charted as they were measured. `tokens` names its server and model; `diagnose` the servers it was given.
-ELSEWHERE = """
-import json, sys, time
-from pathlib import Path
-from wfdoctor.model import Run, Sample
-from wfdoctor.store.db import Store
-db, command, settings, runs = Path(sys.argv[1]), sys.argv[2], json.loads(sys.argv[3]), json.loads(sys.argv[4])
-with Store.open(db) as store:
-    for tps, ttft in runs:
-        run = Run(command=command, started_at=time.time(), settings=settings)
-        with store.recording(run):
-            store.add_samples(run.id, [
-                Sample(metric, value, unit, "test", {"concurrency": c, "stat": stat})
-                for metric, unit, value in (("wf_llm_decode_tokens_per_second", "tokens/s", tps),
-                                            ("wf_llm_time_to_first_token_seconds", "s", ttft))
-                for c, stat in (("1", "p50"), ("1", "p95"), ("4", "p50"))])
-"""
 TOKENS = {"backend": URL, "model": "SmolLM2"}
 
 
-def record_elsewhere(db: Path, runs: list[tuple[float, float]], command: str = "tokens",
-                     settings: dict[str, object] = TOKENS) -> None:
-    """Finished runs with these (decode tokens/s, TTFT) medians, recorded by a child process."""
-    subprocess.run([sys.executable, "-c", ELSEWHERE, str(db), command, json.dumps(settings), json.dumps(runs)],
-                   check=True, timeout=60)
+def record(db: Path, runs: list[tuple[float, float]], command: str = "tokens",
+           settings: dict[str, object] = TOKENS) -> None:
+    """Finished runs with these (decode tokens/s, TTFT) medians at concurrency 1 (and other statistics and
+    levels, which are not drawn)."""
+    with MonitorStore.open(db) as store:
+        for tps, ttft in runs:
+            run = Run(command=command, started_at=time.time(), settings=settings)
+            with store.recording(run):
+                store.add_samples(run.id or 0, [
+                    Sample(metric, value, unit, "test", {"concurrency": c, "stat": stat})
+                    for metric, unit, value in (("wf_llm_decode_tokens_per_second", "tokens/s", tps),
+                                                ("wf_llm_time_to_first_token_seconds", "s", ttft))
+                    for c, stat in (("1", "p50"), ("1", "p95"), ("4", "p50"))])
 
 
 def points(series: list[ChartSeries]) -> dict[tuple[str, str], list[float]]:
@@ -61,13 +51,10 @@ def points(series: list[ChartSeries]) -> dict[tuple[str, str], list[float]]:
 
 def test_two_finished_runs_are_charted_once_each_however_often_the_runs_are_refreshed(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    record_elsewhere(db, [(40.0, 0.2), (42.0, 0.3)])
+    record(db, [(40.0, 0.2), (42.0, 0.3)])
+    record(db, [(99.0, 9.0)], settings=TOKENS | {"canary": True})   # a monitor's canary: on the canary's line
     dash = DashboardState()
     with MonitorStore.open(db) as store:
-        mine = Run(command="tokens", started_at=time.time(), settings={"backend": URL, "model": "SmolLM2"})
-        with store.recording(mine):   # this process's own run: the canary's, already charted as measured
-            store.add_samples(mine.id, [Sample("wf_llm_decode_tokens_per_second", 99.0, "tokens/s", "t",
-                                               {"concurrency": "1", "stat": "p50"})])
         asyncio.run(dash.refresh_runs(store))
         first = dash.charts.series(0.0)
         asyncio.run(dash.refresh_runs(store))
@@ -80,7 +67,7 @@ def test_two_finished_runs_are_charted_once_each_however_often_the_runs_are_refr
 
 def test_a_diagnose_check_is_charted_on_the_line_of_the_server_it_was_given(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    record_elsewhere(db, [(35.0, 0.25)], "diagnose", {"backends": [URL], "window_s": 5.0})
+    record(db, [(35.0, 0.25)], "diagnose", {"backends": [URL], "window_s": 5.0})
     dash = DashboardState()
     with MonitorStore.open(db) as store:
         asyncio.run(dash.refresh_runs(store))
@@ -90,7 +77,7 @@ def test_a_diagnose_check_is_charted_on_the_line_of_the_server_it_was_given(tmp_
 
 def test_a_monitor_starting_later_than_the_window_after_a_run_does_not_chart_it(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
-    record_elsewhere(db, [(40.0, 0.2)])
+    record(db, [(40.0, 0.2)])
     dash = DashboardState(run_points=RunPoints(time.time() + RUNS_SINCE_S + 1))
     with MonitorStore.open(db) as store:
         asyncio.run(dash.refresh_runs(store))
@@ -127,12 +114,40 @@ def test_a_tokens_run_finishing_while_the_monitor_runs_appears_within_one_refres
     assert not any(s.chart in ("tokens", "ttft") for s in before)
     runs = {(s.chart, s.name): len(s.points) for s in after if s.chart in ("tokens", "ttft")}
     # the line names the model the run found (it was not named on the command line)
-    assert runs == {(chart, f"tokens: {MODEL} @ {server.base_url.removeprefix('http://')}"): 1 for chart in ("tokens", "ttft")}
+    line = f"tokens: {MODEL} @ {server.base_url.removeprefix('http://')}"
+    assert runs == {("tokens", line): 1, ("ttft", line): 1}
     assert waited < 30
 
 
 def test_the_canary_line_is_named_as_the_canary_and_a_pushed_server_line_by_its_url() -> None:
     dash = DashboardState()
-    dash.charts.add([Sample("wf_llm_decode_tokens_per_second", tps, "tokens/s", "t", {"stat": "p50", "url": URL} | extra)
-                     for tps, extra in ((30.0, {"check": "canary"}), (31.0, {}))])
+    dash.charts.add([Sample("wf_llm_decode_tokens_per_second", tps, "tokens/s", "t", {"stat": "p50", "url": URL} | more)
+                     for tps, more in ((30.0, {"check": "canary"}), (31.0, {}))])
     assert points(dash.charts.series(0.0)) == {("tokens", f"canary {URL}"): [30.0], ("tokens", URL): [31.0]}
+
+
+@pytest.mark.slow
+def test_the_canarys_runs_are_drawn_on_the_canary_line_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(monitor_module, "RUNS_EVERY_S", 0.3)
+
+    async def main(url: str) -> list[ChartSeries]:
+        monitor = Monitor(MonitorOptions(**FAST | {"canary_interval_s": 0.5, "backend_urls": [url]}), tmp_path / "w.db")
+        stop = asyncio.Event()
+        running = asyncio.create_task(monitor.run(stop))
+        await asyncio.wait_for(monitor.started.wait(), 30)
+        started = time.monotonic()
+        while len(canary_points(monitor.chart_series(0.0))) < 2 and time.monotonic() - started < 60:
+            await asyncio.sleep(0.1)
+        await asyncio.sleep(1.0)   # refreshes of the runs after the canaries were stored
+        series = monitor.chart_series(0.0)
+        stop.set()
+        await running
+        return series
+
+    def canary_points(series: list[ChartSeries]) -> list[tuple[float, float]]:
+        return [p for s in series if s.chart == "tokens" and s.name.startswith("canary ") for p in s.points]
+
+    with FakeLLMServer(FakeConfig(ttft_s=0.02, itl_s=0.005, tokens=16)) as server:
+        series = asyncio.run(main(server.base_url))
+    assert len(canary_points(series)) >= 2
+    assert {s.name for s in series if s.chart in ("tokens", "ttft")} == {f"canary {server.base_url}"}

@@ -7,14 +7,13 @@ untrusted) cannot grow the monitor. Points carry the arrival stamp of the batch 
 a dashboard asks for what arrived after the stamp it was last sent, so a pushed sample whose
 own time is older than the newest one drawn still reaches every client exactly once.
 
-The tokens/s and TTFT charts also draw the token runs other processes record (`wfdoctor tokens`,
-`diagnose`): `RunPoints` reads their summaries from the store on the runs' schedule.
+The tokens/s and TTFT charts also draw the token runs users make (`wfdoctor tokens`, `diagnose`,
+from any process): `RunPoints` reads their summaries from the store on the runs' schedule.
 """
 
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 from collections import deque
@@ -163,10 +162,10 @@ def run_line(row: RunSample) -> str:
 
 
 class RunPoints:
-    """The summaries of token runs that other processes record, each run's points charted once.
+    """The summaries of the token runs users make, each run's points charted once.
 
-    The monitor's own canary runs went through its charts as they were measured (they are runs of
-    this process, left out). Each read asks for the samples after a moving time cursor; a run is
+    Canary runs (this monitor's, or an earlier one's) are left out: a monitor charts its canary as it
+    measures it, on the canary's own line. Each read asks for the samples after a moving time cursor; a run is
     remembered until the cursor passes its samples, so the SETTLE_S look-back (for a run whose
     samples were written just before it was marked finished) never charts a run twice.
     """
@@ -176,7 +175,7 @@ class RunPoints:
         self._charted: dict[int, float] = {}   # run id -> the time of its newest sample
 
     def read(self, store: MonitorStore, charts: ChartBuffer) -> None:
-        rows = store.finished_run_samples(list(RUN_CHARTS), RUN_COMMANDS, self._since, os.getpid())
+        rows = store.finished_run_samples(list(RUN_CHARTS), RUN_COMMANDS, self._since)
         charts.add_named((RUN_CHARTS[row.sample.metric], run_line(row), row.sample) for row in rows
                          if row.run_id not in self._charted and RUN_POINT.items() <= row.sample.labels.items())
         for row in rows:

@@ -82,10 +82,10 @@ class MonitorStore(Store):
                 (metric, start, end)).fetchall()
         return [sample for row in rows if (sample := _stored_sample(*row)) is not None]
 
-    def finished_run_samples(self, metrics: Sequence[str], commands: Sequence[str], since: float,
-                             other_than_pid: int) -> list[RunSample]:
-        """Samples of `metrics` taken after `since` by finished runs of `commands` that another process recorded,
-        oldest first: what the monitor's charts add from the store (its own canary's runs it charted already).
+    def finished_run_samples(self, metrics: Sequence[str], commands: Sequence[str], since: float) -> list[RunSample]:
+        """Samples of `metrics` taken after `since` by finished runs of `commands`, oldest first, but for the
+        monitor's canary runs (settings `canary`: a monitor charts its canary as it measures it): what the
+        monitor's charts add from the store.
 
         One query through the (metric, ts) index: only the new points of those metrics are read, however long
         the history; each run is found by its primary key. The server is the run's `backend` setting (tokens)
@@ -98,9 +98,10 @@ class MonitorStore(Store):
                  "s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s INDEXED BY samples_by_metric "
                  f"JOIN runs r ON r.id = s.run_id WHERE s.metric IN ({', '.join('?' for _ in metrics)}) "
                  f"AND s.ts > ? AND r.status = 'finished' AND r.command IN ({', '.join('?' for _ in commands)}) "
-                 "AND r.pid IS NOT ? AND json_valid(r.settings) ORDER BY s.ts, s.id")
+                 "AND json_valid(r.settings) AND NOT COALESCE(json_extract(r.settings, '$.canary'), 0) "
+                 "ORDER BY s.ts, s.id")
         with self._errors():
-            rows = self._db.execute(query, (*metrics, since, *commands, other_than_pid)).fetchall()
+            rows = self._db.execute(query, (*metrics, since, *commands)).fetchall()
         return [RunSample(int(run_id), str(command), str(backend), str(model), sample)
                 for run_id, command, backend, model, *row in rows if (sample := _stored_sample(*row)) is not None]
 
