@@ -9,8 +9,6 @@ either is missing.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -23,7 +21,8 @@ from wfdoctor.testing.monitor_process import running_monitor
 
 pytestmark = pytest.mark.slow   # a real monitor process and a browser (the `browser` fixture, tests/conftest.py)
 HOSTILE = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=1\">"
-REPO = Path(__file__).resolve().parent.parent
+
+
 @pytest.fixture
 def monitor(tmp_path: Path) -> Iterator[str]:
     """`wfdoctor monitor` at 5 ticks a second on a free port, no canary, its own database: the base URL."""
@@ -69,8 +68,7 @@ def test_the_dashboard_loads_its_charts_follow_the_monitor_and_it_reports_its_ow
     page.wait_for_function("() => (window.wfDashboard.drawn('frames') || {series: []}).series"
                            ".includes('wfdoctor-dashboard')", timeout=30_000)
     page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-    if os.environ.get("WFDOCTOR_UPDATE_SCREENSHOT"):   # the README's picture, refreshed on request only
-        shutil.copy(tmp_path / "dashboard.png", REPO / "docs" / "img" / "dashboard.png")
+    # (the README's picture, with a real server's lines, is scripts/dashboard_screenshot.py's)
     assert errors == []
 
 

@@ -136,7 +136,7 @@ def canary(url: str, model: str, db: Path) -> ProbeResult:
     """One short real request to `model` (no warm-up, 16 tokens, no bandwidth test) through the `tokens`
     pipeline: stored as a `tokens` run, so the regression history gets a point every canary interval."""
     options = TokensOptions(backend_url=url, model=model, runs=1, warmup=0, max_tokens=CANARY_MAX_TOKENS,
-                            timeout_s=CANARY_TIMEOUT_S, measure_bandwidth=False, embedded=False)
+                            timeout_s=CANARY_TIMEOUT_S, measure_bandwidth=False, embedded=False, canary=True)
     try:
         with Store.open(db) as store:
             report = run_tokens(options, store)

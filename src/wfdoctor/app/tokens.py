@@ -69,6 +69,7 @@ class TokensOptions:
     measure_bandwidth: bool = True
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
+    canary: bool = False                 # the monitor's canary: its dashboard charts it as measured, not from the store
 
     def __post_init__(self) -> None:
         """Usage errors surface when the options are made, before anything is opened or measured."""
@@ -205,7 +206,7 @@ def run_tokens(options: TokensOptions, store: Store, progress: Progress = SILENT
         "backend": options.backend_url, "model": options.model, "prompt_chars": len(prompt),
         "max_tokens": options.max_tokens, "runs": options.runs, "warmup": options.warmup,
         "concurrency": options.concurrency, "arrival": options.arrival, "rate_per_s": options.rate_per_s,
-        "api": options.api,
+        "api": options.api, "canary": options.canary,
     })
     request = GenerationRequest(prompt=prompt, model=options.model or "", max_tokens=options.max_tokens,
                                 api=options.api)

@@ -227,11 +227,12 @@ class Store:
                 for kind, target, level, applied, reason, before, after, error, ts, alert, outcome in rows]
 
     def finish_run(self, run: Run, status: str = "finished") -> None:
+        """Close the run, with the settings it learnt on the way (`tokens` finds its server and model)."""
         run.finished_at = run.finished_at or time.time()
         with self._errors():
             self._db.execute(
-                "UPDATE runs SET finished_at = ?, status = ?, tier = ?, environment = ? WHERE id = ?",
-                (run.finished_at, status, run.tier, json.dumps(run.environment), run.id),
+                "UPDATE runs SET finished_at = ?, status = ?, tier = ?, settings = ?, environment = ? WHERE id = ?",
+                (run.finished_at, status, run.tier, json.dumps(run.settings), json.dumps(run.environment), run.id),
             )
 
     @contextmanager

@@ -51,6 +51,17 @@ class Silence:
     expired_at: float | None
 
 
+@dataclass(frozen=True)
+class RunSample:
+    """A sample of a finished run, with what names the run on a chart: its id, command, server and model."""
+
+    run_id: int
+    command: str
+    backend: str
+    model: str
+    sample: Sample
+
+
 EVENT_COLUMNS = "id, ts, name, fingerprint, state, severity, labels, annotations, value, active_at, run_id"
 SILENCE_COLUMNS = "id, created_at, ends_at, matchers, comment, created_by, expired_at"
 # The monitor's raw samples older than the cut-off, a batch at a time (other commands' runs are history: kept).
@@ -70,6 +81,29 @@ class MonitorStore(Store):
                 "ON r.id = s.run_id WHERE s.metric = ? AND s.ts >= ? AND s.ts < ? AND r.status != 'failed'",
                 (metric, start, end)).fetchall()
         return [sample for row in rows if (sample := _stored_sample(*row)) is not None]
+
+    def finished_run_samples(self, metrics: Sequence[str], commands: Sequence[str], since: float) -> list[RunSample]:
+        """Samples of `metrics` taken after `since` by finished runs of `commands`, oldest first, but for the
+        monitor's canary runs (settings `canary`: a monitor charts its canary as it measures it): what the
+        monitor's charts add from the store.
+
+        One query through the (metric, ts) index: only the new points of those metrics are read, however long
+        the history; each run is found by its primary key. The server is the run's `backend` setting (tokens)
+        or the first of its `backends` (diagnose).
+        """
+        if not metrics or not commands:
+            return []
+        query = ("SELECT r.id, r.command, COALESCE(json_extract(r.settings, '$.backend'), "
+                 "json_extract(r.settings, '$.backends[0]'), ''), COALESCE(json_extract(r.settings, '$.model'), ''), "
+                 "s.metric, s.value, s.unit, s.source, s.labels, s.ts FROM samples s INDEXED BY samples_by_metric "
+                 f"JOIN runs r ON r.id = s.run_id WHERE s.metric IN ({', '.join('?' for _ in metrics)}) "
+                 f"AND s.ts > ? AND r.status = 'finished' AND r.command IN ({', '.join('?' for _ in commands)}) "
+                 "AND json_valid(r.settings) AND NOT COALESCE(json_extract(r.settings, '$.canary'), 0) "
+                 "ORDER BY s.ts, s.id")
+        with self._errors():
+            rows = self._db.execute(query, (*metrics, since, *commands)).fetchall()
+        return [RunSample(int(run_id), str(command), str(backend), str(model), sample)
+                for run_id, command, backend, model, *row in rows if (sample := _stored_sample(*row)) is not None]
 
     def _decoded(self, table: str, rows: Sequence[tuple[object, ...]],
                  decode: Callable[[tuple[object, ...]], T]) -> list[T]:

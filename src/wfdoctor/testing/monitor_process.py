@@ -23,13 +23,15 @@ START_TIMEOUT_S = 60.0
 
 
 @contextmanager
-def running_monitor(db: Path, interval_s: float, token: str | None = None, options: Sequence[str] = ()) -> Iterator[str]:
-    """The monitor at `interval_s` on `db` (no canary, no server to find; `--token` where given; more
-    `options` of the command) until the block ends: its base URL."""
+def running_monitor(db: Path, interval_s: float, token: str | None = None, options: Sequence[str] = (),
+                    backend: str | None = None, canary: str = "off") -> Iterator[str]:
+    """The monitor at `interval_s` on `db` (watching `backend`, else a port where no server is to be found; its
+    token canary every `canary`, off by default; `--token` where given; more `options` of the command) until the
+    block ends: its base URL."""
     port = free_port()
     env = os.environ | {"WFDOCTOR_DB": str(db), "XDG_CONFIG_HOME": str(db.parent / "config")}
     process = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval",
-                                str(interval_s), "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}",
+                                str(interval_s), "--canary", canary, "--backend", backend or f"http://127.0.0.1:{free_port()}",
                                 "--listen", f"127.0.0.1:{port}", *(["--token", token] if token else []), *options],
                                env=env, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
