@@ -17,7 +17,9 @@ RULE = FACTS.common["adaptive_quality"]
 BUDGET_S = FACTS.common["frame_budget_ms"] / 1000
 SLOW = BUDGET_S * RULE["lower_above"] * 1.1
 FAST = BUDGET_S * RULE["raise_below"] * 0.9
-WITHIN = BUDGET_S       # between the two thresholds: no change
+WITHIN = BUDGET_S       # between the two thresholds: no change while frames are missed...
+MISSING = RULE["raise_missed_share"] * 2 + 0.01   # ...as a page that misses a vsync now and then does
+ON_TIME = 0.0167        # a smooth page on a 60 Hz screen, as Chromium reports it: never under 0.85 x the budget
 
 
 class Clock:
@@ -39,10 +41,13 @@ def watch(**kwargs: object) -> tuple[UiWatch, Clock]:
     return UiWatch(FACTS, judge, clock=clock, **kwargs), clock  # type: ignore[arg-type]
 
 
-def send(ui: UiWatch, clock: Clock, frame_s: float, page: str = "chat", frames: int = 120) -> float:
-    """One report of `frames` frames at `frame_s` each, 2 s after the last; the quality it left."""
+def send(ui: UiWatch, clock: Clock, frame_s: float, page: str = "chat", frames: int = 120,
+         missed: float = 0.0) -> float:
+    """One report of `frames` frames at `frame_s` each (`missed` of them over budget), 2 s after the last;
+    the quality it left."""
     clock.now += 2
-    [sample] = ui.hold(report(page=page, ts=clock.now, frames=frames, frame_mean_s=frame_s))
+    [sample] = ui.hold(report(page=page, ts=clock.now, frames=frames, frame_mean_s=frame_s,
+                              over_budget_share=missed))
     assert (sample.metric, sample.unit, sample.labels) == ("wf_ui_quality", "ratio", {})
     return sample.value
 
@@ -69,7 +74,17 @@ def test_fast_frames_raise_it_by_the_smaller_step_up_to_the_cap() -> None:
 def test_frames_within_the_band_leave_the_quality_alone() -> None:
     ui, clock = watch()
     send(ui, clock, SLOW)
-    assert [send(ui, clock, WITHIN) for _ in range(5)] == [pytest.approx(1.0 - RULE["step_down"])] * 5
+    assert [send(ui, clock, WITHIN, missed=MISSING) for _ in range(5)] == [pytest.approx(1.0 - RULE["step_down"])] * 5
+
+
+def test_a_page_back_to_smooth_60_hz_raises_it_again() -> None:
+    """rAF never runs faster than the screen: at 60 Hz frames on time average the budget, not 0.85 x it."""
+    ui, clock = watch()
+    for _ in range(3):
+        send(ui, clock, SLOW)
+    lowered = ui.settings().quality
+    assert send(ui, clock, ON_TIME) == pytest.approx(lowered + RULE["step_up"])
+    assert "missed" in ui.settings().reason
 
 
 def test_the_rule_waits_for_a_window_of_frames_then_reads_the_newest() -> None:

@@ -47,6 +47,7 @@ class AdaptiveQuality(Strict):
     window_frames: int = Field(gt=0)
     lower_above: float = Field(gt=1)     # x budget
     raise_below: float = Field(gt=0, lt=1)
+    raise_missed_share: float = Field(ge=0, le=1)   # ...or every page missed at most this share of its frames
     step_down: float = Field(gt=0, le=1)
     step_up: float = Field(gt=0, le=1)
     floor: float = Field(gt=0, le=1)
@@ -124,33 +125,39 @@ class UiWatch:
                 del self._reports[page]
 
     # --- adaptive quality ---
-    def _page_means(self) -> dict[str, float]:
-        """Each page's frame-weighted mean frame time over its last `window_frames` frames (pages with fewer
-        frames in the window are not judged yet)."""
-        means = {}
+    def _page_frames(self) -> dict[str, tuple[float, float]]:
+        """Each page's frame-weighted mean frame time and share of missed frames over its last `window_frames`
+        frames (pages with fewer frames in the window are not judged yet)."""
+        judged = {}
         for page, reports in self._reports.items():
-            frames, total = 0, 0.0
+            frames, total, missed = 0, 0.0, 0.0
             for report in reversed(reports):
-                frames, total = frames + report.frames, total + report.frame_mean_s * report.frames
+                frames += report.frames
+                total += report.frame_mean_s * report.frames
+                missed += report.over_budget_share * report.frames
                 if frames >= self._rule.window_frames:
-                    means[page] = total / frames
+                    judged[page] = (total / frames, missed / frames)
                     break
-        return means
+        return judged
 
     def _adapt(self) -> None:
-        means = self._page_means()
-        if not means:
+        judged = self._page_frames()
+        if not judged:
             return
-        page, worst = max(means.items(), key=lambda item: item[1])
+        page, (worst, _) = max(judged.items(), key=lambda item: item[1][0])
+        missed = max(share for _, share in judged.values())
         rule, budget_ms, worst_ms = self._rule, self._budget_s * 1000, worst * 1000
         if worst > self._budget_s * rule.lower_above and self._quality > rule.floor:
             self._set(max(rule.floor, self._quality - rule.step_down),
                       f"adaptive: page {page[:80]!r} averaged {worst_ms:.1f} ms a frame over its last "
                       f"{rule.window_frames} frames (over {budget_ms:g} ms x {rule.lower_above:g})")
-        elif worst < self._budget_s * rule.raise_below and self._quality < rule.cap:
+        elif self._quality < rule.cap and (worst < self._budget_s * rule.raise_below
+                                           or (worst <= self._budget_s * rule.lower_above
+                                               and missed <= rule.raise_missed_share)):
             self._set(min(rule.cap, self._quality + rule.step_up),
-                      f"adaptive: every page averaged under {budget_ms:g} ms x {rule.raise_below:g} a frame "
-                      f"(slowest {worst_ms:.1f} ms)")
+                      f"adaptive: every page averaged under {budget_ms:g} ms x {rule.raise_below:g} a frame or "
+                      f"missed at most {rule.raise_missed_share:.0%} of its frames (slowest {worst_ms:.1f} ms, "
+                      f"{missed:.1%} missed)")
 
     def _set(self, quality: float, reason: str) -> None:
         self._quality, self._reason, self._updated = round(quality, 6), reason, self._clock()
