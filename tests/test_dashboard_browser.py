@@ -104,3 +104,20 @@ def test_with_a_token_the_page_passes_the_one_in_its_address_to_its_feed(browser
         page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
         assert page.locator("#status").inner_text() == "live"
         assert errors == []
+
+
+def test_a_model_name_with_markup_from_a_users_tokens_run_renders_as_text(browser: Any, monitor: str,
+                                                                          tmp_path: Path) -> None:
+    """Model names come from the server (its /v1/models, /api/tags): untrusted, like every name drawn."""
+    from tests.test_monitor_run_charts import record
+
+    record(tmp_path / "wfdoctor.db", [(40.0, 0.2)], settings={"backend": "http://127.0.0.1:8080", "model": HOSTILE})
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    errors = console_errors(page)
+    page.goto(monitor + "/")
+    page.wait_for_function("() => (window.wfDashboard.drawn('tokens') || {series: []}).series.length > 0",
+                           timeout=30_000)   # the runs are re-read every 10 s
+    assert HOSTILE in page.locator('.card[data-chart="tokens"]').inner_text()
+    assert page.evaluate("() => document.querySelectorAll('main img, main script').length") == 0
+    assert page.evaluate("() => window.__pwned") is None
+    assert errors == []
