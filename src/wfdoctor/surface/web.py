@@ -25,6 +25,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from yarl import URL
 
 from wfdoctor._version import __version__
 from wfdoctor.app.monitor_view import MonitorView, Overloaded
@@ -32,7 +33,7 @@ from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
 from wfdoctor.surface.web_dashboard import CLOSING, PUBLIC_ROUTES, close_streams, dashboard_routes
-from wfdoctor.surface.web_ingest import ingest_routes
+from wfdoctor.surface.web_ingest import CROSS_ORIGIN_ROUTES, ingest_routes
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
@@ -43,6 +44,7 @@ PUSH_SOURCE = "POST /api/samples"
 MAX_AHEAD_S = 60.0
 MAX_LABELS = 30                   # per pushed sample (Prometheus' label_limit); each one is in every alert it raises
 MAX_LABEL_VALUE = 1024            # characters (label_value_length_limit): a value travels in every alert and scrape
+FOREIGN_SITES = ("cross-site", "same-site")   # Sec-Fetch-Site of a page on another origin (another port is same-site)
 LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
 
 
@@ -152,6 +154,43 @@ def _bearer_check(token: str) -> Middleware:
     return check
 
 
+def _own_origin_only(token: str | None) -> Middleware:
+    """Refuse what another site asks of the monitor through the user's browser.
+
+    Any page the user opens can send a CORS "simple request" (a text/plain POST, a GET) to 127.0.0.1 without a
+    preflight: it cannot read the answer, but a POST to /api/samples would be accepted (pushed TTFTs firing
+    alerts and recovery), and 16 open /api/stream requests would lock the dashboard out. Browsers say where a
+    request comes from (`Origin` on cross-origin requests, `Sec-Fetch-Site` on all): only the page door
+    (CROSS_ORIGIN_ROUTES) and the package's own files are open to other origins. A page on a name the attacker
+    controls can rebind that name to 127.0.0.1 and read the answers as its own origin (DNS rebinding), so
+    without a token the Host must be a loopback name as well."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = _host_name(request.host)
+        if token is None and not is_loopback(host):
+            return _error(403, f"Host: {host[:80]!r} is not a loopback name (this monitor serves 127.0.0.1 only)")
+        route = request.match_info.route.name
+        if route in CROSS_ORIGIN_ROUTES or route in PUBLIC_ROUTES:
+            return await handler(request)
+        origin = request.headers.get("Origin")
+        if request.headers.get("Sec-Fetch-Site") in FOREIGN_SITES or (
+                origin is not None and origin != f"{request.scheme}://{request.host}"):
+            return _error(403, f"{request.path[:80]} answers only the monitor's own pages, not a page of "
+                               f"{(origin or 'another site')[:80]}")
+        return await handler(request)
+
+    return check
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header ("[::1]:8471" -> "::1"); "" for one that is not a host at all."""
+    try:
+        return (URL(f"http://{host}").host or "").strip("[]")
+    except ValueError:
+        return ""
+
+
 def is_loopback(host: str) -> bool:
     """True for 127.0.0.0/8, ::1 and `localhost`; a name or wildcard address is not loopback."""
     try:
@@ -162,8 +201,8 @@ def is_loopback(host: str) -> bool:
 
 def build_app(view: MonitorView, token: str | None, registry: MetricRegistry | None = None) -> web.Application:
     """The application (routes, body limit, token check) without a listening socket."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES,
-                          middlewares=[_bearer_check(token)] if token is not None else [])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
+        _own_origin_only(token), *([_bearer_check(token)] if token is not None else [])])
     app.add_routes(_routes(view, registry or load_metrics()))
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(close_streams)

@@ -27,6 +27,7 @@ from wfdoctor.model import FrameReport, ScriptTime, WfdoctorError
 MAX_FRAMES_BODY = 64 * 1024
 BODY_TYPES = ("application/json", "text/plain")
 RETRY_OVERLOADED_S = 1
+CROSS_ORIGIN_ROUTES = frozenset({"frames", "frames-preflight", "settings", "settings-preflight"})  # any page may
 CORS = {"Access-Control-Allow-Origin": "*"}
 PREFLIGHT = CORS | {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
                     "Access-Control-Allow-Headers": "Content-Type, Authorization", "Access-Control-Max-Age": "600"}
@@ -160,5 +161,7 @@ def ingest_routes(view: MonitorView) -> list[web.RouteDef]:
     async def preflight(request: web.Request) -> web.Response:
         return web.Response(status=204, headers=PREFLIGHT)
 
-    return [web.post("/api/frames", frames), web.options("/api/frames", preflight),
-            web.get("/api/settings", settings), web.options("/api/settings", preflight)]
+    return [web.post("/api/frames", frames, name="frames"),
+            web.options("/api/frames", preflight, name="frames-preflight"),
+            web.get("/api/settings", settings, name="settings"),
+            web.options("/api/settings", preflight, name="settings-preflight")]
