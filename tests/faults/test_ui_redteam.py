@@ -4,12 +4,17 @@ case is an attack that once worked (or nearly), and the answer it gets now."""
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.test_dashboard_api import DashView
+from tests.test_ui_diagnose import seed
+from tests.test_ui_judgement import busy_page
 from tests.test_frames_ingest import REPORT, FrameView, exchange, post
+from wfdoctor.model import FrameReport, ScriptTime
 
 EVIL = "http://evil.example"
 PUSH = json.dumps([{"metric": "wf_llm_time_to_first_token_seconds", "value": 99.0, "unit": "s"}]).encode()
@@ -62,3 +67,31 @@ def test_the_monitors_own_pages_and_other_pages_frames_still_pass() -> None:
                                              "Sec-Fetch-Site": "cross-site"},),
                        ("GET", "/metrics", b"", {"Host": "localhost:1"}))
     assert [status for status, _, _ in answers] == [200, 200, 202, 200, 200, 200, 202, 200]
+
+
+HOSTILE_PAGE = "[link=file:///etc/passwd]x[/link]\x1b[2J\n<script>alert(1)</script>\u202e" + "p" * 150
+HOSTILE_SCRIPT = "http://x/[bold]s[/bold]\x1b]8;;file:///etc\x07.js\n" + "s" * 200
+
+
+def hostile_reports(mean_ms: float) -> list[FrameReport]:
+    return [replace(r, page=HOSTILE_PAGE, frame_mean_s=mean_ms / 1000, frame_p95_s=mean_ms / 1000,
+                    frame_max_s=mean_ms / 1000, dom_nodes=10 ** 12 * i, heap_bytes=9e99 * (i % 2),
+                    scripts=[ScriptTime(HOSTILE_SCRIPT, HOSTILE_SCRIPT, s.duration_s, s.forced_layout_s)
+                             for s in r.scripts])
+            for i, r in enumerate(busy_page(forced_share=0.5))]
+
+
+@pytest.mark.parametrize("mean_ms", [66.7, 9e99])
+def test_diagnose_on_hostile_page_reports_prints_bounded_lines_of_text_and_valid_json(
+        tmp_path: Path, wfdoctor: Any, closed_url: str, mean_ms: float) -> None:
+    seed(tmp_path / "wfdoctor.db", hostile_reports(mean_ms), cpu=0.97, hogs={("66", "[b]hog\x1b[2J"): 1.5})
+    args = ("diagnose", "--window", "0.3", "--backend", closed_url, "--no-embedded", "--fail-on", "never")
+    document = wfdoctor(*args, "--json")
+    assert document.code == 0 and "Traceback" not in document.stderr, document.stderr
+    json.loads(document.stdout, parse_constant=lambda name: pytest.fail(f"{name} is not JSON"))
+    ui = [f for f in document.json()["findings"] if f["row"] == "ui_freezing"]
+    assert ui and all("\n" not in f["summary"] and len(f["summary"]) < 800 for f in ui)
+    shown = wfdoctor(*args)
+    assert shown.code == 0 and "Traceback" not in shown.stderr, shown.stderr
+    assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
+    assert "[link=file:///etc/passwd]x[/link]" in shown.stdout.replace("\n", "")  # shown, not read as markup
