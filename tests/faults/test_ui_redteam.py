@@ -3,7 +3,9 @@ case is an attack that once worked (or nearly), and the answer it gets now."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -11,10 +13,16 @@ from typing import Any
 import pytest
 
 from tests.test_dashboard_api import DashView
+from tests.test_frames import report
+from tests.test_frames_ingest import REPORT, FrameView, exchange, post
+from tests.test_monitor import FAST, StandIn
 from tests.test_ui_diagnose import seed
 from tests.test_ui_judgement import busy_page
-from tests.test_frames_ingest import REPORT, FrameView, exchange, post
-from wfdoctor.model import FrameReport, ScriptTime
+from wfdoctor.app.frames import METRICS as FRAME_METRICS
+from wfdoctor.app.monitor import Monitor, MonitorOptions, series_key
+from wfdoctor.app.monitor_view import RateLimited
+from wfdoctor.config.facts import load_facts
+from wfdoctor.model import FrameReport, Sample, ScriptTime
 
 EVIL = "http://evil.example"
 PUSH = json.dumps([{"metric": "wf_llm_time_to_first_token_seconds", "value": 99.0, "unit": "s"}]).encode()
@@ -95,3 +103,34 @@ def test_diagnose_on_hostile_page_reports_prints_bounded_lines_of_text_and_valid
     assert shown.code == 0 and "Traceback" not in shown.stderr, shown.stderr
     assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
     assert "[link=file:///etc/passwd]x[/link]" in shown.stdout.replace("\n", "")  # shown, not read as markup
+
+
+def test_a_flood_of_new_sessions_and_scripts_never_fills_the_monitors_series(tmp_path: Path) -> None:
+    # Each new session had its own budget, and each report could name 10 new scripts (20 new series): a
+    # hostile page filled the monitor's series capacity in a second, and then every push (a new tab, a
+    # benchmark's samples) was refused for the lookback.
+    limits = load_facts().limits.ui
+    monitor = Monitor(MonitorOptions(**FAST), tmp_path / "w.db", pipeline_factory=lambda context: StandIn(),
+                      ui_judge=lambda window: [])
+    refused: list[str] = []
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        running = asyncio.create_task(monitor.run(stop))
+        await monitor.started.wait()
+        for i in range(3000):
+            scripts = [ScriptTime(f"http://x/{i}-{n}.js", "FrameRequestCallback", 0.01, 0.0) for n in range(10)]
+            try:
+                monitor.accept_frames(report(ts=time.time(), session=f"s{i}", scripts=scripts))
+            except RateLimited as exc:
+                refused.append(str(exc))
+        monitor.accept([Sample("wf_llm_time_to_first_token_seconds", 0.2, "s", "bench", {"model": "m"},
+                               time.time())])    # room is left for the next push
+        stop.set()
+        await running
+
+    asyncio.run(main())
+    ui_series = {series_key(s) for s in monitor.latest_samples() if s.metric in FRAME_METRICS}
+    assert len(ui_series) <= limits.series < MonitorOptions().series_capacity
+    assert refused and all("\n" not in reason for reason in refused)
+    assert 3000 - len(refused) <= limits.reports_per_minute
