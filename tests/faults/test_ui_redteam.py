@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from tests.browser_tools import page_url
 from tests.test_dashboard_api import DashView
 from tests.test_frames import report
 from tests.test_frames_ingest import REPORT, FrameView, exchange, post
@@ -134,3 +135,60 @@ def test_a_flood_of_new_sessions_and_scripts_never_fills_the_monitors_series(tmp
     assert len(ui_series) <= limits.series < MonitorOptions().series_capacity
     assert refused and all("\n" not in reason for reason in refused)
     assert 3000 - len(refused) <= limits.reports_per_minute
+
+
+# --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---
+
+HOSTILE_PLATFORM = {
+    "rAF throws": "window.requestAnimationFrame = () => { throw new Error('hostile'); };",
+    "rAF throws after a few frames": "{ let n = 0; const raf = requestAnimationFrame.bind(window); "
+                                     "window.requestAnimationFrame = (cb) => { if (++n > 3) throw new Error('hostile'); "
+                                     "return raf(cb); }; }",
+    "PerformanceObserver throws": "window.PerformanceObserver = class { constructor() { throw new Error('hostile'); } "
+                                  "static get supportedEntryTypes() { throw new Error('hostile'); } };",
+    "fetch and sendBeacon throw": "window.fetch = () => { throw new Error('hostile'); }; "
+                                  "navigator.sendBeacon = () => { throw new Error('hostile'); };",
+    "fetch answers no promise": "window.fetch = () => undefined;",
+    "prototypes frozen": "Object.freeze(Array.prototype); Object.freeze(Object.prototype); "
+                         "Object.freeze(Map.prototype); Object.freeze(Float64Array.prototype);",
+    "performance.memory throws": "Object.defineProperty(performance, 'memory', { get() { throw new Error('hostile'); } });",
+    "no performance.memory": "Object.defineProperty(performance, 'memory', { value: undefined });",
+    "listeners throw": "document.addEventListener = window.addEventListener = () => { throw new Error('hostile'); };",
+    "timers throw": "window.setInterval = () => { throw new Error('hostile'); };",
+    "crypto throws": "Object.defineProperty(window, 'crypto', { get() { throw new Error('hostile'); } });",
+    "a page name whose toString throws": "window.hostilePage = { toString() { throw new Error('hostile'); } };",
+    "options of null": "window.hostileOptions = null;",
+}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("hostile", list(HOSTILE_PLATFORM.values()), ids=list(HOSTILE_PLATFORM))
+def test_the_perf_monitor_never_throws_into_a_hostile_page(browser: Any, web_pages: str, hostile: str) -> None:
+    context = browser.new_context()
+    try:
+        page = context.new_page()
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(page_url(web_pages, "idle", None, monitor="0"))
+        thrown = page.evaluate("""async ([hostile, endpoint]) => {
+          const { startPerfMonitor } = await import('/static/wf-perf-monitor.js');
+          (0, eval)(hostile);
+          const options = 'hostileOptions' in window ? window.hostileOptions
+            : { endpoint, page: window.hostilePage || 'hostile', intervalMs: 200 };
+          const thrown = [];
+          const monitors = [];
+          for (let i = 0; i < 2; i++) {   // two monitors in one page
+            try { monitors.push(startPerfMonitor(options)); } catch (e) { thrown.push('start: ' + e); }
+          }
+          await new Promise((resolve) => setTimeout(resolve, 600));
+          for (const monitor of monitors) {
+            for (const call of ['snapshot', 'flush', 'stop', 'stop', 'flush', 'snapshot']) {
+              try { monitor[call](); } catch (e) { thrown.push(call + ': ' + e); }
+            }
+          }
+          await new Promise((resolve) => setTimeout(resolve, 300));
+          return thrown;
+        }""", [hostile, "http://127.0.0.1:9/api/frames"])
+        assert thrown == [] and errors == []
+    finally:
+        context.close()
