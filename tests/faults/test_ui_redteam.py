@@ -24,6 +24,7 @@ from wfdoctor.app.monitor import Monitor, MonitorOptions, series_key
 from wfdoctor.app.monitor_view import RateLimited
 from wfdoctor.config.facts import load_facts
 from wfdoctor.model import FrameReport, Sample, ScriptTime
+from wfdoctor.surface import web, web_ingest
 
 EVIL = "http://evil.example"
 PUSH = json.dumps([{"metric": "wf_llm_time_to_first_token_seconds", "value": 99.0, "unit": "s"}]).encode()
@@ -135,6 +136,33 @@ def test_a_flood_of_new_sessions_and_scripts_never_fills_the_monitors_series(tmp
     assert len(ui_series) <= limits.series < MonitorOptions().series_capacity
     assert refused and all("\n" not in reason for reason in refused)
     assert 3000 - len(refused) <= limits.reports_per_minute
+
+
+
+@pytest.mark.parametrize("path", ["/api/frames", "/api/samples"])
+def test_a_body_sent_a_byte_at_a_time_is_cut_off_with_408(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # slow loris: a handler and a socket held for as long as the client pleases, per connection
+    monkeypatch.setattr(web_ingest, "BODY_DEADLINE_S", 0.5)
+    monkeypatch.setattr(web, "BODY_DEADLINE_S", 0.5)
+
+    async def main() -> bytes:
+        server = await web.start_web(View(), "127.0.0.1", 0, None)
+        try:
+            host, port = server.url.removeprefix("http://").split(":")
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: text/plain\r\n"
+                         f"Content-Length: 100\r\n\r\n{{".encode())
+            answer = b""
+            while not answer.endswith(b"}"):   # the whole answer, not the connection's end (aiohttp lingers)
+                answer += await asyncio.wait_for(reader.read(1024), 15)
+            writer.close()
+            return answer
+        finally:
+            await server.close()
+
+    answer = asyncio.run(main())
+    assert answer.startswith(b"HTTP/1.1 408") and b"Traceback" not in answer
+    assert one_line_error(answer.split(b"\r\n\r\n", 1)[1].decode()).startswith("body: not received within")
 
 
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---

@@ -33,7 +33,7 @@ from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
 from wfdoctor.surface.web_dashboard import CLOSING, PUBLIC_ROUTES, close_streams, dashboard_routes
-from wfdoctor.surface.web_ingest import CROSS_ORIGIN_ROUTES, ingest_routes
+from wfdoctor.surface.web_ingest import BODY_DEADLINE_S, CROSS_ORIGIN_ROUTES, ingest_routes, slow_body
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
@@ -111,7 +111,11 @@ def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
         return web.Response(body=encoder(collectors), headers={"Content-Type": content_type})
 
     async def samples(request: web.Request) -> web.Response:
-        body = await request.read()  # raises 413 past the application's client_max_size
+        try:
+            async with asyncio.timeout(BODY_DEADLINE_S):
+                body = await request.read()  # raises 413 past the application's client_max_size
+        except TimeoutError:
+            return slow_body()
         try:
             parsed = parse_samples(body, registry, time.time())
             view.accept(parsed)

@@ -11,6 +11,7 @@ milliseconds to the vocabulary's seconds; the monitor decides the rest (budget, 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
 import time
@@ -25,6 +26,9 @@ from wfdoctor.app.monitor_view import MonitorView, Overloaded, RateLimited
 from wfdoctor.model import FrameReport, ScriptTime, WfdoctorError
 
 MAX_FRAMES_BODY = 64 * 1024
+# A report is one packet and a push a few: a body still arriving after this is a client holding a handler and
+# a socket open one byte at a time (slow loris), so it is answered 408 and the connection closed.
+BODY_DEADLINE_S = 10.0
 BODY_TYPES = ("application/json", "text/plain")
 RETRY_OVERLOADED_S = 1
 CROSS_ORIGIN_ROUTES = frozenset({"frames", "frames-preflight", "settings", "settings-preflight"})  # any page may
@@ -133,6 +137,12 @@ async def _bounded_body(request: web.Request) -> bytes | None:
     return b"".join(chunks)
 
 
+def slow_body() -> web.Response:
+    """408 for a body not whole within BODY_DEADLINE_S; the connection is closed, not kept alive."""
+    return web.json_response({"error": f"body: not received within {BODY_DEADLINE_S:g} s"}, status=408,
+                             headers=CORS | {"Connection": "close"})
+
+
 def ingest_routes(view: MonitorView) -> list[web.RouteDef]:
     """Routes for pages that report their frames and read their settings."""
 
@@ -140,7 +150,11 @@ def ingest_routes(view: MonitorView) -> list[web.RouteDef]:
         if request.content_type not in BODY_TYPES:
             return _json({"error": f"Content-Type: {request.content_type} is not one of {', '.join(BODY_TYPES)}"},
                          415)
-        body = await _bounded_body(request)
+        try:
+            async with asyncio.timeout(BODY_DEADLINE_S):
+                body = await _bounded_body(request)
+        except TimeoutError:
+            return slow_body()
         if body is None:
             return _json({"error": f"body: over {MAX_FRAMES_BODY} bytes (a frame report is about 1 KiB)"}, 413)
         try:
