@@ -5,11 +5,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import socket
+import struct
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from tests.browser_tools import page_url
@@ -23,8 +27,9 @@ from wfdoctor.app.frames import METRICS as FRAME_METRICS
 from wfdoctor.app.monitor import Monitor, MonitorOptions, series_key
 from wfdoctor.app.monitor_view import RateLimited
 from wfdoctor.config.facts import load_facts
-from wfdoctor.model import FrameReport, Sample, ScriptTime
-from wfdoctor.surface import web, web_ingest
+from wfdoctor.model import Finding, FrameReport, Priority, Sample, ScriptTime
+from wfdoctor.surface import web, web_dashboard, web_ingest
+from wfdoctor.surface.web_dashboard import MAX_STREAMS
 
 EVIL = "http://evil.example"
 PUSH = json.dumps([{"metric": "wf_llm_time_to_first_token_seconds", "value": 99.0, "unit": "s"}]).encode()
@@ -163,6 +168,67 @@ def test_a_body_sent_a_byte_at_a_time_is_cut_off_with_408(path: str, monkeypatch
     answer = asyncio.run(main())
     assert answer.startswith(b"HTTP/1.1 408") and b"Traceback" not in answer
     assert one_line_error(answer.split(b"\r\n\r\n", 1)[1].decode()).startswith("body: not received within")
+
+
+
+def test_dashboards_that_never_read_their_stream_give_their_places_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A client that opens /api/stream and never reads: the server's writes block once the socket's buffers are
+    # full, and MAX_STREAMS of them held every place for good (every real dashboard then got 503).
+    monkeypatch.setattr(web_dashboard, "OVERVIEW_EVERY_S", 0.0)
+    monkeypatch.setattr(web_dashboard, "WRITE_DEADLINE_S", 1.0)
+    big = [Finding(rule_id="r", code="X", row="ui_freezing", symptom="s", cause="c", priority=Priority.LOW,
+                   actions=[], evidence=[], summary="x" * 20_000) for _ in range(20)]
+
+    async def never_reading(host: str, port: int) -> socket.socket:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.setblocking(False)
+        await asyncio.get_running_loop().sock_connect(sock, (host, port))
+        sock.sendall(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        return sock
+
+    async def main() -> int:
+        server = await web.start_web(View(findings=big), "127.0.0.1", 0, None)
+        host, port = server.url.removeprefix("http://").split(":")
+        stuck = [await never_reading(host, int(port)) for _ in range(MAX_STREAMS)]
+        try:
+            async with aiohttp.ClientSession() as session:
+                deadline = time.monotonic() + 30
+                while time.monotonic() < deadline:
+                    async with session.get(server.url + "/api/stream") as response:
+                        if response.status == 200:
+                            return response.status
+                    await asyncio.sleep(0.5)
+                return 503
+        finally:
+            for sock in stuck:
+                sock.close()
+            await server.close()
+
+    assert asyncio.run(main()) == 200
+
+
+
+def test_a_tab_closed_mid_stream_leaves_no_traceback_in_the_monitors_log(caplog: pytest.LogCaptureFixture) -> None:
+    # aiohttp logs a handler's exception with its traceback, and a reset stream raised from every write
+    async def main() -> None:
+        server = await web.start_web(View(), "127.0.0.1", 0, None)
+        host, port = server.url.removeprefix("http://").split(":")
+        try:
+            for _ in range(3):
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(b"GET /api/stream HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+                assert (await reader.readline()).startswith(b"HTTP/1.1 200")
+                sock = writer.get_extra_info("socket")
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))   # RST, not FIN
+                writer.transport.abort()
+            await asyncio.sleep(0.5)   # the feed's next writes meet the reset
+        finally:
+            await server.close()
+
+    with caplog.at_level(logging.WARNING):
+        asyncio.run(main())
+    assert [record for record in caplog.records if record.name.startswith("aiohttp")] == []
 
 
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---

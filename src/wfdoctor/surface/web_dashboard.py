@@ -26,6 +26,9 @@ from wfdoctor.model import Alert
 MAX_STREAMS = 16
 OVERVIEW_EVERY_S = 2.0
 HEARTBEAT_S = 15.0
+# A write blocks once the client's socket buffers are full: a client that never reads would hold its place in
+# MAX_STREAMS for good. A write not done within this drops the client (a real tab reads in milliseconds).
+WRITE_DEADLINE_S = 10.0
 RETRY_MS = 2000                  # what EventSource waits before reconnecting after the monitor went away
 PUBLIC_ROUTES = frozenset({"dashboard", "dashboard-static"})   # the package's own files: no token needed
 CLOSING = web.AppKey("dashboard_closing", asyncio.Event)
@@ -127,14 +130,16 @@ def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
 
 
 async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
+    """The stream until the server closes; a tab that went away (reset) or stopped reading (WRITE_DEADLINE_S)
+    ends it quietly: the monitor's log is for the machine, not for browsers closing tabs."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
     closing = request.app[CLOSING]
     closed = asyncio.ensure_future(closing.wait())
-    await response.write(f"retry: {RETRY_MS}\n\n".encode())
     since, seen, shown, said = 0.0, 0, float("-inf"), time.monotonic()   # the overview goes out at once
     try:
+        await _send(response, [f"retry: {RETRY_MS}\n\n".encode()])
         while not closing.is_set():
             tick = asyncio.ensure_future(view.next_tick(seen, HEARTBEAT_S))
             await asyncio.wait({tick, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -155,8 +160,17 @@ async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
                 out.append(b": heartbeat\n\n")
             if out:
                 said = now
-                await response.write(b"".join(out))
+                await _send(response, out)
+        await response.write_eof()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()   # nothing more can reach it: drop what is buffered too
+    except ConnectionError:
+        pass                            # the tab is gone: nobody to tell
     finally:
         closed.cancel()
-    await response.write_eof()
     return response
+
+
+async def _send(response: web.StreamResponse, parts: list[bytes]) -> None:
+    await asyncio.wait_for(response.write(b"".join(parts)), WRITE_DEADLINE_S)
