@@ -231,6 +231,14 @@ def test_a_tab_closed_mid_stream_leaves_no_traceback_in_the_monitors_log(caplog:
     assert [record for record in caplog.records if record.name.startswith("aiohttp")] == []
 
 
+
+@pytest.mark.parametrize("path", ["/", "/static/index.html"])
+def test_the_dashboard_page_is_under_its_policy_at_every_address(path: str) -> None:
+    [(status, headers, _)] = exchange(View(), ("GET", path, b"", {}))
+    assert status == 200 and "script-src 'self'" in headers["Content-Security-Policy"]
+    assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
+
+
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---
 
 HOSTILE_PLATFORM = {

@@ -96,16 +96,18 @@ def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
     table = static_files()
     streams = 0
 
-    def serve(name: str, extra: dict[str, str] | None = None) -> web.Response:
+    def serve(name: str) -> web.Response:
         item = table.get(name)
         if item is None:
             raise web.HTTPNotFound(text="no such file")
         charset = "utf-8" if item.content_type.startswith("text/") else None
+        # the page is the page at any of its addresses (/static/index.html too): always under its policy
+        policy = {"Content-Security-Policy": PAGE_POLICY} if item.content_type == "text/html" else {}
         return web.Response(body=item.body, content_type=item.content_type, charset=charset,
-                            headers={"Cache-Control": item.cache, "X-Content-Type-Options": "nosniff", **(extra or {})})
+                            headers={"Cache-Control": item.cache, "X-Content-Type-Options": "nosniff", **policy})
 
     async def index(request: web.Request) -> web.Response:
-        return serve("index.html", {"Content-Security-Policy": PAGE_POLICY})
+        return serve("index.html")
 
     async def static(request: web.Request) -> web.Response:
         return serve(request.match_info["path"])
