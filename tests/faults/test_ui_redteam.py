@@ -9,6 +9,7 @@ import logging
 import socket
 import struct
 import time
+import urllib.request
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,7 @@ from wfdoctor.config.facts import load_facts
 from wfdoctor.model import Finding, FrameReport, Priority, Sample, ScriptTime
 from wfdoctor.surface import web, web_dashboard, web_ingest
 from wfdoctor.surface.web_dashboard import MAX_STREAMS
+from wfdoctor.testing.monitor_process import running_monitor
 
 EVIL = "http://evil.example"
 PUSH = json.dumps([{"metric": "wf_llm_time_to_first_token_seconds", "value": 99.0, "unit": "s"}]).encode()
@@ -294,3 +296,39 @@ def test_the_perf_monitor_never_throws_into_a_hostile_page(browser: Any, web_pag
         assert thrown == [] and errors == []
     finally:
         context.close()
+
+
+MARKUP = "<script>window.__pwned=1</script><img src=x onerror=\"window.__pwned=1\">"
+
+
+def post_frames(url: str, report: dict[str, Any]) -> None:
+    request = urllib.request.Request(url + "/api/frames", data=json.dumps(report).encode(), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        assert response.status == 202
+
+
+@pytest.mark.slow
+def test_markup_in_a_reporting_pages_name_and_scripts_shows_as_text_in_the_dashboards_findings(
+        browser: Any, tmp_path: Path) -> None:
+    busy = {**REPORT, "page": MARKUP, "interval_s": 7.2, "frame_ms": {**REPORT["frame_ms"], "mean": 60.0, "p95": 70.0},
+            "fps": 16.7, "over_budget": 1.0, "long_tasks": {"count": 100, "ms": 6000.0},
+            "loaf": {"supported": True, "count": 100, "ms": 6000.0, "script_ms": 5500.0, "style_layout_ms": 100.0,
+                     "forced_layout_ms": 0.0, "scripts": [{"source": MARKUP, "invoker": MARKUP, "ms": 5000.0,
+                                                            "forced_layout_ms": 0.0}]}}
+    with running_monitor(tmp_path / "wfdoctor.db", 0.2) as url:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        errors: list[str] = []
+        page.on("pageerror", lambda error: errors.append(str(error)))
+        page.goto(url + "/")
+        page.wait_for_function("() => window.wfDashboard && window.wfDashboard.drawn('cpu')", timeout=30_000)
+        for _ in range(3):
+            post_frames(url, busy)
+        page.wait_for_function("() => document.getElementById('findings').textContent.includes('UI_PAGE_SCRIPT')",
+                               timeout=40_000)   # the live verdict runs every 10 s
+        findings = page.locator("#findings").inner_text()
+        assert MARKUP in findings
+        assert MARKUP in page.locator('.card[data-chart="frames"]').inner_text()
+        assert page.evaluate("() => document.querySelectorAll('main img, main script').length") == 0
+        assert page.evaluate("() => window.__pwned") is None
+        assert errors == []
