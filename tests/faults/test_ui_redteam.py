@@ -246,8 +246,8 @@ def test_the_dashboard_page_is_under_its_policy_at_every_address(path: str) -> N
 HOSTILE_PLATFORM = {
     "rAF throws": "window.requestAnimationFrame = () => { throw new Error('hostile'); };",
     "rAF throws after a few frames": "{ let n = 0; const raf = requestAnimationFrame.bind(window); "
-                                     "window.requestAnimationFrame = (cb) => { if (++n > 3) throw new Error('hostile'); "
-                                     "return raf(cb); }; }",
+                                     "window.requestAnimationFrame = (cb) => { "
+                                     "if (++n > 3) throw new Error('hostile'); return raf(cb); }; }",
     "PerformanceObserver throws": "window.PerformanceObserver = class { constructor() { throw new Error('hostile'); } "
                                   "static get supportedEntryTypes() { throw new Error('hostile'); } };",
     "fetch and sendBeacon throw": "window.fetch = () => { throw new Error('hostile'); }; "
@@ -255,7 +255,8 @@ HOSTILE_PLATFORM = {
     "fetch answers no promise": "window.fetch = () => undefined;",
     "prototypes frozen": "Object.freeze(Array.prototype); Object.freeze(Object.prototype); "
                          "Object.freeze(Map.prototype); Object.freeze(Float64Array.prototype);",
-    "performance.memory throws": "Object.defineProperty(performance, 'memory', { get() { throw new Error('hostile'); } });",
+    "performance.memory throws": "Object.defineProperty(performance, 'memory', "
+                                 "{ get() { throw new Error('hostile'); } });",
     "no performance.memory": "Object.defineProperty(performance, 'memory', { value: undefined });",
     "listeners throw": "document.addEventListener = window.addEventListener = () => { throw new Error('hostile'); };",
     "timers throw": "window.setInterval = () => { throw new Error('hostile'); };",
