@@ -333,3 +333,27 @@ def test_markup_in_a_reporting_pages_name_and_scripts_shows_as_text_in_the_dashb
         assert page.evaluate("() => document.querySelectorAll('main img, main script').length") == 0
         assert page.evaluate("() => window.__pwned") is None
         assert errors == []
+
+
+@pytest.mark.slow
+def test_a_page_of_another_origin_imports_the_perf_monitor_from_the_monitor(browser: Any, web_pages: str,
+                                                                           tmp_path: Path) -> None:
+    # the documented use: `import { startPerfMonitor } from "http://127.0.0.1:PORT/static/wf-perf-monitor.js"`
+    # from WIRTHFORGE's own server; a module script of another origin loads only with CORS
+    with running_monitor(tmp_path / "wfdoctor.db", 0.2) as url:
+        context = browser.new_context()
+        try:
+            page = context.new_page()
+            page.goto(page_url(web_pages, "idle", None, monitor="0"))
+            started = page.evaluate("""async (url) => {
+              const { startPerfMonitor } = await import(url + '/static/wf-perf-monitor.js');
+              const monitor = startPerfMonitor({ endpoint: url + '/api/frames', page: 'elsewhere', intervalMs: 200 });
+              await new Promise((resolve) => setTimeout(resolve, 600));
+              monitor.stop();
+              return typeof monitor.snapshot;
+            }""", url)
+        finally:
+            context.close()
+        assert started == "function"
+        with urllib.request.urlopen(url + "/metrics", timeout=10) as response:
+            assert 'page="elsewhere"' in response.read().decode()   # its reports arrived

@@ -110,7 +110,10 @@ def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
         return serve("index.html")
 
     async def static(request: web.Request) -> web.Response:
-        return serve(request.match_info["path"])
+        response = serve(request.match_info["path"])
+        # a page of another origin imports wf-perf-monitor.js as a module: CORS, for the package's public files
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
     async def api_overview(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(overview(view)), content_type="application/json")
