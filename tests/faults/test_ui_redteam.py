@@ -241,6 +241,13 @@ def test_the_dashboard_page_is_under_its_policy_at_every_address(path: str) -> N
     assert "frame-ancestors 'none'" in headers["Content-Security-Policy"]
 
 
+
+def test_head_of_the_stream_is_refused_not_answered_with_an_endless_body() -> None:
+    # HEAD must carry no body; the feed wrote its events after the headers anyway and held a stream place
+    [(status, _, _)] = exchange(View(), ("HEAD", "/api/stream", b"", {}))
+    assert status == 405
+
+
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---
 
 HOSTILE_PLATFORM = {

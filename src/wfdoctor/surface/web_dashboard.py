@@ -131,7 +131,7 @@ def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
 
     return [web.get("/", index, name="dashboard"), web.get("/static/{path:.+}", static, name="dashboard-static"),
             web.get("/api/overview", api_overview),
-            web.get("/api/stream", stream)]
+            web.get("/api/stream", stream, allow_head=False)]   # a HEAD got the endless body, and held a place
 
 
 async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
