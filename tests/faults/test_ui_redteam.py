@@ -4,10 +4,14 @@ case is an attack that once worked (or nearly), and the answer it gets now."""
 from __future__ import annotations
 
 import asyncio
+import http.client
 import json
 import logging
 import socket
+import signal
 import struct
+import subprocess
+import sys
 import time
 import urllib.request
 from dataclasses import dataclass, replace
@@ -18,10 +22,13 @@ import aiohttp
 import pytest
 
 from tests.browser_tools import page_url
+from tests.faults.test_frames_flood import ticks_between
+from tests.monitoring_tools import wait_until_ready
 from tests.test_dashboard_api import DashView
 from tests.test_frames import report
 from tests.test_frames_ingest import REPORT, FrameView, exchange, post
 from tests.test_monitor import FAST, StandIn
+from tests.test_monitor_cli import monitor_samples
 from tests.test_ui_diagnose import seed
 from tests.test_ui_judgement import busy_page
 from wfdoctor.app.frames import METRICS as FRAME_METRICS
@@ -29,6 +36,7 @@ from wfdoctor.app.monitor import Monitor, MonitorOptions, series_key
 from wfdoctor.app.monitor_view import RateLimited
 from wfdoctor.config.facts import load_facts
 from wfdoctor.model import Finding, FrameReport, Priority, Sample, ScriptTime
+from wfdoctor.sense.backends.embedded import free_port
 from wfdoctor.surface import web, web_dashboard, web_ingest
 from wfdoctor.surface.web_dashboard import MAX_STREAMS
 from wfdoctor.testing.monitor_process import running_monitor
@@ -246,6 +254,56 @@ def test_head_of_the_stream_is_refused_not_answered_with_an_endless_body() -> No
     # HEAD must carry no body; the feed wrote its events after the headers anyway and held a stream place
     [(status, _, _)] = exchange(View(), ("HEAD", "/api/stream", b"", {}))
     assert status == 405
+
+
+
+GARBAGE = [  # (body, content type): what a careless script or a hostile process posts to the page door
+    (b"", "text/plain"), (b"null", "text/plain"), (b"[]", "application/json"),
+    (b"[" * 5000 + b"]" * 5000, "text/plain"),
+    (b"\xff\xfe\x00", "text/plain"), (b'{"v": 1, "v": 1}', "text/plain"), (b'{"v": NaN}', "text/plain"),
+    (b'{"v": Infinity}', "text/plain"), (b'{"v": 1e999}', "text/plain"), (b"{" + b" " * 70_000 + b"}", "text/plain"),
+    (json.dumps({**REPORT, "frames": "120"}).encode(), "text/plain"),
+    (json.dumps({**REPORT, "frame_ms": {**REPORT["frame_ms"], "mean": 1e308}}).encode(), "text/plain"),
+    (json.dumps({**REPORT, "heap_bytes": 1e300}).encode(), "text/plain"),
+    (json.dumps({**REPORT, "fps": -1}).encode(), "text/plain"),
+    (json.dumps({**REPORT, "page": ""}).encode(), "text/plain"),
+    (json.dumps({**REPORT, "session": "a/../b"}).encode(), "text/plain"),
+    (json.dumps({**REPORT, "loaf": {**REPORT["loaf"], "scripts": REPORT["loaf"]["scripts"] * 11}}).encode(),
+     "text/plain"),
+    (json.dumps(REPORT).encode(), "application/x-www-form-urlencoded"),
+    (json.dumps(REPORT).encode(), "multipart/form-data"),
+]
+
+
+@pytest.mark.slow
+def test_garbage_at_the_page_door_is_4xx_with_one_line_and_the_monitor_keeps_ticking(tmp_path: Path) -> None:
+    db, port = tmp_path / "w.db", free_port()
+    monitor = subprocess.Popen([sys.executable, "-m", "wfdoctor", "monitor", "--headless", "--interval", "0.2",
+                                "--canary", "off", "--backend", f"http://127.0.0.1:{free_port()}", "--db", str(db),
+                                "--listen", f"127.0.0.1:{port}"], stderr=subprocess.PIPE, text=True)
+    answers = []
+    try:
+        wait_until_ready(f"http://127.0.0.1:{port}/healthz", deadline_s=30)
+        started = time.time()
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        for body, content_type in GARBAGE * 3:
+            connection.request("POST", "/api/frames", body, {"Content-Type": content_type})
+            response = connection.getresponse()
+            answers.append((response.status, response.read()))
+            if response.getheader("Connection", "") == "close":
+                connection.close()
+        time.sleep(2)
+        done = time.time()
+        monitor.send_signal(signal.SIGTERM)
+        _, err = monitor.communicate(timeout=60)
+    finally:
+        monitor.kill()
+        monitor.wait()
+    assert monitor.returncode == 0 and "Traceback" not in err, err[-2000:]
+    for status, body in answers:
+        assert 400 <= status < 500 and one_line_error(body.decode()), (status, body[:200])
+    assert monitor_samples(db, "wf_ui_frames") == []
+    assert ticks_between(db, started, done) >= (done - started) / 0.2 / 3
 
 
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---
