@@ -7,8 +7,8 @@ import asyncio
 import http.client
 import json
 import logging
-import socket
 import signal
+import socket
 import struct
 import subprocess
 import sys
