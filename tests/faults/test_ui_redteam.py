@@ -306,6 +306,44 @@ def test_garbage_at_the_page_door_is_4xx_with_one_line_and_the_monitor_keeps_tic
     assert ticks_between(db, started, done) >= (done - started) / 0.2 / 3
 
 
+
+def raw_exchange(token: str | None, *requests: bytes) -> list[bytes]:
+    """Each request sent byte for byte on its own connection (an HTTP client would refuse to send them)."""
+    async def main() -> list[bytes]:
+        server = await web.start_web(View(), "127.0.0.1", 0, token)
+        host, port = server.url.removeprefix("http://").split(":")
+        answers = []
+        try:
+            for request in requests:
+                reader, writer = await asyncio.open_connection(host, int(port))
+                writer.write(request)
+                answers.append(await asyncio.wait_for(reader.read(), 10))
+                writer.close()
+        finally:
+            await server.close()
+        return answers
+    return asyncio.run(main())
+
+
+def test_a_token_header_that_is_not_utf8_is_401_not_a_500_and_the_scheme_is_any_case() -> None:
+    head = b"GET /api/overview HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    answers = raw_exchange("s3cret", head + b"Authorization: Bearer \xff\xfe\r\n\r\n",
+                           head + b"Authorization: bearer s3cret\r\n\r\n", head + b"Authorization: s3cret\r\n\r\n")
+    assert [answer.split(b" ", 2)[1] for answer in answers] == [b"401", b"200", b"401"]
+
+
+def test_garbage_request_lines_are_one_line_each_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING):
+        answers = raw_exchange(None, b"GET /api/overview?token=\xff\x1b[2J HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+                               b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http at all\r\n\r\n")
+    assert all(answer.split(b" ", 2)[1] == b"400" for answer in answers)
+    records = [r for r in caplog.records if r.name.startswith("aiohttp")]
+    assert records   # aiohttp did log them: as one line each
+    for record in records:
+        assert record.exc_info is None and "\n" not in record.getMessage() and "\x1b" not in record.getMessage()
+        assert len(record.getMessage()) <= web.LOG_LINE_CHARS
+
+
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---
 
 HOSTILE_PLATFORM = {

@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -44,6 +45,7 @@ PUSH_SOURCE = "POST /api/samples"
 MAX_AHEAD_S = 60.0
 MAX_LABELS = 30                   # per pushed sample (Prometheus' label_limit); each one is in every alert it raises
 MAX_LABEL_VALUE = 1024            # characters (label_value_length_limit): a value travels in every alert and scrape
+LOG_LINE_CHARS = 300              # what one line of aiohttp's log keeps of a client's garbage
 FOREIGN_SITES = ("cross-site", "same-site")   # Sec-Fetch-Site of a page on another origin (another port is same-site)
 LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
 
@@ -143,15 +145,17 @@ def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
 def _bearer_check(token: str) -> Middleware:
     """The token as a bearer header or as `?token=` (EventSource and sendBeacon cannot set headers). The
     dashboard's page and static files are the package's own, not the machine's: served without it."""
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
         if request.match_info.route.name in PUBLIC_ROUTES:  # the route the router chose, not a path prefix
             return await handler(request)
-        given = request.headers.get("Authorization", "").encode()
-        query = request.query.get("token", "").encode()
-        if not (hmac.compare_digest(given, expected) or hmac.compare_digest(query, token.encode())):
+        # aiohttp decodes header bytes that are not UTF-8 as surrogates: kept as the bytes they were, not a 500
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        query = request.query.get("token", "")
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(given.encode(errors="surrogateescape"), expected)
+                or hmac.compare_digest(query.encode(errors="surrogateescape"), expected)):
             return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         return await handler(request)
 
@@ -224,6 +228,18 @@ class WebServer:
         await self._runner.cleanup()
 
 
+class _OneLine(logging.Filter):
+    """aiohttp logs what it could not handle (a request line that is not HTTP, a handler's bug) with its
+    traceback; anything on the machine can send those, and the monitor's log is one line an event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            line = " ".join(f"{record.getMessage()}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}".split())
+            record.msg = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line[:LOG_LINE_CHARS])
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 async def start_web(view: MonitorView, host: str, port: int, token: str | None) -> WebServer:
     """Serve the view on host:port. Refuses a non-loopback address without a token, and an empty token."""
     if token is not None and not token:
@@ -233,6 +249,9 @@ async def start_web(view: MonitorView, host: str, port: int, token: str | None) 
                             f"exposes this machine's processes and models to the network (give --token, or "
                             f"listen on 127.0.0.1)")
     # A stopping monitor waits at most SHUTDOWN_S for requests in flight, not aiohttp's 60 s.
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _OneLine) for f in server_log.filters):
+        server_log.addFilter(_OneLine())
     runner = web.AppRunner(build_app(view, token), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     try:
