@@ -26,7 +26,7 @@ from tests.faults.test_frames_flood import ticks_between
 from tests.monitoring_tools import wait_until_ready
 from tests.test_dashboard_api import DashView
 from tests.test_frames import report
-from tests.test_frames_ingest import REPORT, FrameView, exchange, post
+from tests.test_frames_ingest import REPORT, FrameView, changed, exchange, post
 from tests.test_monitor import FAST, StandIn
 from tests.test_monitor_cli import monitor_samples
 from tests.test_ui_diagnose import seed
@@ -342,6 +342,17 @@ def test_garbage_request_lines_are_one_line_each_in_the_log(caplog: pytest.LogCa
     for record in records:
         assert record.exc_info is None and "\n" not in record.getMessage() and "\x1b" not in record.getMessage()
         assert len(record.getMessage()) <= web.LOG_LINE_CHARS
+
+
+
+@pytest.mark.parametrize(("path", "value"), [("frame_ms.mean", 1e308), ("heap_bytes", 1e300), ("dom_nodes", 10 ** 30),
+                                             ("fps", 1e99), ("loaf.scripts.0.ms", 1e16)])
+def test_an_absurd_number_is_400_naming_its_field(path: str, value: float) -> None:
+    view = View()
+    [(status, _, text)] = exchange(view, post(changed(path, value)))
+    field = ".".join(f"[{part}]" if part.isdigit() else part for part in path.split(".")).replace(".[", "[")
+    assert status == 400 and one_line_error(text).startswith(f"body.{field}: ")
+    assert view.accepted == []
 
 
 # --- in real Chromium (the `browser` fixture is per module and holds an event loop: these stay last) ---

@@ -36,7 +36,10 @@ CORS = {"Access-Control-Allow-Origin": "*"}
 PREFLIGHT = CORS | {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
                     "Access-Control-Allow-Headers": "Content-Type, Authorization", "Access-Control-Max-Age": "600"}
 
-Number = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+# Far above anything a browser measures (ms: 30,000 years; bytes: a petabyte), far below what the store refuses:
+# 1e300 ms was answered 400 by the store's check naming a metric, not the field, and 1e99 was judged and printed.
+MAX_NUMBER = 1e15
+Number = Annotated[float, Field(ge=0, le=MAX_NUMBER, allow_inf_nan=False)]
 Count = Annotated[int, Field(ge=0, le=100_000)]
 PageText = Annotated[str, Field(max_length=300)]
 
@@ -89,7 +92,7 @@ class WireReport(Wire):
     over_budget: float = Field(ge=0, le=1, allow_inf_nan=False)
     long_tasks: LongTasks
     loaf: Loaf
-    dom_nodes: Annotated[int, Field(ge=0)] | None = None
+    dom_nodes: Annotated[int, Field(ge=0, le=MAX_NUMBER)] | None = None
     heap_bytes: Number | None = None
     grade: Literal["EXCELLENT", "GOOD", "POOR", ""] = ""
 
