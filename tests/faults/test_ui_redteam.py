@@ -33,6 +33,7 @@ from tests.test_ui_diagnose import seed
 from tests.test_ui_judgement import busy_page
 from wfdoctor.app.frames import METRICS as FRAME_METRICS
 from wfdoctor.app.monitor import Monitor, MonitorOptions, series_key
+from wfdoctor.app.monitor_ui import UiWatch
 from wfdoctor.app.monitor_view import RateLimited
 from wfdoctor.config.facts import load_facts
 from wfdoctor.model import Finding, FrameReport, Priority, Sample, ScriptTime
@@ -120,6 +121,26 @@ def test_diagnose_on_hostile_page_reports_prints_bounded_lines_of_text_and_valid
     assert shown.code == 0 and "Traceback" not in shown.stderr, shown.stderr
     assert "\x1b" not in shown.stdout and "\u202e" not in shown.stdout
     assert "[link=file:///etc/passwd]x[/link]" in shown.stdout.replace("\n", "")  # shown, not read as markup
+
+
+def test_sessions_taking_turns_share_one_budget_per_minute() -> None:
+    # 100 tabs (real or invented) each within its own budget: together past the monitor's
+    limits = load_facts().limits.ui
+    clock = [1_800_000_000.0]
+    watch = UiWatch(load_facts(), lambda context: [], clock=lambda: clock[0])
+    admitted, refused = 0, []
+    for _ in range(10):
+        for tab in range(100):
+            try:
+                watch.admit("chat", f"tab{tab}")
+                admitted += 1
+            except RateLimited as exc:
+                refused.append(exc)
+        clock[0] += 1.0
+    assert admitted == limits.reports_per_minute
+    assert all("limits.ui.reports_per_minute" in str(exc) and 0 < exc.retry_after_s <= 60 for exc in refused)
+    clock[0] += 60.0
+    watch.admit("chat", "tab0")   # a minute later the budget is back
 
 
 def test_a_flood_of_new_sessions_and_scripts_never_fills_the_monitors_series(tmp_path: Path) -> None:
