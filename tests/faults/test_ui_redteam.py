@@ -372,3 +372,15 @@ def test_an_absurd_number_is_400_naming_its_field(path: str, value: float) -> No
     field = ".".join(f"[{part}]" if part.isdigit() else part for part in path.split(".")).replace(".[", "[")
     assert status == 400 and one_line_error(text).startswith(f"body.{field}: ")
     assert view.accepted == []
+
+
+def test_with_a_token_a_pages_preflight_is_answered_so_it_can_send_the_header() -> None:
+    # the preflight advertises Authorization, but a preflight never carries it: it was 401, so the header never went
+    preflight = (b"OPTIONS /api/frames HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: http://127.0.0.1:3000\r\n"
+                 b"Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: authorization\r\n"
+                 b"Connection: close\r\n\r\n")
+    bare = b"POST /api/frames HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    answered, refused = raw_exchange("s3cret", preflight, bare)
+    assert answered.startswith(b"HTTP/1.1 204")
+    assert b"Access-Control-Allow-Headers: Content-Type, Authorization" in answered
+    assert refused.startswith(b"HTTP/1.1 401")   # the report itself still needs the token

@@ -34,7 +34,8 @@ from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
 from wfdoctor.surface.web_dashboard import CLOSING, PUBLIC_ROUTES, close_streams, dashboard_routes
-from wfdoctor.surface.web_ingest import BODY_DEADLINE_S, CROSS_ORIGIN_ROUTES, ingest_routes, slow_body
+from wfdoctor.surface.web_ingest import (BODY_DEADLINE_S, CROSS_ORIGIN_ROUTES, PREFLIGHT_ROUTES, ingest_routes,
+                                         slow_body)
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
@@ -149,7 +150,8 @@ def _bearer_check(token: str) -> Middleware:
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.route.name in PUBLIC_ROUTES:  # the route the router chose, not a path prefix
+        # the route the router chose, not a path prefix; a CORS preflight never carries credentials (Fetch spec)
+        if request.match_info.route.name in PUBLIC_ROUTES | PREFLIGHT_ROUTES:
             return await handler(request)
         # aiohttp decodes header bytes that are not UTF-8 as surrogates: kept as the bytes they were, not a 500
         scheme, _, given = request.headers.get("Authorization", "").partition(" ")

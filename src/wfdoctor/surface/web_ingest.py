@@ -31,7 +31,8 @@ MAX_FRAMES_BODY = 64 * 1024
 BODY_DEADLINE_S = 10.0
 BODY_TYPES = ("application/json", "text/plain")
 RETRY_OVERLOADED_S = 1
-CROSS_ORIGIN_ROUTES = frozenset({"frames", "frames-preflight", "settings", "settings-preflight"})  # any page may
+PREFLIGHT_ROUTES = frozenset({"frames-preflight", "settings-preflight"})
+CROSS_ORIGIN_ROUTES = frozenset({"frames", "settings"}) | PREFLIGHT_ROUTES   # any page may
 CORS = {"Access-Control-Allow-Origin": "*"}
 PREFLIGHT = CORS | {"Access-Control-Allow-Methods": "GET, POST, OPTIONS",
                     "Access-Control-Allow-Headers": "Content-Type, Authorization", "Access-Control-Max-Age": "600"}
