@@ -23,6 +23,7 @@ from pathlib import Path
 
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.app.datafiles import load_data_files
+from wfdoctor.app.frames import METRICS as FRAME_METRICS
 from wfdoctor.app.frames import frame_samples
 from wfdoctor.app.monitor_events import MonitorObserver, QuietObserver
 from wfdoctor.app.monitor_charts import RUNS_EVERY_S, DashboardQueries, DashboardState
@@ -114,7 +115,11 @@ class Monitor(DashboardQueries):
     def accept_frames(self, report: FrameReport) -> None:
         ui = self._ui_watch()
         ui.admit(report.page, report.session)  # RateLimited past the page's budget, before any work
-        self.accept(frame_samples(report))
+        samples = frame_samples(report)
+        with self._guard:
+            held = {key for key in self._latest if key[0] in FRAME_METRICS}
+        ui.check_room(len(held), len({series_key(s) for s in samples} - held))
+        self.accept(samples)
         self._take(ProbeResult(ui.hold(report)), "ui")
 
     def ui_settings(self) -> UiSettings:

@@ -79,6 +79,7 @@ class UiWatch:
         self._clock = clock
         self._lock = threading.Lock()
         self._arrivals: OrderedDict[tuple[str, str], deque[float]] = OrderedDict()
+        self._all_arrivals: deque[float] = deque()   # every page's: a session id is free to invent
         self._reports: dict[str, deque[FrameReport]] = {}
         self._machine: deque[Sample] = deque()
         self._findings: list[Finding] = []
@@ -104,7 +105,21 @@ class UiWatch:
             if len(arrivals) >= budget:
                 raise RateLimited(f"page {page[:80]!r} session {session!r}: over {budget} reports per minute "
                                   f"(limits.ui.reports_per_page_per_minute)", arrivals[0] + MINUTE_S - now)
+            everyone = self._all_arrivals
+            while everyone and everyone[0] <= now - MINUTE_S:
+                everyone.popleft()
+            if len(everyone) >= self._limits.reports_per_minute:
+                raise RateLimited(f"over {self._limits.reports_per_minute} reports per minute from all pages "
+                                  f"(limits.ui.reports_per_minute)", everyone[0] + MINUTE_S - now)
+            everyone.append(now)
             arrivals.append(now)
+
+    def check_room(self, held: int, adding: int) -> None:
+        """RateLimited when `adding` new series would take frame reports past `limits.ui.series` of the
+        monitor's: a page picks its own label values, and the machine's series must keep their room."""
+        if adding and held + adding > self._limits.series:
+            raise RateLimited(f"frame reports hold {held} series of the monitor's, at most {self._limits.series} "
+                              f"(limits.ui.series): a page naming new sessions or scripts in every report?", MINUTE_S)
 
     def hold(self, report: FrameReport) -> list[Sample]:
         """Keep the report for the verdict, step the adaptive quality; the quality's sample after it."""

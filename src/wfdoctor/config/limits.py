@@ -87,6 +87,8 @@ class UiLimits(Strict):
     window_s: Positive               # diagnose and the monitor judge each page's last this many seconds
     min_frames: Count                # fewer frames in the window: not judged (never called healthy)
     reports_per_page_per_minute: Count  # the monitor refuses more (429) per (page, session)
+    reports_per_minute: Count        # ...and more from all pages and sessions together
+    series: Count                    # the monitor's series frame reports may hold (their labels are the pages')
     page_script_share: Share         # the page's own long-task / LoAF time >= this share of the time over budget
     contention_cpu: Share            # UI_MACHINE_CONTENTION: machine CPU busy share...
     contention_process_cores: Positive  # ...and processes other than the browser using this many cores together

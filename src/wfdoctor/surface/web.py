@@ -16,6 +16,7 @@ import asyncio
 import hmac
 import ipaddress
 import json
+import logging
 import re
 import time
 from dataclasses import asdict, dataclass
@@ -25,6 +26,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 from prometheus_client.exposition import choose_encoder
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from yarl import URL
 
 from wfdoctor._version import __version__
 from wfdoctor.app.monitor_view import MonitorView, Overloaded
@@ -32,7 +34,8 @@ from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
 from wfdoctor.surface.web_dashboard import CLOSING, PUBLIC_ROUTES, close_streams, dashboard_routes
-from wfdoctor.surface.web_ingest import ingest_routes
+from wfdoctor.surface.web_ingest import (BODY_DEADLINE_S, CROSS_ORIGIN_ROUTES, PREFLIGHT_ROUTES, ingest_routes,
+                                         slow_body)
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
@@ -43,6 +46,8 @@ PUSH_SOURCE = "POST /api/samples"
 MAX_AHEAD_S = 60.0
 MAX_LABELS = 30                   # per pushed sample (Prometheus' label_limit); each one is in every alert it raises
 MAX_LABEL_VALUE = 1024            # characters (label_value_length_limit): a value travels in every alert and scrape
+LOG_LINE_CHARS = 300              # what one line of aiohttp's log keeps of a client's garbage
+FOREIGN_SITES = ("cross-site", "same-site")   # Sec-Fetch-Site of a page on another origin (another port is same-site)
 LABEL_NAME = re.compile(r"(?!__)[a-zA-Z_][a-zA-Z0-9_]*")  # Prometheus's, less its reserved `__` names
 
 
@@ -109,7 +114,11 @@ def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
         return web.Response(body=encoder(collectors), headers={"Content-Type": content_type})
 
     async def samples(request: web.Request) -> web.Response:
-        body = await request.read()  # raises 413 past the application's client_max_size
+        try:
+            async with asyncio.timeout(BODY_DEADLINE_S):
+                body = await request.read()  # raises 413 past the application's client_max_size
+        except TimeoutError:
+            return slow_body()
         try:
             parsed = parse_samples(body, registry, time.time())
             view.accept(parsed)
@@ -137,19 +146,59 @@ def _routes(view: MonitorView, registry: MetricRegistry) -> list[web.RouteDef]:
 def _bearer_check(token: str) -> Middleware:
     """The token as a bearer header or as `?token=` (EventSource and sendBeacon cannot set headers). The
     dashboard's page and static files are the package's own, not the machine's: served without it."""
-    expected = f"Bearer {token}".encode()
+    expected = token.encode()
 
     @web.middleware
     async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
-        if request.match_info.route.name in PUBLIC_ROUTES:  # the route the router chose, not a path prefix
+        # the route the router chose, not a path prefix; a CORS preflight never carries credentials (Fetch spec)
+        if request.match_info.route.name in PUBLIC_ROUTES | PREFLIGHT_ROUTES:
             return await handler(request)
-        given = request.headers.get("Authorization", "").encode()
-        query = request.query.get("token", "").encode()
-        if not (hmac.compare_digest(given, expected) or hmac.compare_digest(query, token.encode())):
+        # aiohttp decodes header bytes that are not UTF-8 as surrogates: kept as the bytes they were, not a 500
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        query = request.query.get("token", "")
+        if not (scheme.lower() == "bearer" and hmac.compare_digest(given.encode(errors="surrogateescape"), expected)
+                or hmac.compare_digest(query.encode(errors="surrogateescape"), expected)):
             return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
         return await handler(request)
 
     return check
+
+
+def _own_origin_only(token: str | None) -> Middleware:
+    """Refuse what another site asks of the monitor through the user's browser.
+
+    Any page the user opens can send a CORS "simple request" (a text/plain POST, a GET) to 127.0.0.1 without a
+    preflight: it cannot read the answer, but a POST to /api/samples would be accepted (pushed TTFTs firing
+    alerts and recovery), and 16 open /api/stream requests would lock the dashboard out. Browsers say where a
+    request comes from (`Origin` on cross-origin requests, `Sec-Fetch-Site` on all): only the page door
+    (CROSS_ORIGIN_ROUTES) and the package's own files are open to other origins. A page on a name the attacker
+    controls can rebind that name to 127.0.0.1 and read the answers as its own origin (DNS rebinding), so
+    without a token the Host must be a loopback name as well."""
+
+    @web.middleware
+    async def check(request: web.Request, handler: Handler) -> web.StreamResponse:
+        host = _host_name(request.host)
+        if token is None and not is_loopback(host):
+            return _error(403, f"Host: {host[:80]!r} is not a loopback name (this monitor serves 127.0.0.1 only)")
+        route = request.match_info.route.name
+        if route in CROSS_ORIGIN_ROUTES or route in PUBLIC_ROUTES:
+            return await handler(request)
+        origin = request.headers.get("Origin")
+        if request.headers.get("Sec-Fetch-Site") in FOREIGN_SITES or (
+                origin is not None and origin != f"{request.scheme}://{request.host}"):
+            return _error(403, f"{request.path[:80]} answers only the monitor's own pages, not a page of "
+                               f"{(origin or 'another site')[:80]}")
+        return await handler(request)
+
+    return check
+
+
+def _host_name(host: str) -> str:
+    """The name in a Host header ("[::1]:8471" -> "::1"); "" for one that is not a host at all."""
+    try:
+        return (URL(f"http://{host}").host or "").strip("[]")
+    except ValueError:
+        return ""
 
 
 def is_loopback(host: str) -> bool:
@@ -162,8 +211,8 @@ def is_loopback(host: str) -> bool:
 
 def build_app(view: MonitorView, token: str | None, registry: MetricRegistry | None = None) -> web.Application:
     """The application (routes, body limit, token check) without a listening socket."""
-    app = web.Application(client_max_size=MAX_BODY_BYTES,
-                          middlewares=[_bearer_check(token)] if token is not None else [])
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[
+        _own_origin_only(token), *([_bearer_check(token)] if token is not None else [])])
     app.add_routes(_routes(view, registry or load_metrics()))
     app[CLOSING] = asyncio.Event()
     app.on_shutdown.append(close_streams)
@@ -181,6 +230,18 @@ class WebServer:
         await self._runner.cleanup()
 
 
+class _OneLine(logging.Filter):
+    """aiohttp logs what it could not handle (a request line that is not HTTP, a handler's bug) with its
+    traceback; anything on the machine can send those, and the monitor's log is one line an event."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None:
+            line = " ".join(f"{record.getMessage()}: {type(record.exc_info[1]).__name__}: {record.exc_info[1]}".split())
+            record.msg = "".join(c if c.isprintable() else ascii(c)[1:-1] for c in line[:LOG_LINE_CHARS])
+            record.args, record.exc_info, record.exc_text = None, None, None
+        return True
+
+
 async def start_web(view: MonitorView, host: str, port: int, token: str | None) -> WebServer:
     """Serve the view on host:port. Refuses a non-loopback address without a token, and an empty token."""
     if token is not None and not token:
@@ -190,6 +251,9 @@ async def start_web(view: MonitorView, host: str, port: int, token: str | None) 
                             f"exposes this machine's processes and models to the network (give --token, or "
                             f"listen on 127.0.0.1)")
     # A stopping monitor waits at most SHUTDOWN_S for requests in flight, not aiohttp's 60 s.
+    server_log = logging.getLogger("aiohttp.server")
+    if not any(isinstance(f, _OneLine) for f in server_log.filters):
+        server_log.addFilter(_OneLine())
     runner = web.AppRunner(build_app(view, token), access_log=None, shutdown_timeout=SHUTDOWN_S)
     await runner.setup()
     try:

@@ -26,6 +26,9 @@ from wfdoctor.model import Alert
 MAX_STREAMS = 16
 OVERVIEW_EVERY_S = 2.0
 HEARTBEAT_S = 15.0
+# A write blocks once the client's socket buffers are full: a client that never reads would hold its place in
+# MAX_STREAMS for good. A write not done within this drops the client (a real tab reads in milliseconds).
+WRITE_DEADLINE_S = 10.0
 RETRY_MS = 2000                  # what EventSource waits before reconnecting after the monitor went away
 PUBLIC_ROUTES = frozenset({"dashboard", "dashboard-static"})   # the package's own files: no token needed
 CLOSING = web.AppKey("dashboard_closing", asyncio.Event)
@@ -93,19 +96,24 @@ def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
     table = static_files()
     streams = 0
 
-    def serve(name: str, extra: dict[str, str] | None = None) -> web.Response:
+    def serve(name: str) -> web.Response:
         item = table.get(name)
         if item is None:
             raise web.HTTPNotFound(text="no such file")
         charset = "utf-8" if item.content_type.startswith("text/") else None
+        # the page is the page at any of its addresses (/static/index.html too): always under its policy
+        policy = {"Content-Security-Policy": PAGE_POLICY} if item.content_type == "text/html" else {}
         return web.Response(body=item.body, content_type=item.content_type, charset=charset,
-                            headers={"Cache-Control": item.cache, "X-Content-Type-Options": "nosniff", **(extra or {})})
+                            headers={"Cache-Control": item.cache, "X-Content-Type-Options": "nosniff", **policy})
 
     async def index(request: web.Request) -> web.Response:
-        return serve("index.html", {"Content-Security-Policy": PAGE_POLICY})
+        return serve("index.html")
 
     async def static(request: web.Request) -> web.Response:
-        return serve(request.match_info["path"])
+        response = serve(request.match_info["path"])
+        # a page of another origin imports wf-perf-monitor.js as a module: CORS, for the package's public files
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        return response
 
     async def api_overview(request: web.Request) -> web.Response:
         return web.Response(body=orjson.dumps(overview(view)), content_type="application/json")
@@ -123,18 +131,20 @@ def dashboard_routes(view: MonitorView) -> list[web.RouteDef]:
 
     return [web.get("/", index, name="dashboard"), web.get("/static/{path:.+}", static, name="dashboard-static"),
             web.get("/api/overview", api_overview),
-            web.get("/api/stream", stream)]
+            web.get("/api/stream", stream, allow_head=False)]   # a HEAD got the endless body, and held a place
 
 
 async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
+    """The stream until the server closes; a tab that went away (reset) or stopped reading (WRITE_DEADLINE_S)
+    ends it quietly: the monitor's log is for the machine, not for browsers closing tabs."""
     response = web.StreamResponse(headers={"Content-Type": "text/event-stream", "Cache-Control": "no-cache",
                                            "X-Accel-Buffering": "no"})
     await response.prepare(request)
     closing = request.app[CLOSING]
     closed = asyncio.ensure_future(closing.wait())
-    await response.write(f"retry: {RETRY_MS}\n\n".encode())
     since, seen, shown, said = 0.0, 0, float("-inf"), time.monotonic()   # the overview goes out at once
     try:
+        await _send(response, [f"retry: {RETRY_MS}\n\n".encode()])
         while not closing.is_set():
             tick = asyncio.ensure_future(view.next_tick(seen, HEARTBEAT_S))
             await asyncio.wait({tick, closed}, return_when=asyncio.FIRST_COMPLETED)
@@ -155,8 +165,17 @@ async def _feed(request: web.Request, view: MonitorView) -> web.StreamResponse:
                 out.append(b": heartbeat\n\n")
             if out:
                 said = now
-                await response.write(b"".join(out))
+                await _send(response, out)
+        await response.write_eof()
+    except TimeoutError:
+        if request.transport is not None:
+            request.transport.abort()   # nothing more can reach it: drop what is buffered too
+    except ConnectionError:
+        pass                            # the tab is gone: nobody to tell
     finally:
         closed.cancel()
-    await response.write_eof()
     return response
+
+
+async def _send(response: web.StreamResponse, parts: list[bytes]) -> None:
+    await asyncio.wait_for(response.write(b"".join(parts)), WRITE_DEADLINE_S)

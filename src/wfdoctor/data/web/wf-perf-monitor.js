@@ -13,8 +13,10 @@
 // - Frames of a hidden tab are not frames: while hidden there is no rAF loop and no timer, the report so
 //   far leaves with sendBeacon (the page may never come back), and the delta spanning the hidden time
 //   is dropped.
-// - It never throws into the page: a failed send is dropped quietly; an onReport callback that throws
-//   is ignored.
+// - It never throws into the page, whatever the page did to the platform (a throwing rAF, fetch,
+//   sendBeacon, PerformanceObserver, timer, listener or crypto; performance.memory gone or throwing; a page
+//   name whose toString throws): a failed send is dropped quietly, an onReport callback that throws is
+//   ignored, a part that cannot start is left out, and a monitor that cannot start at all is inert.
 // - The body is text/plain, so a page on another origin sends a CORS "simple request" (no preflight).
 
 const RING_FRAMES = 4096;             // a power of two: the index wraps with a mask
@@ -34,9 +36,21 @@ const OTHER = "(other)";
 /** A random session id (12 hex characters) so reports of one page load can be told apart. */
 function sessionId() {
   const bytes = new Uint8Array(6);
-  if (globalThis.crypto && crypto.getRandomValues) crypto.getRandomValues(bytes);
-  else for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  try {
+    globalThis.crypto.getRandomValues(bytes);
+  } catch {
+    for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  }
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** `fn()`, or `fallback` when the page's platform throws at us. */
+function quietly(fn, fallback) {
+  try {
+    return fn();
+  } catch {
+    return fallback;
+  }
 }
 
 function round(value, digits) {
@@ -45,13 +59,15 @@ function round(value, digits) {
 }
 
 function text(value, limit) {
-  const s = String(value ?? "");
+  const s = quietly(() => String(value ?? ""), "");
   return s.length > limit ? s.slice(0, limit) : s;
 }
 
 function supports(type) {
-  const types = globalThis.PerformanceObserver && PerformanceObserver.supportedEntryTypes;
-  return Array.isArray(types) && types.includes(type);
+  return quietly(() => {
+    const types = globalThis.PerformanceObserver && PerformanceObserver.supportedEntryTypes;
+    return Array.isArray(types) && types.includes(type);
+  }, false);
 }
 
 function grade(fps) {
@@ -136,12 +152,17 @@ class LoafTally {
  * Start measuring this page's frames; reports go to `endpoint` every `intervalMs` (none without an
  * endpoint: `onReport` and `snapshot()` still see them). Returns { stop, flush, snapshot }.
  */
-export function startPerfMonitor({ endpoint, page = location.pathname, intervalMs = 2000, budgetMs = 16.67,
-                                   token = undefined, onReport = undefined } = {}) {
+export function startPerfMonitor(options = {}) {
+  return quietly(() => start(options || {}), { stop() {}, flush() {}, snapshot: () => null });
+}
+
+function start({ endpoint, page = location.pathname, intervalMs = 2000, budgetMs = 16.67, token = undefined,
+                 onReport = undefined }) {
   const label = text(page, MAX_PAGE) || "/";
   const session = sessionId();
-  const url = endpoint && token ? `${endpoint}${endpoint.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`
-    : endpoint;
+  const target = endpoint ? text(endpoint, Infinity) : "";
+  const url = target && token ? `${target}${target.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}`
+    : target;
   const ring = new Float64Array(RING_FRAMES);
   const loaf = new LoafTally();
   const loafSupported = supports("long-animation-frame");
@@ -155,7 +176,7 @@ export function startPerfMonitor({ endpoint, page = location.pathname, intervalM
       frames++;
     }
     last = ts;
-    rafHandle = requestAnimationFrame(onFrame);
+    rafHandle = quietly(() => requestAnimationFrame(onFrame), 0);   // a throwing rAF ends the loop, not the page
   }
 
   function onLongTasks(list) {
@@ -182,13 +203,13 @@ export function startPerfMonitor({ endpoint, page = location.pathname, intervalM
 
   /** Entries the observers hold but have not delivered yet belong to this interval. */
   function drainObservers() {
-    if (longTaskObserver) onLongTasks({ getEntries: () => longTaskObserver.takeRecords() });
-    if (loafObserver) onLoaf({ getEntries: () => loafObserver.takeRecords() });
+    if (longTaskObserver) quietly(() => onLongTasks({ getEntries: () => longTaskObserver.takeRecords() }));
+    if (loafObserver) quietly(() => onLoaf({ getEntries: () => loafObserver.takeRecords() }));
   }
 
   function snapshot() {
     drainObservers();
-    const memory = performance.memory;
+    const memory = quietly(() => performance.memory, undefined);
     const stats = frameStats(ring, frames, budgetMs);   // the newest frames, in any order
     const intervalS = Math.min(MAX_INTERVAL_S, Math.max(0.001, (performance.now() - intervalStart) / 1000));
     const fps = stats.frame_ms.mean > 0 ? 1000 / stats.frame_ms.mean : 0;
@@ -197,7 +218,7 @@ export function startPerfMonitor({ endpoint, page = location.pathname, intervalM
       frame_ms: stats.frame_ms, fps: round(fps, 2), over_budget: stats.over_budget,
       long_tasks: { count: longTasks, ms: round(longTaskMs, 3) },
       loaf: loaf.report(loafSupported),
-      dom_nodes: document.getElementsByTagName("*").length,
+      dom_nodes: quietly(() => document.getElementsByTagName("*").length, null),
       heap_bytes: memory && Number.isFinite(memory.usedJSHeapSize) ? memory.usedJSHeapSize : null,
       grade: grade(fps),
     };
@@ -235,13 +256,14 @@ export function startPerfMonitor({ endpoint, page = location.pathname, intervalM
     last = -1;                      // the delta spanning the hidden time is not a frame
     drainObservers();
     resetInterval();                // long tasks of the hidden time are dropped with it
-    rafHandle = requestAnimationFrame(onFrame);
-    timer = setInterval(() => report(false), Math.max(MIN_INTERVAL_MS, Number(intervalMs) || 2000));
+    rafHandle = quietly(() => requestAnimationFrame(onFrame), 0);
+    const every = Math.max(MIN_INTERVAL_MS, Number(intervalMs) || 2000);
+    timer = quietly(() => setInterval(() => report(false), every), 0);
   }
 
   function pause() {
-    if (rafHandle) cancelAnimationFrame(rafHandle);
-    if (timer) clearInterval(timer);
+    if (rafHandle) quietly(() => cancelAnimationFrame(rafHandle));
+    if (timer) quietly(() => clearInterval(timer));
     rafHandle = 0; timer = 0;
   }
 
@@ -257,16 +279,21 @@ export function startPerfMonitor({ endpoint, page = location.pathname, intervalM
     if (stopped) return;
     pause();
     stopped = true;
-    document.removeEventListener("visibilitychange", onVisibility);
-    removeEventListener("pagehide", onPageHide);
-    removeEventListener("pageshow", onPageShow);
-    if (longTaskObserver) longTaskObserver.disconnect();
-    if (loafObserver) loafObserver.disconnect();
+    quietly(() => document.removeEventListener("visibilitychange", onVisibility));
+    quietly(() => removeEventListener("pagehide", onPageHide));
+    quietly(() => removeEventListener("pageshow", onPageShow));
+    if (longTaskObserver) quietly(() => longTaskObserver.disconnect());
+    if (loafObserver) quietly(() => loafObserver.disconnect());
   }
 
-  document.addEventListener("visibilitychange", onVisibility);
-  addEventListener("pagehide", onPageHide);
-  addEventListener("pageshow", onPageShow);
-  if (document.visibilityState !== "hidden") resume();
-  return { stop, flush: () => report(false), snapshot };
+  try {
+    document.addEventListener("visibilitychange", onVisibility);
+    addEventListener("pagehide", onPageHide);
+    addEventListener("pageshow", onPageShow);
+    if (document.visibilityState !== "hidden") resume();
+  } catch {
+    stop();         // half started: nothing of it is left behind
+    throw new Error("cannot start");
+  }
+  return { stop, flush: () => report(false), snapshot: () => quietly(snapshot, null) };
 }
