@@ -383,4 +383,5 @@ def test_with_a_token_a_pages_preflight_is_answered_so_it_can_send_the_header() 
     answered, refused = raw_exchange("s3cret", preflight, bare)
     assert answered.startswith(b"HTTP/1.1 204")
     assert b"Access-Control-Allow-Headers: Content-Type, Authorization" in answered
-    assert refused.startswith(b"HTTP/1.1 401")   # the report itself still needs the token
+    assert refused.startswith(b"HTTP/1.1 401")   # the report itself still needs the token...
+    assert b"Access-Control-Allow-Origin: *" in refused   # ...and the page can read that it was refused

@@ -34,8 +34,8 @@ from wfdoctor.config.metrics import MetricRegistry, load_metrics
 from wfdoctor.model import Sample, WfdoctorError
 from wfdoctor.surface.exposition import monitor_registry
 from wfdoctor.surface.web_dashboard import CLOSING, PUBLIC_ROUTES, close_streams, dashboard_routes
-from wfdoctor.surface.web_ingest import (BODY_DEADLINE_S, CROSS_ORIGIN_ROUTES, PREFLIGHT_ROUTES, ingest_routes,
-                                         slow_body)
+from wfdoctor.surface.web_ingest import (BODY_DEADLINE_S, CORS, CROSS_ORIGIN_ROUTES, PREFLIGHT_ROUTES, body_error,
+                                         ingest_routes, slow_body)
 
 MAX_BODY_BYTES = 1 << 20          # one request of pushed samples; a page reports far less per second
 SHUTDOWN_S = 2.0                  # in-flight requests a stopping monitor still answers
@@ -73,9 +73,7 @@ def parse_samples(body: bytes, registry: MetricRegistry, now: float) -> list[Sam
     try:
         pushed = PUSHED.validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
-        raise WfdoctorError(f"body{where}: {first['msg']}") from None
+        raise body_error(exc) from None
     for index, item in enumerate(pushed):
         spec = registry.spec(item.metric)
         if spec is None:
@@ -158,7 +156,9 @@ def _bearer_check(token: str) -> Middleware:
         query = request.query.get("token", "")
         if not (scheme.lower() == "bearer" and hmac.compare_digest(given.encode(errors="surrogateescape"), expected)
                 or hmac.compare_digest(query.encode(errors="surrogateescape"), expected)):
-            return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            # a page of another origin reads the 401 at its door (else it sees only "blocked by CORS policy")
+            cors = CORS if request.match_info.route.name in CROSS_ORIGIN_ROUTES else {}
+            return _error(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"} | cors)
         return await handler(request)
 
     return check

@@ -117,10 +117,15 @@ def parse_report(body: bytes, ts: float) -> FrameReport:
     try:
         wire = WireReport.model_validate_json(body)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
-        raise WfdoctorError(f"body{where}: {first['msg']}") from None
+        raise body_error(exc) from None
     return wire.report(ts)
+
+
+def body_error(exc: ValidationError) -> WfdoctorError:
+    """A refused request body as one line naming the first field at fault (`body[0].labels: ...`)."""
+    first = exc.errors()[0]
+    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in first["loc"])
+    return WfdoctorError(f"body{where}: {first['msg']}")
 
 
 def _json(data: object, status: int, headers: dict[str, str] | None = None) -> web.Response:
