@@ -34,6 +34,8 @@ PACKAGED = {
                                  "isolated web co", "webextensions"],
            "forced_layout_share": 0.3, "style_layout_share": 0.5, "leak_dom_nodes_per_minute": 60.0,
            "leak_heap_bytes_per_minute": 3000000.0},
+    "compare": {"alpha": 0.01, "min_effect": 0.05, "min_samples": 5, "confidence": 0.95, "resamples": 2000},
+    "incidents": {"match_similarity": 0.5, "shown_matches": 3},
 }
 FIELDS = [(group, name) for group, values in PACKAGED.items() for name in values]
 

@@ -274,3 +274,94 @@ class FrameReport:
     dom_nodes: int | None = None
     heap_bytes: float | None = None
     grade: str = ""            # the page's own grade (EXCELLENT / GOOD / POOR), for display; the judge recomputes
+
+
+# --- The troubleshooting workflow (issue 13): before/after verdicts and incidents ---
+
+class Verdict(str, Enum):
+    """What a before/after comparison concluded, in the metric's own direction (its polarity)."""
+
+    IMPROVED = "improved"
+    UNCHANGED = "unchanged"          # tested with enough data: no significant shift of at least the minimum effect
+    WORSE = "worse"
+    INCONCLUSIVE = "inconclusive"    # too few measurements on a side, or a metric without a direction: never "unchanged"
+
+
+@dataclass(frozen=True)
+class MetricComparison:
+    """One metric (one series: metric plus labels) measured before and after, compared with statistics.
+
+    `change` is the relative shift of the medians, after against before (-0.2: 20 % lower), with its
+    bootstrap interval at `confidence`; `effect_size` is Cliff's delta of after against before (-1..1: the
+    share of pairs where after is larger minus the share where it is smaller); `p_value` is the two-sided
+    Mann-Whitney test's. None where it cannot be computed (a side empty, a median of 0).
+    """
+
+    metric: str
+    labels: dict[str, str]
+    unit: str
+    higher_is_better: bool | None
+    before_n: int
+    after_n: int
+    before_median: float | None
+    after_median: float | None
+    change: float | None
+    change_low: float | None
+    change_high: float | None
+    confidence: float
+    effect_size: float | None
+    p_value: float | None
+    verdict: Verdict
+    reason: str                      # one line: why this verdict (the test, or what was missing)
+
+
+class ActionDisposition(str, Enum):
+    """What became of one proposed action in a troubleshooting session."""
+
+    APPLIED = "applied"              # L1, done by wfdoctor (with --apply)
+    DRY_RUN = "dry_run"              # L1 without --apply: what it would do, logged
+    COMMAND = "command"              # L2: the exact command was printed for the user to run
+    INSTRUCTIONS = "instructions"    # L3-L4: what a person does
+    DECLINED = "declined"            # --interactive: the user said no
+    ROLLED_BACK = "rolled_back"      # applied, made things worse, undone
+    FAILED = "failed"                # applying it failed (the error is kept)
+
+
+@dataclass(frozen=True)
+class IncidentAction:
+    """One action of the catalogue proposed for an incident's cause, and what became of it."""
+
+    action_id: str                   # the catalogue id (data/rules/30-actions.yaml)
+    title: str
+    level: str                       # L1..L4 (the escalation matrix)
+    disposition: ActionDisposition
+    detail: str = ""                 # the command, the instructions, the error, the rollback's outcome
+    record: ActionRecord | None = None   # the logged change (L1), with before/after evidence
+
+
+@dataclass
+class Incident:
+    """A documented troubleshooting session: symptoms -> cause -> actions -> validation -> resolution.
+
+    `findings` are ranked (causes before the symptoms they explain); `cause` is the top cause's code.
+    `fingerprint` says on what it happened (tier, CPU, cores, memory, GPU, backend, model, versions), so a
+    match from another machine or server is shown as such. `status`: "open" (nothing validated yet),
+    "resolved" (validated improved), "unresolved" (unchanged or inconclusive), "rolled_back" (worse, undone).
+    """
+
+    created_at: float
+    status: str
+    cause: str
+    summary: str
+    symptoms: list[str]
+    findings: list[Finding]
+    actions: list[IncidentAction]
+    validation: list[MetricComparison]
+    verdict: Verdict
+    fingerprint: dict[str, str]
+    note: str = ""
+    before_runs: list[int] = field(default_factory=list)
+    after_runs: list[int] = field(default_factory=list)
+    matched: list[int] = field(default_factory=list)   # past incidents this one was matched with
+    resolved_at: float | None = None
+    id: int | None = None

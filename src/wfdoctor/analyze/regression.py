@@ -326,16 +326,30 @@ def benjamini_hochberg(p_values: list[float], q: float = 0.05) -> list[bool]:
     return [i in keep for i in range(len(p_values))]
 
 
+def mann_whitney(old: np.ndarray, new: np.ndarray, tie_correction: bool = True) -> tuple[float, float]:
+    """Mann-Whitney's z of `new` against `old` and its two-sided p (normal approximation). Ties share their
+    mid-rank; the tie correction shrinks the variance by them (it changes nothing where there are none).
+    `window_test` goes without it: its verdicts and p-values are documented and pinned as they were."""
+    n1, n2 = len(old), len(new)
+    values = np.concatenate([old, new])
+    u = float(_ranks(values)[:n1].sum()) - n1 * (n1 + 1) / 2
+    _, counts = np.unique(values, return_counts=True)
+    n = n1 + n2
+    ties = float((counts ** 3 - counts).sum()) / (n * (n - 1)) if tie_correction else 0.0
+    variance = n1 * n2 / 12 * (n + 1 - ties)
+    if variance <= 0:               # every value equal: no evidence of a shift
+        return 0.0, 1.0
+    z = (u - n1 * n2 / 2) / math.sqrt(variance)
+    return z, math.erfc(abs(z) / math.sqrt(2))
+
+
 def window_test(old: list[float], recent: list[float], settings: Settings, min_samples: int = 10) -> Change | None:
     """The spec's baseline-vs-recent comparison, done properly: >= `min_samples` each side, a
     Mann-Whitney two-sample test (p < alpha), the effect floor, and the direction from polarity."""
     if len(old) < min_samples or len(recent) < min_samples:
         return None
     values = np.asarray(old + recent, dtype=float)
-    n1, n2 = len(old), len(recent)
-    u = float(_ranks(values)[:n1].sum()) - n1 * (n1 + 1) / 2
-    z = (u - n1 * n2 / 2) / math.sqrt(n1 * n2 * (n1 + n2 + 1) / 12)
-    p_value = math.erfc(abs(z) / math.sqrt(2))
+    p_value = mann_whitney(values[:len(old)], values[len(old):], tie_correction=False)[1]
     if p_value >= settings.alpha:
         return None
     return _classify(values, slice(0, len(old)), slice(len(old), len(values)), p_value, len(old), settings)

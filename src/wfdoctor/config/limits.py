@@ -100,11 +100,30 @@ class UiLimits(Strict):
     leak_heap_bytes_per_minute: Positive  # ...or JS heap bytes per minute
 
 
+class CompareLimits(Strict):
+    """Before/after verdicts (analyze/compare.py): `compare RUN_A RUN_B` and troubleshoot's validation."""
+
+    alpha: Share                     # Mann-Whitney two-sided p below this: the sides differ
+    min_effect: Share                # ...by at least this relative shift of the medians
+    min_samples: Count               # fewer measurements on a side: inconclusive
+    confidence: Share                # the bootstrap interval of the median change
+    resamples: Count
+
+
+class IncidentLimits(Strict):
+    """The knowledge base (analyze/incidents.py): which past incidents a new diagnosis is shown with."""
+
+    match_similarity: Share
+    shown_matches: Count
+
+
 class Limits(Strict):
     tokens: TokenLimits
     council: CouncilLimits
     leaks: LeakLimits
     ui: UiLimits
+    compare: CompareLimits
+    incidents: IncidentLimits
 
 
 class TierOverride(Strict):
