@@ -143,6 +143,9 @@ class Action(Strict):
     backends: dict[str, str] = Field(default_factory=dict)
     needs: list[MeasuredFact] = Field(default_factory=list)
     not_when: list[MeasuredFact] = Field(default_factory=list)
+    # The recovery-ladder step (data/recovery.yaml) that performs this action: how `troubleshoot --apply`
+    # applies an L1 action, through the same code as the monitor's recovery, logged the same way.
+    recovery_step: str | None = None
 
     def fits(self, circumstances: Circumstances) -> bool:
         """False only when a measured fact rules the action out."""
