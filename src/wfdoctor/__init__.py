@@ -17,7 +17,11 @@ TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone wo
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs"),
+                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshoot",
+                         "validate_incident"),
+    "wfdoctor.app.troubleshoot": ("TroubleshootOptions",),
+    "wfdoctor.app.troubleshoot_measure": ("MeasureSettings",),
+    "wfdoctor.app.reports.troubleshoot": ("TroubleshootReport",),
     "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
     "wfdoctor.app.recover": ("RecoverOptions",),
     "wfdoctor.app.reports.recover": ("RecoverReport",),
@@ -35,7 +39,7 @@ _EXPORTS = {
     "wfdoctor.app.reports.history": ("HistoryReport",),
     "wfdoctor.app.reports.monitor": ("AlertsReport",),
     "wfdoctor.app.progress": ("Progress",),
-    "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
+    "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run", "Incident"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # spelled out for linters and type checkers; a test checks it matches _EXPORTS
@@ -49,6 +53,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
     "RegressReport", "RecordReport", "HistoryReport",
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
+    "troubleshoot", "validate_incident", "TroubleshootOptions", "MeasureSettings", "TroubleshootReport", "Incident",
 ]
 
 if TYPE_CHECKING:
@@ -74,7 +79,11 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
     from wfdoctor.measure.council import MemberSpec
-    from wfdoctor.model import Finding, Priority, Run, Sample, WfdoctorError
+    from wfdoctor.app.api import troubleshoot, validate_incident
+    from wfdoctor.app.reports.troubleshoot import TroubleshootReport
+    from wfdoctor.app.troubleshoot import TroubleshootOptions
+    from wfdoctor.app.troubleshoot_measure import MeasureSettings
+    from wfdoctor.model import Finding, Incident, Priority, Run, Sample, WfdoctorError
 
 
 def __getattr__(name: str) -> "Any":

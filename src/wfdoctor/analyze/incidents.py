@@ -43,7 +43,8 @@ BACKEND_WEIGHT = 0.10          # half the implementation, half the model
 # Evidence labels that name what caused the trouble, and the names of wfdoctor's own parts that are no culprit.
 CULPRIT_LABELS = ("name", "script", "model")
 NOT_CULPRITS = frozenset({"", "?", "server", "wfdoctor"})
-DONE = frozenset({ActionDisposition.APPLIED, ActionDisposition.COMMAND, ActionDisposition.INSTRUCTIONS})
+# What a person or wfdoctor did: an action only printed (a command, instructions) may never have been done.
+DONE = frozenset({ActionDisposition.APPLIED, ActionDisposition.DONE})
 
 
 @dataclass(frozen=True)

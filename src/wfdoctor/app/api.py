@@ -29,10 +29,13 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
+    from wfdoctor.app.reports.troubleshoot import TroubleshootReport
+    from wfdoctor.app.troubleshoot import TroubleshootOptions
+    from wfdoctor.app.troubleshoot_actions import Asker
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
-           "silence_alerts", "unsilence", "recover", "check_recovery_inputs"]
+           "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshoot", "validate_incident"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -164,3 +167,23 @@ def recover(options: RecoverOptions, *, db: Database = None) -> RecoverReport:
     from wfdoctor.app.recover import run_recover
 
     return _in_store(db, lambda store: run_recover(options, store))
+
+
+def troubleshoot(options: TroubleshootOptions | None = None, *, db: Database = None, progress: Progress = SILENT,
+                 asker: Asker | None = None) -> TroubleshootReport:
+    """The troubleshooting workflow: identify, classify (with past incidents), apply, validate, document.
+
+    `asker` answers `--interactive`'s questions (None: not interactive)."""
+    from wfdoctor.app.troubleshoot import TroubleshootOptions, run_troubleshoot
+
+    return _in_store(db, lambda store: run_troubleshoot(options or TroubleshootOptions(), store, progress, asker))
+
+
+def validate_incident(incident_id: int, options: TroubleshootOptions | None = None, *, db: Database = None,
+                      progress: Progress = SILENT, asker: Asker | None = None) -> TroubleshootReport:
+    """Validate a stored incident after acting on it: its runs measured again, compared, the verdict documented."""
+    from wfdoctor.app.troubleshoot import TroubleshootOptions
+    from wfdoctor.app.troubleshoot import validate_incident as validate
+
+    return _in_store(db, lambda store: validate(incident_id, options or TroubleshootOptions(), store, progress,
+                                                asker))

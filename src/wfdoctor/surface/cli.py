@@ -17,6 +17,7 @@ import wfdoctor
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
+from wfdoctor.surface.cli_troubleshoot import troubleshoot
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(memory_app, name="memory")
 app.add_typer(regress_app, name="regress")
 app.command("recover")(recover)
+app.command("troubleshoot")(troubleshoot)
 
 
 def _version(value: bool) -> None:

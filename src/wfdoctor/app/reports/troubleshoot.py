@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from wfdoctor.analyze.incidents import IncidentMatch
+from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import Finding, Incident
 
 
@@ -34,3 +35,4 @@ class TroubleshootReport:
     model: str
     tier: str
     notes: list[str]
+    rulebook: RuleBook               # the actions' titles, levels and settings, for the views
