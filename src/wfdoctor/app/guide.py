@@ -12,7 +12,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from wfdoctor.app.datafiles import load_data_files
-from wfdoctor.app.reports.guide import (Guide, GuideAction, GuideAlert, GuideArea, GuideEntry, GuideLevel, GuideRow,
+from wfdoctor.app.reports.guide import (CatalogueAction, Guide, GuideAction, GuideAlert, GuideArea, GuideEntry, GuideLevel, GuideRow,
                                         GuideSetting, GuideStep)
 from wfdoctor.config.alerts import AlertRule, load_alert_rules
 from wfdoctor.config.facts import Facts, load_facts
@@ -20,6 +20,18 @@ from wfdoctor.config.promql import metric_names, parse
 from wfdoctor.config.recovery import RecoveryLadder, load_ladder
 from wfdoctor.config.remedies import DEFAULT
 from wfdoctor.config.rules import Area, RuleBook, load_rulebook
+
+
+def _settings(backends: dict[str, str]) -> tuple[GuideSetting, ...]:
+    return tuple(GuideSetting(server, setting) for server, setting in sorted(backends.items()))
+
+
+def _catalogue(rulebook: RuleBook, entries: Sequence[GuideEntry]) -> tuple[CatalogueAction, ...]:
+    return tuple(CatalogueAction(id=action_id, title=action.title, level=action.level, problem=action.problem,
+                                 changes=action.changes, undo=action.undo, settings=_settings(action.backends),
+                                 used_by=tuple(sorted({entry.code for entry in entries
+                                                       if any(a.id == action_id for a in entry.actions)})))
+                 for action_id, action in sorted(rulebook.actions.items()))
 
 
 def _actions(variants: dict[str, list[str]], rulebook: RuleBook) -> tuple[GuideAction, ...]:
@@ -31,8 +43,7 @@ def _actions(variants: dict[str, list[str]], rulebook: RuleBook) -> tuple[GuideA
         action = rulebook.actions[action_id]
         out.append(GuideAction(id=action_id, title=action.title, level=action.level,
                                servers=tuple(server for server, names in lists if action_id in names),
-                               settings=tuple(GuideSetting(server, setting)
-                                              for server, setting in sorted(action.backends.items()))))
+                               settings=_settings(action.backends)))
     return tuple(out)
 
 
@@ -93,7 +104,8 @@ def gather_guide(rulebook: RuleBook, alert_rules: Sequence[AlertRule], ladder: R
     return Guide(levels=tuple(GuideLevel(level.level, level.who, level.means) for level in ladder.levels),
                  rows=tuple(GuideRow(row.id, row.symptom, row.likely_cause, row.priority, row.action)
                             for row in rulebook.rows.values()),
-                 areas=tuple(area for area in grouped if area.entries), alerts=alerts)
+                 areas=tuple(area for area in grouped if area.entries), alerts=alerts,
+                 actions=_catalogue(rulebook, entries))
 
 
 def _alert_rules(facts: Facts) -> list[AlertRule]:

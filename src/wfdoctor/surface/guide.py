@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 
-from wfdoctor.app.reports.guide import Guide, GuideAction, GuideAlert, GuideEntry
+from wfdoctor.app.reports.guide import CatalogueAction, Guide, GuideAction, GuideAlert, GuideEntry
 from wfdoctor.config.durations import format_duration
 from wfdoctor.surface.views.safe import plain
 
@@ -43,7 +43,7 @@ def _first_action(entry: GuideEntry) -> str:
     return f"{md(entry.actions[0].title)} ({entry.actions[0].level})" if entry.actions else "none"
 
 
-def _settings(action: GuideAction) -> str:
+def _settings(action: GuideAction | CatalogueAction) -> str:
     return "; ".join(f"{code(s.server)}: {md(s.setting)}" for s in action.settings) or "-"
 
 
@@ -69,7 +69,8 @@ def _escalation(alert: GuideAlert) -> str:
 
 
 def render_markdown(guide: Guide, note: str = "") -> str:
-    """The whole guide: escalation levels, the triage matrix, each area's entries, the alert rules.
+    """The whole guide: escalation levels, the triage matrix, each area's entries, the alert rules, the actions
+    catalogue.
 
     `note` (Markdown, trusted) goes under the title: where the page came from.
     """
@@ -89,7 +90,11 @@ def render_markdown(guide: Guide, note: str = "") -> str:
     lines += ["## Alert rules", "",
               *table(["Alert", "Severity", "For", "Expression", "Escalation (level)"],
                      ([code(a.name), md(a.severity), format_duration(a.for_s), code(a.expr), _escalation(a)]
-                      for a in guide.alerts))]
+                      for a in guide.alerts)),
+              "", "## Actions catalogue", "",
+              *table(["Action", "Level", "What it changes", "Undo", "Setting per server", "Named by"],
+                     ([f"{md(a.title)} ({code(a.id)})", a.level, md(a.changes), md(a.undo), _settings(a),
+                       ", ".join(code(c) for c in a.used_by) or "-"] for a in guide.actions))]
     return "\n".join(lines) + "\n"
 
 

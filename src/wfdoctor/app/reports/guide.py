@@ -48,6 +48,20 @@ class GuideAction:
 
 
 @dataclass(frozen=True)
+class CatalogueAction:
+    """An action of the catalogue, with the codes of the entries naming it (none: no rule or cause names it)."""
+
+    id: str
+    title: str
+    level: str
+    problem: str
+    changes: str
+    undo: str
+    settings: tuple[GuideSetting, ...]
+    used_by: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class GuideStep:
     """A recovery step an alert escalates to, with its level."""
 
@@ -99,3 +113,4 @@ class Guide:
     rows: tuple[GuideRow, ...]
     areas: tuple[GuideArea, ...]       # in the order the rule files list them; empty areas left out
     alerts: tuple[GuideAlert, ...]     # in the order the alert files list them
+    actions: tuple[CatalogueAction, ...]  # the whole catalogue, by id
