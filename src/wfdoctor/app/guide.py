@@ -1,4 +1,4 @@
-"""The troubleshooting guide, gathered from the data files in force: symptom -> cause -> priority -> actions -> levels.
+"""The troubleshooting guide from the data files in force: symptom -> cause -> priority -> actions -> levels.
 
 Every row comes from data: the rulebook's triage rows, rules, causes (with their one-line meaning),
 remedies, explanations, areas and actions catalogue; the alert rules; the recovery ladder's levels and
@@ -12,8 +12,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from wfdoctor.app.datafiles import load_data_files
-from wfdoctor.app.reports.guide import (CatalogueAction, Guide, GuideAction, GuideAlert, GuideArea, GuideEntry, GuideLevel, GuideRow,
-                                        GuideSetting, GuideStep)
+from wfdoctor.app.reports.guide import (CatalogueAction, Guide, GuideAction, GuideAlert, GuideArea, GuideEntry,
+                                        GuideLevel, GuideRow, GuideSetting, GuideStep)
 from wfdoctor.config.alerts import AlertRule, load_alert_rules
 from wfdoctor.config.facts import Facts, load_facts
 from wfdoctor.config.promql import metric_names, parse
@@ -79,15 +79,15 @@ def _cause_entries(rulebook: RuleBook, alerts: Sequence[GuideAlert]) -> list[Gui
     return entries
 
 
-def area_of(entry_id: str, areas: Sequence[Area]) -> Area:
+def _area_of(entry_id: str, areas: Sequence[Area]) -> Area:
     """The area with the longest prefix `entry_id` starts with (the last area when none fits)."""
     fits = [(len(prefix), index) for index, area in enumerate(areas) for prefix in area.prefixes
             if entry_id.startswith(prefix)]
     return areas[max(fits)[1]] if fits else areas[-1]
 
 
-def _alert(rule: AlertRule, ladder: RecoveryLadder) -> GuideAlert:
-    levels = {step.id: step.level for step in ladder.steps}
+def _alert(rule: AlertRule, levels: dict[str, str]) -> GuideAlert:
+    """`levels`: each recovery step's level ("" for a step the ladder lacks)."""
     return GuideAlert(name=rule.name, group=rule.group, severity=rule.labels.get("severity", "info"), for_s=rule.for_s,
                       expr=rule.written_expr or rule.expr, metrics=tuple(metric_names(parse(rule.expr))),
                       escalation=tuple(GuideStep(step, levels.get(step, "")) for step in rule.escalation))
@@ -95,11 +95,12 @@ def _alert(rule: AlertRule, ladder: RecoveryLadder) -> GuideAlert:
 
 def gather_guide(rulebook: RuleBook, alert_rules: Sequence[AlertRule], ladder: RecoveryLadder) -> Guide:
     """The guide of these data files (pure: no file is read here)."""
-    alerts = tuple(_alert(rule, ladder) for rule in alert_rules)
+    levels = {step.id: step.level for step in ladder.steps}
+    alerts = tuple(_alert(rule, levels) for rule in alert_rules)
     areas = list(rulebook.areas.values())
     entries = _rule_entries(rulebook, alerts) + _cause_entries(rulebook, alerts)
     grouped = [GuideArea(area.id, area.title, tuple(sorted(
-        (entry for entry in entries if area_of(entry.id, areas) is area),
+        (entry for entry in entries if _area_of(entry.id, areas) is area),
         key=lambda entry: (entry.priority.rank, entry.id, entry.kind)))) for area in areas]
     return Guide(levels=tuple(GuideLevel(level.level, level.who, level.means) for level in ladder.levels),
                  rows=tuple(GuideRow(row.id, row.symptom, row.likely_cause, row.priority, row.action)

@@ -102,7 +102,8 @@ class RecoveryLadder:
 
 
 def load_ladder(paths: Sequence[Path] = ()) -> RecoveryLadder:
-    """The shipped ladder, then each user file in order (a step with the same id, or a level, replaces the shipped one)."""
+    """The shipped ladder, then each user file in order (a step with the same id, or a level, replaces the
+    shipped one)."""
     steps: dict[str, RecoveryStep] = {}
     levels: dict[str, EscalationLevel] = {}
     for path in (PACKAGED_LADDER, *paths):
