@@ -17,8 +17,8 @@ TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone wo
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshoot",
-                         "validate_incident"),
+                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+                         "troubleshooting_guide", "troubleshoot", "validate_incident"),
     "wfdoctor.app.troubleshoot": ("TroubleshootOptions",),
     "wfdoctor.app.troubleshoot_measure": ("MeasureSettings",),
     "wfdoctor.app.reports.troubleshoot": ("TroubleshootReport",),
@@ -46,7 +46,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "__version__",
     "diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
     "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
-    "unsilence", "recover", "check_recovery_inputs", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
+    "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
     "RecoverOptions", "RecoverReport",
     "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
     "CheckSettings", "MemberSpec",
@@ -62,7 +62,8 @@ if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
                                   model_action, profile_memory, record_results, run_council, show_series,
-                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory)
+                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory,
+                                  troubleshooting_guide)
     from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
     from wfdoctor.app.recover import RecoverOptions
     from wfdoctor.app.reports.recover import RecoverReport

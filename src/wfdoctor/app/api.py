@@ -7,7 +7,7 @@ for what it uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
+    from wfdoctor.app.reports.guide import Guide
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
@@ -35,7 +36,8 @@ if TYPE_CHECKING:
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
-           "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshoot", "validate_incident"]
+           "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "troubleshoot",
+           "validate_incident"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -187,3 +189,10 @@ def validate_incident(incident_id: int, options: TroubleshootOptions | None = No
 
     return _in_store(db, lambda store: validate(incident_id, options or TroubleshootOptions(), store, progress,
                                                 asker))
+
+
+def troubleshooting_guide(facts_path: Path | None = None, rules_paths: Sequence[Path] = ()) -> Guide:
+    """The troubleshooting guide of the rules in force (packaged, the user's config dir, `rules_paths`)."""
+    from wfdoctor.app.guide import build_guide
+
+    return build_guide(facts_path, rules_paths)
