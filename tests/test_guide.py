@@ -116,14 +116,14 @@ def test_a_cause_says_what_it_explains_and_which_alerts_watch_for_it() -> None:
     guide = shipped_guide()
     entries = {(entry.kind, entry.code): entry for area in guide.areas for entry in area.entries}
     contention = entries["cause", "CPU_CONTENTION"]
-    assert contention.explains == ("tokens.rate_low", "tokens.ttft_high")
+    assert contention.explains == ("tokens.rate_low", "tokens.ttft_high", "cpu.overall_high", "cpu.core_saturated")
     assert {"TokensTooSlow", "TtftSlow"} <= set(contention.alerts)
     assert [action.id for action in contention.actions] == ["disable_background_processes",
                                                             "optimize_thread_allocation"]
     assert "CPU_CONTENTION" in entries["rule", "SLOW_TOKENS"].explained_by
     assert entries["cause", "NO_SERVER"].alerts == ("LlmServerAbsent", "LlmServerDown")
     page = render_markdown(guide)
-    assert "- `CPU_CONTENTION` explains `tokens.rate_low`, `tokens.ttft_high`" in page
+    assert "- `CPU_CONTENTION` explains `tokens.rate_low`, `tokens.ttft_high`, `cpu.overall_high`" in page
     areas = [area.id for area in guide.areas]
     assert areas == ["tokens", "system", "council", "leaks", "ui", "failures", "regressions"]
 

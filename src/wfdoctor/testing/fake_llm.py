@@ -3,14 +3,12 @@
 For what a real server cannot show on demand: tokens on an exact schedule
 (ground truth for TTFT/ITL accuracy), cold loads, partial GPU offload, cut
 streams, malformed chunks, HTTP errors, servers that never answer, and
-serialised request handling. Shapes follow the Ollama API documentation and
-the OpenAI chat-completions streaming format; in llama.cpp mode, llama.cpp's
-server README (`GET /props`, `timings` in the last streamed event), for the
-faults the real `llama-server` (the `llama_server` test fixture) cannot show on demand.
+serialised request handling, a model unload that slows the rest. Shapes follow the Ollama
+API documentation and the OpenAI chat-completions streaming format; in llama.cpp mode, llama.cpp's server
+README (`GET /props`, `timings` in the last streamed event), for the faults the real `llama-server` cannot show.
 
-It runs in its own process (`FakeLLMServer`) so that its timing is not
-disturbed by the client being measured. Run directly for manual use:
-`python -m wfdoctor.testing.fake_llm --config '{"ttft_s": 0.15}'`.
+It runs in its own process (`FakeLLMServer`) so that its timing is not disturbed by the client being
+measured. Run directly: `python -m wfdoctor.testing.fake_llm --config '{"ttft_s": 0.15}'`.
 """
 
 from __future__ import annotations
@@ -77,9 +75,7 @@ class FakeConfig:
     props: dict[str, Any] | None = None      # GET /props body; None: llama.cpp's in llama.cpp mode, else 404
     answers: dict[str, str] = field(default_factory=dict)  # GET path -> raw body sent instead (hostile servers)
     close_after_stream: bool = False         # drop the connection after each stream, unannounced (llama-server)
-    # Seconds added to every token's interval while any of `models` is unloaded: an Ollama whose remaining
-    # model generates slower once another was unloaded (scripted: an action that makes things worse).
-    unloaded_itl_s: float = 0.0
+    unloaded_itl_s: float = 0.0              # added to each token's interval while a model is unloaded (a fix that hurts)
 
     def __post_init__(self) -> None:
         if self.implementation not in IMPLEMENTATIONS:
@@ -243,7 +239,7 @@ class Handler(socketserver.StreamRequestHandler):
         limit = int(body.get("options", {}).get("num_predict", 0) if ollama else body.get("max_tokens", 0))
         tokens = min(limit, cfg.tokens) if limit > 0 else cfg.tokens
         first_at = started + cfg.load_s + cfg.ttft_s
-        itl_s = cfg.itl_s + (cfg.unloaded_itl_s if not all(m["loaded"] for m in self.server.models) else 0.0)
+        itl_s = cfg.itl_s + cfg.unloaded_itl_s * (not all(m["loaded"] for m in self.server.models))
         if fault and fault.kind == "empty":
             tokens = 0
         for index in range(tokens):
