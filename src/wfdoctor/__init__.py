@@ -17,7 +17,8 @@ TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone wo
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs"),
+                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+                         "compare_runs"),
     "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
     "wfdoctor.app.recover": ("RecoverOptions",),
     "wfdoctor.app.reports.recover": ("RecoverReport",),
@@ -34,6 +35,7 @@ _EXPORTS = {
     "wfdoctor.app.reports.regress": ("RegressReport", "RecordReport"),
     "wfdoctor.app.reports.history": ("HistoryReport",),
     "wfdoctor.app.reports.monitor": ("AlertsReport",),
+    "wfdoctor.app.reports.compare": ("CompareReport",),
     "wfdoctor.app.progress": ("Progress",),
     "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
 }
@@ -49,6 +51,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
     "RegressReport", "RecordReport", "HistoryReport",
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
+    "compare_runs", "CompareReport",
 ]
 
 if TYPE_CHECKING:
@@ -57,7 +60,8 @@ if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
                                   model_action, profile_memory, record_results, run_council, show_series,
-                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory)
+                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory,
+                                  compare_runs)
     from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
     from wfdoctor.app.recover import RecoverOptions
     from wfdoctor.app.reports.recover import RecoverReport
@@ -65,6 +69,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
     from wfdoctor.app.progress import Progress
+    from wfdoctor.app.reports.compare import CompareReport
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
+    from wfdoctor.app.reports.compare import CompareReport
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.recover import RecoverOptions
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
-           "silence_alerts", "unsilence", "recover", "check_recovery_inputs"]
+           "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "compare_runs"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -164,3 +165,10 @@ def recover(options: RecoverOptions, *, db: Database = None) -> RecoverReport:
     from wfdoctor.app.recover import run_recover
 
     return _in_store(db, lambda store: run_recover(options, store))
+
+
+def compare_runs(run_a: int, run_b: int, *, facts_path: Path | None = None, db: Database = None) -> CompareReport:
+    """Run `run_a` (before) against run `run_b` (after), metric by metric, with a statistical verdict each."""
+    from wfdoctor.app.compare import compare_runs as compare
+
+    return _in_store(db, lambda store: compare(store, run_a, run_b, facts_path))

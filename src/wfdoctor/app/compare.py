@@ -72,8 +72,15 @@ def _load(store: Store, run_id: int) -> Run:
 
 def _side(store: Store, run: Run) -> ComparedRun:
     run_id = run.id or 0
+
+    def recorded(found: object) -> str | None:
+        return None if found is None else _text(found)
+
     return ComparedRun(id=run_id, command=run.command, status=run_status(store, run_id) or "unknown",
-                       started_at=run.started_at, finished_at=run.finished_at, samples=len(run.samples))
+                       started_at=run.started_at, finished_at=run.finished_at, samples=len(run.samples),
+                       backend=recorded(run.settings.get("backend")), model=recorded(run.settings.get("model")),
+                       hostname=recorded(run.environment.get("hostname")),
+                       wfdoctor=recorded(run.environment.get("wfdoctor")))
 
 
 def _partial(sides: tuple[ComparedRun, ComparedRun]) -> list[str]:

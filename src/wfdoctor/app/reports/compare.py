@@ -21,6 +21,10 @@ class ComparedRun:
     started_at: float
     finished_at: float | None
     samples: int                     # readable samples stored for it
+    backend: str | None              # what it measured, as recorded (None: not recorded; untrusted text)
+    model: str | None
+    hostname: str | None
+    wfdoctor: str | None             # the wfdoctor version that measured it
 
     @property
     def partial(self) -> bool:
