@@ -157,6 +157,32 @@ def test_summary_statistics_are_shown_side_by_side_but_never_tested(store: Store
         ({"concurrency": "1", "stat": "p50"}, 0.1, 0.2, pytest.approx(1.0))]
 
 
+def test_a_series_without_a_better_direction_is_context_never_counted_as_a_verdict(store: Store) -> None:
+    def cpu(value: float) -> list[Sample]:
+        return [Sample("wf_cpu_utilization_ratio", value + i / 100, "ratio", "test") for i in range(8)]
+
+    before = stored(store, ttft=noisy(0.1, seed=1), extra=cpu(0.2))
+    after = stored(store, ttft=noisy(0.1, seed=2), extra=cpu(0.9))
+    report = compare_runs(store, before, after)
+    assert [c.metric for c in report.context] == ["wf_cpu_utilization_ratio"]
+    assert report.context[0].p_value is not None and report.context[0].p_value < 0.01
+    assert verdicts(report) == {TTFT: Verdict.UNCHANGED}
+    assert report.overall == "0 metrics worse, 0 improved, 1 unchanged, 0 inconclusive"
+
+
+def test_a_series_only_one_run_measured_is_listed_not_compared(store: Store) -> None:
+    def process(pid: str) -> list[Sample]:
+        return [Sample("wf_process_resident_memory_bytes", 1e6, "bytes", "test", {"pid": pid, "name": "python"})] * 4
+
+    before = stored(store, ttft=noisy(0.1, seed=1), extra=process("100"))
+    after = stored(store, ttft=noisy(0.1, seed=2), extra=process("200"))
+    report = compare_runs(store, before, after)
+    assert [(o.labels["pid"], o.run_id, o.count) for o in report.one_sided] == [("100", before, 4), ("200", after, 4)]
+    assert verdicts(report) == {TTFT: Verdict.UNCHANGED}
+    assert any(note.startswith("2 series measured by one run only, not compared") and
+               "wf_process_resident_memory_bytes x2" in note for note in report.notes)
+
+
 def test_the_json_document_matches_its_schema_and_carries_every_verdict(store: Store) -> None:
     before = stored(store, ttft=noisy(0.1, seed=1), decode=[40, 41, 42])
     after = stored(store, ttft=noisy(0.15, seed=2), decode=[40, 41, 42], status="abandoned")

@@ -12,13 +12,15 @@ side, untested, and the per-request samples they summarise carry the verdicts.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
 from wfdoctor.analyze.compare import compare_samples, relative_change, series_key
-from wfdoctor.app.reports.compare import ComparedRun, CompareReport, Difference, SummaryValue, VERDICT_ORDER
+from wfdoctor.app.reports.compare import (ComparedRun, CompareReport, Difference, OneSided, SummaryValue,
+                                          VERDICT_ORDER)
 from wfdoctor.config import user_config_dir
 from wfdoctor.config.facts import load_facts
 from wfdoctor.config.limits import CompareLimits
@@ -45,14 +47,43 @@ def compare_runs(store: Store, run_a: int, run_b: int, facts_path: Path | None =
         raise WfdoctorError(f"run {run_a} is a {before.command} run and run {run_b} a {after.command} run: "
                             f"compare runs of the same kind")
     sides = (_side(store, before), _side(store, after))
-    tested = [[s for s in run.samples if SUMMARY_LABEL not in s.labels] for run in (before, after)]
-    comparisons = compare_samples(tested[0], tested[1], higher_is_better, limits)
-    comparisons.sort(key=lambda c: VERDICT_ORDER.index(c.verdict))
+    series = _series(before.samples, after.samples)
+    tested = [[s for key, pair in series.items() if _kind(key, pair) == "tested" for s in pair[index]]
+              for index in (0, 1)]
+    judged = compare_samples(tested[0], tested[1], higher_is_better, limits)
+    comparisons = sorted((c for c in judged if c.higher_is_better is not None),
+                         key=lambda c: VERDICT_ORDER.index(c.verdict))
+    summaries = [_summary(key, pair) for key, pair in series.items() if _kind(key, pair) == "summary"]
+    one_sided = [OneSided(key[0], json.loads(key[1]), (pair[0] or pair[1])[0].unit, sides[0 if pair[0] else 1].id,
+                          len(pair[0] or pair[1])) for key, pair in series.items() if _kind(key, pair) == "one-sided"]
     differences, unknown = _differences(before, after)
-    summaries = _summaries(before.samples, after.samples)
     return CompareReport(before=sides[0], after=sides[1], limits=limits,
-                         warnings=_partial(sides) + _headline(differences), notes=unknown + _notes(sides, summaries),
-                         differences=differences, comparisons=comparisons, summaries=summaries)
+                         warnings=_partial(sides) + _headline(differences),
+                         notes=unknown + _notes(sides, summaries, one_sided), differences=differences,
+                         comparisons=comparisons, context=[c for c in judged if c.higher_is_better is None],
+                         summaries=summaries, one_sided=one_sided)
+
+
+Pair = tuple[list[Sample], list[Sample]]
+
+
+def _series(before: Sequence[Sample], after: Sequence[Sample]) -> dict[tuple[str, str], Pair]:
+    """Each series (`series_key`) with its samples in each run, sorted by metric and labels."""
+    found: dict[tuple[str, str], Pair] = {}
+    for index, samples in enumerate((before, after)):
+        for sample in samples:
+            found.setdefault(series_key(sample), ([], []))[index].append(sample)
+    return dict(sorted(found.items()))
+
+
+def _kind(key: tuple[str, str], pair: Pair) -> str:
+    """one-sided: measured by one run only (a process that came and went: nothing to compare it with);
+    summary: one number per run (a `stat` label, or one sample in each run): shown, never tested; else tested."""
+    if not pair[0] or not pair[1]:
+        return "one-sided"
+    if SUMMARY_LABEL in json.loads(key[1]) or len(pair[0]) == len(pair[1]) == 1:
+        return "summary"
+    return "tested"
 
 
 def _limits(facts_path: Path | None) -> CompareLimits:
@@ -119,27 +150,25 @@ def _headline(differences: Sequence[Difference]) -> list[str]:
             if (d := found.get((section, key))) is not None and d.before is not None and d.after is not None]
 
 
-def _notes(sides: tuple[ComparedRun, ComparedRun], summaries: Sequence[SummaryValue]) -> list[str]:
+def _notes(sides: tuple[ComparedRun, ComparedRun], summaries: Sequence[SummaryValue],
+           one_sided: Sequence[OneSided]) -> list[str]:
     notes = [f"run {sides[0].id} compared with itself: every tested metric is unchanged by construction"] \
         if sides[0].id == sides[1].id else []
     notes += [f"run {side.id} stored no readable samples: nothing of it can be tested"
               for side in {side.id: side for side in sides}.values() if not side.samples]
     if summaries:
-        notes.append(f"{len(summaries)} summary statistic(s) (p50, p95, mean... of a run: one number per run) are "
-                     f"shown side by side, not tested; the per-request samples they summarise are tested")
+        notes.append(f"{len(summaries)} summary statistic(s) (p50, mean... of a run, or a number a run measured "
+                     f"once) are shown side by side, not tested: a test needs several measurements a run")
+    if one_sided:
+        by_metric = Counter(item.metric for item in one_sided)
+        notes.append(f"{len(one_sided)} series measured by one run only, not compared (processes that came and "
+                     f"went, a level the other run did not measure): "
+                     + ", ".join(f"{metric} x{count}" for metric, count in sorted(by_metric.items())))
     return notes
 
 
-def _summaries(before: Sequence[Sample], after: Sequence[Sample]) -> list[SummaryValue]:
-    """Each summary series of either run, its value in each (the median, should a run hold it twice)."""
-    sides: dict[tuple[str, str], tuple[list[float], list[float], str]] = {}
-    for index, samples in enumerate((before, after)):
-        for sample in samples:
-            if SUMMARY_LABEL in sample.labels:
-                sides.setdefault(series_key(sample), ([], [], sample.unit))[index].append(sample.value)
-    out = []
-    for (metric, labels), (old, new, unit) in sorted(sides.items()):
-        b, a = (float(np.median(values)) if values else None for values in (old, new))
-        change = float(relative_change(b, a)) if b and a is not None else None
-        out.append(SummaryValue(metric, json.loads(labels), unit, b, a, change))
-    return out
+def _summary(key: tuple[str, str], pair: Pair) -> SummaryValue:
+    """A series' one number in each run (the median, should a run hold it more than once)."""
+    before, after = (float(np.median([s.value for s in samples])) for samples in pair)
+    return SummaryValue(key[0], json.loads(key[1]), pair[0][0].unit, before, after,
+                        float(relative_change(before, after)) if before else None)

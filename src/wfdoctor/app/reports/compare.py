@@ -44,15 +44,27 @@ class Difference:
 
 @dataclass(frozen=True)
 class SummaryValue:
-    """A summary statistic (a sample with a `stat` label: p50, p95, mean...) of each run: one number per run,
-    so it is shown side by side but never tested; the per-request series it summarises are."""
+    """One number per run: a summary statistic (a `stat` label: p50, p95, mean...) or a series each run measured
+    once (a level's throughput, its failed requests). Shown side by side, never tested: a test needs several
+    measurements a run (the per-request series a summary summarises are tested)."""
 
     metric: str
     labels: dict[str, str]
     unit: str
-    before: float | None             # None: the run has no such summary
-    after: float | None
+    before: float
+    after: float
     change: float | None             # relative, after against before (as MetricComparison.change)
+
+
+@dataclass(frozen=True)
+class OneSided:
+    """A series only one of the runs measured (a process that came and went): nothing to compare it with."""
+
+    metric: str
+    labels: dict[str, str]
+    unit: str
+    run_id: int                      # the run that measured it
+    count: int
 
 
 @dataclass(frozen=True)
@@ -60,7 +72,9 @@ class CompareReport:
     """Run `before` against run `after`.
 
     `warnings` come first in every view: a run that did not finish, another machine, model or server.
-    `comparisons` are in VERDICT_ORDER (then by metric and labels); `notes` are the rest worth knowing.
+    `comparisons` (series with a better direction) are in VERDICT_ORDER, then by metric and labels; `context`
+    holds the series without one (CPU share, load): tested, shown, never judged nor counted. `notes` are the
+    rest worth knowing.
     """
 
     before: ComparedRun
@@ -70,7 +84,9 @@ class CompareReport:
     notes: list[str]
     differences: list[Difference]
     comparisons: list[MetricComparison]
+    context: list[MetricComparison]
     summaries: list[SummaryValue]
+    one_sided: list[OneSided]
 
     def count(self, verdict: Verdict) -> int:
         return sum(1 for c in self.comparisons if c.verdict is verdict)

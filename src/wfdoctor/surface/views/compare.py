@@ -17,7 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.app.reports.compare import ComparedRun, CompareReport, Difference, SummaryValue
+from wfdoctor.app.reports.compare import ComparedRun, CompareReport, Difference, OneSided, SummaryValue
 from wfdoctor.config.limits import CompareLimits
 from wfdoctor.model import MetricComparison, Verdict, plausible_time
 from wfdoctor.surface.views.common import Document, iso, schema_field
@@ -32,6 +32,7 @@ DIFFERENCE_COLUMNS = ("in", "what", "before", "after")
 VERDICT_STYLE = {Verdict.WORSE: "bold red", Verdict.IMPROVED: "bold green", Verdict.UNCHANGED: "",
                  Verdict.INCONCLUSIVE: "yellow"}
 NOT_RECORDED = "(not recorded)"
+CONTEXT_TITLE = "Context: no better direction (CPU share, load...), tested but not judged"
 NAME_WIDTH = 28                      # a series name or a reason folds at no less (a narrow terminal scrolls)
 
 
@@ -81,9 +82,9 @@ def run_line(run: ComparedRun) -> str:
 
 def method_line(limits: CompareLimits) -> str:
     """How a verdict is reached, in one line (docs/compare.md says why)."""
-    return (f"Mann-Whitney two-sided (exact for small samples), p < {limits.alpha:g} and a median shift of at least "
-            f"{limits.min_effect:.0%} in the metric's better direction; fewer than {limits.min_samples} "
-            f"measurements a side is inconclusive")
+    return (f"Mann-Whitney two-sided (exact for small samples): p < {limits.alpha:g} and a median shift of at least "
+            f"{limits.min_effect:.0%} is improved or worse by the metric's better direction, anything less unchanged; "
+            f"fewer than {limits.min_samples} measurements a side is inconclusive")
 
 
 # --- the terminal ---
@@ -110,13 +111,16 @@ def render(report: CompareReport, console: Console, exit_code: int) -> None:
         say(f"! {warning}", "bold yellow")
     say(report.overall, "bold")
     say(method_line(report.limits), "dim")
+    columns = tuple(c.format(confidence=report.limits.confidence) for c in COLUMNS)
     if report.comparisons:
-        columns = tuple(c.format(confidence=report.limits.confidence) for c in COLUMNS)
         console.print(_table("Tested series (worse first)", columns,
                              [comparison_cells(c) for c in report.comparisons],
                              [VERDICT_STYLE[c.verdict] for c in report.comparisons], numbers=range(2, 8)))
     else:
-        say("No series to test: neither run stored per-request or repeated measurements.")
+        say("No series with a better direction measured several times by both runs: nothing to judge.")
+    if report.context:
+        console.print(_table(CONTEXT_TITLE, columns, [comparison_cells(c) for c in report.context],
+                             numbers=range(2, 8)))
     if report.summaries:
         console.print(_table("Summaries: one number per run, not tested", SUMMARY_COLUMNS,
                              [summary_cells(s) for s in report.summaries], numbers=range(2, 5)))
@@ -156,6 +160,9 @@ def markdown(report: CompareReport, version: str) -> str:
     lines += ["", f"**{markdown_text(report.overall)}**", ""]
     columns = tuple(c.format(confidence=report.limits.confidence) for c in COLUMNS)
     lines += _markdown_table(columns, [comparison_cells(c) for c in report.comparisons])
+    if report.context:
+        lines += _details(f"{CONTEXT_TITLE} ({len(report.context)})",
+                          _markdown_table(columns, [comparison_cells(c) for c in report.context]))
     if report.summaries:
         lines += _details(f"Summaries: one number per run, not tested ({len(report.summaries)})",
                           _markdown_table(SUMMARY_COLUMNS, [summary_cells(s) for s in report.summaries]))
@@ -199,7 +206,9 @@ class CompareDocument(Document):
     overall: str
     counts: VerdictCounts
     comparisons: list[MetricComparison]   # worse, improved, unchanged, inconclusive
+    context: list[MetricComparison]  # no better direction: tested, never judged nor counted
     summaries: list[SummaryValue]    # one number per run: shown, not tested
+    one_sided: list[OneSided]        # measured by one run only: not compared
     differences: list[Difference]
     notes: list[str]
     limits: CompareLimits
@@ -217,5 +226,6 @@ def document(report: CompareReport, exit_code: int) -> CompareDocument:
     return CompareDocument(exit_code=exit_code, before=_run_doc(report.before), after=_run_doc(report.after),
                            warnings=report.warnings, overall=report.overall,
                            counts=VerdictCounts(**{v.value: report.count(v) for v in Verdict}),
-                           comparisons=report.comparisons, summaries=report.summaries,
+                           comparisons=report.comparisons, context=report.context, summaries=report.summaries,
+                           one_sided=report.one_sided,
                            differences=report.differences, notes=report.notes, limits=report.limits)
