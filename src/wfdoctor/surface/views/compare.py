@@ -33,7 +33,8 @@ VERDICT_STYLE = {Verdict.WORSE: "bold red", Verdict.IMPROVED: "bold green", Verd
                  Verdict.INCONCLUSIVE: "yellow"}
 NOT_RECORDED = "(not recorded)"
 CONTEXT_TITLE = "Context: no better direction (CPU share, load...), tested but not judged"
-NAME_WIDTH = 28                      # a series name or a reason folds at no less (a narrow terminal scrolls)
+TABLE_WIDTH = 170                    # narrower terminals get one block a series: every column of the table needs it
+NAME_WIDTH = 28                      # a longer word (a series name) folds at this width
 
 
 # --- cells, shared by the text and the Markdown views ---
@@ -89,17 +90,34 @@ def method_line(limits: CompareLimits) -> str:
 
 # --- the terminal ---
 
-def _table(title: str, columns: tuple[str, ...], rows: list[list[str]], styles: list[str] | None = None,
-           numbers: range = range(0)) -> Table:
-    """A table whose `numbers` columns never wrap (a number split over lines misreads); names and reasons fold."""
+def _table(title: str, columns: tuple[str, ...], rows: list[list[str]], styles: list[str] | None = None) -> Table:
+    """Cells wrap between words, never inside one (a number split over lines misreads); only a word longer than
+    NAME_WIDTH (a series name) folds."""
     table = Table(title=title, title_justify="left", box=box.SIMPLE_HEAD)
     for index, column in enumerate(columns):
-        longest = max((len(row[index]) for row in rows), default=0)
-        table.add_column(column, no_wrap=index in numbers, overflow="fold",
-                         min_width=None if index in numbers else min(max(longest, len(column)), NAME_WIDTH))
+        words = [word for cell in [column, *(row[index] for row in rows)] for word in cell.split()]
+        table.add_column(column, overflow="fold", min_width=min(max(map(len, words), default=1), NAME_WIDTH))
     for index, row in enumerate(rows):
         table.add_row(*(shown(cell) for cell in row), style=styles[index] if styles else None)
     return table
+
+
+def _comparisons(console: Console, title: str, items: list[MetricComparison], confidence: float) -> None:
+    """A table where it fits; on a narrower terminal one block a series (a table would crop its right columns)."""
+    if not items:
+        return
+    columns = tuple(c.format(confidence=confidence) for c in COLUMNS)
+    rows = [comparison_cells(c) for c in items]
+    styles = [VERDICT_STYLE[c.verdict] for c in items]
+    if console.width >= TABLE_WIDTH:
+        console.print(_table(title, columns, rows, styles))
+        return
+    console.print(Text(title, style="italic"))
+    for row, style in zip(rows, styles):
+        name, verdict, unit, before, after, change, delta, p, reason = row
+        console.print(Text(plain(f"{verdict}: {name} ({unit})"), style=style or "bold"), soft_wrap=True)
+        for line in (f"{before} -> {after}, {change}, Cliff's d {delta}, p {p}", reason):
+            console.print(Text("    " + plain(line)))
 
 
 def render(report: CompareReport, console: Console, exit_code: int) -> None:
@@ -111,19 +129,13 @@ def render(report: CompareReport, console: Console, exit_code: int) -> None:
         say(f"! {warning}", "bold yellow")
     say(report.overall, "bold")
     say(method_line(report.limits), "dim")
-    columns = tuple(c.format(confidence=report.limits.confidence) for c in COLUMNS)
-    if report.comparisons:
-        console.print(_table("Tested series (worse first)", columns,
-                             [comparison_cells(c) for c in report.comparisons],
-                             [VERDICT_STYLE[c.verdict] for c in report.comparisons], numbers=range(2, 8)))
-    else:
+    _comparisons(console, "Tested series (worse first)", report.comparisons, report.limits.confidence)
+    if not report.comparisons:
         say("No series with a better direction measured several times by both runs: nothing to judge.")
-    if report.context:
-        console.print(_table(CONTEXT_TITLE, columns, [comparison_cells(c) for c in report.context],
-                             numbers=range(2, 8)))
+    _comparisons(console, CONTEXT_TITLE, report.context, report.limits.confidence)
     if report.summaries:
         console.print(_table("Summaries: one number per run, not tested", SUMMARY_COLUMNS,
-                             [summary_cells(s) for s in report.summaries], numbers=range(2, 5)))
+                             [summary_cells(s) for s in report.summaries]))
     if report.differences:
         console.print(_table("Settings and machine facts that differ", DIFFERENCE_COLUMNS,
                              [difference_cells(d) for d in report.differences]))
@@ -156,7 +168,7 @@ def markdown(report: CompareReport, version: str) -> str:
     lines += _markdown_table(("", f"run {before.id} (before)", f"run {after.id} (after)"),
                              [[name, *(NOT_RECORDED if (v := get(r)) is None else str(v) for r in (before, after))]
                               for name, get in facts])
-    lines += [""] + [f"> **Warning:** {markdown_text(w)}  " for w in report.warnings]
+    lines += ([""] + [f"> **Warning:** {markdown_text(w)}  " for w in report.warnings]) if report.warnings else []
     lines += ["", f"**{markdown_text(report.overall)}**", ""]
     columns = tuple(c.format(confidence=report.limits.confidence) for c in COLUMNS)
     lines += _markdown_table(columns, [comparison_cells(c) for c in report.comparisons])
