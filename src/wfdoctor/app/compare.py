@@ -19,8 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from wfdoctor.analyze.compare import compare_samples, relative_change, series_key
-from wfdoctor.app.reports.compare import (ComparedRun, CompareReport, Difference, OneSided, SummaryValue,
-                                          VERDICT_ORDER)
+from wfdoctor.app.reports.compare import VERDICT_ORDER, ComparedRun, CompareReport, Difference, OneSided, SummaryValue
 from wfdoctor.config import user_config_dir
 from wfdoctor.config.facts import load_facts
 from wfdoctor.config.limits import CompareLimits

@@ -18,7 +18,8 @@ from wfdoctor.surface.terminal import EXIT_FINDINGS, EXIT_HEALTHY, print_documen
 
 def compare(
     run_a: Annotated[int, typer.Argument(metavar="RUN_A", help="The run before (an id from `wfdoctor history`).")],
-    run_b: Annotated[int, typer.Argument(metavar="RUN_B", help="The run after, of the same kind (tokens, council, ...).")],
+    run_b: Annotated[int, typer.Argument(metavar="RUN_B", help="The run after, of the same kind (tokens, "
+                                         "council, ...).")],
     fail_on_worse: Annotated[bool, typer.Option("--fail-on-worse", help="Exit 1 when any metric got worse "
                                                 "(for CI).")] = False,
     as_markdown: Annotated[bool, typer.Option("--markdown", help="Print a GitHub-flavoured Markdown card to paste "
