@@ -26,7 +26,7 @@ def test_every_documented_function_is_exported() -> None:
     documented = set(re.findall(r"^\| `(\w+)\(", DOC.read_text(), re.M))
     assert documented == {"diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                           "model_action", "check_regressions", "show_series", "record_results", "history",
-                          "list_alerts", "silence_alerts", "unsilence"}
+                          "list_alerts", "silence_alerts", "unsilence", "compare_runs"}
     assert all(callable(getattr(wfdoctor, name)) for name in documented)
     assert set(wfdoctor.__all__) >= documented
 

@@ -16,7 +16,7 @@ from wfdoctor.surface.views.schemas import DOCUMENTS, file_name, rendered
 
 COMMANDS_WITH_JSON = {"diagnose", "tokens", "council", "memory-watch", "memory-profile", "memory-models",
                       "regress-check", "regress-show", "regress-record", "history", "recover", "alerts", "guide",
-                      "troubleshoot"}
+                      "troubleshoot", "compare"}
 
 
 def test_the_shipped_schemas_are_what_the_document_classes_generate() -> None:

@@ -18,7 +18,7 @@ _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
                          "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
-                         "troubleshooting_guide", "troubleshoot", "validate_incident"),
+                         "troubleshooting_guide", "troubleshoot", "validate_incident", "compare_runs"),
     "wfdoctor.app.troubleshoot": ("TroubleshootOptions",),
     "wfdoctor.app.troubleshoot_measure": ("MeasureSettings",),
     "wfdoctor.app.reports.troubleshoot": ("TroubleshootReport",),
@@ -38,6 +38,7 @@ _EXPORTS = {
     "wfdoctor.app.reports.regress": ("RegressReport", "RecordReport"),
     "wfdoctor.app.reports.history": ("HistoryReport",),
     "wfdoctor.app.reports.monitor": ("AlertsReport",),
+    "wfdoctor.app.reports.compare": ("CompareReport",),
     "wfdoctor.app.progress": ("Progress",),
     "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run", "Incident"),
 }
@@ -54,6 +55,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "RegressReport", "RecordReport", "HistoryReport",
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
     "troubleshoot", "validate_incident", "TroubleshootOptions", "MeasureSettings", "TroubleshootReport", "Incident",
+    "compare_runs", "CompareReport",
 ]
 
 if TYPE_CHECKING:
@@ -63,7 +65,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
                                   model_action, profile_memory, record_results, run_council, show_series,
                                   recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory,
-                                  troubleshooting_guide)
+                                  troubleshooting_guide, compare_runs)
     from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
     from wfdoctor.app.recover import RecoverOptions
     from wfdoctor.app.reports.recover import RecoverReport
@@ -71,6 +73,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
     from wfdoctor.app.progress import Progress
+    from wfdoctor.app.reports.compare import CompareReport
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport

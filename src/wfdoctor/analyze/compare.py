@@ -69,8 +69,14 @@ def cliffs_delta(before: np.ndarray, after: np.ndarray) -> float:
     return 2 * u_after / (n1 * n2) - 1
 
 
+def relative_change(before: np.ndarray | float, after: np.ndarray | float) -> np.ndarray | float:
+    """(after - before) / |before|: a fall is negative whatever the sign of before (a / b - 1 turns a rise from
+    -10 to -5 into -50 %)."""
+    return (after - before) / np.abs(before)
+
+
 def _median_change_interval(before: np.ndarray, after: np.ndarray, limits: CompareLimits) -> tuple[float, float]:
-    """Percentile bootstrap of median(after) / median(before) - 1, both sides resampled independently."""
+    """Percentile bootstrap of the medians' `relative_change`, both sides resampled independently."""
     rng = np.random.default_rng(0)
     rows = max(1, BOOTSTRAP_CELLS // max(len(before), len(after)))
     changes: list[np.ndarray] = []
@@ -79,7 +85,7 @@ def _median_change_interval(before: np.ndarray, after: np.ndarray, limits: Compa
         b = np.median(rng.choice(before, size=(count, len(before))), axis=1)
         a = np.median(rng.choice(after, size=(count, len(after))), axis=1)
         with np.errstate(divide="ignore", invalid="ignore"):
-            changes.append(a / b - 1)
+            changes.append(relative_change(b, a))
     every = np.concatenate(changes)
     every = every[np.isfinite(every)]
     if not len(every):
@@ -107,7 +113,7 @@ def compare_values(metric: str, labels: dict[str, str], unit: str, higher_is_bet
                                             f"{limits.min_samples} on each side are needed to test")
     p = _p_value(b, a)
     delta = cliffs_delta(b, a)
-    change = None if not b_med else (a_med or 0.0) / b_med - 1
+    change = None if not b_med else float(relative_change(b_med, a_med or 0.0))
     interval = _median_change_interval(b, a, limits) if b_med else (math.nan, math.nan)
     shift = "no shift" if change is None else f"median {change:+.1%}"
     if higher_is_better is None:

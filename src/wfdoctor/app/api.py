@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.reports.guide import Guide
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
+    from wfdoctor.app.reports.compare import CompareReport
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.recover import RecoverOptions
@@ -37,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
            "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "troubleshoot",
-           "validate_incident"]
+           "validate_incident", "compare_runs"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -196,3 +197,10 @@ def troubleshooting_guide(facts_path: Path | None = None, rules_paths: Sequence[
     from wfdoctor.app.guide import build_guide
 
     return build_guide(facts_path, rules_paths)
+
+
+def compare_runs(run_a: int, run_b: int, *, facts_path: Path | None = None, db: Database = None) -> CompareReport:
+    """Run `run_a` (before) against run `run_b` (after), metric by metric, with a statistical verdict each."""
+    from wfdoctor.app.compare import compare_runs as compare
+
+    return _in_store(db, lambda store: compare(store, run_a, run_b, facts_path))

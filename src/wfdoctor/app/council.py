@@ -27,6 +27,7 @@ from wfdoctor.config.rules import Circumstances
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
 from wfdoctor.measure.council import CouncilRun, MemberSpec, Unreachable, run_council, run_sequentially, warm_up
+from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -173,7 +174,7 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
         run = Run(command="council", started_at=time.time(), tier=tier.tier, settings={
             "members": [m.__dict__ for m in members], "timeout_s": timeout_s, "retries": retries,
             "quorum": options.quorum, "agreement": options.agreement, "max_tokens": options.max_tokens,
-        })
+        }, environment=environment_fingerprint())  # so `compare` can say when two runs measured other machines
         with store.recording(run):
             measured = asyncio.run(_measure(members, options, timeout_s, retries, progress))
             return _analyse(run, measured, options.quorum, len(members), store, data, tier, notes, gpu.found)

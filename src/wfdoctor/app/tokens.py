@@ -32,6 +32,7 @@ from wfdoctor.config.textfile import read_text
 from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
+from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -207,7 +208,7 @@ def run_tokens(options: TokensOptions, store: Store, progress: Progress = SILENT
         "max_tokens": options.max_tokens, "runs": options.runs, "warmup": options.warmup,
         "concurrency": options.concurrency, "arrival": options.arrival, "rate_per_s": options.rate_per_s,
         "api": options.api, "canary": options.canary,
-    })
+    }, environment=environment_fingerprint())  # so `compare` can say when two runs measured other machines
     request = GenerationRequest(prompt=prompt, model=options.model or "", max_tokens=options.max_tokens,
                                 api=options.api)
     workload = Workload(request, runs=options.runs, warmup=options.warmup, concurrency=options.concurrency,

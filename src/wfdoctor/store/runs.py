@@ -8,6 +8,7 @@ evidence as none), never as a traceback.
 from __future__ import annotations
 
 import json
+import math
 
 from wfdoctor.model import Finding, Priority, Run, Sample
 from wfdoctor.store.db import Store, _json_object, _stored_sample
@@ -67,6 +68,11 @@ def load_run(store: Store, run_id: int) -> Run | None:
     findings = [Finding(rule_id, code, row_name, symptom, cause, _priority(priority), _actions(actions),
                         _evidence(evidence), summary)
                 for rule_id, code, row_name, symptom, cause, priority, actions, evidence, summary in finding_rows]
-    return Run(command=str(command), started_at=float(started_at), settings=_json_object(settings),
+    return Run(command=str(command), started_at=_time(started_at), settings=_json_object(settings),
                environment=_json_object(environment), samples=store.samples_of(run_id), findings=findings,
-               tier=str(tier), finished_at=None if finished_at is None else float(finished_at), id=run_id)
+               tier=str(tier), finished_at=None if finished_at is None else _time(finished_at), id=run_id)
+
+
+def _time(value: object) -> float:
+    """A stored time; a hand-edited one that is not a number reads as NaN (views show "(invalid time)")."""
+    return float(value) if isinstance(value, (int, float)) else math.nan

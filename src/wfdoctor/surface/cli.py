@@ -15,6 +15,7 @@ import typer
 
 import wfdoctor
 from wfdoctor.surface.cli_guide import guide
+from wfdoctor.surface.cli_compare import compare
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
@@ -40,6 +41,7 @@ app.add_typer(regress_app, name="regress")
 app.command("recover")(recover)
 app.command("troubleshoot")(troubleshoot)
 app.command("guide")(guide)
+app.command("compare")(compare)
 
 
 def _version(value: bool) -> None:

@@ -17,6 +17,7 @@ JSON escaping is already safe.
 
 from __future__ import annotations
 
+import html
 import re
 
 from rich.markup import escape
@@ -39,3 +40,13 @@ def plain(text: object, keep_newlines: bool = False) -> str:
 def shown(text: object, keep_newlines: bool = False) -> str:
     """`text` with control characters and Rich markup escaped, for markup strings and table cells."""
     return escape(plain(text, keep_newlines))
+
+
+_MARKDOWN_PUNCTUATION = re.compile(r"([\\`*_\[\]|~])")
+
+
+def markdown_text(text: object) -> str:
+    """`text` as literal text in GitHub-flavoured Markdown (a table cell, a list item) a user pastes into an issue:
+    control characters made visible, HTML as entities (`<script>` shows, never runs), and the punctuation that
+    makes code, emphasis, links or table columns (`` \\ ` * _ [ ] | ~ ``) backslash-escaped. One line."""
+    return _MARKDOWN_PUNCTUATION.sub(r"\\\1", html.escape(plain(text), quote=False))

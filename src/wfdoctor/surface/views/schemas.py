@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wfdoctor.surface.views import (council, diagnose, guide, history, memory, monitor, recover, regress, tokens,
-                                    troubleshoot)
+from wfdoctor.surface.views import (compare, council, diagnose, guide, history, memory, monitor, recover, regress,
+                                    tokens, troubleshoot)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -33,6 +33,7 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     monitor.SCHEMA_ID: (monitor.AlertsDocument, "wfdoctor alerts list --json"),
     troubleshoot.SCHEMA_ID: (troubleshoot.TroubleshootDocument, "wfdoctor troubleshoot --json"),
     guide.SCHEMA_ID: (guide.GuideDocument, "wfdoctor guide --json"),
+    compare.SCHEMA_ID: (compare.CompareDocument, "wfdoctor compare --json"),
 }
 
 
