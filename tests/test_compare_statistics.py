@@ -100,3 +100,22 @@ def test_series_are_metric_plus_stable_labels_and_a_series_on_one_side_only_is_i
     results = compare_samples(before, after, lambda name: False, LIMITS)
     assert [(r.labels, r.before_n, r.after_n, r.verdict) for r in results] == [
         ({"concurrency": "1"}, 6, 6, Verdict.UNCHANGED), ({"concurrency": "2"}, 0, 6, Verdict.INCONCLUSIVE)]
+
+
+def test_many_series_at_once_keep_only_the_benjamini_hochberg_discoveries() -> None:
+    """Twelve series: one clearly shifted, one shifted just enough to pass alone at p < 0.01 but not as one of
+    twelve (BH at 0.01 needs p <= 0.01 x 2 / 12 at its rank), ten unchanged: only the clear one stays a change."""
+    base = [float(v) for v in range(10, 20)]
+
+    def samples(values: list[float], series: int) -> list[Sample]:
+        return [Sample("wf_llm_request_ttft_seconds", v, "s", "test", {"series": str(series)}) for v in values]
+
+    borderline = [v + 5 for v in base]
+    alone = compared(base, borderline)
+    assert alone.verdict is Verdict.WORSE and 0.0017 < (alone.p_value or 0) < 0.01
+    before = [s for i in range(12) for s in samples(base, i)]
+    after = samples([v + 100 for v in base], 0) + samples(borderline, 1) + \
+        [s for i in range(2, 12) for s in samples(base, i)]
+    judged = compare_samples(before, after, lambda metric: False, LIMITS)
+    assert [c.verdict for c in judged] == [Verdict.WORSE] + [Verdict.UNCHANGED] * 11
+    assert "Benjamini-Hochberg" in judged[1].reason

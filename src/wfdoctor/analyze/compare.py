@@ -13,6 +13,8 @@ fix and one after, say). The answer is a test, not a glance at two means:
   (p < alpha) and at least `min_effect` is improved or worse; anything less is unchanged.
   Fewer than `min_samples` on a side, or a metric without a direction, is inconclusive:
   a doctor does not call "unchanged" what it could not test.
+- Many series compared at once (`compare_samples`): a shift must also be a Benjamini-Hochberg
+  discovery at `alpha` over every series tested, so the false discovery rate stays at alpha.
 """
 
 from __future__ import annotations
@@ -21,10 +23,11 @@ import itertools
 import json
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 
 import numpy as np
 
-from wfdoctor.analyze.regression import mann_whitney
+from wfdoctor.analyze.regression import benjamini_hochberg, mann_whitney
 from wfdoctor.analyze.series import VOLATILE_LABELS
 from wfdoctor.config.limits import CompareLimits
 from wfdoctor.model import MetricComparison, Sample, Verdict
@@ -144,5 +147,21 @@ def compare_samples(before: Sequence[Sample], after: Sequence[Sample], higher_is
         for sample in samples:
             entry = sides.setdefault(series_key(sample), ([], [], sample.unit))
             entry[index].append(sample.value)
-    return [compare_values(metric, json.loads(labels), unit, higher_is_better(metric), b, a, limits)
-            for (metric, labels), (b, a, unit) in sorted(sides.items())]
+    compared = [compare_values(metric, json.loads(labels), unit, higher_is_better(metric), b, a, limits)
+                for (metric, labels), (b, a, unit) in sorted(sides.items())]
+    return false_discoveries_held(compared, limits)
+
+
+def false_discoveries_held(compared: list[MetricComparison], limits: CompareLimits) -> list[MetricComparison]:
+    """Many series tested at once: a shift counts only as a Benjamini-Hochberg discovery at `alpha` over all the
+    series tested (a dozen series at 1 % would otherwise call one in ten comparisons of identical runs changed).
+    The others become unchanged, saying why."""
+    tested = [i for i, c in enumerate(compared) if c.p_value is not None and c.higher_is_better is not None]
+    kept = benjamini_hochberg([compared[i].p_value or 0.0 for i in tested], limits.alpha)
+    out = list(compared)
+    for index, discovery in zip(tested, kept):
+        c = out[index]
+        if not discovery and c.verdict in (Verdict.IMPROVED, Verdict.WORSE):
+            out[index] = replace(c, verdict=Verdict.UNCHANGED, reason=f"{c.reason}, but not a discovery over the "
+                                 f"{len(tested)} series tested (Benjamini-Hochberg at {limits.alpha:g})")
+    return out
