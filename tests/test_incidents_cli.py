@@ -82,6 +82,8 @@ def test_a_damaged_row_is_named_on_stderr_and_the_others_still_listed(wfdoctor, 
     assert result.code == 0 and "MEMORY_PRESSURE" in result.stdout and "CPU_CONTENTION" not in result.stdout
     assert f"skipped {db}: incident 1: its stored document is not JSON" in result.stderr
     shown = wfdoctor("incidents", "show", "1")
+    searched = wfdoctor("incidents", "search", "pressure")
+    assert searched.code == 0 and "MEMORY_PRESSURE" in searched.stdout and "incident 1:" in searched.stderr
     assert shown.code == 2 and "Traceback" not in shown.stderr
     assert shown.stderr.strip() == f"wfdoctor: error: {db}: incident 1: its stored document is not JSON " \
                                    "(edited by hand or damaged)"

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from tests.builders import incident
 from wfdoctor.model import WfdoctorError
 from wfdoctor.store.db import Store
-from wfdoctor.store.incidents import incident_from_json, incident_to_json, load_incident, save_incident
+from wfdoctor.store.incidents import incident_from_json, incident_to_json, load_incident
 
 PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 VALID = incident_to_json(incident(note="n"))

@@ -23,7 +23,7 @@ from wfdoctor.config.limits import IncidentLimits
 from wfdoctor.model import Finding, Incident, WfdoctorError
 from wfdoctor.store.db import Store
 from wfdoctor.store.incident_json import FORMAT, MAX_INCIDENTS, VERSION, ExportJson, export_from_json, incident_to_json
-from wfdoctor.store.incidents import import_incidents, load_incident, read_incidents, search_incidents
+from wfdoctor.store.incidents import find_incidents, import_incidents, load_incident, read_incidents
 
 MAX_IMPORT_BYTES = 50 << 20   # thousands of incidents; a file past it is not an export, and would be read whole
 
@@ -41,7 +41,8 @@ def search(store: Store, text: str, limit: int = 50) -> IncidentsReport:
     """Incidents whose cause, summary, symptoms, note or action titles hold `text`, any case."""
     if not text.strip():
         raise WfdoctorError("incidents search: give some text to look for")
-    return IncidentsReport(store.path, search_incidents(store, text, limit), [], query=text)
+    found = find_incidents(store, text, limit)
+    return IncidentsReport(store.path, found.incidents, found.unreadable, query=text)
 
 
 def similar_incidents(store: Store, findings: Sequence[Finding], fingerprint: Mapping[str, str],

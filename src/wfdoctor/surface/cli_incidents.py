@@ -71,6 +71,7 @@ def incidents_search(
     path = wfdoctor.database(db)
     with progress_on_stderr(path):
         report = wfdoctor.search_incidents(text, limit, db=path)
+    _note_unreadable(report.unreadable)
     if as_json:
         print_document(view.list_document(report))
     else:

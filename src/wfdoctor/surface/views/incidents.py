@@ -15,7 +15,7 @@ from rich.console import Console
 from wfdoctor.analyze.incidents import IncidentMatch
 from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
 from wfdoctor.model import Incident, MetricComparison, Sample, plausible_time
-from wfdoctor.store.incident_json import ExportJson, IncidentJson, incident_to_json
+from wfdoctor.store.incident_json import IncidentJson, incident_to_json
 from wfdoctor.surface.views.common import Document, iso, schema_field
 from wfdoctor.surface.views.safe import plain
 from wfdoctor.units import format_value
@@ -127,8 +127,8 @@ def render_exported(report: ExportReport, console: Console) -> None:
 def show_lines(incident: Incident) -> list[str]:
     """The whole incident, answer first: cause and verdict, then what was done, the evidence, the detail."""
     resolved = f", resolved {_when(incident.resolved_at)}" if incident.resolved_at is not None else ""
-    lines = [f"Incident {incident.id}: {incident.status}, validation {incident.verdict.value} "
-             f"({_when(incident.created_at)}{resolved})",
+    lines = [(f"Incident {incident.id}: {incident.status}, validation {incident.verdict.value} "
+              f"({_when(incident.created_at)}{resolved})"),
              f"Cause: {incident.cause}: {incident.summary}"]
     if incident.origin != "local":
         lines.append(f"Origin: {incident.origin}")

@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from wfdoctor.store.incident_json import ExportJson
 from wfdoctor.surface.views import council, diagnose, history, incidents, memory, monitor, recover, regress, tokens
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -34,7 +35,7 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     incidents.SHOW_SCHEMA_ID: (incidents.ShowDocument, "wfdoctor incidents show --json"),
     incidents.IMPORT_SCHEMA_ID: (incidents.ImportDocument, "wfdoctor incidents import --json"),
     incidents.EXPORTED_SCHEMA_ID: (incidents.ExportedDocument, "wfdoctor incidents export --out FILE --json"),
-    incidents.EXPORT_FILE_SCHEMA_ID: (incidents.ExportJson, "wfdoctor incidents export (the file; import reads it)"),
+    incidents.EXPORT_FILE_SCHEMA_ID: (ExportJson, "wfdoctor incidents export (the file; import reads it)"),
 }
 
 
