@@ -42,7 +42,7 @@ def test_export_then_import_into_a_fresh_database_round_trips_and_a_second_impor
 
 def test_export_prints_the_shared_document_and_can_pick_incidents(wfdoctor, tmp_path: Path) -> None:
     stored(tmp_path / "wfdoctor.db", incident(), incident("MEMORY_PRESSURE", created_at=1.8e9))
-    result = wfdoctor("incidents", "export", "--id", "2")
+    result = wfdoctor("incidents", "export", "--id", "2", "--id", "2")
     assert result.code == 0
     document = json.loads(result.stdout)
     jsonschema.validate(document, json.loads((SCHEMAS / "incidents-export.v1.schema.json").read_text()))

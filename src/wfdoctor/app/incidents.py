@@ -52,10 +52,10 @@ def similar_incidents(store: Store, findings: Sequence[Finding], fingerprint: Ma
 
 
 def export_incidents(store: Store, ids: Sequence[int] = (), out: Path | None = None) -> ExportReport:
-    """The export document of the incidents `ids` (every readable one when none is named), written to `out`
-    when given (atomically: a reader never sees half a file)."""
+    """The export document of the incidents `ids` (each once, in the order named; every readable one when
+    none is named), written to `out` when given (atomically: a reader never sees half a file)."""
     if ids:
-        incidents, unreadable = [_existing(store, incident_id) for incident_id in ids], []
+        incidents, unreadable = [_existing(store, incident_id) for incident_id in dict.fromkeys(ids)], []
     else:
         listing = read_incidents(store, MAX_INCIDENTS)
         incidents, unreadable = listing.incidents, listing.unreadable
