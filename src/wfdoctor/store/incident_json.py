@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError, field_validator
 
@@ -195,7 +195,10 @@ def _action(wire: ActionJson) -> IncidentAction:
                           disposition=wire.disposition, detail=wire.detail, record=record)
 
 
-def _validated(model: type[Wire], data: object, where: str) -> Any:
+W = TypeVar("W", bound="Wire")
+
+
+def _validated(model: type[W], data: object, where: str) -> W:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
