@@ -151,7 +151,7 @@ def web_pages() -> Iterator[str]:
 
 # Fixtures that start real processes or servers: a test using one is slow by nature (marked so that
 # mutation testing, which reruns the fast tests for every mutant, can leave it out with -m "not slow").
-PROCESS_FIXTURES = {"wfdoctor", "llm_server", "llama_server", "three_servers", "queued_server", "child", "cpu_hogs",
+PROCESS_FIXTURES = {"wfdoctor", "llm_server", "llama_server", "three_servers", "queued_server", "child", "cpu_hogs", "cpu_hog",
                     "memory_hog", "one_core_burner", "plain", "plain_install", "tiny_server", "browser"}
 
 
@@ -159,3 +159,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if PROCESS_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.slow)
+
+
+# A CPU hog that names itself, so a verdict can be checked by name. Each hog runs in its own session:
+# Linux's autogroup scheduler shares the CPU between sessions first, so hogs in one session could never
+# take more than that session's share from the process they compete with (itself in a session of its own).
+HOG = "import ctypes\nctypes.CDLL(None).prctl(15, b'wf-cpu-hog', 0, 0, 0)\nwhile True: pass"
+HOGS = 6
+
+
+def start_cpu_hogs() -> list[subprocess.Popen[bytes]]:
+    hogs = [subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True) for _ in range(HOGS)]
+    time.sleep(1.0)
+    return hogs
+
+
+def stop_cpu_hogs(hogs: list[subprocess.Popen[bytes]]) -> None:
+    for hog in hogs:
+        hog.kill()
+        hog.wait()
+
+
+@pytest.fixture
+def cpu_hog() -> Iterator[list[subprocess.Popen[bytes]]]:
+    """HOGS busy processes named wf-cpu-hog, stopped after the test (or by it, with stop_cpu_hogs)."""
+    hogs = start_cpu_hogs()
+    yield hogs
+    stop_cpu_hogs(hogs)

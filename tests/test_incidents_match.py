@@ -51,11 +51,10 @@ def test_a_match_from_another_machine_says_so() -> None:
 
 def test_fixed_by_lists_what_was_done_when_it_was_validated_improved() -> None:
     done = [IncidentAction("stop", "Stop the hog", "L1", ActionDisposition.APPLIED),
-            IncidentAction("renice", "Renice it", "L2", ActionDisposition.COMMAND),
-            IncidentAction("tell", "Ask the owner", "L3", ActionDisposition.INSTRUCTIONS)]
+            IncidentAction("tell", "Ask the owner", "L3", ActionDisposition.DONE)]
     not_done = [IncidentAction(d.value, d.value, "L1", d) for d in
                 (ActionDisposition.DRY_RUN, ActionDisposition.DECLINED, ActionDisposition.ROLLED_BACK,
-                 ActionDisposition.FAILED)]
+                 ActionDisposition.FAILED, ActionDisposition.COMMAND, ActionDisposition.INSTRUCTIONS)]
     [match] = match_incidents(diagnosis(), HERE, [incident(actions=not_done + done)], LIMITS)
     assert match.fixed_by == done
 

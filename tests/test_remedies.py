@@ -105,7 +105,8 @@ def test_loading_the_data_files_checks_every_remedy_the_code_uses(tmp_path: Path
     packaged = tmp_path / "rules"
     shutil.copytree(rules.PACKAGED_RULES_DIR, packaged)
     remedies = packaged / "40-remedies.yaml"
-    remedies.write_text(remedies.read_text().replace("id: memory_leak\n", "id: memory_leak_renamed\n"))
+    renamed = remedies.read_text().replace("id: memory_leak\n", "id: memory_leak_renamed\n")
+    remedies.write_text(renamed.replace("remedy: memory_leak\n", "remedy: memory_leak_renamed\n"))  # and the cause naming it
     monkeypatch.setattr(rules, "PACKAGED_RULES_DIR", packaged)
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
     with pytest.raises(WfdoctorError) as error:

@@ -23,11 +23,6 @@ import pytest
 from tests.browser_tools import page_url, static_pages
 from wfdoctor.testing.monitor_process import running_monitor
 
-# A CPU hog that names itself, so the verdict can be checked by name. Each hog runs in its own session:
-# Linux's autogroup scheduler shares the CPU between sessions first, so hogs in one session could never
-# take more than that session's share from the browser (itself in a session of its own).
-HOG = "import ctypes\nctypes.CDLL(None).prctl(15, b'wf-cpu-hog', 0, 0, 0)\nwhile True: pass"
-HOGS = 6
 # Fixed arithmetic per frame for the smooth page: about 6 ms alone on this kind of machine, far inside the
 # 16.7 ms budget, but the same work, not the same time, when another process takes the cores.
 SPIN = 1_200_000
@@ -52,16 +47,6 @@ def monitor(tmp_path: Path) -> Iterator[RunningMonitor]:
 def pages() -> Iterator[str]:
     with static_pages() as base:
         yield base
-
-
-@pytest.fixture
-def cpu_hog() -> Iterator[list[subprocess.Popen[bytes]]]:
-    hogs = [subprocess.Popen([sys.executable, "-c", HOG], start_new_session=True) for _ in range(HOGS)]
-    time.sleep(1.0)
-    yield hogs
-    for hog in hogs:
-        hog.kill()
-        hog.wait()
 
 
 # The verdict needs limits.ui.min_frames (60) frames of a page: a slow page on a loaded machine draws few.

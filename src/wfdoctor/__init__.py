@@ -18,8 +18,12 @@ _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
                          "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+                         "troubleshooting_guide", "troubleshoot", "validate_incident",
                          "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents"),
     "wfdoctor.app.reports.incidents": ("IncidentsReport", "IncidentReport", "ExportReport", "ImportReport"),
+    "wfdoctor.app.troubleshoot": ("TroubleshootOptions",),
+    "wfdoctor.app.troubleshoot_measure": ("MeasureSettings",),
+    "wfdoctor.app.reports.troubleshoot": ("TroubleshootReport",),
     "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
     "wfdoctor.app.recover": ("RecoverOptions",),
     "wfdoctor.app.reports.recover": ("RecoverReport",),
@@ -37,14 +41,14 @@ _EXPORTS = {
     "wfdoctor.app.reports.history": ("HistoryReport",),
     "wfdoctor.app.reports.monitor": ("AlertsReport",),
     "wfdoctor.app.progress": ("Progress",),
-    "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
+    "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run", "Incident"),
 }
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # spelled out for linters and type checkers; a test checks it matches _EXPORTS
     "__version__",
     "diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
     "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
-    "unsilence", "recover", "check_recovery_inputs", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
+    "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
     "RecoverOptions", "RecoverReport",
     "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents",
     "IncidentsReport", "IncidentReport", "ExportReport", "ImportReport",
@@ -53,6 +57,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
     "RegressReport", "RecordReport", "HistoryReport",
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
+    "troubleshoot", "validate_incident", "TroubleshootOptions", "MeasureSettings", "TroubleshootReport", "Incident",
 ]
 
 if TYPE_CHECKING:
@@ -61,7 +66,8 @@ if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
                                   model_action, profile_memory, record_results, run_council, show_series,
-                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory)
+                                  recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory,
+                                  troubleshooting_guide)
     from wfdoctor.app.monitor import Monitor, MonitorOptions, MonitorSummary
     from wfdoctor.app.recover import RecoverOptions
     from wfdoctor.app.reports.recover import RecoverReport
@@ -81,7 +87,11 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
     from wfdoctor.measure.council import MemberSpec
-    from wfdoctor.model import Finding, Priority, Run, Sample, WfdoctorError
+    from wfdoctor.app.api import troubleshoot, validate_incident
+    from wfdoctor.app.reports.troubleshoot import TroubleshootReport
+    from wfdoctor.app.troubleshoot import TroubleshootOptions
+    from wfdoctor.app.troubleshoot_measure import MeasureSettings
+    from wfdoctor.model import Finding, Incident, Priority, Run, Sample, WfdoctorError
 
 
 def __getattr__(name: str) -> "Any":

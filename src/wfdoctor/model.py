@@ -322,6 +322,7 @@ class ActionDisposition(str, Enum):
     DRY_RUN = "dry_run"              # L1 without --apply: what it would do, logged
     COMMAND = "command"              # L2: the exact command was printed for the user to run
     INSTRUCTIONS = "instructions"    # L3-L4: what a person does
+    DONE = "done"                    # a person did it, as they said (--interactive, or --fixed-by when validating)
     DECLINED = "declined"            # --interactive: the user said no
     ROLLED_BACK = "rolled_back"      # applied, made things worse, undone
     FAILED = "failed"                # applying it failed (the error is kept)

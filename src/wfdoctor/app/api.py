@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
+    from wfdoctor.app.reports.guide import Guide
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
@@ -30,11 +31,15 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
+    from wfdoctor.app.reports.troubleshoot import TroubleshootReport
+    from wfdoctor.app.troubleshoot import TroubleshootOptions
+    from wfdoctor.app.troubleshoot_actions import Asker
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
-           "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
-           "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents"]
+           "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "troubleshoot",
+           "validate_incident", "list_incidents", "show_incident", "search_incidents", "export_incidents",
+           "import_incidents"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -166,6 +171,33 @@ def recover(options: RecoverOptions, *, db: Database = None) -> RecoverReport:
     from wfdoctor.app.recover import run_recover
 
     return _in_store(db, lambda store: run_recover(options, store))
+
+
+def troubleshoot(options: TroubleshootOptions | None = None, *, db: Database = None, progress: Progress = SILENT,
+                 asker: Asker | None = None) -> TroubleshootReport:
+    """The troubleshooting workflow: identify, classify (with past incidents), apply, validate, document.
+
+    `asker` answers `--interactive`'s questions (None: not interactive)."""
+    from wfdoctor.app.troubleshoot import TroubleshootOptions, run_troubleshoot
+
+    return _in_store(db, lambda store: run_troubleshoot(options or TroubleshootOptions(), store, progress, asker))
+
+
+def validate_incident(incident_id: int, options: TroubleshootOptions | None = None, *, db: Database = None,
+                      progress: Progress = SILENT, asker: Asker | None = None) -> TroubleshootReport:
+    """Validate a stored incident after acting on it: its runs measured again, compared, the verdict documented."""
+    from wfdoctor.app.troubleshoot import TroubleshootOptions
+    from wfdoctor.app.troubleshoot import validate_incident as validate
+
+    return _in_store(db, lambda store: validate(incident_id, options or TroubleshootOptions(), store, progress,
+                                                asker))
+
+
+def troubleshooting_guide(facts_path: Path | None = None, rules_paths: Sequence[Path] = ()) -> Guide:
+    """The troubleshooting guide of the rules in force (packaged, the user's config dir, `rules_paths`)."""
+    from wfdoctor.app.guide import build_guide
+
+    return build_guide(facts_path, rules_paths)
 
 
 # --- The incident knowledge base (issue 13) ---

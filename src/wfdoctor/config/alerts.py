@@ -93,6 +93,7 @@ class AlertRule:
     escalation: tuple[str, ...]
     group: str
     where: str
+    written_expr: str = ""   # `expr` as written, placeholders unresolved: true for every tier (the guide shows it)
 
 
 def placeholder_values(facts: Facts, tier: str) -> dict[str, Any]:
@@ -171,7 +172,8 @@ class _FileReader:
             keep_firing_for_s=parse_duration(rule.keep_firing_for), clear_expr=clear or None,
             labels={k: self.text((*loc, "labels", k), v) for k, v in rule.labels.items()},
             annotations={k: self.text((*loc, "annotations", k), v) for k, v in rule.annotations.items()},
-            escalation=tuple(rule.escalation), group=group, where=f"{self.path}:{line_of(self.node, (*loc, 'alert'))}")
+            escalation=tuple(rule.escalation), group=group, where=f"{self.path}:{line_of(self.node, (*loc, 'alert'))}",
+            written_expr=rule.expr)
 
 
 def shipped_rule_files() -> list[Path]:

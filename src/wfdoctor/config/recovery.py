@@ -65,8 +65,17 @@ class RecoveryStep(Strict):
         return self
 
 
+class EscalationLevel(Strict):
+    """A row of the spec's escalation matrix: who acts at this level, and what that means."""
+
+    level: Literal["L1", "L2", "L3", "L4"]
+    who: str
+    means: str
+
+
 class LadderFile(Strict):
     version: int
+    levels: list[EscalationLevel] = Field(default_factory=list)
     steps: list[RecoveryStep]
 
 
@@ -82,6 +91,7 @@ class Threshold:
 @dataclass(frozen=True)
 class RecoveryLadder:
     steps: tuple[RecoveryStep, ...]
+    levels: tuple[EscalationLevel, ...] = ()   # L1 first
 
     def step(self, step_id: str) -> RecoveryStep:
         """The step called `step_id`; an unknown id is a usage error listing the known ones."""
@@ -92,13 +102,16 @@ class RecoveryLadder:
 
 
 def load_ladder(paths: Sequence[Path] = ()) -> RecoveryLadder:
-    """The shipped ladder, then each user file in order (a step with the same id replaces the shipped one)."""
+    """The shipped ladder, then each user file in order (a step with the same id, or a level, replaces the
+    shipped one)."""
     steps: dict[str, RecoveryStep] = {}
+    levels: dict[str, EscalationLevel] = {}
     for path in (PACKAGED_LADDER, *paths):
         data, node = read_yaml(path)
-        for step in validate(path, data, node, LadderFile).steps:
-            steps[step.id] = step
-    return RecoveryLadder(steps=tuple(steps.values()))
+        parsed = validate(path, data, node, LadderFile)
+        steps.update((step.id, step) for step in parsed.steps)
+        levels.update((level.level, level) for level in parsed.levels)
+    return RecoveryLadder(steps=tuple(steps.values()), levels=tuple(levels[name] for name in LEVELS if name in levels))
 
 
 def fact_at(facts: Facts, dotted: str) -> object:

@@ -3,8 +3,10 @@
 A rule file may hold `rows` (the spec's triage matrix rows), `rules` (conditions
 over samples that map a symptom to a cause, a priority and actions), `actions`
 (what to do, what it changes, how to undo it), `remedies` (the actions of the
-causes computed in code, per server implementation) and `explanations` (which
-symptom rules a measured cause explains). Files are read in order,
+causes computed in code, per server implementation), `explanations` (which
+symptom rules a measured cause explains), `causes` (what each cause computed in
+code means and which remedy it names) and `areas` (the troubleshooting guide's
+sections). Files are read in order,
 packaged first; a later rule, action or remedy with the same id replaces the
 earlier one, so a user file can tighten one threshold or add a rule without
 any code change.
@@ -13,7 +15,7 @@ any code change.
 from __future__ import annotations
 
 import string
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -143,6 +145,9 @@ class Action(Strict):
     backends: dict[str, str] = Field(default_factory=dict)
     needs: list[MeasuredFact] = Field(default_factory=list)
     not_when: list[MeasuredFact] = Field(default_factory=list)
+    # The recovery-ladder step (data/recovery.yaml) that performs this action: how `troubleshoot --apply`
+    # applies an L1 action, through the same code as the monitor's recovery, logged the same way.
+    recovery_step: str | None = None
 
     def fits(self, circumstances: Circumstances) -> bool:
         """False only when a measured fact rules the action out."""
@@ -162,12 +167,38 @@ class Explanation(Strict):
     explains: list[str] = Field(min_length=1)
 
 
+class Cause(Strict):
+    """A cause wfdoctor computes in code: its one-line meaning, priority and remedy, for the guide.
+
+    `rule` and `row` are what its finding carries; `priority` the highest it is given; `metrics`
+    those whose alert rules watch for it where no symptom rule it explains does.
+    """
+
+    code: str
+    remedy: str
+    rule: str
+    row: str
+    priority: Priority
+    description: str
+    metrics: list[str] = Field(default_factory=list)
+
+
+class Area(Strict):
+    """A section of the troubleshooting guide: the rule ids starting with one of its prefixes."""
+
+    id: str
+    title: str
+    prefixes: list[str] = Field(min_length=1)
+
+
 class RuleFile(Strict):
     rows: list[Row] = Field(default_factory=list)
     rules: list[Rule] = Field(default_factory=list)
     actions: list[Action] = Field(default_factory=list)
     remedies: list[Remedy] = Field(default_factory=list)
     explanations: list[Explanation] = Field(default_factory=list)
+    causes: list[Cause] = Field(default_factory=list)
+    areas: list[Area] = Field(default_factory=list)
 
 
 class RuleBook(BaseModel):
@@ -179,6 +210,8 @@ class RuleBook(BaseModel):
     origins: dict[str, str]  # rule id -> "file:line" where it was defined
     remedies: Remedies
     explains: dict[str, list[str]] = Field(default_factory=dict)  # cause code -> the symptom rule ids it explains
+    causes: dict[str, Cause] = Field(default_factory=dict)        # cause code -> what it means, its remedy
+    areas: dict[str, Area] = Field(default_factory=dict)          # the guide's sections, in file order
 
 
 def rule_files(extra: list[Path]) -> list[Path]:
@@ -215,6 +248,8 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
     list_origins: dict[tuple[str, str], str] = {}  # (remedy id, implementation) -> "file:line"
     explains: dict[str, list[str]] = {}
     explain_origins: dict[str, str] = {}
+    causes: dict[str, tuple[Cause, str]] = {}  # code -> the cause and "file:line" where it is defined
+    areas: dict[str, Area] = {}
     for path in rule_files(extra or []):
         data, node = read_yaml(path)
         parsed = validate(path, data or {}, node, RuleFile)
@@ -231,6 +266,9 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
         for index, explanation in enumerate(parsed.explanations):
             explains[explanation.cause] = explanation.explains
             explain_origins[explanation.cause] = f"{path}:{line_of(node, ('explanations', index, 'explains'))}"
+        causes.update((cause.code, (cause, f"{path}:{line_of(node, ('causes', index))}"))
+                      for index, cause in enumerate(parsed.causes))
+        areas.update((area.id, area) for area in parsed.areas)
     for rule_id, rule in rules.items():
         where = origins[rule_id]
         if rule.row not in rows:
@@ -252,5 +290,22 @@ def load_rulebook(extra: list[Path] | None = None) -> RuleBook:
                 where = list_origins[remedy_id, implementation]
                 raise WfdoctorError(f"{where}: field 'actions.{implementation}': remedy '{remedy_id}' names unknown "
                                     f"action '{unknown}'")
+    _check_causes(causes.values(), rows, remedies)
     return RuleBook(rows=rows, rules=rules, actions=actions, origins=origins,
-                    remedies=Remedies(by_id=remedies), explains=explains)
+                    remedies=Remedies(by_id=remedies), explains=explains,
+                    causes={code: cause for code, (cause, _) in causes.items()}, areas=areas)
+
+
+def _check_causes(causes: Iterable[tuple[Cause, str]], rows: dict[str, Row], remedies: dict[str, Remedy]) -> None:
+    """A cause names a known row, a defined remedy and registered metrics; errors name file and line."""
+    registry = load_metrics()
+    for cause, where in causes:
+        if cause.row not in rows:
+            raise WfdoctorError(f"{where}: field 'row': cause '{cause.code}' names unknown row '{cause.row}'")
+        if cause.remedy not in remedies:
+            raise WfdoctorError(f"{where}: field 'remedy': cause '{cause.code}' names unknown remedy "
+                                f"'{cause.remedy}'")
+        unknown = next((metric for metric in cause.metrics if registry.spec(metric) is None), None)
+        if unknown is not None:
+            raise WfdoctorError(f"{where}: field 'metrics': cause '{cause.code}' names unregistered metric "
+                                f"'{unknown}' (not in {registry.path})")

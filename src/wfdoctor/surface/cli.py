@@ -14,10 +14,12 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.surface.cli_guide import guide
 from wfdoctor.surface.cli_incidents import incidents_app
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
+from wfdoctor.surface.cli_troubleshoot import troubleshoot
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
@@ -38,6 +40,8 @@ app.add_typer(memory_app, name="memory")
 app.add_typer(regress_app, name="regress")
 app.add_typer(incidents_app, name="incidents")
 app.command("recover")(recover)
+app.command("troubleshoot")(troubleshoot)
+app.command("guide")(guide)
 
 
 def _version(value: bool) -> None:

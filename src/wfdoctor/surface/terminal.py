@@ -10,6 +10,7 @@ piped while progress stays visible.
 from __future__ import annotations
 
 import signal
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -93,6 +94,17 @@ class TerminalProgress:
         self._bars.console.print(Text(plain(message), style="dim"))
         self._bars.update(self._spinner, description=plain(message.strip()))
 
+    def confirm(self, question: str) -> bool:
+        """Ask a yes/no question on the terminal (`--interactive`), the live bars paused meanwhile; no answer
+        (end of input) is no."""
+        self._bars.stop()
+        try:
+            self._bars.console.print(Text(plain(question, keep_newlines=True) + " [y/N] ", style="bold"), end="")
+            answer = sys.stdin.readline()
+        finally:
+            self._bars.start()
+        return answer.strip().lower() in ("y", "yes")
+
     def advance(self, task: str, done: float, total: float | None = None) -> None:
         if task not in self._tasks:
             self._tasks[task] = self._bars.add_task(task, total=total)
@@ -151,11 +163,12 @@ def print_document(document: BaseModel) -> None:
 
 
 def finish(as_json: bool, document: Callable[[], BaseModel], render: Callable[[Console], None], run_id: int | None,
-           db_path: Path, code: int) -> NoReturn:
-    """Print the JSON document or the report, then exit with `code`."""
+           db_path: Path, code: int, saved: str | None = None) -> NoReturn:
+    """Print the JSON document or the report, then exit with `code`; `saved` says what was stored when that is not
+    a run ("Stored as incident 3")."""
     if as_json:
         print_document(document())
     else:
         render(stdout)
-        stdout.print(f"Saved as run {run_id} in {db_path}. Exit code {code}.", style="dim")
+        stdout.print(f"{saved or f'Saved as run {run_id}'} in {db_path}. Exit code {code}.", style="dim")
     raise typer.Exit(code)

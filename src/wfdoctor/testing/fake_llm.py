@@ -77,6 +77,9 @@ class FakeConfig:
     props: dict[str, Any] | None = None      # GET /props body; None: llama.cpp's in llama.cpp mode, else 404
     answers: dict[str, str] = field(default_factory=dict)  # GET path -> raw body sent instead (hostile servers)
     close_after_stream: bool = False         # drop the connection after each stream, unannounced (llama-server)
+    # Seconds added to every token's interval while any of `models` is unloaded: an Ollama whose remaining
+    # model generates slower once another was unloaded (scripted: an action that makes things worse).
+    unloaded_itl_s: float = 0.0
 
     def __post_init__(self) -> None:
         if self.implementation not in IMPLEMENTATIONS:
@@ -240,6 +243,7 @@ class Handler(socketserver.StreamRequestHandler):
         limit = int(body.get("options", {}).get("num_predict", 0) if ollama else body.get("max_tokens", 0))
         tokens = min(limit, cfg.tokens) if limit > 0 else cfg.tokens
         first_at = started + cfg.load_s + cfg.ttft_s
+        itl_s = cfg.itl_s + (cfg.unloaded_itl_s if not all(m["loaded"] for m in self.server.models) else 0.0)
         if fault and fault.kind == "empty":
             tokens = 0
         for index in range(tokens):
@@ -252,7 +256,7 @@ class Handler(socketserver.StreamRequestHandler):
                     self.wfile.write(_chunk(b"data: " + b"x" * fault.size if not ollama else b"x" * fault.size))
                     return False
                 self.wfile.write(_chunk(b"{this is not json\n" if ollama else b"data: {this is not json\n\n"))
-            delay = first_at + index * cfg.itl_s - time.perf_counter()
+            delay = first_at + index * itl_s - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
             self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))

@@ -14,7 +14,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from wfdoctor.store.incident_json import ExportJson
-from wfdoctor.surface.views import council, diagnose, history, incidents, memory, monitor, recover, regress, tokens
+from wfdoctor.surface.views import (council, diagnose, guide, history, incidents, memory, monitor, recover, regress,
+                                    tokens, troubleshoot)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -31,6 +32,8 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     recover.SCHEMA_ID: (recover.RecoverDocument, "wfdoctor recover --json"),
     history.SCHEMA_ID: (history.HistoryDocument, "wfdoctor history --json (an array of runs)"),
     monitor.SCHEMA_ID: (monitor.AlertsDocument, "wfdoctor alerts list --json"),
+    troubleshoot.SCHEMA_ID: (troubleshoot.TroubleshootDocument, "wfdoctor troubleshoot --json"),
+    guide.SCHEMA_ID: (guide.GuideDocument, "wfdoctor guide --json"),
     incidents.LIST_SCHEMA_ID: (incidents.ListDocument, "wfdoctor incidents list / search --json"),
     incidents.SHOW_SCHEMA_ID: (incidents.ShowDocument, "wfdoctor incidents show --json"),
     incidents.IMPORT_SCHEMA_ID: (incidents.ImportDocument, "wfdoctor incidents import --json"),

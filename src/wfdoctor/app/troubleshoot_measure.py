@@ -1,0 +1,152 @@
+"""Troubleshoot's measurements: what its findings call for, and the same again after a fix.
+
+Step 1 (identify) runs `diagnose` on the chosen server, a short token run against it (the
+`tokens` pipeline: per-request TTFT and decode rate, and the causes it names, such as CPU
+contention with the competing processes), and a memory watch of the largest process when
+diagnose found memory pressure. Each is an ordinary stored run of its command.
+
+Step 4 (validate) repeats each of those runs from its stored settings, never from memory of
+this session, so `troubleshoot --validate INCIDENT` in another process an hour later measures
+exactly what the first session did: the same server, model, prompt length, requests and
+concurrency, the same process for the memory watch.
+"""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+
+from wfdoctor.app.backends import start_embedded
+from wfdoctor.app.diagnose import DiagnoseOptions, run_diagnose
+from wfdoctor.app.memory import WatchOptions, run_memory_watch
+from wfdoctor.app.progress import Progress
+from wfdoctor.app.reports.diagnose import DiagnoseReport
+from wfdoctor.app.tokens import TokensOptions, run_tokens
+from wfdoctor.model import Finding, Run, Sample, WfdoctorError
+from wfdoctor.store.db import Store
+
+MEMORY_ROW = "high_memory"          # the triage row whose findings call for a memory watch
+REMEASURED = ("tokens", "memory watch")
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How much troubleshoot measures: enough requests on each side for the comparison's test."""
+
+    window_s: float = 2.0
+    requests: int = 8                   # per token run; limits.compare.min_samples is the least that can be tested
+    max_tokens: int = 32
+    concurrency: tuple[int, ...] = (1,)
+    memory_watch_s: float = 20.0
+    facts_path: Path | None = None
+    rules_paths: tuple[Path, ...] = ()
+
+
+@dataclass(frozen=True)
+class Measured:
+    """One run troubleshoot made: its command, id, findings, and the samples validation compares."""
+
+    command: str
+    run_id: int
+    findings: list[Finding]
+    samples: list[Sample]
+    implementation: str = ""
+    model: str = ""
+
+
+def compared_samples(command: str, samples: list[Sample]) -> list[Sample]:
+    """The series a before/after test can judge: one value per request (tokens) or per reading (memory watch).
+
+    A token run's level summaries (`stat` labels) and its system readings are one number per run: shown
+    in the run itself, not tested.
+    """
+    if command == "tokens":
+        return [s for s in samples if "request" in s.labels]
+    return [s for s in samples if s.metric == "wf_process_resident_memory_bytes"]
+
+
+def _tokens(url: str, settings: MeasureSettings, store: Store, progress: Progress, model: str | None = None,
+            max_tokens: int | None = None, runs: int | None = None, concurrency: list[int] | None = None) -> Measured:
+    report = run_tokens(TokensOptions(
+        backend_url=url, model=model, max_tokens=max_tokens or settings.max_tokens, runs=runs or settings.requests,
+        concurrency=concurrency or list(settings.concurrency), embedded=False, measure_bandwidth=False,
+        facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)), store, progress)
+    run = report.run
+    return Measured("tokens", run.id or 0, report.findings, compared_samples("tokens", run.samples),
+                    report.implementation, report.model)
+
+
+def _memory(pid: int, settings: MeasureSettings, store: Store, progress: Progress,
+            duration_s: float | None = None) -> Measured:
+    report = run_memory_watch(WatchOptions(pid=pid, duration_s=duration_s or settings.memory_watch_s,
+                                           facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)),
+                              store, progress)
+    return Measured("memory watch", report.run.id or 0, report.findings,
+                    compared_samples("memory watch", report.run.samples))
+
+
+def largest_process(samples: list[Sample]) -> int | None:
+    """The pid with the largest resident memory in diagnose's snapshot (the top of its culprit list)."""
+    sizes = [(s.value, s.labels.get("pid", "")) for s in samples if s.metric == "wf_process_resident_memory_bytes"]
+    pid = max(sizes, default=(0.0, ""))[1]
+    return int(pid) if pid.isdigit() else None
+
+
+def diagnose_server(url: str, settings: MeasureSettings, store: Store, progress: Progress) -> DiagnoseReport:
+    """The machine, the tier and the triage rows, with the chosen server as the one probed (no token check:
+    troubleshoot's own token run follows)."""
+    return run_diagnose(DiagnoseOptions(window_s=settings.window_s, backend_urls=[url], embedded=False,
+                                        facts_path=settings.facts_path, rules_paths=list(settings.rules_paths),
+                                        token_runs=0), store, progress)
+
+
+def identify(url: str, diagnosis: DiagnoseReport, settings: MeasureSettings, store: Store,
+             progress: Progress) -> list[Measured]:
+    """The measurements diagnose's findings call for: always the token run, a memory watch on memory pressure."""
+    measured = [_tokens(url, settings, store, progress)]
+    if any(f.row == MEMORY_ROW for f in diagnosis.findings):
+        pid = largest_process(diagnosis.run.samples)
+        if pid is not None:
+            progress.note(f"memory pressure: watching the largest process (pid {pid}) for "
+                          f"{settings.memory_watch_s:g} s")
+            measured.append(_memory(pid, settings, store, progress))
+    return measured
+
+
+def _int(value: object, default: int) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else default
+
+
+def server_of(run: Run, embedded: bool, stack: ExitStack, progress: Progress) -> str:
+    """The server a stored token run measured; the embedded engine is started again if that is what it was
+    (its port died with the session that started it)."""
+    url = run.settings.get("backend")
+    if embedded or run.settings.get("embedded"):
+        return start_embedded(stack, progress, why="the run being validated measured it").base_url
+    if not isinstance(url, str) or not url:
+        raise WfdoctorError(f"run {run.id} names no server to measure again")
+    return url
+
+
+def remeasure(run: Run, embedded: bool, settings: MeasureSettings, store: Store, stack: ExitStack,
+              progress: Progress) -> Measured | None:
+    """The same measurement as the stored `run`, taken now; None when it cannot be repeated (the watched
+    process has exited), which validation reports."""
+    if run.command == "tokens":
+        concurrency = run.settings.get("concurrency")
+        levels = [c for c in concurrency if isinstance(c, int)] if isinstance(concurrency, list) else None
+        model = run.settings.get("model")
+        return _tokens(server_of(run, embedded, stack, progress), settings, store, progress,
+                       model=model if isinstance(model, str) and model else None,
+                       max_tokens=_int(run.settings.get("max_tokens"), settings.max_tokens),
+                       runs=_int(run.settings.get("runs"), settings.requests), concurrency=levels or None)
+    if run.command == "memory watch":
+        pid = _int(run.settings.get("pid"), 0)
+        if pid < 1 or not psutil.pid_exists(pid):
+            return None
+        duration = run.settings.get("duration_s")
+        return _memory(pid, settings, store, progress, duration if isinstance(duration, float) else None)
+    return None
