@@ -173,7 +173,7 @@ def incident(cause: str = "CPU_CONTENTION", hog: str = "wf-cpu-hog", *, codes: t
         created_at=created_at, status=status, cause=cause, summary=summary or f"{cause}: {hog} competes for the CPU",
         symptoms=[f"slow token generation ({hog})"], findings=[top, *symptoms],
         actions=actions if actions is not None else [
-            IncidentAction("stop_competing_process", f"Stop or renice {hog}", "L2", ActionDisposition.COMMAND,
+            IncidentAction("stop_competing_process", f"Stop or renice {hog}", "L2", ActionDisposition.DONE,
                            f"renice +19 -p 4242 ({hog})"),
             IncidentAction("lower_threads", "Lower the server's threads", "L1", ActionDisposition.DRY_RUN,
                            "would set n_threads 4", record)],

@@ -17,6 +17,8 @@ from wfdoctor.surface.views.schemas import DOCUMENTS, file_name, rendered
 COMMANDS_WITH_JSON = {"diagnose", "tokens", "council", "memory-watch", "memory-profile", "memory-models",
                       "regress-check", "regress-show", "regress-record", "history", "recover", "alerts", "guide",
                       "troubleshoot", "compare"}
+COMMANDS_WITH_JSON |= {"incidents-list", "incidents-show", "incidents-import", "incidents-exported",
+                       "incidents-export"}   # incidents-export: the file `incidents export` writes
 
 
 def test_the_shipped_schemas_are_what_the_document_classes_generate() -> None:

@@ -18,7 +18,9 @@ _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
                          "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
-                         "troubleshooting_guide", "troubleshoot", "validate_incident", "compare_runs"),
+                         "troubleshooting_guide", "troubleshoot", "validate_incident", "compare_runs",
+                         "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents"),
+    "wfdoctor.app.reports.incidents": ("IncidentsReport", "IncidentReport", "ExportReport", "ImportReport"),
     "wfdoctor.app.troubleshoot": ("TroubleshootOptions",),
     "wfdoctor.app.troubleshoot_measure": ("MeasureSettings",),
     "wfdoctor.app.reports.troubleshoot": ("TroubleshootReport",),
@@ -49,6 +51,8 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
     "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
     "RecoverOptions", "RecoverReport",
+    "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents",
+    "IncidentsReport", "IncidentReport", "ExportReport", "ImportReport",
     "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
     "CheckSettings", "MemberSpec",
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
@@ -77,6 +81,9 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
+    from wfdoctor.app.api import (export_incidents, import_incidents, list_incidents, search_incidents,
+                                  show_incident)
     from wfdoctor.app.reports.monitor import AlertsReport
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport

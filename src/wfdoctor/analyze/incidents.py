@@ -19,9 +19,9 @@ machine or server is still worth seeing (the reasons say so). The weights are th
 documented here; the floor and how many are shown are judgements and live in data/facts.yaml.
 
 `fixed_by` is what fixed it last time: only for an incident validated as fixed (status "resolved",
-verdict IMPROVED), its actions that were done: applied by wfdoctor, or handed to the user as a command or
-instructions (the user did them, and the re-measurement showed the improvement). Dry runs, declined,
-failed and rolled-back actions fixed nothing.
+verdict IMPROVED), its actions that were done: applied by wfdoctor, or done by a person as they said
+(`done`: --interactive, or --fixed-by when validating). An action only printed (a command, instructions)
+may never have been done; dry runs, declined, failed and rolled-back actions fixed nothing.
 """
 
 from __future__ import annotations

@@ -25,9 +25,9 @@ from pathlib import Path
 
 from wfdoctor.act.recovery import StepContext
 from wfdoctor.analyze.compare import compare_samples
-from wfdoctor.analyze.incidents import match_incidents
 from wfdoctor.app.backends import choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
+from wfdoctor.app.incidents import similar_incidents
 from wfdoctor.app.judge import explained
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.recover import load_recovery_settings
@@ -42,10 +42,9 @@ from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import (ActionDisposition, Finding, Incident, IncidentAction, MetricComparison, Run, Verdict,
                             WfdoctorError)
 from wfdoctor.store.db import Store
-from wfdoctor.store.incidents import list_incidents, load_incident, save_incident, update_incident
+from wfdoctor.store.incidents import load_incident, save_incident, update_incident
 from wfdoctor.store.runs import load_run
 
-PAST_INCIDENTS = 1000                # the newest incidents a new diagnosis is matched against
 STEP_NAMES = ("identify", "classify", "apply", "validate", "document")
 ACTED = (ActionDisposition.APPLIED, ActionDisposition.DONE)
 STATUS_OF = {Verdict.IMPROVED: "resolved", Verdict.UNCHANGED: "unresolved", Verdict.INCONCLUSIVE: "unresolved",
@@ -196,8 +195,7 @@ def run_troubleshoot(options: TroubleshootOptions, store: Store, progress: Progr
         fingerprint = _fingerprint(chosen.url, chosen.embedded, diagnosis, first)
         session.announce(2, "ranking causes and looking for past incidents")
         findings = rank(diagnosis.findings + [f for m in measured for f in m.findings], data.rulebook)
-        matches = match_incidents(findings, fingerprint, list_incidents(store, limit=PAST_INCIDENTS),
-                                  data.facts.limits.incidents)
+        matches = similar_incidents(store, findings, fingerprint, data.facts.limits.incidents)
         def report(incident: Incident | None) -> TroubleshootReport:
             return TroubleshootReport(steps=session.steps, findings=findings, incident=incident, matches=matches,
                                       backend_url=chosen.url, implementation=first.implementation, model=first.model,

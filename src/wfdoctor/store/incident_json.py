@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints, ValidationError, field_validator
 
@@ -29,6 +29,7 @@ MAX_ITEMS = 1_000         # entries of any one list (findings, evidence, actions
 MAX_LABELS = 64           # keys of a label set or fingerprint
 MAX_RECORD_CHARS = 100_000   # an action record's before/after evidence, as JSON
 MAX_INCIDENTS = 100_000   # incidents in one export file
+MAX_FIELD_SHOWN = 160     # characters of a field's path in an error line
 Status = Literal["open", "resolved", "unresolved", "rolled_back"]   # model.Incident's docstring
 
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
@@ -159,7 +160,15 @@ def incident_to_json(incident: Incident) -> dict[str, object]:
 
 def incident_from_json(data: object, where: str) -> Incident:
     """The incident `data` holds; WfdoctorError with one line naming `where` and the field at fault."""
-    wire = _validated(IncidentJson, data, where)
+    return _incident(_validated(IncidentJson, data, where))
+
+
+def export_from_json(data: object, where: str) -> list[Incident]:
+    """The incidents of an export document (`ExportJson`), each checked; WfdoctorError names item and field."""
+    return [_incident(item) for item in _validated(ExportJson, data, where).incidents]
+
+
+def _incident(wire: IncidentJson) -> Incident:
     return Incident(
         created_at=wire.created_at, status=wire.status, cause=wire.cause, summary=wire.summary,
         symptoms=list(wire.symptoms), findings=[_finding(f) for f in wire.findings],
@@ -168,13 +177,6 @@ def incident_from_json(data: object, where: str) -> Incident:
         verdict=wire.verdict, fingerprint=dict(wire.fingerprint), note=wire.note, before_runs=list(wire.before_runs),
         after_runs=list(wire.after_runs), matched=list(wire.matched), resolved_at=wire.resolved_at, id=wire.id,
         origin=wire.origin)
-
-
-def export_from_json(data: object, where: str) -> list[Incident]:
-    """The incidents of an export document (`ExportJson`), each checked; WfdoctorError names item and field."""
-    document = _validated(ExportJson, data, where)
-    return [incident_from_json(item.model_dump(), f"{where}: incidents[{number}]")
-            for number, item in enumerate(document.incidents)]
 
 
 def _finding(wire: FindingJson) -> Finding:
@@ -193,7 +195,10 @@ def _action(wire: ActionJson) -> IncidentAction:
                           disposition=wire.disposition, detail=wire.detail, record=record)
 
 
-def _validated(model: type[Wire], data: object, where: str) -> Any:
+W = TypeVar("W", bound="Wire")
+
+
+def _validated(model: type[W], data: object, where: str) -> W:
     try:
         return model.model_validate(data)
     except ValidationError as exc:
@@ -206,8 +211,10 @@ def describe(exc: ValidationError) -> str:
     """The first error as `field 'findings[0].evidence[2].value': <what is wrong>`, on one line."""
     first = exc.errors()[0]
     field = "".join(f"[{part}]" if isinstance(part, int) else f".{_printable(part)}" for part in first["loc"])
-    message = " ".join(str(first["msg"]).split())
-    return f"field '{field.lstrip('.') or '(top level)'}': {message}"
+    field = field.lstrip(".") or "(top level)"
+    if len(field) > MAX_FIELD_SHOWN:   # a path down a hostile nesting: its start and end say where
+        field = f"{field[:MAX_FIELD_SHOWN // 2]}...{field[-MAX_FIELD_SHOWN // 4:]}"
+    return f"field '{field}': {' '.join(str(first['msg']).split())}"
 
 
 def _printable(key: object) -> str:

@@ -17,7 +17,7 @@ from wfdoctor.model import Incident, WfdoctorError
 from wfdoctor.store.db import Store
 from wfdoctor.store.incident_json import incident_from_json, incident_to_json
 
-__all__ = ["IncidentListing", "import_incidents", "incident_from_json", "incident_to_json", "list_incidents",
+__all__ = ["IncidentListing", "find_incidents", "import_incidents", "incident_from_json", "incident_to_json", "list_incidents",
            "load_incident", "read_incidents", "save_incident", "search_incidents", "update_incident"]
 
 COLUMNS = "id, origin, document"
@@ -79,19 +79,26 @@ def read_incidents(store: Store, limit: int = 50) -> IncidentListing:
 
 
 def search_incidents(store: Store, text: str, limit: int = 50) -> list[Incident]:
-    """Incidents whose cause, summary, symptoms, note or actions' titles hold `text` (any case), newest first.
+    """Incidents whose cause, summary, symptoms, note or actions' titles hold `text` (any case), newest first."""
+    return find_incidents(store, text, limit).incidents
+
+
+def find_incidents(store: Store, text: str, limit: int = 50) -> IncidentListing:
+    """`search_incidents`, with a line for each unreadable row met on the way.
 
     Matched in Python over the parsed documents (symptoms and titles live inside them): a team's knowledge
-    base holds hundreds of incidents, not millions. Unreadable rows are skipped as in `list_incidents`.
+    base holds hundreds of incidents, not millions.
     """
     wanted = text.casefold()
-    found = []
+    found, unreadable = [], []
     for item in _rows(store, "ORDER BY created_at DESC, id DESC", ()):
-        if isinstance(item, Incident) and any(wanted in field.casefold() for field in _searched(item)):
+        if not isinstance(item, Incident):
+            unreadable.append(item)
+        elif any(wanted in field.casefold() for field in _searched(item)):
             found.append(item)
             if len(found) >= limit:
                 break
-    return found
+    return IncidentListing(found, unreadable)
 
 
 def import_incidents(store: Store, incidents: Sequence[Incident], origin: str) -> int:

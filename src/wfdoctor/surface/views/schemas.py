@@ -13,8 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wfdoctor.surface.views import (compare, council, diagnose, guide, history, memory, monitor, recover, regress,
-                                    tokens, troubleshoot)
+from wfdoctor.store.incident_json import ExportJson
+from wfdoctor.surface.views import (compare, council, diagnose, guide, history, incidents, memory, monitor, recover,
+                                    regress, tokens, troubleshoot)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -34,6 +35,11 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     troubleshoot.SCHEMA_ID: (troubleshoot.TroubleshootDocument, "wfdoctor troubleshoot --json"),
     guide.SCHEMA_ID: (guide.GuideDocument, "wfdoctor guide --json"),
     compare.SCHEMA_ID: (compare.CompareDocument, "wfdoctor compare --json"),
+    incidents.LIST_SCHEMA_ID: (incidents.ListDocument, "wfdoctor incidents list / search --json"),
+    incidents.SHOW_SCHEMA_ID: (incidents.ShowDocument, "wfdoctor incidents show --json"),
+    incidents.IMPORT_SCHEMA_ID: (incidents.ImportDocument, "wfdoctor incidents import --json"),
+    incidents.EXPORTED_SCHEMA_ID: (incidents.ExportedDocument, "wfdoctor incidents export --out FILE --json"),
+    incidents.EXPORT_FILE_SCHEMA_ID: (ExportJson, "wfdoctor incidents export (the file; import reads it)"),
 }
 
 
