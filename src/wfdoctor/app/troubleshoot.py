@@ -33,6 +33,7 @@ from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.recover import load_recovery_settings
 from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.reports.troubleshoot import TroubleshootReport, WorkflowStep
+from wfdoctor.app.tokens import MAX_CONCURRENCY
 from wfdoctor.app.troubleshoot_actions import ApplyContext, Asker, mark_done, proposals, roll_back, take_actions
 from wfdoctor.app.troubleshoot_measure import (MeasureSettings, Measured, compared_samples, diagnose_server, identify,
                                               remeasure)
@@ -64,6 +65,9 @@ class TroubleshootOptions:
     def __post_init__(self) -> None:
         if self.measure.requests < 1 or self.measure.max_tokens < 1 or self.measure.window_s <= 0:
             raise WfdoctorError("requests and max tokens must be at least 1, the window above 0 seconds")
+        if not self.measure.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.measure.concurrency):
+            raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: "
+                                f"{list(self.measure.concurrency)}")
 
 
 def rank(findings: Sequence[Finding], rulebook: RuleBook) -> list[Finding]:

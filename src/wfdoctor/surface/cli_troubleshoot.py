@@ -18,6 +18,8 @@ from wfdoctor.surface.terminal import EXIT_HEALTHY, FailOn, checked_options, exi
 def troubleshoot(
     backend: Annotated[Optional[str], typer.Option("--backend", help="LLM server URL; default: discovery, then "
                                                    "the embedded SmolLM2 engine.")] = None,
+    model: Annotated[Optional[str], typer.Option("--model", help="Model to measure (default: the first "
+                                                 "loaded).")] = None,
     embedded: Annotated[bool, typer.Option("--embedded/--no-embedded", help="Start the embedded SmolLM2 engine "
                                            "when no --backend is named and no server answers.")] = True,
     apply: ApplyOption = False,
@@ -59,7 +61,7 @@ def troubleshoot(
     options = checked_options(lambda: wfdoctor.TroubleshootOptions(
         backend_url=backend, embedded=embedded, apply=apply, note=note, config_path=config,
         fixed_by=tuple(fixed_by or []), measure=wfdoctor.MeasureSettings(
-            window_s=window, requests=requests, max_tokens=max_tokens,
+            window_s=window, model=model, requests=requests, max_tokens=max_tokens,
             concurrency=tuple(concurrency_list(concurrency)), memory_watch_s=memory_watch, facts_path=facts,
             rules_paths=tuple(rules or []))))
     path = wfdoctor.database(db)
