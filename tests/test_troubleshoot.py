@@ -105,3 +105,23 @@ def test_interactive_asks_before_an_l1_action_and_records_a_refusal(tmp_path: Pa
 def test_bad_input_is_one_line_and_exit_2(wfdoctor, args: tuple[str, ...], message: str) -> None:
     result = wfdoctor("troubleshoot", "--no-embedded", *args)
     assert result.code == 2 and message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_configured_council_is_measured_in_rounds_and_validated_round_for_round(wfdoctor, tmp_path: Path) -> None:
+    facts = str(memory_always_high(tmp_path))
+    with FakeLLMServer(FakeConfig(implementation="ollama", tokens=8, itl_s=0.004)) as server:
+        members = [arg for _ in range(2) for arg in ("--council-member", server.base_url)]
+        first = wfdoctor("troubleshoot", "--backend", server.base_url, "--json", "--facts", facts, "--memory-watch",
+                         "1", "--window", "0.5", "--requests", "5", "--council-rounds", "5", *members, timeout=300)
+        incident = json.loads(first.stdout)["incident"]
+        second = wfdoctor("troubleshoot", "--validate", str(incident["id"]), "--json", "--facts", facts,
+                          "--fixed-by", incident["actions"][0]["action_id"], timeout=300)
+    assert "Traceback" not in first.stderr + second.stderr
+    history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--json").stdout)}
+    assert [history[run] for run in incident["before_runs"]].count("council") == 5
+    validated = json.loads(second.stdout)
+    validate_document(validated)
+    efficiency = [c for c in validated["incident"]["validation"] if c["metric"] == "wf_council_efficiency_ratio"]
+    assert efficiency and efficiency[0]["before_n"] == 5 and efficiency[0]["after_n"] == 5
+    history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--json").stdout)}
+    assert [history[run] for run in validated["incident"]["after_runs"]].count("council") == 5

@@ -36,7 +36,7 @@ from wfdoctor.app.reports.troubleshoot import TroubleshootReport, WorkflowStep
 from wfdoctor.app.tokens import MAX_CONCURRENCY
 from wfdoctor.app.troubleshoot_actions import ApplyContext, Asker, mark_done, proposals, roll_back, take_actions
 from wfdoctor.app.troubleshoot_measure import (MeasureSettings, Measured, compared_samples, diagnose_server, identify,
-                                              remeasure)
+                                              measurement_groups, remeasure)
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.config.recovery import load_ladder
 from wfdoctor.config.rules import RuleBook
@@ -63,8 +63,10 @@ class TroubleshootOptions:
     fixed_by: tuple[str, ...] = ()      # --validate: the actions the person did
 
     def __post_init__(self) -> None:
-        if self.measure.requests < 1 or self.measure.max_tokens < 1 or self.measure.window_s <= 0:
-            raise WfdoctorError("requests and max tokens must be at least 1, the window above 0 seconds")
+        if self.measure.requests < 1 or self.measure.max_tokens < 1 or self.measure.window_s <= 0 or \
+                self.measure.council_rounds < 1:
+            raise WfdoctorError("requests, max tokens and council rounds must be at least 1, the window above 0 "
+                                "seconds")
         if not self.measure.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.measure.concurrency):
             raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: "
                                 f"{list(self.measure.concurrency)}")
@@ -139,14 +141,16 @@ def _validate(session: _Session, incident: Incident) -> Incident:
     embedded = incident.fingerprint.get("embedded") == "yes"
     comparisons: list[MetricComparison] = []
     after_runs: list[int] = []
-    for run in before:
-        after = remeasure(run, embedded, session.options.measure, session.store, session.stack, session.progress)
+    for group in measurement_groups(before):
+        command = group[0].command
+        after = remeasure(group, embedded, session.options.measure, session.store, session.stack, session.progress)
         if after is None:
-            session.notes.append(f"run {run.id} ({run.command}) could not be repeated (its process has exited): "
+            session.notes.append(f"run {group[0].id} ({command}) could not be repeated (its process has exited): "
                                  "not validated")
             continue
-        after_runs.append(after.run_id)
-        comparisons += compare_samples(compared_samples(run.command, run.samples), after.samples, higher_is_better,
+        after_runs += after.run_ids
+        before_samples = [s for run in group for s in compared_samples(command, run.samples)]
+        comparisons += compare_samples(before_samples, after.samples, higher_is_better,
                                        session.data.facts.limits.compare)
     verdict = overall_verdict(comparisons)
     actions, status = incident.actions, STATUS_OF[verdict]
@@ -179,7 +183,8 @@ def _identify(session: _Session, url: str) -> tuple[DiagnoseReport, list[Measure
     session.announce(1, f"diagnose and a short token run against {url}")
     diagnosis = diagnose_server(url, session.options.measure, session.store, session.progress)
     measured = identify(url, diagnosis, session.options.measure, session.store, session.progress)
-    runs = ", ".join(f"{m.command} run {m.run_id}" for m in measured)
+    runs = ", ".join(f"{m.command} run{'s' * (len(m.run_ids) > 1)} {', '.join(map(str, m.run_ids))}"
+                     for m in measured)
     session.step(1, f"diagnose run {diagnosis.run.id}, {runs}")
     return diagnosis, measured
 
@@ -218,7 +223,7 @@ def run_troubleshoot(options: TroubleshootOptions, store: Store, progress: Progr
             created_at=run.started_at, status="open", cause=top.code, summary=top.summary,
             symptoms=[f"{f.code}: {f.summary}" for f in findings[1:] if f.explained_by == top.code] or [top.symptom],
             findings=findings, actions=actions, validation=[], verdict=Verdict.INCONCLUSIVE, fingerprint=fingerprint,
-            note=options.note, before_runs=[m.run_id for m in measured],
+            note=options.note, before_runs=[run_id for m in measured for run_id in m.run_ids],
             matched=[m.incident.id for m in matches if m.incident.id is not None])
         if any(a.disposition in ACTED for a in actions):
             incident = _validate(session, incident)

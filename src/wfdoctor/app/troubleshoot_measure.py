@@ -2,8 +2,10 @@
 
 Step 1 (identify) runs `diagnose` on the chosen server, a short token run against it (the
 `tokens` pipeline: per-request TTFT and decode rate, and the causes it names, such as CPU
-contention with the competing processes), and a memory watch of the largest process when
-diagnose found memory pressure. Each is an ordinary stored run of its command.
+contention with the competing processes), a memory watch of the largest process when
+diagnose found memory pressure, and, when a council is configured (its members named), a few
+council rounds: one council is one number of each kind (efficiency, sync delay), so several
+rounds give the distribution the comparison tests. Each is an ordinary stored run of its command.
 
 Step 4 (validate) repeats each of those runs from its stored settings, never from memory of
 this session, so `troubleshoot --validate INCIDENT` in another process an hour later measures
@@ -20,16 +22,18 @@ from pathlib import Path
 import psutil
 
 from wfdoctor.app.backends import start_embedded
+from wfdoctor.app.council import CouncilOptions, run_council_command
 from wfdoctor.app.diagnose import DiagnoseOptions, run_diagnose
 from wfdoctor.app.memory import WatchOptions, run_memory_watch
 from wfdoctor.app.progress import Progress
 from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.tokens import TokensOptions, run_tokens
+from wfdoctor.measure.council import MemberSpec
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.store.db import Store
 
 MEMORY_ROW = "high_memory"          # the triage row whose findings call for a memory watch
-REMEASURED = ("tokens", "memory watch")
+COUNCIL_COMPARED = ("wf_council_efficiency_ratio", "wf_council_sync_delay_seconds", "wf_council_wall_seconds")
 
 
 @dataclass(frozen=True)
@@ -42,16 +46,19 @@ class MeasureSettings:
     max_tokens: int = 32
     concurrency: tuple[int, ...] = (1,)
     memory_watch_s: float = 20.0
+    council_members: tuple[str, ...] = ()  # "URL[#MODEL]" of each member; none: no council is configured
+    council_rounds: int = 5             # councils per measurement (limits.compare.min_samples is the least tested)
     facts_path: Path | None = None
     rules_paths: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)
 class Measured:
-    """One run troubleshoot made: its command, id, findings, and the samples validation compares."""
+    """One measurement troubleshoot made: its command, runs (several for council rounds), findings, and the
+    samples validation compares."""
 
     command: str
-    run_id: int
+    run_ids: list[int]
     findings: list[Finding]
     samples: list[Sample]
     implementation: str = ""
@@ -66,6 +73,8 @@ def compared_samples(command: str, samples: list[Sample]) -> list[Sample]:
     """
     if command == "tokens":
         return [s for s in samples if "request" in s.labels]
+    if command == "council":
+        return [s for s in samples if s.metric in COUNCIL_COMPARED]
     return [s for s in samples if s.metric == "wf_process_resident_memory_bytes"]
 
 
@@ -76,7 +85,7 @@ def _tokens(url: str, settings: MeasureSettings, store: Store, progress: Progres
         concurrency=concurrency or list(settings.concurrency), embedded=False, measure_bandwidth=False,
         facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)), store, progress)
     run = report.run
-    return Measured("tokens", run.id or 0, report.findings, compared_samples("tokens", run.samples),
+    return Measured("tokens", [run.id or 0], report.findings, compared_samples("tokens", run.samples),
                     report.implementation, report.model)
 
 
@@ -85,8 +94,20 @@ def _memory(pid: int, settings: MeasureSettings, store: Store, progress: Progres
     report = run_memory_watch(WatchOptions(pid=pid, duration_s=duration_s or settings.memory_watch_s,
                                            facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)),
                               store, progress)
-    return Measured("memory watch", report.run.id or 0, report.findings,
+    return Measured("memory watch", [report.run.id or 0], report.findings,
                     compared_samples("memory watch", report.run.samples))
+
+
+def _council(members: list[MemberSpec | str], rounds: int, settings: MeasureSettings, store: Store,
+             progress: Progress) -> Measured:
+    """`rounds` councils of the same members; the findings are the last round's (each round finds the same)."""
+    reports = []
+    for number in range(1, rounds + 1):
+        progress.note(f"council round {number} of {rounds}")
+        reports.append(run_council_command(CouncilOptions(members=list(members), facts_path=settings.facts_path,
+                                                          rules_paths=list(settings.rules_paths)), store, progress))
+    return Measured("council", [r.run.id or 0 for r in reports], reports[-1].findings,
+                    [s for r in reports for s in compared_samples("council", r.run.samples)])
 
 
 def largest_process(samples: list[Sample]) -> int | None:
@@ -106,7 +127,8 @@ def diagnose_server(url: str, settings: MeasureSettings, store: Store, progress:
 
 def identify(url: str, diagnosis: DiagnoseReport, settings: MeasureSettings, store: Store,
              progress: Progress) -> list[Measured]:
-    """The measurements diagnose's findings call for: always the token run, a memory watch on memory pressure."""
+    """The measurements diagnose's findings call for: always the token run, a memory watch on memory pressure,
+    council rounds when a council is configured."""
     measured = [_tokens(url, settings, store, progress)]
     if any(f.row == MEMORY_ROW for f in diagnosis.findings):
         pid = largest_process(diagnosis.run.samples)
@@ -114,6 +136,9 @@ def identify(url: str, diagnosis: DiagnoseReport, settings: MeasureSettings, sto
             progress.note(f"memory pressure: watching the largest process (pid {pid}) for "
                           f"{settings.memory_watch_s:g} s")
             measured.append(_memory(pid, settings, store, progress))
+    if settings.council_members:
+        measured.append(_council(list(settings.council_members), settings.council_rounds, store=store,
+                                 settings=settings, progress=progress))
     return measured
 
 
@@ -132,10 +157,29 @@ def server_of(run: Run, embedded: bool, stack: ExitStack, progress: Progress) ->
     return url
 
 
-def remeasure(run: Run, embedded: bool, settings: MeasureSettings, store: Store, stack: ExitStack,
+def measurement_groups(runs: list[Run]) -> list[list[Run]]:
+    """The stored runs of one troubleshoot as measurements: each token run and memory watch alone, the council
+    rounds together."""
+    council = [run for run in runs if run.command == "council"]
+    return [[run] for run in runs if run.command != "council"] + ([council] if council else [])
+
+
+def _members(run: Run) -> list[MemberSpec]:
+    members = run.settings.get("members")
+    specs = [MemberSpec(str(m.get("name", "")), str(m.get("url", "")), m.get("model") or None)
+             for m in members if isinstance(m, dict)] if isinstance(members, list) else []
+    if not specs:
+        raise WfdoctorError(f"council run {run.id} names no members to measure again")
+    return specs
+
+
+def remeasure(runs: list[Run], embedded: bool, settings: MeasureSettings, store: Store, stack: ExitStack,
               progress: Progress) -> Measured | None:
-    """The same measurement as the stored `run`, taken now; None when it cannot be repeated (the watched
-    process has exited), which validation reports."""
+    """The same measurement as the stored `runs` (one of `measurement_groups`), taken now; None when it cannot be
+    repeated (the watched process has exited), which validation reports."""
+    run = runs[0]
+    if run.command == "council":
+        return _council(list(_members(run)), len(runs), settings, store, progress)
     if run.command == "tokens":
         concurrency = run.settings.get("concurrency")
         levels = [c for c in concurrency if isinstance(c, int)] if isinstance(concurrency, list) else None

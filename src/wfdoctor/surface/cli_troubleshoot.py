@@ -41,6 +41,11 @@ def troubleshoot(
                                           help="Diagnose's sampling window in seconds.")] = 2.0,
     memory_watch: Annotated[float, typer.Option("--memory-watch", min=1, max=3600, callback=finite,
                                                 help="Seconds of memory watch on memory pressure.")] = 20.0,
+    council_member: Annotated[Optional[list[str]], typer.Option("--council-member", metavar="URL[#MODEL]",
+                                                                help="A council member (repeatable): a council is "
+                                                                     "configured, so it is measured too.")] = None,
+    council_rounds: Annotated[int, typer.Option("--council-rounds", min=1, max=100, help="Councils per "
+                                                "measurement (each side of the validation).")] = 5,
     config: Annotated[Optional[Path], typer.Option("--config", help="Monitor config whose `recovery:` section "
                                                    "applies (default ~/.config/wfdoctor/monitor.yaml).")] = None,
     fail_on: FailOnOption = FailOn.high,
@@ -63,6 +68,7 @@ def troubleshoot(
         fixed_by=tuple(fixed_by or []), measure=wfdoctor.MeasureSettings(
             window_s=window, model=model, requests=requests, max_tokens=max_tokens,
             concurrency=tuple(concurrency_list(concurrency)), memory_watch_s=memory_watch, facts_path=facts,
+            council_members=tuple(council_member or []), council_rounds=council_rounds,
             rules_paths=tuple(rules or []))))
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
