@@ -40,7 +40,8 @@ def _change(c: MetricComparison) -> str:
 def validation_table(comparisons: list[MetricComparison]) -> Table:
     """Before against after, series by series: medians, the change with its interval, effect, p, verdict."""
     table = Table(title="Validation: before against after", title_justify="left")
-    for column in ("metric", "before (median)", "after (median)", "change [95 % CI]", "Cliff's d", "p", "verdict"):
+    table.add_column("metric", overflow="fold", ratio=2)
+    for column in ("before (median)", "after (median)", "change [95 % CI]", "Cliff's d", "p", "verdict"):
         table.add_column(column)
     for c in comparisons:
         labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
