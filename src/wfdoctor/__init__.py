@@ -17,7 +17,8 @@ TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone wo
 _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
-                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs"),
+                         "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+                         "build_report"),
     "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
     "wfdoctor.app.recover": ("RecoverOptions",),
     "wfdoctor.app.reports.recover": ("RecoverReport",),
@@ -33,6 +34,7 @@ _EXPORTS = {
     "wfdoctor.app.reports.memory": ("WatchReport", "ProfileReport", "ModelsReport"),
     "wfdoctor.app.reports.regress": ("RegressReport", "RecordReport"),
     "wfdoctor.app.reports.history": ("HistoryReport",),
+    "wfdoctor.app.reports.report": ("ReportDocument", "ReportTarget"),
     "wfdoctor.app.reports.monitor": ("AlertsReport",),
     "wfdoctor.app.progress": ("Progress",),
     "wfdoctor.model": ("WfdoctorError", "Finding", "Priority", "Sample", "Run"),
@@ -49,6 +51,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
     "RegressReport", "RecordReport", "HistoryReport",
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
+    "build_report", "ReportDocument", "ReportTarget",
 ]
 
 if TYPE_CHECKING:
@@ -68,6 +71,8 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.api import build_report
+    from wfdoctor.app.reports.report import ReportDocument, ReportTarget
     from wfdoctor.app.reports.monitor import AlertsReport
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport

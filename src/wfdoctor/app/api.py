@@ -27,12 +27,14 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.monitor import AlertsReport, Silence
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
+    from wfdoctor.app.reports.report import ReportDocument
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
 
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
-           "silence_alerts", "unsilence", "recover", "check_recovery_inputs"]
+           "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+           "build_report"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -164,3 +166,20 @@ def recover(options: RecoverOptions, *, db: Database = None) -> RecoverReport:
     from wfdoctor.app.recover import run_recover
 
     return _in_store(db, lambda store: run_recover(options, store))
+
+
+# --- reports (issue 13) ---
+
+def build_report(target: str, *, db: Database = None) -> ReportDocument:
+    """The report of a stored run (`"7"`) or incident (`"incident:3"`): findings, fingerprints, the plots' data.
+
+    Nothing is measured; a database that does not exist is an error, not a new empty one."""
+    from wfdoctor.app.report import build_report as build
+    from wfdoctor.app.reports.report import parse_target
+    from wfdoctor.model import WfdoctorError
+
+    parsed = parse_target(target)  # a malformed target is reported before the database is touched
+    path = database(db)
+    if not path.is_file():
+        raise WfdoctorError(f"no database at {path}: nothing to report (record a run first, or name one with --db)")
+    return _in_store(path, lambda store: build(store, parsed))

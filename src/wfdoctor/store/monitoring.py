@@ -210,3 +210,11 @@ def _event(row: tuple[object, ...]) -> AlertEvent:
                       json.loads(str(labels)), json.loads(str(annotations)),
                       float(value) if isinstance(value, (int, float)) else None, float(active_at),
                       int(run_id) if isinstance(run_id, int) else None)
+
+
+def alert_events_of(store: Store, run_id: int) -> list[AlertEvent]:
+    """Every alert transition one monitor run stored, oldest first (a report marks them on its time axes)."""
+    with store._errors():
+        rows = store._db.execute(f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE run_id = ? ORDER BY ts, id",
+                                 (run_id,)).fetchall()
+    return MonitorStore._decoded(store, "alert_events", rows, _event)  # type: ignore[arg-type]

@@ -18,6 +18,7 @@ from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
 from wfdoctor.surface.cli_regress import regress_app
+from wfdoctor.surface.cli_report import report
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
 from wfdoctor.surface.terminal import (FailOn, checked_options, exit_code_for, finish, interrupted_code,
@@ -36,6 +37,7 @@ app = typer.Typer(
 app.add_typer(memory_app, name="memory")
 app.add_typer(regress_app, name="regress")
 app.command("recover")(recover)
+app.command("report")(report)
 
 
 def _version(value: bool) -> None:

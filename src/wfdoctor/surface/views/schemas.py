@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wfdoctor.surface.views import council, diagnose, history, memory, monitor, recover, regress, tokens
+from wfdoctor.surface.views import council, diagnose, history, memory, monitor, recover, regress, report, tokens
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -30,6 +30,7 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     recover.SCHEMA_ID: (recover.RecoverDocument, "wfdoctor recover --json"),
     history.SCHEMA_ID: (history.HistoryDocument, "wfdoctor history --json (an array of runs)"),
     monitor.SCHEMA_ID: (monitor.AlertsDocument, "wfdoctor alerts list --json"),
+    report.SCHEMA_ID: (report.ReportFilesDocument, "wfdoctor report --json"),
 }
 
 

@@ -1,0 +1,57 @@
+"""Token-run plots: per-request distributions, stored percentiles, the concurrency sweep and its knee."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from wfdoctor.app.reports.report import DistributionPlot, PercentilePlot, SweepPlot
+from wfdoctor.surface.plots import INK, WORSE, axis_label, new_figure
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+CONCURRENCY = "concurrency (parallel requests)"
+
+
+def distribution(plot: DistributionPlot) -> Figure:
+    """A box plot per concurrency level, every request drawn as a dot over it."""
+    figure, axes = new_figure(plot)
+    labels = list(plot.groups)
+    data = [plot.groups[label] for label in labels]
+    axes.boxplot(data, showfliers=False)
+    axes.set_xticks(range(1, len(labels) + 1), [f"{label}\n(n={len(values)})" for label, values in zip(labels, data)])
+    for position, values in enumerate(data, start=1):
+        axes.plot([position] * len(values), values, "o", color=INK, alpha=0.35, markersize=3)
+    axes.set_xlabel(CONCURRENCY)
+    axes.set_ylabel(axis_label(plot.quantity, plot.unit))
+    return figure
+
+
+def percentiles(plot: PercentilePlot) -> Figure:
+    """One line per percentile across concurrency levels."""
+    figure, axes = new_figure(plot)
+    groups = sorted(plot.percentiles, key=lambda g: int(g) if g.isdigit() else 0)
+    stats = sorted({stat for values in plot.percentiles.values() for stat in values if stat.startswith("p")},
+                   key=lambda s: float(s[1:]) if s[1:].isdigit() else 0.0)
+    for stat in stats:
+        points = [(g, plot.percentiles[g][stat]) for g in groups if stat in plot.percentiles[g]]
+        axes.plot([g for g, _ in points], [v for _, v in points], "o-", label=stat)
+    axes.set_xlabel(CONCURRENCY)
+    axes.set_ylabel(axis_label(plot.quantity, plot.unit))
+    axes.legend(title="percentile", fontsize=8)
+    return figure
+
+
+def sweep(plot: SweepPlot) -> Figure:
+    """Throughput per concurrency level; the knee (where scaling stops) marked and explained."""
+    figure, axes = new_figure(plot)
+    axes.plot(plot.concurrency, plot.throughput, "o-", color=INK, label="output throughput")
+    if plot.knee is not None:
+        axes.axvline(plot.knee, color=WORSE, linestyle="--", label=f"knee at concurrency {plot.knee}")
+    axes.set_xticks(plot.concurrency)
+    axes.set_xlabel(CONCURRENCY)
+    axes.set_ylabel(axis_label("output throughput", plot.unit))
+    axes.set_ylim(bottom=0)
+    axes.legend(fontsize=8, loc="lower right")
+    axes.text(0.01, 0.98, plot.knee_explanation, transform=axes.transAxes, va="top", fontsize=7, wrap=True)
+    return figure
