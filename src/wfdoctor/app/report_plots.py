@@ -15,8 +15,9 @@ from wfdoctor.analyze.leaks import leak_verdict
 from wfdoctor.analyze.regress_check import CheckSettings, judge_series
 from wfdoctor.analyze.series import VOLATILE_LABELS, series_by_metric
 from wfdoctor.analyze.tokens import LevelSummary, find_knee
-from wfdoctor.app.reports.report import (ChangeMark, ChangePlot, DistributionPlot, GrowthPlot, Line, Marker,
-                                         MemberBar, PercentilePlot, Plot, SweepPlot, TimelinePlot, TimeSeriesPlot)
+from wfdoctor.app.reports.report import (ChangePlot, DistributionPlot, GrowthPlot, Line, Marker,
+                                         MemberBar, PercentilePlot, Plot, SweepPlot, TimelinePlot, TimeSeriesPlot,
+                                         change_plot)
 from wfdoctor.config.facts import Facts
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.model import Run, Sample
@@ -100,11 +101,8 @@ def _regress(run: Run, store: Store) -> list[Plot]:
     verdicts = judge_series(series_by_metric(store.metric_readings(wanted)), higher_is_better,
                             CheckSettings()) if wanted else []
     verdicts.sort(key=lambda v: (not v.changes, v.series.name))
-    plots: list[Plot] = [ChangePlot(f"{v.series.name}: history with change points", f"stored history, "
-                                    f"{len(v.series.values)} points (one per run or imported point)",
-                                    v.series.metric, v.series.unit, list(v.series.values), list(v.series.revisions),
-                                    [ChangeMark(c.index, c.kind, c.change_pct) for c in v.changes])
-                         for v in verdicts[:MAX_CHANGE_PLOTS]]
+    plots: list[Plot] = [change_plot(v.series, v.changes, f"stored history, {len(v.series.values)} points (one per "
+                                     "run or imported point)") for v in verdicts[:MAX_CHANGE_PLOTS]]
     return plots or [ChangePlot("Metric history with change points", "stored history", "value", "", [], [], [],
                                 "no series with a known direction and enough points in the history")]
 

@@ -46,6 +46,14 @@ def axis_label(quantity: str, unit: str) -> str:
     return f"{quantity} ({unit})" if unit else quantity
 
 
+def legend(axes: Axes, location: str = "best") -> None:
+    """A legend with each label once (a marker kind drawn ten times is one entry); none when nothing is labelled."""
+    handles, labels = axes.get_legend_handles_labels()
+    unique = dict(zip(labels, handles))
+    if unique:
+        axes.legend(list(unique.values()), list(unique), fontsize=7, loc=location)
+
+
 def no_data(plot: Plot) -> Figure:
     """The figure of a plot without data: the title, and in the middle, "no data" and why."""
     figure, axes = new_figure(plot)

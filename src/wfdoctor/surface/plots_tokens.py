@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from wfdoctor.app.reports.report import DistributionPlot, PercentilePlot, SweepPlot
-from wfdoctor.surface.plots import INK, WORSE, axis_label, new_figure
+from wfdoctor.surface.plots import INK, WORSE, axis_label, legend, new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -35,10 +35,10 @@ def percentiles(plot: PercentilePlot) -> Figure:
                    key=lambda s: float(s[1:]) if s[1:].isdigit() else 0.0)
     for stat in stats:
         points = [(g, plot.percentiles[g][stat]) for g in groups if stat in plot.percentiles[g]]
-        axes.plot([g for g, _ in points], [v for _, v in points], "o-", label=stat)
+        axes.plot([g for g, _ in points], [v for _, v in points], "o-", label=f"{stat} (percentile)")
     axes.set_xlabel(CONCURRENCY)
     axes.set_ylabel(axis_label(plot.quantity, plot.unit))
-    axes.legend(title="percentile", fontsize=8)
+    legend(axes)
     return figure
 
 
@@ -49,9 +49,8 @@ def sweep(plot: SweepPlot) -> Figure:
     if plot.knee is not None:
         axes.axvline(plot.knee, color=WORSE, linestyle="--", label=f"knee at concurrency {plot.knee}")
     axes.set_xticks(plot.concurrency)
-    axes.set_xlabel(CONCURRENCY)
+    axes.set_xlabel(f"{CONCURRENCY}\n{plot.knee_explanation}")
     axes.set_ylabel(axis_label("output throughput", plot.unit))
     axes.set_ylim(bottom=0)
-    axes.legend(fontsize=8, loc="lower right")
-    axes.text(0.01, 0.98, plot.knee_explanation, transform=axes.transAxes, va="top", fontsize=7, wrap=True)
+    legend(axes, "lower right")
     return figure

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from wfdoctor.analyze.regression import Change
+from wfdoctor.analyze.series import Series
 from wfdoctor.model import Incident, WfdoctorError
 
 
@@ -153,6 +155,13 @@ class ChangePlot:
     revisions: list[str]
     changes: list[ChangeMark]
     empty_reason: str = ""
+
+
+def change_plot(series: Series, changes: list[Change], source: str) -> ChangePlot:
+    """A history and its change points as plot data: `report` and `regress show --plot` draw the same plot."""
+    return ChangePlot(f"{series.name}: history with change points", source, series.metric, series.unit,
+                      list(series.values), list(series.revisions),
+                      [ChangeMark(c.index, c.kind, c.change_pct) for c in changes])
 
 
 Plot = TimeSeriesPlot | DistributionPlot | PercentilePlot | SweepPlot | TimelinePlot | GrowthPlot | ChangePlot
