@@ -40,3 +40,51 @@ def open_report(browser: Browser, html: Path) -> OpenedReport:
                             page.screenshot(full_page=True))
     finally:
         page.close()
+
+
+HOSTILE = "<script>document.title='pwned'</script><img src=http://127.0.0.1:9/x>"
+
+
+def synthetic_runs(db: Path, start: float = 1_790_000_000.0) -> dict[str, int]:
+    """A database with one run of each kind a report draws, by command: tokens (3 levels, a knee at 2, a
+    hostile model name), memory watch (growth then plateau), council (2 members), monitor (an alert and an
+    action), and a diagnose run that stored nothing."""
+    from wfdoctor.model import ActionRecord, Alert, AlertState, Finding, Priority, Run, Sample
+    from wfdoctor.store.monitoring import MonitorStore
+
+    runs: dict[str, int] = {}
+
+    def recorded(store: MonitorStore, run: Run, samples: list[Sample], findings: list[Finding] = []) -> int:
+        with store.recording(run):
+            store.add_results(run.id, samples, findings)  # type: ignore[arg-type]
+        assert run.id is not None
+        return run.id
+
+    with MonitorStore.open(db) as store:
+        samples = []
+        for concurrency, throughput in ((1, 20.0), (2, 36.0), (4, 38.0)):
+            labels = {"concurrency": str(concurrency)}
+            samples += [Sample("wf_llm_request_ttft_seconds", 0.1 * concurrency + 0.01 * i, "s", "test",
+                               labels | {"request": str(i)}, start) for i in range(10)]
+            samples += [Sample("wf_llm_inter_token_latency_seconds", value * concurrency, "s", "test",
+                               labels | {"stat": stat}, start) for stat, value in (("p50", 0.02), ("p99", 0.05))]
+            samples.append(Sample("wf_llm_output_tokens_per_second", throughput, "tokens/s", "test", labels, start))
+        finding = Finding("cpu", "CPU_CONTENTION", "row", "slow generation", f"a hog {HOSTILE}", Priority.HIGH,
+                          ["stop the hog"], [], "another process takes the cores")
+        runs["tokens"] = recorded(store, Run("tokens", start, tier="balanced", settings={
+            "backend": "http://127.0.0.1:8080", "implementation": "llama.cpp", "model": HOSTILE}), samples, [finding])
+        rss = [Sample("wf_process_resident_memory_bytes", 1e8 + 1e5 * min(i, 100) + (i % 7) * 1e3, "bytes", "psutil",
+                      {"pid": "42", "name": "server"}, start + i) for i in range(200)]
+        runs["memory watch"] = recorded(store, Run("memory watch", start, settings={"pid": 42}), rss)
+        council = [Sample(metric, value * member, "s", "test", {"members": "2", "member": f"m{member}"}, start)
+                   for member in (1, 2) for metric, value in (("wf_council_member_ttft_seconds", 0.2),
+                                                              ("wf_council_member_finish_seconds", 1.0))]
+        runs["council"] = recorded(store, Run("council", start, settings={"members": [{}, {}]}), council)
+        cpu = [Sample("wf_cpu_utilization_ratio", 0.2 + 0.6 * (30 <= i < 60), "ratio", "psutil", {}, start + i)
+               for i in range(100)]
+        runs["monitor"] = recorded(store, Run("monitor", start), cpu)
+        alert = Alert("HighCPU", {"alertname": "HighCPU", "severity": "warning"}, {}, AlertState.FIRING, 0.8, start + 30)
+        store.add_alert_events(runs["monitor"], [alert], start + 35)
+        store.add_action(runs["monitor"], ActionRecord("renice", "hog", "L1", True, "cpu", {}, {}, ts=start + 50))
+        runs["diagnose"] = recorded(store, Run("diagnose", start), [])
+    return runs
