@@ -9,7 +9,8 @@ from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.config.rules import load_rulebook
 from wfdoctor.measure.council import CouncilRun, MemberRun, MemberSpec
-from wfdoctor.model import Finding, Priority, Sample
+from wfdoctor.model import (ActionDisposition, ActionRecord, Finding, Incident, IncidentAction, MetricComparison,
+                            Priority, Sample, Verdict)
 from wfdoctor.sense.backends.base import StreamTrace
 
 FACTS = load_facts()
@@ -148,3 +149,36 @@ def rippled_memory(*segments: tuple[int, float], start: float = 1e8,
         values.append(values[-1] + rate)
     return ([float(second) for second in range(len(values))],
             [value + (ripple if second % 2 == 0 else -ripple) for second, value in enumerate(values)])
+
+
+def incident(cause: str = "CPU_CONTENTION", hog: str = "wf-cpu-hog", *, codes: tuple[str, ...] = ("SLOW_DECODE",),
+             status: str = "resolved", verdict: Verdict = Verdict.IMPROVED, created_at: float = 1.7e9,
+             fingerprint: dict[str, str] | None = None, actions: list[IncidentAction] | None = None,
+             note: str = "", summary: str = "") -> Incident:
+    """A documented troubleshooting session whose top cause is `cause` with `hog` in its evidence (its process
+    name label), then the symptoms `codes` it explains; every field filled, as troubleshoot stores one."""
+    evidence = [Sample("wf_cpu_utilization_ratio", 0.97, "ratio", "psutil", {"concurrency": "1"}, created_at),
+                Sample("wf_process_cpu_utilization_ratio", 1.9, "cores", "psutil", {"pid": "4242", "name": hog},
+                       created_at)]
+    top = Finding("tokens.cpu", cause, "tokens", "slow token generation", "other processes compete for the CPU",
+                  Priority.HIGH, ["stop_competing_process"], evidence, f"{hog} used 1.9 cores")
+    symptoms = [Finding(f"rule.{code.lower()}", code, "tokens", f"symptom {code}", "", Priority.MEDIUM, [], [],
+                        f"{code} seen", explained_by=cause) for code in codes]
+    record = ActionRecord("stop_process", "pid 4242", "L1", True, "CPU contention", {"cores": 1.9}, {"cores": 0.0},
+                          ts=created_at + 5, outcome="relieved")
+    comparison = MetricComparison("wf_llm_decode_tokens_per_second", {"concurrency": "1"}, "tokens/s", True, 8, 8,
+                                  12.0, 30.0, 1.5, 1.2, 1.8, 0.95, 1.0, 0.0002, Verdict.IMPROVED,
+                                  "Mann-Whitney p 0.0002, Cliff's delta 1.00")
+    return Incident(
+        created_at=created_at, status=status, cause=cause, summary=summary or f"{cause}: {hog} competes for the CPU",
+        symptoms=[f"slow token generation ({hog})"], findings=[top, *symptoms],
+        actions=actions if actions is not None else [
+            IncidentAction("stop_competing_process", f"Stop or renice {hog}", "L2", ActionDisposition.COMMAND,
+                           f"renice +19 -p 4242 ({hog})"),
+            IncidentAction("lower_threads", "Lower the server's threads", "L1", ActionDisposition.DRY_RUN,
+                           "would set n_threads 4", record)],
+        validation=[comparison], verdict=verdict,
+        fingerprint=fingerprint if fingerprint is not None else {
+            "tier": "mid", "hostname": "bench-1", "cpu_model": "Xeon", "os": "Linux", "wfdoctor": "0.13",
+            "backend": "llama-cpp-python", "backend_url": "http://127.0.0.1:8080", "model": "SmolLM2"},
+        note=note, before_runs=[1, 2], after_runs=[3], matched=[], resolved_at=created_at + 60)

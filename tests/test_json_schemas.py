@@ -15,7 +15,10 @@ from tests.conftest import SCHEMAS, validate_document
 from wfdoctor.surface.views.schemas import DOCUMENTS, file_name, rendered
 
 COMMANDS_WITH_JSON = {"diagnose", "tokens", "council", "memory-watch", "memory-profile", "memory-models",
-                      "regress-check", "regress-show", "regress-record", "history", "recover", "alerts", "report"}
+                      "regress-check", "regress-show", "regress-record", "history", "recover", "alerts"}
+COMMANDS_WITH_JSON |= {"incidents-list", "incidents-show", "incidents-import", "incidents-exported",
+                       "incidents-export"}   # incidents-export: the file `incidents export` writes
+COMMANDS_WITH_JSON |= {"report"}
 
 
 def test_the_shipped_schemas_are_what_the_document_classes_generate() -> None:

@@ -18,7 +18,9 @@ _EXPORTS = {
     "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
                          "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+                         "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents",
                          "build_report"),
+    "wfdoctor.app.reports.incidents": ("IncidentsReport", "IncidentReport", "ExportReport", "ImportReport"),
     "wfdoctor.app.monitor": ("Monitor", "MonitorOptions", "MonitorSummary"),
     "wfdoctor.app.recover": ("RecoverOptions",),
     "wfdoctor.app.reports.recover": ("RecoverReport",),
@@ -46,6 +48,8 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
     "unsilence", "recover", "check_recovery_inputs", "Monitor", "MonitorOptions", "MonitorSummary", "AlertsReport",
     "RecoverOptions", "RecoverReport",
+    "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents",
+    "IncidentsReport", "IncidentReport", "ExportReport", "ImportReport",
     "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
     "CheckSettings", "MemberSpec",
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
@@ -73,6 +77,9 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.history import HistoryReport
     from wfdoctor.app.api import build_report
     from wfdoctor.app.reports.report import ReportDocument, ReportTarget
+    from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
+    from wfdoctor.app.api import (export_incidents, import_incidents, list_incidents, search_incidents,
+                                  show_incident)
     from wfdoctor.app.reports.monitor import AlertsReport
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport

@@ -365,3 +365,4 @@ class Incident:
     matched: list[int] = field(default_factory=list)   # past incidents this one was matched with
     resolved_at: float | None = None
     id: int | None = None
+    origin: str = "local"            # "imported: <file name>" for an incident a team member's export brought in

@@ -7,7 +7,7 @@ for what it uses.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.recover import RecoverOptions
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
     from wfdoctor.app.reports.recover import RecoverReport
     from wfdoctor.app.reports.monitor import AlertsReport, Silence
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
            "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
+           "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents",
            "build_report"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
@@ -166,6 +168,45 @@ def recover(options: RecoverOptions, *, db: Database = None) -> RecoverReport:
     from wfdoctor.app.recover import run_recover
 
     return _in_store(db, lambda store: run_recover(options, store))
+
+
+# --- The incident knowledge base (issue 13) ---
+
+def list_incidents(limit: int = 50, *, db: Database = None) -> IncidentsReport:
+    """Documented troubleshooting sessions, newest first (unreadable rows named, not shown)."""
+    from wfdoctor.app.incidents import list_incidents as listed
+
+    return _in_store(db, lambda store: listed(store, limit))
+
+
+def show_incident(incident_id: int, *, db: Database = None) -> IncidentReport:
+    """One incident, whole: symptoms, evidence, cause, actions, validation, note, fingerprint."""
+    from wfdoctor.app.incidents import show_incident as shown
+
+    return _in_store(db, lambda store: shown(store, incident_id))
+
+
+def search_incidents(text: str, limit: int = 50, *, db: Database = None) -> IncidentsReport:
+    """Incidents whose cause, summary, symptoms, note or action titles hold `text` (any case)."""
+    from wfdoctor.app.incidents import search
+
+    return _in_store(db, lambda store: search(store, text, limit))
+
+
+def export_incidents(ids: Sequence[int] = (), out: Path | str | None = None, *,
+                     db: Database = None) -> ExportReport:
+    """The export document of the incidents `ids` (all when none), written to `out` when given."""
+    from wfdoctor.app.incidents import export_incidents as export
+
+    return _in_store(db, lambda store: export(store, ids, None if out is None else Path(out)))
+
+
+def import_incidents(path: Path | str, *, db: Database = None) -> ImportReport:
+    """Add a team's exported incidents (origin "imported: <file name>"); ones already present are skipped."""
+    from wfdoctor.app.incidents import import_file, read_export
+
+    incidents = read_export(Path(path))  # a bad file is reported before the database is touched
+    return _in_store(db, lambda store: import_file(store, Path(path), incidents))
 
 
 # --- reports (issue 13) ---

@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.surface.cli_incidents import incidents_app
 from wfdoctor.surface.cli_memory import memory_app
 from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
@@ -36,6 +37,7 @@ app = typer.Typer(
 )
 app.add_typer(memory_app, name="memory")
 app.add_typer(regress_app, name="regress")
+app.add_typer(incidents_app, name="incidents")
 app.command("recover")(recover)
 app.command("report")(report)
 

@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from wfdoctor.surface.views import council, diagnose, history, memory, monitor, recover, regress, report, tokens
+from wfdoctor.store.incident_json import ExportJson
+from wfdoctor.surface.views import (council, diagnose, history, incidents, memory, monitor, recover, regress, report,
+                                    tokens)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -30,6 +32,11 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     recover.SCHEMA_ID: (recover.RecoverDocument, "wfdoctor recover --json"),
     history.SCHEMA_ID: (history.HistoryDocument, "wfdoctor history --json (an array of runs)"),
     monitor.SCHEMA_ID: (monitor.AlertsDocument, "wfdoctor alerts list --json"),
+    incidents.LIST_SCHEMA_ID: (incidents.ListDocument, "wfdoctor incidents list / search --json"),
+    incidents.SHOW_SCHEMA_ID: (incidents.ShowDocument, "wfdoctor incidents show --json"),
+    incidents.IMPORT_SCHEMA_ID: (incidents.ImportDocument, "wfdoctor incidents import --json"),
+    incidents.EXPORTED_SCHEMA_ID: (incidents.ExportedDocument, "wfdoctor incidents export --out FILE --json"),
+    incidents.EXPORT_FILE_SCHEMA_ID: (ExportJson, "wfdoctor incidents export (the file; import reads it)"),
     report.SCHEMA_ID: (report.ReportFilesDocument, "wfdoctor report --json"),
 }
 
