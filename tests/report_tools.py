@@ -88,3 +88,17 @@ def synthetic_runs(db: Path, start: float = 1_790_000_000.0) -> dict[str, int]:
         store.add_action(runs["monitor"], ActionRecord("renice", "hog", "L1", True, "cpu", {}, {}, ts=start + 50))
         runs["diagnose"] = recorded(store, Run("diagnose", start), [])
     return runs
+
+
+def synthetic_incident(db: Path, runs: dict[str, int]) -> int:
+    """An incident (tests/builders.incident, hostile text in its note) whose before run is the tokens run and
+    whose after runs are the monitor run and run 999, which is not in the store."""
+    from dataclasses import replace
+
+    from tests.builders import incident
+    from wfdoctor.store.db import Store
+    from wfdoctor.store.incidents import save_incident
+
+    with Store.open(db) as store:
+        return save_incident(store, replace(incident(note=HOSTILE), before_runs=[runs["tokens"]],
+                                            after_runs=[runs["monitor"], 999]))

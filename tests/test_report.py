@@ -9,7 +9,7 @@ import jsonschema
 import pytest
 
 import wfdoctor
-from tests.report_tools import HOSTILE, synthetic_runs
+from tests.report_tools import HOSTILE, synthetic_incident, synthetic_runs
 from wfdoctor.app.report import build_report
 from wfdoctor.app.reports.report import (DistributionPlot, GrowthPlot, PercentilePlot, ReportTarget, SweepPlot,
                                          TimelinePlot, TimeSeriesPlot, parse_target)
@@ -107,3 +107,32 @@ def test_the_default_name_is_the_targets_in_the_current_folder_and_json_lists_th
     name = f"wfdoctor-run-{runs['council']}"
     assert document["files"] == [f"{name}.html"] and document["plots"] == 1
     assert (tmp_path / f"{name}.html").is_file() and not (tmp_path / f"{name}.md").exists()
+
+
+def test_an_incident_report_has_its_cause_actions_validation_and_its_before_and_after_runs(db) -> None:
+    path, runs = db
+    number = synthetic_incident(path, runs)
+    with Store.open(path) as store:
+        report = build_report(store, ReportTarget("incident", number))
+    assert report.incident is not None and report.incident.cause == "CPU_CONTENTION"
+    [cause] = report.incident_findings
+    assert cause.code == "CPU_CONTENTION" and cause.explains == ["SLOW_DECODE: SLOW_DECODE seen"]
+    assert [s.run_id for s in report.runs] == [runs["tokens"], runs["monitor"]]
+    assert report.run_roles == {runs["tokens"]: "before", runs["monitor"]: "after"}
+    assert "the after run 999 is no longer in the store" in report.notes
+
+
+def test_the_incident_html_shows_levels_dispositions_and_the_validation_table(wfdoctor, tmp_path: Path) -> None:
+    runs = synthetic_runs(tmp_path / "wfdoctor.db")
+    number = synthetic_incident(tmp_path / "wfdoctor.db", runs)
+    result = wfdoctor("report", f"incident:{number}", "--out", str(tmp_path / "i"))
+    assert result.code == 0, result.stderr
+    html = (tmp_path / "i.html").read_text()
+    for text in ("<td>L2</td><td>stop_competing_process</td>", "<td>command</td>", "<td>dry_run</td>",
+                 "<td>+150.0 %</td><td>+120.0 % to +180.0 % (95%)</td>", "<td>improved</td>",
+                 f"Run {runs['tokens']}: tokens (before the fix)", f"Run {runs['monitor']}: monitor (after the fix)",
+                 "&lt;script&gt;document.title"):
+        assert text in html, text
+    assert "<script" not in html
+    markdown = (tmp_path / "i.md").read_text()
+    assert "| L2 | stop\\_competing\\_process |" in markdown and "before the fix" in markdown

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from tests.report_tools import HOSTILE, open_report, synthetic_runs
+from tests.report_tools import HOSTILE, open_report, synthetic_incident, synthetic_runs
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -40,3 +40,13 @@ def test_a_monitor_and_a_memory_report_render_their_markers_and_slope(browser, w
         opened = open_report(browser, out.with_suffix(".html"))
         assert len(opened.requests) == 1 and opened.images and all(image[2] > 0 for image in opened.images)
     assert "What this report cannot show" in opened.text and "stored no samples" in opened.text  # diagnose: empty
+
+
+def test_an_incident_report_opens_with_no_request_and_its_runs_plots_render(browser, wfdoctor, tmp_path: Path) -> None:
+    runs = synthetic_runs(tmp_path / "wfdoctor.db")
+    number = synthetic_incident(tmp_path / "wfdoctor.db", runs)
+    assert wfdoctor("report", f"incident:{number}", "--out", str(tmp_path / "i"), "--format", "html").code == 0
+    opened = open_report(browser, tmp_path / "i.html")
+    assert len(opened.requests) == 1 and len(opened.images) == 4   # the tokens run's three, the monitor run's one
+    assert all(complete and width > 0 and shown > 0 for _, complete, width, _, shown, _ in opened.images)
+    assert "Validation: before against after" in opened.text and HOSTILE in opened.text

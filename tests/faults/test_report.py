@@ -58,3 +58,9 @@ def test_hostile_text_in_a_run_is_shown_as_text_in_the_html(wfdoctor, tmp_path: 
     assert HOSTILE not in html and "<script" not in html and "<img src=http" not in html
     assert "&lt;script&gt;document.title=&#x27;pwned&#x27;&lt;/script&gt;" in html
     assert re.findall(r"<img [^>]*src=\"([^\"]{0,5})", html) == ["data:"] * 3  # only our own images, inline
+
+
+def test_an_unknown_incident_is_a_one_line_error(wfdoctor, tmp_path: Path) -> None:
+    synthetic_runs(tmp_path / "wfdoctor.db")
+    line = one_line_error(wfdoctor("report", "incident:42", "--out", str(tmp_path / "r")))
+    assert line == f"wfdoctor: error: no incident 42 in {tmp_path / 'wfdoctor.db'} (see wfdoctor incidents list)"

@@ -16,6 +16,7 @@ from wfdoctor.app.reports.report import ReportDocument, ReportFinding, ReportTar
 from wfdoctor.config.facts import Facts, load_facts
 from wfdoctor.model import Finding, Run, WfdoctorError
 from wfdoctor.store.db import Store
+from wfdoctor.store.incidents import load_incident
 from wfdoctor.store.runs import load_run, run_status
 
 # Settings worth a line in the report's "measured on" table (the rest are in `wfdoctor history --json`).
@@ -59,8 +60,6 @@ def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, li
 
 
 def _incident_report(store: Store, target: ReportTarget, facts: Facts) -> ReportDocument:
-    from wfdoctor.store.incidents import load_incident
-
     incident = load_incident(store, target.id)
     if incident is None:
         raise WfdoctorError(f"no incident {target.id} in {store.path} (see wfdoctor incidents list)")
