@@ -48,12 +48,12 @@ def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, li
     if run is None:
         raise WfdoctorError(f"no run {run_id} in {store.path} (see wfdoctor history)")
     status = run_status(store, run_id) or "unknown"
-    plots = run_plots(store, run, facts)
+    plots, left_out = run_plots(store, run, facts)
     notes = [f"run {run_id} ({run.command}) is {status}: what it shows may be partial"] \
         if status != "finished" else []
     if not run.samples:
         notes.append(f"run {run_id} ({run.command}) stored no samples: nothing was measured")
-    notes += [f"run {run_id}: {note}" for note in empty_notes(plots)]
+    notes += [f"run {run_id}: {note}" for note in empty_notes(plots) + left_out]
     section = RunSection(run_id, run.command, status, run.started_at, run.finished_at, _facts_of(run),
                          report_findings(run.findings), plots, len(run.samples))
     return section, notes

@@ -116,7 +116,7 @@ def _markers(store: Store, run: Run) -> list[Marker]:
              for a in actions])
 
 
-def _over_time(run: Run, markers: list[Marker]) -> list[Plot]:
+def _over_time(run: Run, markers: list[Marker]) -> tuple[list[Plot], list[str]]:
     grouped: dict[str, dict[str, list[Sample]]] = defaultdict(lambda: defaultdict(list))
     for s in run.samples:
         grouped[s.metric][_stable(s)].append(s)
@@ -125,18 +125,21 @@ def _over_time(run: Run, markers: list[Marker]) -> list[Plot]:
         lines = [Line(name or metric, [s.ts for s in points], [s.value for s in points])
                  for name, points in sorted(series.items()) if len({s.ts for s in points}) > 1]
         if lines:
-            unit = next(iter(series.values()))[0].unit
-            plots.append(TimeSeriesPlot(f"{metric} over run {run.id} ({run.command})",
-                                        f"run {run.id}, {next(iter(series.values()))[0].source}", metric, unit,
-                                        lines[:MAX_LINES], markers))
+            first = next(iter(series.values()))[0]
+            shown = f" (the first {MAX_LINES} of {len(lines)} label sets)" if len(lines) > MAX_LINES else ""
+            plots.append(TimeSeriesPlot(f"{metric} over run {run.id} ({run.command}){shown}",
+                                        f"run {run.id}, {first.source}", metric, first.unit, lines[:MAX_LINES],
+                                        markers))
     if not plots:
         return [TimeSeriesPlot(f"Metrics over run {run.id}", f"run {run.id}", "value", "", [], markers,
-                               "no metric was sampled more than once in this run: nothing changes over time")]
-    return plots[:MAX_TIME_PLOTS]
+                               "no metric was sampled more than once in this run: nothing changes over time")], []
+    left = [f"{len(plots) - MAX_TIME_PLOTS} more metrics sampled over time are not drawn (the first "
+            f"{MAX_TIME_PLOTS} by name are)"] if len(plots) > MAX_TIME_PLOTS else []
+    return plots[:MAX_TIME_PLOTS], left
 
 
-def run_plots(store: Store, run: Run, facts: Facts) -> list[Plot]:
-    """The plots of a run, by what its command measured."""
+def run_plots(store: Store, run: Run, facts: Facts) -> tuple[list[Plot], list[str]]:
+    """The plots of a run, by what its command measured, and what was left out of them (a note each)."""
     gatherers: dict[str, Callable[[], list[Plot]]] = {
         "tokens": lambda: _tokens(run, facts),
         "council": lambda: _council(run),
@@ -146,7 +149,7 @@ def run_plots(store: Store, run: Run, facts: Facts) -> list[Plot]:
     }
     gather = gatherers.get(run.command)
     if gather is not None:
-        return gather()
+        return gather(), []
     return _over_time(run, _markers(store, run) if run.command == "monitor" else [])
 
 
