@@ -37,7 +37,8 @@ def new_figure(plot: Plot) -> tuple[Figure, Axes]:
     figure = Figure(figsize=SIZE_IN, layout="constrained")
     axes = figure.add_subplot()
     axes.set_title(plot.title, loc="left")
-    figure.text(0.01, 0.005, f"source: {plot.source}", fontsize=7, color=NEUTRAL, ha="left", va="bottom")
+    # supxlabel, not figure.text: the constrained layout makes room for it under the axis labels
+    figure.supxlabel(f"source: {plot.source}", x=0.01, ha="left", fontsize=7, color=NEUTRAL)
     return figure, axes
 
 

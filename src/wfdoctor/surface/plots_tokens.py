@@ -56,6 +56,6 @@ def sweep(plot: SweepPlot) -> Figure:
     axes.set_xticks(plot.concurrency)
     axes.set_xlabel(f"{CONCURRENCY}\n{plot.knee_explanation}")
     axes.set_ylabel(axis_label("output throughput", plot.unit))
-    axes.set_ylim(bottom=0)
+    axes.set_ylim(0, max(plot.throughput) * 1.1)  # from zero: a flat sweep must look flat
     legend(axes, "lower right")
     return figure
