@@ -54,9 +54,9 @@ def synthetic_runs(db: Path, start: float = 1_790_000_000.0) -> dict[str, int]:
 
     runs: dict[str, int] = {}
 
-    def recorded(store: MonitorStore, run: Run, samples: list[Sample], findings: list[Finding] = []) -> int:
+    def recorded(store: MonitorStore, run: Run, samples: list[Sample], findings: tuple[Finding, ...] = ()) -> int:
         with store.recording(run):
-            store.add_results(run.id, samples, findings)  # type: ignore[arg-type]
+            store.add_results(run.id, samples, list(findings))  # type: ignore[arg-type]
         assert run.id is not None
         return run.id
 
@@ -72,7 +72,7 @@ def synthetic_runs(db: Path, start: float = 1_790_000_000.0) -> dict[str, int]:
         finding = Finding("cpu", "CPU_CONTENTION", "row", "slow generation", f"a hog {HOSTILE}", Priority.HIGH,
                           ["stop the hog"], [], "another process takes the cores")
         runs["tokens"] = recorded(store, Run("tokens", start, tier="balanced", settings={
-            "backend": "http://127.0.0.1:8080", "implementation": "llama.cpp", "model": HOSTILE}), samples, [finding])
+            "backend": "http://127.0.0.1:8080", "implementation": "llama.cpp", "model": HOSTILE}), samples, (finding,))
         rss = [Sample("wf_process_resident_memory_bytes", 1e8 + 1e5 * min(i, 100) + (i % 7) * 1e3, "bytes", "psutil",
                       {"pid": "42", "name": "server"}, start + i) for i in range(200)]
         runs["memory watch"] = recorded(store, Run("memory watch", start, settings={"pid": 42}), rss)
@@ -83,7 +83,8 @@ def synthetic_runs(db: Path, start: float = 1_790_000_000.0) -> dict[str, int]:
         cpu = [Sample("wf_cpu_utilization_ratio", 0.2 + 0.6 * (30 <= i < 60), "ratio", "psutil", {}, start + i)
                for i in range(100)]
         runs["monitor"] = recorded(store, Run("monitor", start), cpu)
-        alert = Alert("HighCPU", {"alertname": "HighCPU", "severity": "warning"}, {}, AlertState.FIRING, 0.8, start + 30)
+        alert = Alert("HighCPU", {"alertname": "HighCPU", "severity": "warning"}, {}, AlertState.FIRING, 0.8,
+                      start + 30)
         store.add_alert_events(runs["monitor"], [alert], start + 35)
         store.add_action(runs["monitor"], ActionRecord("renice", "hog", "L1", True, "cpu", {}, {}, ts=start + 50))
         runs["diagnose"] = recorded(store, Run("diagnose", start), [])

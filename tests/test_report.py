@@ -8,11 +8,11 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-import wfdoctor
+import wfdoctor as api
 from tests.report_tools import HOSTILE, synthetic_incident, synthetic_runs
 from wfdoctor.app.report import build_report
-from wfdoctor.app.reports.report import (DistributionPlot, GrowthPlot, PercentilePlot, ReportTarget, SweepPlot,
-                                         TimelinePlot, TimeSeriesPlot, parse_target)
+from wfdoctor.app.reports.report import (ChangePlot, DistributionPlot, GrowthPlot, PercentilePlot, ReportTarget,
+                                         SweepPlot, TimelinePlot, TimeSeriesPlot, parse_target)
 from wfdoctor.store.db import Store
 from wfdoctor.surface.views.schemas import schema_of
 
@@ -46,7 +46,7 @@ def test_a_report_leads_with_the_cause_and_says_on_what_it_was_measured(db) -> N
     [finding] = section.findings
     assert finding.code == "CPU_CONTENTION" and finding.priority == "high" and finding.actions == ["stop the hog"]
     facts = dict(section.facts)
-    assert facts["wfdoctor"] == wfdoctor.__version__ and facts["tier"] == "balanced"
+    assert facts["wfdoctor"] == api.__version__ and facts["tier"] == "balanced"
     assert facts["implementation"] == "llama.cpp" and facts["model"] == HOSTILE
 
 
@@ -136,3 +136,14 @@ def test_the_incident_html_shows_levels_dispositions_and_the_validation_table(wf
     assert "<script" not in html
     markdown = (tmp_path / "i.md").read_text()
     assert "| L2 | stop\\_competing\\_process |" in markdown and "before the fix" in markdown
+
+
+def test_a_regress_record_report_draws_the_history_with_its_change_point(wfdoctor, tmp_path: Path) -> None:
+    from tests.test_regress_cli import series, write_csv
+
+    recorded = wfdoctor("regress", "record", str(write_csv(tmp_path / "r.csv", series(25))), "--json")
+    assert recorded.code == 0, recorded.stderr
+    report = api.build_report(str(recorded.json()["run_id"]), db=tmp_path / "wfdoctor.db")
+    [plot] = report.runs[0].plots
+    assert isinstance(plot, ChangePlot) and plot.unit == "tokens/s" and len(plot.values) == 40
+    assert [(c.index, c.kind) for c in plot.changes] == [(25, "regression")] and plot.revisions[25] == "rev025"

@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 SIZE_IN = (8.0, 3.6)
 # text.parse_math off: a model or process name with two "$" in it is a name, not a formula to typeset.
-STYLE = {"svg.fonttype": "path", "svg.hashsalt": "wfdoctor", "text.parse_math": False, "font.size": 9.0, "axes.titlesize": 10.0,
+STYLE = {"svg.fonttype": "path", "svg.hashsalt": "wfdoctor", "text.parse_math": False, "font.size": 9.0,
+         "axes.titlesize": 10.0,
          "axes.grid": True, "grid.alpha": 0.3}
 WORSE, BETTER, NEUTRAL, INK = "#c0392b", "#27ae60", "#7f8c8d", "#2c3e50"
 

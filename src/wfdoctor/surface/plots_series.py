@@ -54,7 +54,8 @@ def growth(plot: GrowthPlot) -> Figure:
         axes.plot(ends, [middle_v + slope * (t - middle_t) for t in ends], color=WORSE, linestyle="--",
                   label=f"fitted slope {slope * 60:.3g} MB/min")
     if plot.plateau_from_s is not None:
-        axes.axvline(plot.plateau_from_s, color=BETTER, linestyle=":", label=f"plateau from {plot.plateau_from_s:.0f} s")
+        axes.axvline(plot.plateau_from_s, color=BETTER, linestyle=":",
+                     label=f"plateau from {plot.plateau_from_s:.0f} s")
     axes.set_xlabel(f"time since the first reading (s)\n{plot.verdict}")
     axes.set_ylabel(axis_label("resident memory", "MB"))
     legend(axes, "lower right")

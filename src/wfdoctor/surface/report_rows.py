@@ -56,8 +56,8 @@ def _comparison_row(c: MetricComparison) -> list[str]:
     interval = ("-" if c.change_low is None or c.change_high is None
                 else f"{_share(c.change_low)} to {_share(c.change_high)} ({c.confidence:.0%})")
     direction = {True: "higher is better", False: "lower is better", None: "no direction"}[c.higher_is_better]
-    return [f"{c.metric}{{{labels}}}" if labels else c.metric, direction, f"{c.before_n}", _number(c.before_median, c.unit),
-            f"{c.after_n}", _number(c.after_median, c.unit), _share(c.change), interval,
+    return [f"{c.metric}{{{labels}}}" if labels else c.metric, direction, f"{c.before_n}",
+            _number(c.before_median, c.unit), f"{c.after_n}", _number(c.after_median, c.unit), _share(c.change), interval,
             _number(c.effect_size), _number(c.p_value), c.verdict.value, c.reason]
 
 
