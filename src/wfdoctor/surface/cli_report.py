@@ -11,7 +11,7 @@ import typer
 
 import wfdoctor
 from wfdoctor.surface.options import DbOption, JsonOption
-from wfdoctor.surface.terminal import print_document, stderr, stdout
+from wfdoctor.surface.terminal import print_document, progress_on_stderr, stderr, stdout
 from wfdoctor.surface.views.safe import plain
 
 SUFFIXES = {"html": ".html", "md": ".md"}
@@ -52,13 +52,27 @@ def report(
     as_json: JsonOption = False,
 ) -> None:
     """Write a report of a stored run or incident: findings, versions and fingerprints, and plots."""
-    from wfdoctor.surface import plots, report_html, report_markdown
     from wfdoctor.surface.views import report as view
 
-    document = wfdoctor.build_report(target, db=db)
-    paths = output_paths(out or Path(document.target.name), document.target.name, fmt)
-    count = sum(len(section.plots) for section in document.runs)
-    _say(f"drawing {count} plots of {document.title}")
+    path = wfdoctor.database(db)
+    with progress_on_stderr(path) as progress:  # Ctrl-C or SIGTERM: one line and exit 130 or 143, as every command
+        document = wfdoctor.build_report(target, db=path)
+        paths = output_paths(out or Path(document.target.name), document.target.name, fmt)
+        progress.note(f"drawing {sum(len(section.plots) for section in document.runs)} plots of {document.title}")
+        written = _write(document, paths)
+    for note in document.notes:
+        _say(f"note: {note}")
+    if as_json:
+        print_document(view.document(document, written))
+    else:
+        for path in paths:
+            stdout.print(plain(str(path)), markup=False, highlight=False, soft_wrap=True)
+
+
+def _write(document: wfdoctor.ReportDocument, paths: list[Path]) -> list[Path]:
+    """Render and write each file; the files written, in order (the Markdown's plots after it)."""
+    from wfdoctor.surface import plots, report_html, report_markdown
+
     written: list[Path] = []
     for path in paths:
         if path.suffix == ".html":
@@ -67,10 +81,4 @@ def report(
         else:
             written += report_markdown.write(document, path, plots.svg)
         _say(f"wrote {path}")
-    for note in document.notes:
-        _say(f"note: {note}")
-    if as_json:
-        print_document(view.document(document, written))
-    else:
-        for path in paths:
-            stdout.print(plain(str(path)), markup=False, highlight=False, soft_wrap=True)
+    return written
