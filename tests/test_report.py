@@ -46,7 +46,7 @@ def test_a_report_leads_with_the_cause_and_says_on_what_it_was_measured(db) -> N
     [finding] = section.findings
     assert finding.code == "CPU_CONTENTION" and finding.priority == "high" and finding.actions == ["stop the hog"]
     facts = dict(section.facts)
-    assert facts["wfdoctor"] == api.__version__ and facts["tier"] == "balanced"
+    assert facts["report made by wfdoctor"] == api.__version__ and facts["tier"] == "balanced"
     assert facts["implementation"] == "llama.cpp" and facts["model"] == HOSTILE
 
 

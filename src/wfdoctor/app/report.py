@@ -35,7 +35,8 @@ def report_findings(findings: list[Finding]) -> list[ReportFinding]:
 
 
 def _facts_of(run: Run) -> list[tuple[str, str]]:
-    rows = [("wfdoctor", __version__), ("tier", run.tier or "not classified")]
+    # The store keeps no wfdoctor version per run (diagnose's environment may): the row says which made the report.
+    rows = [("report made by wfdoctor", __version__), ("tier", run.tier or "not classified")]
     rows += [(key, str(run.settings[key])) for key in SHOWN_SETTINGS if key in run.settings]
     rows += [(f"environment: {key}", str(value)) for key, value in sorted(run.environment.items())
              if isinstance(value, (str, int, float, bool))]
