@@ -40,7 +40,7 @@ def findings_table(findings: list[ReportFinding]) -> Table:
     """Causes first (by priority), each with the symptoms it explains."""
     rows = [[f.priority, f.code, f.cause, f.summary, "; ".join(f.explains) or "-", "; ".join(f.actions) or "-"]
             for f in findings]
-    return Table("Findings (causes first, with what each explains)",
+    return Table("Findings (most urgent first; a cause lists the symptoms it explains)",
                  ["priority", "code", "cause", "summary", "explains", "actions"], rows,
                  "no findings: every rule that could be judged passed")
 
