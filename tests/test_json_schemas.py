@@ -19,6 +19,7 @@ COMMANDS_WITH_JSON = {"diagnose", "tokens", "council", "memory-watch", "memory-p
                       "troubleshoot", "compare"}
 COMMANDS_WITH_JSON |= {"incidents-list", "incidents-show", "incidents-import", "incidents-exported",
                        "incidents-export"}   # incidents-export: the file `incidents export` writes
+COMMANDS_WITH_JSON |= {"report"}
 
 
 def test_the_shipped_schemas_are_what_the_document_classes_generate() -> None:

@@ -79,7 +79,11 @@ def test_show_prints_the_series_and_writes_an_svg(wfdoctor, tmp_path: Path) -> N
     wfdoctor("regress", "record", str(write_csv(tmp_path / "r.csv", series(25))))
     result = wfdoctor("regress", "show", "wf_llm_decode_tokens_per_second", "--plot", str(tmp_path / "p.svg"))
     assert result.code == 0 and "<- regression" in result.stdout
-    assert (tmp_path / "p.svg").read_text().startswith("<svg")
+    plot = (tmp_path / "p.svg").read_text()
+    assert plot.startswith("<?xml") and "<svg" in plot  # the report's plotting code: axes, units, change points
+    assert "<!-- wf_llm_decode_tokens_per_second (tokens/s) -->" in plot  # matplotlib keeps each text as a comment
+    assert "<!-- point (one per run or imported result, oldest first) -->" in plot
+    assert "<!-- regression " in plot
 
 
 def test_a_bad_results_file_is_a_clear_error(wfdoctor, tmp_path: Path) -> None:

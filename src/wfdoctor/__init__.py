@@ -19,7 +19,8 @@ _EXPORTS = {
                          "model_action", "check_regressions", "show_series", "record_results", "history",
                          "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
                          "troubleshooting_guide", "troubleshoot", "validate_incident", "compare_runs",
-                         "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents"),
+                         "list_incidents", "show_incident", "search_incidents", "export_incidents", "import_incidents",
+                         "build_report"),
     "wfdoctor.app.reports.incidents": ("IncidentsReport", "IncidentReport", "ExportReport", "ImportReport"),
     "wfdoctor.app.troubleshoot": ("TroubleshootOptions",),
     "wfdoctor.app.troubleshoot_measure": ("MeasureSettings",),
@@ -39,6 +40,7 @@ _EXPORTS = {
     "wfdoctor.app.reports.memory": ("WatchReport", "ProfileReport", "ModelsReport"),
     "wfdoctor.app.reports.regress": ("RegressReport", "RecordReport"),
     "wfdoctor.app.reports.history": ("HistoryReport",),
+    "wfdoctor.app.reports.report": ("ReportDocument", "ReportTarget"),
     "wfdoctor.app.reports.monitor": ("AlertsReport",),
     "wfdoctor.app.reports.compare": ("CompareReport",),
     "wfdoctor.app.progress": ("Progress",),
@@ -60,6 +62,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
     "troubleshoot", "validate_incident", "TroubleshootOptions", "MeasureSettings", "TroubleshootReport", "Incident",
     "compare_runs", "CompareReport",
+    "build_report", "ReportDocument", "ReportTarget",
 ]
 
 if TYPE_CHECKING:
@@ -81,6 +84,8 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
     from wfdoctor.app.reports.history import HistoryReport
+    from wfdoctor.app.api import build_report
+    from wfdoctor.app.reports.report import ReportDocument, ReportTarget
     from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
     from wfdoctor.app.api import (export_incidents, import_incidents, list_incidents, search_incidents,
                                   show_incident)

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.reports.monitor import AlertsReport, Silence
     from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
     from wfdoctor.app.reports.regress import RecordReport, RegressReport
+    from wfdoctor.app.reports.report import ReportDocument
     from wfdoctor.app.reports.tokens import TokensReport
     from wfdoctor.app.tokens import TokensOptions
     from wfdoctor.app.reports.troubleshoot import TroubleshootReport
@@ -40,7 +41,7 @@ __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
            "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "troubleshoot",
            "validate_incident", "compare_runs", "list_incidents", "show_incident", "search_incidents", "export_incidents",
-           "import_incidents"]
+           "import_incidents", "build_report"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db
 R = TypeVar("R")
@@ -243,3 +244,20 @@ def import_incidents(path: Path | str, *, db: Database = None) -> ImportReport:
 
     incidents = read_export(Path(path))  # a bad file is reported before the database is touched
     return _in_store(db, lambda store: import_file(store, Path(path), incidents))
+
+
+# --- reports (issue 13) ---
+
+def build_report(target: str, *, db: Database = None) -> ReportDocument:
+    """The report of a stored run (`"7"`) or incident (`"incident:3"`): findings, fingerprints, the plots' data.
+
+    Nothing is measured; a database that does not exist is an error, not a new empty one."""
+    from wfdoctor.app.report import build_report as build
+    from wfdoctor.app.reports.report import parse_target
+    from wfdoctor.model import WfdoctorError
+
+    parsed = parse_target(target)  # a malformed target is reported before the database is touched
+    path = database(db)
+    if not path.is_file():
+        raise WfdoctorError(f"no database at {path}: nothing to report (record a run first, or name one with --db)")
+    return _in_store(path, lambda store: build(store, parsed))

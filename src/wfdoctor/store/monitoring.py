@@ -105,18 +105,6 @@ class MonitorStore(Store):
         return [RunSample(int(run_id), str(command), str(backend), str(model), sample)
                 for run_id, command, backend, model, *row in rows if (sample := _stored_sample(*row)) is not None]
 
-    def _decoded(self, table: str, rows: Sequence[tuple[object, ...]],
-                 decode: Callable[[tuple[object, ...]], T]) -> list[T]:
-        """Rows decoded, or one line naming the file and the row: a hand edit or a torn disk, not a traceback."""
-        decoded: list[T] = []
-        for row in rows:
-            try:
-                decoded.append(decode(row))
-            except (ValueError, TypeError) as exc:
-                raise WfdoctorError(f"{self.path}: {table} row {row[0]} is corrupt ({exc}); move the database "
-                                    f"aside or choose another with --db") from None
-        return decoded
-
     def add_alert_events(self, run_id: int | None, alerts: Sequence[Alert], ts: float) -> None:
         """Store a tick's transitions in one transaction."""
         rows = [(ts, a.name, a.fingerprint, a.state.value, a.severity, json.dumps(a.labels, sort_keys=True),
@@ -131,7 +119,7 @@ class MonitorStore(Store):
         with self._errors():
             rows = self._db.execute(f"SELECT {EVENT_COLUMNS} FROM alert_events ORDER BY ts DESC, id DESC LIMIT ?",
                                     (limit,)).fetchall()
-        return self._decoded("alert_events", rows, _event)
+        return _decoded(self, "alert_events", rows, _event)
 
     def current_alerts(self, include_resolved: bool = False, running_only: bool = False) -> list[AlertEvent]:
         """The last transition of every alert still pending or firing (or of every alert), newest first.
@@ -145,7 +133,7 @@ class MonitorStore(Store):
             rows = self._db.execute(
                 f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE id IN (SELECT MAX(id) FROM alert_events "
                 f"GROUP BY fingerprint) {state} ORDER BY ts DESC, id DESC").fetchall()
-        return self._decoded("alert_events", rows, _event)
+        return _decoded(self, "alert_events", rows, _event)
 
     def add_silence(self, matchers: Sequence[str], created_at: float, ends_at: float, comment: str,
                     created_by: str) -> int:
@@ -162,7 +150,7 @@ class MonitorStore(Store):
         with self._errors():
             rows = self._db.execute(f"SELECT {SILENCE_COLUMNS} FROM silences {where} ORDER BY id DESC",
                                     () if include_ended else (now,)).fetchall()
-        return self._decoded("silences", rows,
+        return _decoded(self, "silences", rows,
                              lambda r: Silence(r[0], r[1], r[2], tuple(json.loads(r[3])), r[4], r[5], r[6]))
 
     def expire_silence(self, silence_id: int, now: float) -> bool:
@@ -210,3 +198,24 @@ def _event(row: tuple[object, ...]) -> AlertEvent:
                       json.loads(str(labels)), json.loads(str(annotations)),
                       float(value) if isinstance(value, (int, float)) else None, float(active_at),
                       int(run_id) if isinstance(run_id, int) else None)
+
+
+def _decoded(store: Store, table: str, rows: Sequence[tuple[object, ...]],
+             decode: Callable[[tuple[object, ...]], T]) -> list[T]:
+    """Rows decoded, or one line naming the file and the row: a hand edit or a torn disk, not a traceback."""
+    decoded: list[T] = []
+    for row in rows:
+        try:
+            decoded.append(decode(row))
+        except (ValueError, TypeError) as exc:
+            raise WfdoctorError(f"{store.path}: {table} row {row[0]} is corrupt ({exc}); move the database "
+                                f"aside or choose another with --db") from None
+    return decoded
+
+
+def alert_events_of(store: Store, run_id: int) -> list[AlertEvent]:
+    """Every alert transition one monitor run stored, oldest first (a report marks them on its time axes)."""
+    with store._errors():
+        rows = store._db.execute(f"SELECT {EVENT_COLUMNS} FROM alert_events WHERE run_id = ? ORDER BY ts, id",
+                                 (run_id,)).fetchall()
+    return _decoded(store, "alert_events", rows, _event)

@@ -22,6 +22,7 @@ from wfdoctor.surface.cli_monitor import alerts_app, monitor
 from wfdoctor.surface.cli_recover import recover
 from wfdoctor.surface.cli_troubleshoot import troubleshoot
 from wfdoctor.surface.cli_regress import regress_app
+from wfdoctor.surface.cli_report import report
 from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
 from wfdoctor.surface.terminal import (FailOn, checked_options, exit_code_for, finish, interrupted_code,
@@ -44,6 +45,7 @@ app.command("recover")(recover)
 app.command("troubleshoot")(troubleshoot)
 app.command("guide")(guide)
 app.command("compare")(compare)
+app.command("report")(report)
 
 
 def _version(value: bool) -> None:

@@ -1,5 +1,6 @@
 """What the `wfdoctor regress` commands show: the check table, a pull-request comment, a series with its
-change points and an SVG plot; and their documents (regress-check, regress-show, regress-record)."""
+change points and its plot (drawn by surface/plots.py, as reports draw it); and their documents
+(regress-check, regress-show, regress-record)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from wfdoctor.analyze.regress_check import SeriesVerdict
 from wfdoctor.analyze.regression import Change
 from wfdoctor.analyze.series import Series
 from wfdoctor.app.reports.regress import RecordReport, RegressReport
+from wfdoctor.app.reports.report import change_plot
 from wfdoctor.surface.views.common import Document, RunDocument, run_fields, schema_field
 from wfdoctor.surface.views.safe import shown
 
@@ -132,26 +134,9 @@ def record_document(report: RecordReport, exit_code: int) -> RecordDocument:
                           points=report.points)
 
 
-def svg_plot(series: Series, changes: list[Change], width: int = 800, height: int = 300) -> str:
-    """A dependency-free SVG: the series, and a line at each change point."""
-    values = series.values
-    low, high = min(values), max(values)
-    span = (high - low) or 1.0
+def svg_plot(series: Series, changes: list[Change]) -> str:
+    """The series with axes, its unit and a labelled line at each change point (surface/plots.py)."""
+    from wfdoctor.surface.plots import svg
 
-    def x(i: int) -> float:
-        return 40 + (width - 60) * i / max(len(values) - 1, 1)
-
-    def y(v: float) -> float:
-        return 20 + (height - 50) * (1 - (v - low) / span)
-
-    points = " ".join(f"{x(i):.1f},{y(v):.1f}" for i, v in enumerate(values))
-    marks = "".join(
-        f'<line x1="{x(c.index):.1f}" y1="15" x2="{x(c.index):.1f}" y2="{height - 25}" stroke="'
-        f'{"#c0392b" if c.kind in ("regression", "drift") else "#27ae60"}" stroke-dasharray="4"/>'
-        f'<text x="{x(c.index) + 3:.1f}" y="14" font-size="11">{c.kind} {c.change_pct:+.1f}%</text>'
-        for c in changes)
-    return (f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" font-family="sans-serif">'
-            f'<rect width="100%" height="100%" fill="white"/>'
-            f'<text x="40" y="{height - 5}" font-size="12">{series.name} ({series.unit}), '
-            f'{len(values)} points, {low:.4g} to {high:.4g}</text>'
-            f'<polyline fill="none" stroke="#2c3e50" stroke-width="1.5" points="{points}"/>{marks}</svg>')
+    return svg(change_plot(series, changes, f"wfdoctor regress show, {len(series.values)} points (one per run or "
+                                            "imported point)"))

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 
 from wfdoctor.store.incident_json import ExportJson
 from wfdoctor.surface.views import (compare, council, diagnose, guide, history, incidents, memory, monitor, recover,
-                                    regress, tokens, troubleshoot)
+                                    regress, report, tokens, troubleshoot)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
@@ -40,6 +40,7 @@ DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     incidents.IMPORT_SCHEMA_ID: (incidents.ImportDocument, "wfdoctor incidents import --json"),
     incidents.EXPORTED_SCHEMA_ID: (incidents.ExportedDocument, "wfdoctor incidents export --out FILE --json"),
     incidents.EXPORT_FILE_SCHEMA_ID: (ExportJson, "wfdoctor incidents export (the file; import reads it)"),
+    report.SCHEMA_ID: (report.ReportFilesDocument, "wfdoctor report --json"),
 }
 
 

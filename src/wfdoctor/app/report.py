@@ -1,0 +1,91 @@
+"""`report`: one stored run, or one stored incident, gathered into a document people attach to a bug.
+
+The report leads with the answer (findings, causes first with the symptoms they explain), then says on
+what it was measured (versions, tier, backend, model), then shows the evidence as plots. It reads only
+the store: nothing is measured again. What it cannot show (a run with no samples, a plot with no data,
+a before/after run that is gone) is said in `notes`, never left as an empty, healthy-looking page.
+"""
+
+from __future__ import annotations
+
+import time
+
+from wfdoctor._version import __version__
+from wfdoctor.app.report_plots import empty_notes, run_plots
+from wfdoctor.app.reports.report import ReportDocument, ReportFinding, ReportTarget, RunSection
+from wfdoctor.config.facts import Facts, load_facts
+from wfdoctor.model import Finding, Run, WfdoctorError
+from wfdoctor.store.db import Store
+from wfdoctor.store.incidents import load_incident
+from wfdoctor.store.runs import load_run, run_status
+
+# Settings worth a line in the report's "measured on" table (the rest are in `wfdoctor history --json`).
+SHOWN_SETTINGS = ("backend", "implementation", "model", "embedded", "concurrency", "runs", "max_tokens", "api",
+                  "arrival", "members", "pid", "duration_s", "interval_s", "metrics", "file", "mode")
+
+
+def report_findings(findings: list[Finding]) -> list[ReportFinding]:
+    """Causes first, each with the symptoms it explains; a symptom nothing explains is shown on its own."""
+    codes = {f.code for f in findings}
+    explained = [f for f in findings if f.explained_by and f.explained_by in codes]
+    leading = sorted((f for f in findings if f not in explained), key=lambda f: f.priority.rank)
+    return [ReportFinding(f.code, f.priority.value, f.cause, f.summary, list(f.actions),
+                          [f"{e.code}: {e.summary}" for e in explained if e.explained_by == f.code])
+            for f in leading]
+
+
+def _facts_of(run: Run) -> list[tuple[str, str]]:
+    # The store keeps no wfdoctor version per run (diagnose's environment may): the row says which made the report.
+    rows = [("report made by wfdoctor", __version__), ("tier", run.tier or "not classified")]
+    rows += [(key, str(run.settings[key])) for key in SHOWN_SETTINGS if key in run.settings]
+    rows += [(f"environment: {key}", str(value)) for key, value in sorted(run.environment.items())
+             if isinstance(value, (str, int, float, bool))]
+    return rows
+
+
+def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, list[str]]:
+    """One run's section of a report, and the notes on what it lacks."""
+    run = load_run(store, run_id)
+    if run is None:
+        raise WfdoctorError(f"no run {run_id} in {store.path} (see wfdoctor history)")
+    status = run_status(store, run_id) or "unknown"
+    plots, left_out = run_plots(store, run, facts)
+    notes = [f"run {run_id} ({run.command}) is {status}: what it shows may be partial"] \
+        if status != "finished" else []
+    if not run.samples:
+        notes.append(f"run {run_id} ({run.command}) stored no samples: nothing was measured")
+    notes += [f"run {run_id}: {note}" for note in empty_notes(plots) + left_out]
+    section = RunSection(run_id, run.command, status, run.started_at, run.finished_at, _facts_of(run),
+                         report_findings(run.findings), plots, len(run.samples))
+    return section, notes
+
+
+def _incident_report(store: Store, target: ReportTarget, facts: Facts) -> ReportDocument:
+    incident = load_incident(store, target.id)
+    if incident is None:
+        raise WfdoctorError(f"no incident {target.id} in {store.path} (see wfdoctor incidents list)")
+    sections, notes, roles = [], [], {}
+    for role, ids in (("before", incident.before_runs), ("after", incident.after_runs)):
+        for run_id in ids:
+            if load_run(store, run_id) is None:
+                notes.append(f"the {role} run {run_id} is no longer in the store")
+                continue
+            section, run_notes = run_section(store, run_id, facts)
+            sections.append(section)
+            notes += run_notes
+            roles[run_id] = role
+    if not incident.validation:
+        notes.append("the incident has no validation: nothing was compared before and after")
+    return ReportDocument(target, f"wfdoctor incident {target.id}: {incident.cause or 'no cause named'}",
+                          time.time(), __version__, sections, notes, incident, roles,
+                          report_findings(incident.findings))
+
+
+def build_report(store: Store, target: ReportTarget, facts: Facts | None = None) -> ReportDocument:
+    """The report of a stored run or incident; a missing one is a one-line error naming the database."""
+    facts = facts or load_facts()
+    if target.kind == "incident":
+        return _incident_report(store, target, facts)
+    section, notes = run_section(store, target.id, facts)
+    return ReportDocument(target, f"wfdoctor run {target.id}: {section.command}", time.time(), __version__,
+                          [section], notes)
