@@ -191,3 +191,24 @@ def test_database_from_a_newer_wfdoctor_is_refused(tmp_path: Path) -> None:
     sqlite3.connect(path).execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     with pytest.raises(WfdoctorError, match="newer than this wfdoctor"):
         Store.open(path)
+
+
+def test_a_stored_run_reads_back_whole_with_each_symptom_under_its_cause(tmp_path: Path) -> None:
+    from wfdoctor.store.runs import load_run
+
+    metric = "wf_llm_request_ttft_seconds"
+    cause = Finding("tokens.cause", "CPU_CONTENTION", "slow_token_generation", "Slow token generation",
+                    "other processes compete", Priority.HIGH, ["disable_background_processes"],
+                    [Sample(metric, 0.5, "s", "test", {"request": "0"}, ts=1.7e9)], "busy")
+    symptom = Finding("tokens.rate_low", "SLOW_TOKENS", "slow_token_generation", "Slow token generation",
+                      "decode below the minimum", Priority.HIGH, [], [], "slow", explained_by="CPU_CONTENTION")
+    with Store.open(tmp_path / "wf.db") as store:
+        run = Run("tokens", started_at=1.7e9, settings={"backend": "http://127.0.0.1:1"}, tier="low")
+        with store.recording(run):
+            store.add_results(run.id or 0, [Sample(metric, 0.5, "s", "test", {"request": "0"}, ts=1.7e9)],
+                              [cause, symptom])
+        loaded = load_run(store, run.id or 0)
+        assert load_run(store, 999) is None
+    assert loaded is not None and loaded.command == "tokens" and loaded.tier == "low"
+    assert loaded.settings == {"backend": "http://127.0.0.1:1"} and [s.value for s in loaded.samples] == [0.5]
+    assert loaded.findings == [cause, symptom]

@@ -193,7 +193,8 @@ class Store:
         sample_rows = [(run_id, s.metric, s.value, s.unit, s.source, json.dumps(s.labels, sort_keys=True), s.ts)
                        for s in samples]
         finding_rows = [(run_id, f.rule_id, f.code, f.row, f.priority.value, f.symptom, f.cause, f.summary,
-                         json.dumps(f.actions), json.dumps([s.to_dict() for s in f.evidence])) for f in findings]
+                         json.dumps(f.actions), json.dumps([s.to_dict() for s in f.evidence]), f.explained_by)
+                        for f in findings]
         with self._errors(), self._transaction():
             self._db.executemany(
                 "INSERT INTO samples (run_id, metric, value, unit, source, labels, ts) VALUES (?, ?, ?, ?, ?, ?, ?)",
@@ -201,7 +202,7 @@ class Store:
             )
             self._db.executemany(
                 "INSERT INTO findings (run_id, rule_id, code, row, priority, symptom, cause, summary, actions, "
-                "evidence) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "evidence, explained_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 finding_rows,
             )
 

@@ -62,12 +62,14 @@ def load_run(store: Store, run_id: int) -> Run | None:
         if row is None:
             return None
         finding_rows = store._db.execute(
-            "SELECT rule_id, code, row, symptom, cause, priority, actions, evidence, summary FROM findings "
+            "SELECT rule_id, code, row, symptom, cause, priority, actions, evidence, summary, explained_by "
+            "FROM findings "
             "WHERE run_id = ? ORDER BY id", (run_id,)).fetchall()
     command, started_at, finished_at, tier, settings, environment = row
     findings = [Finding(rule_id, code, row_name, symptom, cause, _priority(priority), _actions(actions),
-                        _evidence(evidence), summary)
-                for rule_id, code, row_name, symptom, cause, priority, actions, evidence, summary in finding_rows]
+                        _evidence(evidence), summary, str(explained_by))
+                for rule_id, code, row_name, symptom, cause, priority, actions, evidence, summary, explained_by
+                in finding_rows]
     return Run(command=str(command), started_at=_time(started_at), settings=_json_object(settings),
                environment=_json_object(environment), samples=store.samples_of(run_id), findings=findings,
                tier=str(tier), finished_at=None if finished_at is None else _time(finished_at), id=run_id)
