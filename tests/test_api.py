@@ -26,7 +26,9 @@ def test_every_documented_function_is_exported() -> None:
     documented = set(re.findall(r"^\| `(\w+)\(", DOC.read_text(), re.M))
     assert documented == {"diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
                           "model_action", "check_regressions", "show_series", "record_results", "history",
-                          "list_alerts", "silence_alerts", "unsilence", "compare_runs"}
+                          "list_alerts", "silence_alerts", "unsilence", "compare_runs", "troubleshoot",
+                          "validate_incident", "list_incidents", "show_incident", "search_incidents",
+                          "export_incidents", "import_incidents", "build_report", "troubleshooting_guide"}
     assert all(callable(getattr(wfdoctor, name)) for name in documented)
     assert set(wfdoctor.__all__) >= documented
 
