@@ -10,7 +10,7 @@ import typer
 
 import wfdoctor
 from wfdoctor.surface.options import DbOption, JsonOption, writable_file
-from wfdoctor.surface.terminal import print_document, progress_on_stderr, stderr, stdout
+from wfdoctor.surface.terminal import present, progress_on_stderr, stderr
 from wfdoctor.surface.views.safe import plain
 
 incidents_app = typer.Typer(help="The incident knowledge base: what went wrong before, and what fixed it.",
@@ -33,10 +33,7 @@ def incidents_list(limit: LimitOption = 50, db: DbOption = None, as_json: JsonOp
     with progress_on_stderr(path):
         report = wfdoctor.list_incidents(limit, db=path)
     _note_unreadable(report.unreadable)
-    if as_json:
-        print_document(view.list_document(report))
-    else:
-        view.render_list(report, stdout)
+    present(as_json, lambda: view.list_document(report), lambda out: view.render_list(report, out))
 
 
 @incidents_app.command("show")
@@ -51,10 +48,7 @@ def incidents_show(
     path = wfdoctor.database(db)
     with progress_on_stderr(path):
         report = wfdoctor.show_incident(incident_id, db=path)
-    if as_json:
-        print_document(view.show_document(report))
-    else:
-        view.render_show(report, stdout)
+    present(as_json, lambda: view.show_document(report), lambda out: view.render_show(report, out))
 
 
 @incidents_app.command("search")
@@ -72,10 +66,7 @@ def incidents_search(
     with progress_on_stderr(path):
         report = wfdoctor.search_incidents(text, limit, db=path)
     _note_unreadable(report.unreadable)
-    if as_json:
-        print_document(view.list_document(report))
-    else:
-        view.render_list(report, stdout)
+    present(as_json, lambda: view.list_document(report), lambda out: view.render_list(report, out))
 
 
 @incidents_app.command("export")
@@ -99,10 +90,8 @@ def incidents_export(
     _note_unreadable(report.unreadable)
     if out is None:
         print(report.document.model_dump_json(indent=2))
-    elif as_json:
-        print_document(view.exported_document(report))
     else:
-        view.render_exported(report, stdout)
+        present(as_json, lambda: view.exported_document(report), lambda console: view.render_exported(report, console))
 
 
 @incidents_app.command("import")
@@ -117,7 +106,4 @@ def incidents_import(
     path = wfdoctor.database(db)
     with progress_on_stderr(path):
         report = wfdoctor.import_incidents(file, db=path)
-    if as_json:
-        print_document(view.import_document(report))
-    else:
-        view.render_import(report, stdout)
+    present(as_json, lambda: view.import_document(report), lambda out: view.render_import(report, out))

@@ -162,6 +162,14 @@ def print_document(document: BaseModel) -> None:
     print(document.model_dump_json(indent=2, by_alias=True))
 
 
+def present(as_json: bool, document: Callable[[], BaseModel], render: Callable[[Console], None]) -> None:
+    """Print the JSON document or render the report on stdout (a command that records no run)."""
+    if as_json:
+        print_document(document())
+    else:
+        render(stdout)
+
+
 def finish(as_json: bool, document: Callable[[], BaseModel], render: Callable[[Console], None], run_id: int | None,
            db_path: Path, code: int, saved: str | None = None) -> NoReturn:
     """Print the JSON document or the report, then exit with `code`; `saved` says what was stored when that is not
