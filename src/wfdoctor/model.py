@@ -284,7 +284,7 @@ class Verdict(str, Enum):
     IMPROVED = "improved"
     UNCHANGED = "unchanged"          # tested with enough data: no significant shift of at least the minimum effect
     WORSE = "worse"
-    INCONCLUSIVE = "inconclusive"    # too few measurements on a side, or a metric without a direction: never "unchanged"
+    INCONCLUSIVE = "inconclusive"    # too few measurements on a side, or a metric without a direction
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
            "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "troubleshoot",
-           "validate_incident", "compare_runs", "list_incidents", "show_incident", "search_incidents", "export_incidents",
+           "validate_incident", "compare_runs", "list_incidents", "show_incident", "search_incidents",
+           "export_incidents",
            "import_incidents", "build_report"]
 
 Database = Path | str | None  # None: $WFDOCTOR_DB or ~/.local/share/wfdoctor/wfdoctor.db

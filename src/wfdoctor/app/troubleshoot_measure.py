@@ -81,7 +81,8 @@ def compared_samples(command: str, samples: list[Sample]) -> list[Sample]:
 def _tokens(url: str, settings: MeasureSettings, store: Store, progress: Progress, model: str | None = None,
             max_tokens: int | None = None, runs: int | None = None, concurrency: list[int] | None = None) -> Measured:
     report = run_tokens(TokensOptions(
-        backend_url=url, model=model or settings.model, max_tokens=max_tokens or settings.max_tokens, runs=runs or settings.requests,
+        backend_url=url, model=model or settings.model, max_tokens=max_tokens or settings.max_tokens,
+        runs=runs or settings.requests,
         concurrency=concurrency or list(settings.concurrency), embedded=False, measure_bandwidth=False,
         facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)), store, progress)
     run = report.run
