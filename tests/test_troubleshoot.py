@@ -125,3 +125,18 @@ def test_a_configured_council_is_measured_in_rounds_and_validated_round_for_roun
     assert efficiency and efficiency[0]["before_n"] == 5 and efficiency[0]["after_n"] == 5
     history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--json").stdout)}
     assert [history[run] for run in validated["incident"]["after_runs"]].count("council") == 5
+
+
+def test_diagnose_points_at_a_past_incident_like_its_findings_and_what_fixed_it(wfdoctor, closed_url,
+                                                                               tmp_path: Path) -> None:
+    from tests.builders import incident
+    from wfdoctor.store.db import Store
+    from wfdoctor.store.incidents import save_incident
+
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        past = incident(cause="NO_SERVER", codes=())
+        save_incident(store, past)
+    result = wfdoctor("diagnose", "--no-embedded", "--backend", closed_url, "--window", "0.3", "--json")
+    notes = json.loads(result.stdout)["notes"]
+    assert any(f"like past incident {past.id} (NO_SERVER, resolved" in n and "Stop or renice wf-cpu-hog (L2)" in n
+               for n in notes), notes

@@ -23,6 +23,7 @@ from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.triage import row_statuses
 from wfdoctor.app.backends import EMBEDDED_NOTE, embedded_model_dirs, embedded_status
 from wfdoctor.app.datafiles import DataFiles, load_data_files
+from wfdoctor.app.incidents import past_incident_notes
 from wfdoctor.app.judge import judge, record
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.app.progress import SILENT, Progress
@@ -75,6 +76,15 @@ def _recent(store: Store) -> list[Sample]:
             latest.setdefault(sample.labels.get(key_label, ""), sample)
         out += latest.values()
     return out
+
+
+def _where(tier: str, environment: dict[str, object], backends: list[BackendStatus]) -> dict[str, str]:
+    """The incident fingerprint of this diagnosis: the machine, and the first server that answered."""
+    answering = next((b for b in backends if b.answered), None)
+    found = {"tier": tier, "hostname": environment.get("hostname"), "cpu_model": environment.get("cpu_model"),
+             "os": environment.get("os"), "wfdoctor": environment.get("wfdoctor"),
+             "backend_url": answering.url if answering else None}
+    return {key: str(value) for key, value in found.items() if value}
 
 
 def run_diagnose(options: DiagnoseOptions, store: Store, progress: Progress = SILENT) -> DiagnoseReport:
@@ -150,6 +160,8 @@ def _measure_and_judge(run: Run, options: DiagnoseOptions, store: Store, data: D
     run.tier, run.environment = tier.tier, snapshot.environment
     record(store, run, measured, judgement.findings, saved=len(snapshot.samples))
     run.samples = samples
+    notes += past_incident_notes(store, judgement.findings, _where(tier.tier, snapshot.environment, backends),
+                                 data.facts.limits.incidents)
     return DiagnoseReport(run=run, window_s=snapshot.window_s, gpu=snapshot.gpu, tier=tier,
                           rows=row_statuses(data.rulebook, judgement.results, causes), findings=judgement.findings,
                           backends=backends, rulebook=data.rulebook, facts=data.facts, notes=notes + tier.notes)

@@ -51,6 +51,21 @@ def similar_incidents(store: Store, findings: Sequence[Finding], fingerprint: Ma
     return match_incidents(findings, fingerprint, read_incidents(store, MAX_INCIDENTS).incidents, limits)
 
 
+def past_incident_notes(store: Store, findings: Sequence[Finding], fingerprint: Mapping[str, str],
+                        limits: IncidentLimits) -> list[str]:
+    """One line per past incident like this diagnosis, with what fixed it: how `diagnose` points at the
+    knowledge base (`troubleshoot` shows the matches whole)."""
+    if not findings:
+        return []
+    notes = []
+    for match in similar_incidents(store, findings, fingerprint, limits):
+        past = match.incident
+        fixed = ", ".join(f"{a.title} ({a.level})" for a in match.fixed_by)
+        notes.append(f"like past incident {past.id} ({past.cause}, {past.status}, similarity {match.similarity:.0%})"
+                     f"{': fixed then by ' + fixed if fixed else ''}; `wfdoctor incidents show {past.id}`")
+    return notes
+
+
 def export_incidents(store: Store, ids: Sequence[int] = (), out: Path | None = None) -> ExportReport:
     """The export document of the incidents `ids` (each once, in the order named; every readable one when
     none is named), written to `out` when given (atomically: a reader never sees half a file)."""

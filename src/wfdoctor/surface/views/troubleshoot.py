@@ -7,11 +7,11 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from wfdoctor.analyze.incidents import IncidentMatch
 from wfdoctor.app.reports.troubleshoot import TroubleshootReport, WorkflowStep
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import ActionDisposition, Finding, Incident, IncidentAction, MetricComparison, Verdict
 from wfdoctor.surface.views.common import Document, findings_group, schema_field
+from wfdoctor.surface.views.incidents import match_lines
 from wfdoctor.surface.views.safe import plain, shown
 from wfdoctor.units import format_value
 
@@ -59,21 +59,6 @@ def _action_line(action: IncidentAction) -> Text:
                       f"{DISPOSITION_TEXT[action.disposition]}. {action.detail}"))
 
 
-def _match_lines(match: IncidentMatch) -> list[Text]:
-    past = match.incident
-    lines = [Text(plain(f"  incident {past.id} ({past.status}, similarity {match.similarity:.2f}): {past.cause}: "
-                        f"{past.summary}"))]
-    lines += [Text(plain(f"    why: {'; '.join(match.reasons)}"), style="dim")] if match.reasons else []
-    if match.fixed_by:
-        lines.append(Text(plain("    fixed last time by: " + ", ".join(f"[{a.level}] {a.title}"
-                                                                         for a in match.fixed_by)), style="green"))
-    elif past.status == "resolved":
-        lines.append(Text("    resolved then, but what fixed it was not recorded (--fixed-by says it)", style="dim"))
-    else:
-        lines.append(Text("    not fixed then (no validated improvement)", style="dim"))
-    return lines
-
-
 def _steps(steps: list[WorkflowStep]) -> Table:
     table = Table(show_header=False, box=None, pad_edge=False)
     for step in steps:
@@ -89,9 +74,8 @@ def render(report: TroubleshootReport, console: Console) -> None:
     console.print(_steps(report.steps))
     if report.matches:
         console.print(Text("Past incidents like this one:", style="bold"))
-        for match in report.matches:
-            for line in _match_lines(match):
-                console.print(line)
+        for line in match_lines(report.matches):
+            console.print(Text(plain(f"  {line}")))
     incident = report.incident
     if incident is None:
         console.print(findings_group(report.findings, rulebook, healthy="Nothing to troubleshoot: no rule matched "
