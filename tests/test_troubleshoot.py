@@ -140,3 +140,24 @@ def test_diagnose_points_at_a_past_incident_like_its_findings_and_what_fixed_it(
     notes = json.loads(result.stdout)["notes"]
     assert any(f"like past incident {past.id} (NO_SERVER, resolved" in n and "Stop or renice wf-cpu-hog (L2)" in n
                for n in notes), notes
+
+
+def test_interactive_records_what_the_person_did_and_validates_at_once(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    env = os.environ | {"WFDOCTOR_DB": str(tmp_path / "wf.db"), "XDG_CONFIG_HOME": str(tmp_path)}
+    with FakeLLMServer(UNLOAD_HURTS) as server:
+        proc = subprocess.run([sys.executable, "-m", "wfdoctor", "troubleshoot", "--backend", server.base_url,
+                               "--model", IN_USE, "--interactive", "--json", "--facts",
+                               str(memory_always_high(tmp_path)), "--memory-watch", "1", "--window", "0.5",
+                               "--requests", "5"], input="y\n" * 10, capture_output=True, text=True, env=env,
+                              timeout=300)
+    assert "Did you do it" in proc.stderr and "Traceback" not in proc.stderr
+    incident = json.loads(proc.stdout)["incident"]
+    dispositions = {a["action_id"]: a["disposition"] for a in incident["actions"]}
+    assert dispositions["unload_inactive_models"] == "dry_run"       # L1 without --apply: never performed
+    assert dispositions["enable_quantization"] == "done"             # L2: the person said they did it
+    assert incident["validation"] and incident["after_runs"]         # so it was validated at once
+    assert incident["status"] in ("resolved", "unresolved")
