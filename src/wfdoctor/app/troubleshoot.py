@@ -138,6 +138,8 @@ def _validate(session: _Session, incident: Incident) -> Incident:
     """Step 4: the incident's runs measured again, compared, and rolled back when worse."""
     session.announce(4, "measuring the same things again")
     before = [run for run_id in incident.before_runs if (run := load_run(session.store, run_id)) is not None]
+    missing = sorted(set(incident.before_runs) - {run.id for run in before})
+    session.notes += [f"run {run_id} of this incident is no longer in the store: not validated" for run_id in missing]
     embedded = incident.fingerprint.get("embedded") == "yes"
     comparisons: list[MetricComparison] = []
     after_runs: list[int] = []
