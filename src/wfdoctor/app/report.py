@@ -60,12 +60,23 @@ def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, li
     return section, notes
 
 
+def _ids(run_ids: list[int]) -> str:
+    return ", ".join(map(str, run_ids)) or "none"
+
+
 def _incident_report(store: Store, target: ReportTarget, facts: Facts) -> ReportDocument:
     incident = load_incident(store, target.id)
     if incident is None:
         raise WfdoctorError(f"no incident {target.id} in {store.path} (see wfdoctor incidents list)")
     sections, notes, roles = [], [], {}
-    for role, ids in (("before", incident.before_runs), ("after", incident.after_runs)):
+    runs: tuple[tuple[str, list[int]], ...] = (("before", incident.before_runs), ("after", incident.after_runs))
+    if incident.origin != "local":
+        # Its run ids are the exporting database's: here the same numbers name other runs, or none.
+        notes.append(f"incident {target.id} came from another database ({incident.origin}): its runs (before "
+                     f"{_ids(incident.before_runs)}; after {_ids(incident.after_runs)}) are that database's, "
+                     "not shown here")
+        runs = ()
+    for role, ids in runs:
         for run_id in ids:
             if load_run(store, run_id) is None:
                 notes.append(f"the {role} run {run_id} is no longer in the store")

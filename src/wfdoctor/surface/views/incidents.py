@@ -143,7 +143,8 @@ def show_lines(incident: Incident) -> list[str]:
         lines += [f"      {_sample(s)}" for s in f.evidence]
     lines.append("On: " + (", ".join(f"{k}={v}" for k, v in sorted(incident.fingerprint.items())) or "(not known)"))
     runs = [f"before {_ids(incident.before_runs)}", f"after {_ids(incident.after_runs)}"]
-    lines.append(f"Runs: {'; '.join(runs)}; matched incidents {_ids(incident.matched)}")
+    where = "" if incident.origin == "local" else " (ids in the database it came from, not this one)"
+    lines.append(f"Runs{where}: {'; '.join(runs)}; matched incidents {_ids(incident.matched)}")
     if incident.note:
         lines.append(f"Note: {incident.note}")
     return lines
