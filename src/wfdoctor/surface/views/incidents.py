@@ -99,14 +99,16 @@ def exported_document(report: ExportReport) -> ExportedDocument:
 
 def render_list(report: IncidentsReport, console: Console) -> None:
     if report.query is not None:
-        console.print(plain(f"{len(report.incidents)} incidents matching {report.query!r} in {report.database}"),
+        count = len(report.incidents)
+        console.print(plain(f"{count} incident{'' if count == 1 else 's'} matching {report.query!r} in "
+                            f"{report.database}"),
                       markup=False, highlight=False, soft_wrap=True)
     elif not report.incidents:
         console.print(plain(f"No incidents stored in {report.database} yet: `wfdoctor troubleshoot` documents "
                             "one."), markup=False, highlight=False, soft_wrap=True)
     for i in report.incidents:
         origin = "" if i.origin == "local" else f"  [{i.origin}]"
-        _say(console, f"{i.id or 0:>5}  {_when(i.created_at)}  {i.status:<11} {i.verdict.value:<12} {i.cause}: "
+        _say(console, f"{i.id or 0:>5}  {_when(i.created_at)}  {i.status:<11} {verdict_text(i):<13} {i.cause}: "
                       f"{i.summary}{origin}")   # one line an incident, however narrow: for grep
 
 
@@ -124,10 +126,16 @@ def render_exported(report: ExportReport, console: Console) -> None:
     _say(console, f"Exported {len(report.document.incidents)} incidents from {report.database} to {report.file}.")
 
 
+def verdict_text(incident: Incident) -> str:
+    """The verdict as words: an open incident was not validated yet, which "inconclusive" (a validation that
+    could test nothing) would misstate."""
+    return "not validated" if incident.status == "open" else incident.verdict.value
+
+
 def show_lines(incident: Incident) -> list[str]:
     """The whole incident, answer first: cause and verdict, then what was done, the evidence, the detail."""
     resolved = f", resolved {_when(incident.resolved_at)}" if incident.resolved_at is not None else ""
-    lines = [(f"Incident {incident.id}: {incident.status}, validation {incident.verdict.value} "
+    lines = [(f"Incident {incident.id}: {incident.status}, validation {verdict_text(incident)} "
               f"({_when(incident.created_at)}{resolved})"),
              f"Cause: {incident.cause}: {incident.summary}"]
     if incident.origin != "local":

@@ -12,10 +12,13 @@ from wfdoctor.app.reports.troubleshoot import TroubleshootReport, WorkflowStep
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import ActionDisposition, Finding, Incident, IncidentAction, MetricComparison, Verdict
 from wfdoctor.surface.views.common import Document, findings_group, schema_field
+from wfdoctor.surface.views.compare import TABLE_WIDTH
+from wfdoctor.surface.views.incidents import verdict_text
 from wfdoctor.surface.views.safe import plain, shown
 from wfdoctor.units import format_value
 
 SCHEMA_ID = "wfdoctor.troubleshoot/v1"
+VALIDATION_TITLE = "Validation: before against after"
 VERDICT_STYLE = {Verdict.IMPROVED: "bold green", Verdict.WORSE: "bold red", Verdict.UNCHANGED: "yellow",
                  Verdict.INCONCLUSIVE: "dim"}
 DISPOSITION_TEXT = {
@@ -37,21 +40,37 @@ def _change(c: MetricComparison) -> str:
     return f"{c.change:+.1%}{interval}"
 
 
+def _cells(c: MetricComparison) -> list[str]:
+    """The series, its medians before and after, the change with its interval, Cliff's d and p."""
+    labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
+    return [plain(f"{c.metric}{{{labels}}}" if labels else c.metric),
+            f"{_value(c.before_median, c.unit)} (n={c.before_n})", f"{_value(c.after_median, c.unit)} (n={c.after_n})",
+            _change(c), "-" if c.effect_size is None else f"{c.effect_size:+.2f}",
+            "-" if c.p_value is None else f"{c.p_value:.2g}"]
+
+
 def validation_table(comparisons: list[MetricComparison]) -> Table:
     """Before against after, series by series: medians, the change with its interval, effect, p, verdict."""
-    table = Table(title="Validation: before against after", title_justify="left")
+    table = Table(title=VALIDATION_TITLE, title_justify="left")
     table.add_column("metric", overflow="fold", ratio=2)
     for column in ("before (median)", "after (median)", "change [95 % CI]", "Cliff's d", "p", "verdict"):
         table.add_column(column)
     for c in comparisons:
-        labels = ",".join(f"{k}={v}" for k, v in sorted(c.labels.items()))
-        table.add_row(plain(f"{c.metric}{{{labels}}}" if labels else c.metric),
-                      f"{_value(c.before_median, c.unit)} (n={c.before_n})",
-                      f"{_value(c.after_median, c.unit)} (n={c.after_n})", _change(c),
-                      "-" if c.effect_size is None else f"{c.effect_size:+.2f}",
-                      "-" if c.p_value is None else f"{c.p_value:.2g}",
-                      Text(c.verdict.value, style=VERDICT_STYLE[c.verdict]))
+        table.add_row(*_cells(c), Text(c.verdict.value, style=VERDICT_STYLE[c.verdict]))
     return table
+
+
+def render_validation(comparisons: list[MetricComparison], console: Console) -> None:
+    """The table on a terminal wide enough for it; on a narrower one (a pipe is 80 columns) one block a series,
+    as `compare` does: the table folded series names into slivers of nine characters."""
+    if console.width >= TABLE_WIDTH:
+        console.print(validation_table(comparisons))
+        return
+    console.print(Text(VALIDATION_TITLE, style="bold"))
+    for c in comparisons:
+        name, before, after, change, delta, p = _cells(c)
+        console.print(Text.assemble((c.verdict.value, VERDICT_STYLE[c.verdict]), f": {name}"), soft_wrap=True)
+        console.print(Text(f"    {before} -> {after}, change {change}, Cliff's d {delta}, p {p}"), soft_wrap=True)
 
 
 def _action_line(action: IncidentAction) -> Text:
@@ -108,13 +127,14 @@ def _render_incident(incident: Incident, findings: list[Finding], console: Conso
     for action in incident.actions:
         console.print(_action_line(action))
     if incident.validation:
-        console.print(validation_table(incident.validation))
+        render_validation(incident.validation, console)
     style = VERDICT_STYLE[incident.verdict]
     console.print(Text.assemble(("Incident ", "bold"), (f"{incident.id}", "bold"), f": {incident.status}",
-                                (f" (validation: {incident.verdict.value})", style)))
+                                (f" (validation: {verdict_text(incident)})", style)))
     if incident.status == "open":
+        ids = " or ".join(a.action_id for a in incident.actions if a.disposition is not ActionDisposition.APPLIED)
         console.print(shown(f"After acting, validate it: wfdoctor troubleshoot --validate {incident.id} "
-                            "--fixed-by ACTION"))
+                            f"--fixed-by ACTION" + (f" (ACTION: the one you did, {ids})" if ids else "")))
 
 
 class MatchDocument(BaseModel):

@@ -1,0 +1,56 @@
+"""What `troubleshoot` prints about its incident, read on an 80-column terminal (a pipe, a CI log)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from rich.console import Console
+
+from tests.builders import incident
+from wfdoctor.app.datafiles import load_data_files
+from wfdoctor.app.reports.troubleshoot import TroubleshootReport
+from wfdoctor.model import MetricComparison, Verdict
+from wfdoctor.surface.views import troubleshoot as view
+
+DECODE = MetricComparison("wf_llm_request_decode_tokens_per_second", {"concurrency": "1"}, "tokens/s", True, 8, 8,
+                          16.44, 46.17, 1.808, 1.497, 2.81, 0.95, 1.0, 0.000155, Verdict.IMPROVED, "median +180.8%")
+
+
+def printed(report: TroubleshootReport, width: int = 80) -> str:
+    console = Console(width=width, record=True, color_system=None)
+    view.render(report, console)
+    return console.export_text()
+
+
+def report_of(documented) -> TroubleshootReport:  # type: ignore[no-untyped-def]
+    return TroubleshootReport([], [], documented, [], "http://127.0.0.1:8080", "llama.cpp", "m",
+                              "low", [], load_data_files(None, []).rulebook)
+
+
+def test_on_a_narrow_terminal_each_validated_series_is_one_block_with_its_whole_name() -> None:
+    text = printed(report_of(replace(incident(), id=1, validation=[DECODE])))
+    assert "improved: wf_llm_request_decode_tokens_per_second{concurrency=1}" in text
+    assert "16.44 tokens/s (n=8) -> 46.17 tokens/s (n=8), change +180.8% [+149.7%, +281.0%]" in text
+    wide = printed(report_of(replace(incident(), id=1, validation=[DECODE])), width=200)
+    assert "┃ metric" in wide and "wf_llm_request_decode_tokens_per_second{concurrency=1}" in wide
+
+
+def test_an_open_incident_is_not_validated_yet_and_the_hint_names_the_actions_to_say() -> None:
+    text = printed(report_of(replace(incident(status="open", verdict=Verdict.INCONCLUSIVE), id=3, validation=[])),
+                   width=200)
+    assert "Incident 3: open (validation: not validated)" in text and "inconclusive" not in text
+    assert ("wfdoctor troubleshoot --validate 3 --fixed-by ACTION (ACTION: the one you did, stop_competing_process "
+            "or lower_threads)") in text
+
+
+def test_incidents_list_and_show_say_an_open_incident_is_not_validated_and_count_in_words(
+        wfdoctor, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from wfdoctor.store.db import Store
+    from wfdoctor.store.incidents import save_incident
+
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        save_incident(store, incident(status="open", verdict=Verdict.INCONCLUSIVE, note="first look"))
+    listed = wfdoctor("incidents", "list").stdout
+    assert " open        not validated " in listed and "inconclusive" not in listed
+    assert wfdoctor("incidents", "show", "1").stdout.startswith("Incident 1: open, validation not validated (")
+    assert wfdoctor("incidents", "search", "first look").stdout.startswith("1 incident matching 'first look'")
