@@ -54,3 +54,22 @@ def test_incidents_list_and_show_say_an_open_incident_is_not_validated_and_count
     assert " open        not validated " in listed and "inconclusive" not in listed
     assert wfdoctor("incidents", "show", "1").stdout.startswith("Incident 1: open, validation not validated (")
     assert wfdoctor("incidents", "search", "first look").stdout.startswith("1 incident matching 'first look'")
+
+
+def test_a_validation_worse_after_what_the_user_did_says_to_undo_it_with_the_catalogues_undo() -> None:
+    from wfdoctor.model import ActionDisposition, IncidentAction
+
+    worse = replace(DECODE, after_median=5.0, change=-0.7, verdict=Verdict.WORSE)
+    threads = IncidentAction("optimize_thread_allocation", "Optimise thread allocation", "L2", ActionDisposition.DONE,
+                             "n_threads / n_threads_batch")
+    text = printed(report_of(replace(incident(status="unresolved", verdict=Verdict.WORSE), id=1, validation=[worse],
+                                     actions=[threads])), width=200)
+    assert ("Measured worse after what you did (optimize_thread_allocation): wfdoctor undoes only what it applied, "
+            "so undo it yourself: Restore the previous thread count (or the server default)") in text
+
+
+def test_incidents_show_heads_its_validation_as_troubleshoot_and_the_report_do() -> None:
+    from wfdoctor.surface.views.incidents import show_lines
+
+    lines = show_lines(replace(incident(), id=1, validation=[DECODE]))
+    assert "Validation: before against after:" in lines and view.VALIDATION_TITLE == "Validation: before against after"

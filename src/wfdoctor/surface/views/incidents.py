@@ -143,7 +143,7 @@ def show_lines(incident: Incident) -> list[str]:
     lines += ["Symptoms:", *(f"  - {symptom}" for symptom in incident.symptoms)]
     lines += ["Actions:", *(f"  {a.level} {a.action_id} ({a.title}): {a.disposition.value}"
                             f"{': ' + a.detail if a.detail else ''}" for a in incident.actions)]
-    lines += ["Validation (after against before):", *(f"  {_comparison(c)}" for c in incident.validation)]
+    lines += ["Validation: before against after:", *(f"  {_comparison(c)}" for c in incident.validation)]
     lines.append("Findings (ranked, causes first):")
     for f in incident.findings:
         under = f" (explained by {f.explained_by})" if f.explained_by else ""

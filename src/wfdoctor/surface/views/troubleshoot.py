@@ -121,6 +121,18 @@ def render(report: TroubleshootReport, console: Console) -> None:
         console.print(Text(plain(f"Note: {note}"), style="dim"))
 
 
+def _undo_yourself(incident: Incident, rulebook: RuleBook) -> list[Text]:
+    """Worse after actions the user did: wfdoctor rolls back only what it applied, so it says how to undo theirs."""
+    if incident.verdict is not Verdict.WORSE:
+        return []
+    lines = []
+    for action in (a for a in incident.actions if a.disposition is ActionDisposition.DONE):
+        undo = rulebook.actions[action.action_id].undo if action.action_id in rulebook.actions else ""
+        lines.append(Text(plain(f"Measured worse after what you did ({action.action_id}): wfdoctor undoes only what "
+                                f"it applied, so undo it yourself{': ' + undo if undo else ''}"), style="bold red"))
+    return lines
+
+
 def _render_incident(incident: Incident, findings: list[Finding], console: Console, rulebook: RuleBook) -> None:
     console.print(findings_group(findings, rulebook))
     console.print(Text(f"Actions for {incident.cause}:", style="bold"))
@@ -128,6 +140,8 @@ def _render_incident(incident: Incident, findings: list[Finding], console: Conso
         console.print(_action_line(action))
     if incident.validation:
         render_validation(incident.validation, console)
+    for line in _undo_yourself(incident, rulebook):
+        console.print(line)
     style = VERDICT_STYLE[incident.verdict]
     console.print(Text.assemble(("Incident ", "bold"), (f"{incident.id}", "bold"), f": {incident.status}",
                                 (f" (validation: {verdict_text(incident)})", style)))
