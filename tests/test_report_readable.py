@@ -25,3 +25,19 @@ def test_the_validation_verdict_comes_next_to_its_series_and_wide_tables_scroll(
     assert tables and all(before.endswith('<div class="wide">') for before in tables)
     markdown = (tmp_path / "i.md").read_text()
     assert "| series | verdict | direction |" in markdown
+
+
+def test_a_troubleshoot_runs_report_points_to_its_runs_and_incident_instead_of_nothing_measured(tmp_path: Path) -> None:
+    from wfdoctor.app.report import build_report
+    from wfdoctor.app.reports.report import ReportTarget
+    from wfdoctor.model import Run
+    from wfdoctor.store.db import Store
+
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        run = Run(command="troubleshoot", started_at=1.79e9, settings={"backend": "http://127.0.0.1:8080"})
+        with store.recording(run):
+            pass
+        assert run.id is not None
+        notes = build_report(store, ReportTarget("run", run.id)).notes
+    assert not any("nothing was measured" in note for note in notes)
+    assert any("`wfdoctor report incident:N`" in note for note in notes)

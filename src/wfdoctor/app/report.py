@@ -52,7 +52,11 @@ def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, li
     plots, left_out = run_plots(store, run, facts)
     notes = [f"run {run_id} ({run.command}) is {status}: what it shows may be partial"] \
         if status != "finished" else []
-    if not run.samples:
+    if run.command == "troubleshoot":   # it measures through the runs it starts; an incident holds its answer
+        notes.append(f"run {run_id} (troubleshoot) keeps no samples itself: its measurements are the diagnose and "
+                     "tokens runs it started (`wfdoctor history`), its findings and validation an incident "
+                     "(`wfdoctor incidents list`, then `wfdoctor report incident:N`)")
+    elif not run.samples:
         notes.append(f"run {run_id} ({run.command}) stored no samples: nothing was measured")
     notes += [f"run {run_id}: {note}" for note in empty_notes(plots) + left_out]
     section = RunSection(run_id, run.command, status, run.started_at, run.finished_at, _facts_of(run),
