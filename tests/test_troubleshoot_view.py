@@ -73,3 +73,17 @@ def test_incidents_show_heads_its_validation_as_troubleshoot_and_the_report_do()
 
     lines = show_lines(replace(incident(), id=1, validation=[DECODE]))
     assert "Validation: before against after:" in lines and view.VALIDATION_TITLE == "Validation: before against after"
+
+
+def test_a_past_incident_is_shown_with_why_and_what_fixed_it_as_docs_incidents_says() -> None:
+    from wfdoctor.analyze.incidents import IncidentMatch
+
+    past = replace(incident(), id=1)
+    fixed = IncidentMatch(past, 0.93, ["same cause CPU_CONTENTION"], past.actions[:1])
+    unfixed = IncidentMatch(replace(incident(status="unresolved", verdict=Verdict.UNCHANGED), id=2), 0.6, [], [])
+    report = replace(report_of(replace(incident(status="open"), id=3)), matches=[fixed, unfixed])
+    text = printed(report, width=200)
+    assert "  incident 1 (resolved, similarity 0.93): CPU_CONTENTION: " in text
+    assert "    why: same cause CPU_CONTENTION" in text
+    assert "    fixed last time by: [L2] Stop or renice wf-cpu-hog" in text
+    assert "    not fixed then (no validated improvement)" in text

@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 from rich.console import Console
 
-from wfdoctor.analyze.incidents import IncidentMatch
 from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
 from wfdoctor.model import Incident, MetricComparison, Sample, plausible_time
 from wfdoctor.store.incident_json import IncidentJson, incident_to_json
@@ -155,18 +154,6 @@ def show_lines(incident: Incident) -> list[str]:
     lines.append(f"Runs{where}: {'; '.join(runs)}; matched incidents {_ids(incident.matched)}")
     if incident.note:
         lines.append(f"Note: {incident.note}")
-    return lines
-
-
-def match_lines(matches: list[IncidentMatch]) -> list[str]:
-    """Past incidents like this one, for troubleshoot's view: how alike, why, and what fixed them then."""
-    lines = []
-    for m in matches:
-        i = m.incident
-        lines.append(f"incident {i.id} ({_when(i.created_at)}, {i.status}), similarity {m.similarity:.0%} "
-                     f"(cause, findings, culprits and machine compared): {'; '.join(m.reasons)}")
-        fixed = "; ".join(f"{a.level} {a.title} ({a.disposition.value})" for a in m.fixed_by)
-        lines.append(f"    fixed by: {fixed}" if fixed else "    not validated as fixed then")
     return lines
 
 
