@@ -87,3 +87,13 @@ def test_a_past_incident_is_shown_with_why_and_what_fixed_it_as_docs_incidents_s
     assert "    why: same cause CPU_CONTENTION" in text
     assert "    fixed last time by: [L2] Stop or renice wf-cpu-hog" in text
     assert "    not fixed then (no validated improvement)" in text
+
+
+def test_validation_says_its_findings_are_those_found_when_the_incident_was_opened() -> None:
+    from wfdoctor.app.reports.troubleshoot import WorkflowStep
+
+    validated = replace(incident(), id=4, before_runs=[3], validation=[DECODE])
+    steps = [WorkflowStep(4, "validate", "improved: 1 improved"), WorkflowStep(5, "document", "incident 4: resolved")]
+    text = printed(replace(report_of(validated), steps=steps), width=200)
+    assert "Found when incident 4 was opened (runs 3), before what was done:" in text
+    assert "was opened" not in printed(report_of(validated), width=200)

@@ -116,6 +116,10 @@ def render(report: TroubleshootReport, console: Console) -> None:
         console.print(findings_group(report.findings, rulebook, healthy="Nothing to troubleshoot: no rule matched "
                                                                          "what was measured."))
     else:
+        if report.steps and report.steps[0].number == 4:   # --validate: the findings are the incident's, not new
+            console.print(Text(f"Found when incident {incident.id} was opened (runs "
+                               f"{', '.join(map(str, incident.before_runs)) or 'none'}), before what was done:",
+                               style="bold"))
         _render_incident(incident, report.findings, console, rulebook)
     for note in report.notes:
         console.print(Text(plain(f"Note: {note}"), style="dim"))
