@@ -97,3 +97,10 @@ def test_validation_says_its_findings_are_those_found_when_the_incident_was_open
     text = printed(replace(report_of(validated), steps=steps), width=200)
     assert "Found when incident 4 was opened (runs 3), before what was done:" in text
     assert "was opened" not in printed(report_of(validated), width=200)
+
+
+def test_the_header_is_one_line_naming_server_model_and_tier_on_a_narrow_terminal() -> None:
+    report = replace(report_of(replace(incident(), id=1)), model="SmolLM2-135M-Instruct",
+                     backend_url="http://127.0.0.1:50161", implementation="llama-cpp-python")
+    assert ("wfdoctor troubleshoot  llama-cpp-python at http://127.0.0.1:50161, model SmolLM2-135M-Instruct, tier low"
+            in printed(report).splitlines())
