@@ -104,7 +104,8 @@ def render(report: TroubleshootReport, console: Console) -> None:
     rulebook = report.rulebook
     console.print(Text.assemble(("wfdoctor troubleshoot", "bold"),
                                 plain(f"  {report.implementation or 'server'} at {report.backend_url}"
-                                      f"{', model ' + report.model if report.model else ''}, tier {report.tier}")))
+                                      f"{', model ' + report.model if report.model else ''}, tier {report.tier}")),
+                  soft_wrap=True)   # one line: a model name broken off its "model" misreads
     console.print(_steps(report.steps))
     if report.matches:
         console.print(Text("Past incidents like this one:", style="bold"))
