@@ -104,3 +104,9 @@ def test_the_header_is_one_line_naming_server_model_and_tier_on_a_narrow_termina
                      backend_url="http://127.0.0.1:50161", implementation="llama-cpp-python")
     assert ("wfdoctor troubleshoot  llama-cpp-python at http://127.0.0.1:50161, model SmolLM2-135M-Instruct, tier low"
             in printed(report).splitlines())
+
+
+def test_the_actions_step_3_took_are_told_apart_from_the_findings_catalogue_of_actions() -> None:
+    text = printed(report_of(replace(incident(status="open"), id=1)), width=200)
+    assert "Step 3 took the top cause's actions (CPU_CONTENTION), by level:" in text
+    assert "  [L2] Stop or renice wf-cpu-hog (stop_competing_process): done by you." in text

@@ -140,7 +140,8 @@ def _undo_yourself(incident: Incident, rulebook: RuleBook) -> list[Text]:
 
 def _render_incident(incident: Incident, findings: list[Finding], console: Console, rulebook: RuleBook) -> None:
     console.print(findings_group(findings, rulebook))
-    console.print(Text(f"Actions for {incident.cause}:", style="bold"))
+    # Not a second catalogue: the panel above lists every finding's actions; these are the ones step 3 took.
+    console.print(Text(plain(f"Step 3 took the top cause's actions ({incident.cause}), by level:"), style="bold"))
     for action in incident.actions:
         console.print(_action_line(action))
     if incident.validation:
