@@ -110,6 +110,14 @@ def test_untrusted_text_in_progress_is_shown_as_text_not_markup() -> None:
     assert "weird[/odd] [bold]x[/bold]" in console.export_text()
 
 
+def test_a_progress_note_is_one_line_however_narrow_the_console() -> None:
+    console = Console(record=True, width=40)
+    note = "measuring llama-cpp-python at http://127.0.0.1:50161, model SmolLM2-135M-Instruct"
+    with progress_bars(console) as bars:
+        TerminalProgress(bars).note(note)
+    assert note in console.export_text().splitlines()
+
+
 def test_ctrl_c_names_the_run_it_kept_or_says_none_was_recorded(tmp_path: Path) -> None:
     db = tmp_path / "w.db"
     before = time.time()

@@ -124,6 +124,8 @@ def test_a_cause_says_what_it_explains_and_which_alerts_watch_for_it() -> None:
     assert entries["cause", "NO_SERVER"].alerts == ("LlmServerAbsent", "LlmServerDown")
     page = render_markdown(guide)
     assert "- `CPU_CONTENTION` explains `tokens.rate_low`, `tokens.ttft_high`, `cpu.overall_high`" in page
+    # troubleshoot and diagnose report CPU_CONTENTION "critical" beside a critical HIGH_CPU: the guide says why
+    assert "`cpu.core_saturated` (when one of them is more urgent, the cause is reported at its priority)" in page
     areas = [area.id for area in guide.areas]
     assert areas == ["tokens", "system", "council", "leaks", "ui", "failures", "regressions"]
 

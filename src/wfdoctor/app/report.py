@@ -52,7 +52,11 @@ def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, li
     plots, left_out = run_plots(store, run, facts)
     notes = [f"run {run_id} ({run.command}) is {status}: what it shows may be partial"] \
         if status != "finished" else []
-    if not run.samples:
+    if run.command == "troubleshoot":   # it measures through the runs it starts; an incident holds its answer
+        notes.append(f"run {run_id} (troubleshoot) keeps no samples itself: its measurements are the diagnose and "
+                     "tokens runs it started (`wfdoctor history`), its findings and validation an incident "
+                     "(`wfdoctor incidents list`, then `wfdoctor report incident:N`)")
+    elif not run.samples:
         notes.append(f"run {run_id} ({run.command}) stored no samples: nothing was measured")
     notes += [f"run {run_id}: {note}" for note in empty_notes(plots) + left_out]
     section = RunSection(run_id, run.command, status, run.started_at, run.finished_at, _facts_of(run),
@@ -60,12 +64,23 @@ def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, li
     return section, notes
 
 
+def _ids(run_ids: list[int]) -> str:
+    return ", ".join(map(str, run_ids)) or "none"
+
+
 def _incident_report(store: Store, target: ReportTarget, facts: Facts) -> ReportDocument:
     incident = load_incident(store, target.id)
     if incident is None:
         raise WfdoctorError(f"no incident {target.id} in {store.path} (see wfdoctor incidents list)")
     sections, notes, roles = [], [], {}
-    for role, ids in (("before", incident.before_runs), ("after", incident.after_runs)):
+    runs: tuple[tuple[str, list[int]], ...] = (("before", incident.before_runs), ("after", incident.after_runs))
+    if incident.origin != "local":
+        # Its run ids are the exporting database's: here the same numbers name other runs, or none.
+        notes.append(f"incident {target.id} came from another database ({incident.origin}): its runs (before "
+                     f"{_ids(incident.before_runs)}; after {_ids(incident.after_runs)}) are that database's, "
+                     "not shown here")
+        runs = ()
+    for role, ids in runs:
         for run_id in ids:
             if load_run(store, run_id) is None:
                 notes.append(f"the {role} run {run_id} is no longer in the store")

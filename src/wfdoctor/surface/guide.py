@@ -54,7 +54,8 @@ def _entry(entry: GuideEntry) -> list[str]:
     if entry.measured_by:
         facts.append(f"- Measured by: {md(entry.measured_by)}")
     if entry.explains:
-        facts.append(f"- {code(entry.code)} explains {', '.join(code(rule_id) for rule_id in entry.explains)}")
+        facts.append(f"- {code(entry.code)} explains {', '.join(code(rule_id) for rule_id in entry.explains)} "
+                     "(when one of them is more urgent, the cause is reported at its priority)")
     if entry.explained_by:
         facts.append(f"- Explained by: {', '.join(code(cause) for cause in entry.explained_by)}")
     facts.append(f"- Alert rules watching for it: {', '.join(code(a) for a in entry.alerts) or 'none'}")

@@ -21,6 +21,7 @@ CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
 body { font-family: sans-serif; max-width: 60rem; margin: 2rem auto; padding: 0 1rem; color: #2c3e50; }
 table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
+.wide { overflow-x: auto; }
 th, td { border: 1px solid #ccd; padding: 0.25rem 0.5rem; text-align: left; vertical-align: top; }
 th { background: #eef; }
 .notes { background: #fdecea; border-left: 4px solid #c0392b; padding: 0.5rem 1rem; }
@@ -34,7 +35,9 @@ def _table(table: Table) -> str:
     body = "".join("<tr>" + "".join(f"<td>{escape(cell)}</td>" for cell in row) + "</tr>" for row in table.rows)
     if not table.rows:
         body = f'<tr><td colspan="{len(table.header)}">{escape(table.empty)}</td></tr>'
-    return f"<h3>{escape(table.title)}</h3>\n<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>\n"
+    # A table wider than the page scrolls in its own box: the page never hides columns off its right edge.
+    return (f"<h3>{escape(table.title)}</h3>\n<div class=\"wide\"><table><thead><tr>{head}</tr></thead>"
+            f"<tbody>{body}</tbody></table></div>\n")
 
 
 def _figure(plot: Plot, svg: str) -> str:

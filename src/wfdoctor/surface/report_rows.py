@@ -56,9 +56,9 @@ def _comparison_row(c: MetricComparison) -> list[str]:
     interval = ("-" if c.change_low is None or c.change_high is None
                 else f"{_share(c.change_low)} to {_share(c.change_high)} ({c.confidence:.0%})")
     direction = {True: "higher is better", False: "lower is better", None: "no direction"}[c.higher_is_better]
-    return [f"{c.metric}{{{labels}}}" if labels else c.metric, direction, f"{c.before_n}",
+    return [f"{c.metric}{{{labels}}}" if labels else c.metric, c.verdict.value, direction, f"{c.before_n}",
             _number(c.before_median, c.unit), f"{c.after_n}", _number(c.after_median, c.unit), _share(c.change), interval,
-            _number(c.effect_size), _number(c.p_value), c.verdict.value, c.reason]
+            _number(c.effect_size), _number(c.p_value), c.reason]
 
 
 def incident_tables(incident: Incident, findings: list[ReportFinding]) -> list[Table]:
@@ -76,8 +76,8 @@ def incident_tables(incident: Incident, findings: list[ReportFinding]) -> list[T
         Table("Actions (escalation level and what became of each)",
               ["level", "action", "title", "disposition", "detail"], actions, "no action was proposed"),
         Table("Validation: before against after (Mann-Whitney, Cliff's delta, bootstrap interval of the median "
-              "change)", ["series", "direction", "before n", "before median", "after n", "after median",
-                          "median change", "interval", "effect (Cliff's delta)", "p", "verdict", "why"],
+              "change)", ["series", "verdict", "direction", "before n", "before median", "after n", "after median",
+                          "median change", "interval", "effect (Cliff's delta)", "p", "why"],
               [_comparison_row(c) for c in incident.validation], "nothing was compared before and after"),
         Table("Where it happened (fingerprint)", ["key", "value"],
               [[k, v] for k, v in sorted(incident.fingerprint.items())], "no fingerprint was recorded"),

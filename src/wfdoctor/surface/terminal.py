@@ -90,8 +90,9 @@ class TerminalProgress:
         self._tasks: dict[str, TaskID] = {}
 
     def note(self, message: str) -> None:
-        """Untrusted text (model and member names, server errors) is shown as text, never as markup."""
-        self._bars.console.print(Text(plain(message), style="dim"))
+        """Untrusted text (model and member names, server errors) is shown as text, never as markup. One note is
+        one line (the terminal wraps it): a log or a pipe, 80 columns wide, got "model \nSmolLM2-135M"."""
+        self._bars.console.print(Text(plain(message), style="dim"), soft_wrap=True)
         self._bars.update(self._spinner, description=plain(message.strip()))
 
     def confirm(self, question: str) -> bool:

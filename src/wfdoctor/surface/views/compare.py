@@ -32,6 +32,7 @@ DIFFERENCE_COLUMNS = ("in", "what", "before", "after")
 VERDICT_STYLE = {Verdict.WORSE: "bold red", Verdict.IMPROVED: "bold green", Verdict.UNCHANGED: "",
                  Verdict.INCONCLUSIVE: "yellow"}
 NOT_RECORDED = "(not recorded)"
+NOT_JUDGED = "not judged"
 CONTEXT_TITLE = "Context: no better direction (CPU share, load...), tested but not judged"
 TABLE_WIDTH = 170                    # narrower terminals get one block a series: every column of the table needs it
 NAME_WIDTH = 28                      # a longer word (a series name) folds at this width
@@ -60,6 +61,13 @@ def comparison_cells(c: MetricComparison) -> list[str]:
             f"{_number(c.after_median)} (n={c.after_n})", _percent(c.change) + interval,
             "-" if c.effect_size is None else f"{c.effect_size:+.2f}",
             "-" if c.p_value is None else f"{c.p_value:.2g}", c.reason]
+
+
+def context_cells(c: MetricComparison) -> list[str]:
+    """A context series' cells: its verdict cell says "not judged" (the metric has no better direction), not
+    "inconclusive", which the method line keeps for too few measurements."""
+    name, _, *rest = comparison_cells(c)
+    return [name, NOT_JUDGED, *rest]
 
 
 def summary_cells(s: SummaryValue) -> list[str]:
@@ -102,13 +110,14 @@ def _table(title: str, columns: tuple[str, ...], rows: list[list[str]], styles: 
     return table
 
 
-def _comparisons(console: Console, title: str, items: list[MetricComparison], confidence: float) -> None:
+def _comparisons(console: Console, title: str, items: list[MetricComparison], confidence: float,
+                 cells: Callable[[MetricComparison], list[str]] = comparison_cells) -> None:
     """A table where it fits; on a narrower terminal one block a series (a table would crop its right columns)."""
     if not items:
         return
     columns = tuple(c.format(confidence=confidence) for c in COLUMNS)
-    rows = [comparison_cells(c) for c in items]
-    styles = [VERDICT_STYLE[c.verdict] for c in items]
+    rows = [cells(c) for c in items]
+    styles = ["dim" if cells is context_cells else VERDICT_STYLE[c.verdict] for c in items]
     if console.width >= TABLE_WIDTH:
         console.print(_table(title, columns, rows, styles))
         return
@@ -132,7 +141,7 @@ def render(report: CompareReport, console: Console, exit_code: int) -> None:
     _comparisons(console, "Tested series (worse first)", report.comparisons, report.limits.confidence)
     if not report.comparisons:
         say("No series with a better direction measured several times by both runs: nothing to judge.")
-    _comparisons(console, CONTEXT_TITLE, report.context, report.limits.confidence)
+    _comparisons(console, CONTEXT_TITLE, report.context, report.limits.confidence, context_cells)
     if report.summaries:
         console.print(_table("Summaries: one number per run, not tested", SUMMARY_COLUMNS,
                              [summary_cells(s) for s in report.summaries]))
@@ -174,7 +183,7 @@ def markdown(report: CompareReport, version: str) -> str:
     lines += _markdown_table(columns, [comparison_cells(c) for c in report.comparisons])
     if report.context:
         lines += _details(f"{CONTEXT_TITLE} ({len(report.context)})",
-                          _markdown_table(columns, [comparison_cells(c) for c in report.context]))
+                          _markdown_table(columns, [context_cells(c) for c in report.context]))
     if report.summaries:
         lines += _details(f"Summaries: one number per run, not tested ({len(report.summaries)})",
                           _markdown_table(SUMMARY_COLUMNS, [summary_cells(s) for s in report.summaries]))

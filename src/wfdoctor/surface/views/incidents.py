@@ -12,7 +12,6 @@ from datetime import datetime, timezone
 from pydantic import BaseModel
 from rich.console import Console
 
-from wfdoctor.analyze.incidents import IncidentMatch
 from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
 from wfdoctor.model import Incident, MetricComparison, Sample, plausible_time
 from wfdoctor.store.incident_json import IncidentJson, incident_to_json
@@ -99,14 +98,16 @@ def exported_document(report: ExportReport) -> ExportedDocument:
 
 def render_list(report: IncidentsReport, console: Console) -> None:
     if report.query is not None:
-        console.print(plain(f"{len(report.incidents)} incidents matching {report.query!r} in {report.database}"),
+        count = len(report.incidents)
+        console.print(plain(f"{count} incident{'' if count == 1 else 's'} matching {report.query!r} in "
+                            f"{report.database}"),
                       markup=False, highlight=False, soft_wrap=True)
     elif not report.incidents:
         console.print(plain(f"No incidents stored in {report.database} yet: `wfdoctor troubleshoot` documents "
                             "one."), markup=False, highlight=False, soft_wrap=True)
     for i in report.incidents:
         origin = "" if i.origin == "local" else f"  [{i.origin}]"
-        _say(console, f"{i.id or 0:>5}  {_when(i.created_at)}  {i.status:<11} {i.verdict.value:<12} {i.cause}: "
+        _say(console, f"{i.id or 0:>5}  {_when(i.created_at)}  {i.status:<11} {verdict_text(i):<13} {i.cause}: "
                       f"{i.summary}{origin}")   # one line an incident, however narrow: for grep
 
 
@@ -124,10 +125,16 @@ def render_exported(report: ExportReport, console: Console) -> None:
     _say(console, f"Exported {len(report.document.incidents)} incidents from {report.database} to {report.file}.")
 
 
+def verdict_text(incident: Incident) -> str:
+    """The verdict as words: an open incident was not validated yet, which "inconclusive" (a validation that
+    could test nothing) would misstate."""
+    return "not validated" if incident.status == "open" else incident.verdict.value
+
+
 def show_lines(incident: Incident) -> list[str]:
     """The whole incident, answer first: cause and verdict, then what was done, the evidence, the detail."""
     resolved = f", resolved {_when(incident.resolved_at)}" if incident.resolved_at is not None else ""
-    lines = [(f"Incident {incident.id}: {incident.status}, validation {incident.verdict.value} "
+    lines = [(f"Incident {incident.id}: {incident.status}, validation {verdict_text(incident)} "
               f"({_when(incident.created_at)}{resolved})"),
              f"Cause: {incident.cause}: {incident.summary}"]
     if incident.origin != "local":
@@ -135,7 +142,7 @@ def show_lines(incident: Incident) -> list[str]:
     lines += ["Symptoms:", *(f"  - {symptom}" for symptom in incident.symptoms)]
     lines += ["Actions:", *(f"  {a.level} {a.action_id} ({a.title}): {a.disposition.value}"
                             f"{': ' + a.detail if a.detail else ''}" for a in incident.actions)]
-    lines += ["Validation (after against before):", *(f"  {_comparison(c)}" for c in incident.validation)]
+    lines += ["Validation: before against after:", *(f"  {_comparison(c)}" for c in incident.validation)]
     lines.append("Findings (ranked, causes first):")
     for f in incident.findings:
         under = f" (explained by {f.explained_by})" if f.explained_by else ""
@@ -143,21 +150,10 @@ def show_lines(incident: Incident) -> list[str]:
         lines += [f"      {_sample(s)}" for s in f.evidence]
     lines.append("On: " + (", ".join(f"{k}={v}" for k, v in sorted(incident.fingerprint.items())) or "(not known)"))
     runs = [f"before {_ids(incident.before_runs)}", f"after {_ids(incident.after_runs)}"]
-    lines.append(f"Runs: {'; '.join(runs)}; matched incidents {_ids(incident.matched)}")
+    where = "" if incident.origin == "local" else " (ids in the database it came from, not this one)"
+    lines.append(f"Runs{where}: {'; '.join(runs)}; matched incidents {_ids(incident.matched)}")
     if incident.note:
         lines.append(f"Note: {incident.note}")
-    return lines
-
-
-def match_lines(matches: list[IncidentMatch]) -> list[str]:
-    """Past incidents like this one, for troubleshoot's view: how alike, why, and what fixed them then."""
-    lines = []
-    for m in matches:
-        i = m.incident
-        lines.append(f"incident {i.id} ({_when(i.created_at)}, {i.status}), similarity {m.similarity:.0%} "
-                     f"(cause, findings, culprits and machine compared): {'; '.join(m.reasons)}")
-        fixed = "; ".join(f"{a.level} {a.title} ({a.disposition.value})" for a in m.fixed_by)
-        lines.append(f"    fixed by: {fixed}" if fixed else "    not validated as fixed then")
     return lines
 
 
