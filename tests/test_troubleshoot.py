@@ -28,10 +28,13 @@ UNLOAD_HURTS = FakeConfig(implementation="ollama", ttft_s=0.02, itl_s=0.005, tok
 
 def memory_always_high(tmp_path: Path) -> Path:
     """A facts file whose memory warning is 1 %: the memory rule (HIGH_MEMORY, first action: unload inactive models,
-    L1) matches on any machine."""
+    L1) matches on any machine. The CPU rules and causes are out of reach, so a busy test machine (other tests,
+    other work) cannot put CPU contention above it."""
     path = tmp_path / "facts.yaml"
-    tiers = "".join(f"  {tier}:\n    memory_percent: {{ warning: 1, critical: 100 }}\n" for tier in ("low", "mid", "high"))
-    path.write_text("thresholds:\n" + tiers)
+    tiers = "".join(f"  {tier}:\n    memory_percent: {{ warning: 1, critical: 100 }}\n"
+                    f"    cpu_percent: {{ warning: 1000, critical: 1000 }}\n" for tier in ("low", "mid", "high"))
+    path.write_text("thresholds:\n" + tiers + "limits:\n  tokens:\n    contention_other_cores: 1000\n"
+                    "    cpu_bound_server_cores: 1000\n")
     return path
 
 
@@ -117,13 +120,13 @@ def test_a_configured_council_is_measured_in_rounds_and_validated_round_for_roun
         second = wfdoctor("troubleshoot", "--validate", str(incident["id"]), "--json", "--facts", facts,
                           "--fixed-by", incident["actions"][0]["action_id"], timeout=300)
     assert "Traceback" not in first.stderr + second.stderr
-    history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--json").stdout)}
+    history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--limit", "1000", "--json").stdout)}
     assert [history[run] for run in incident["before_runs"]].count("council") == 5
     validated = json.loads(second.stdout)
     validate_document(validated)
     efficiency = [c for c in validated["incident"]["validation"] if c["metric"] == "wf_council_efficiency_ratio"]
     assert efficiency and efficiency[0]["before_n"] == 5 and efficiency[0]["after_n"] == 5
-    history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--json").stdout)}
+    history = {run["id"]: run["command"] for run in json.loads(wfdoctor("history", "--limit", "1000", "--json").stdout)}
     assert [history[run] for run in validated["incident"]["after_runs"]].count("council") == 5
 
 

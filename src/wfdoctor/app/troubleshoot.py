@@ -178,6 +178,7 @@ def _document(session: _Session, incident: Incident) -> Incident:
     else:
         update_incident(session.store, incident)
     session.step(5, f"incident {incident.id} stored: {incident.status}")
+    session.run.settings["incident"] = incident.id   # the run's record names what it documented (history, report)
     return incident
 
 

@@ -8,10 +8,10 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
-from wfdoctor.model import Priority
+from wfdoctor.model import Priority, Verdict
 from wfdoctor.surface.options import ApplyOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption, \
     concurrency_list, finite
-from wfdoctor.surface.terminal import EXIT_HEALTHY, FailOn, checked_options, exit_code_for, finish, \
+from wfdoctor.surface.terminal import EXIT_FINDINGS, EXIT_HEALTHY, FailOn, checked_options, exit_code_for, finish, \
     progress_on_stderr
 
 
@@ -56,8 +56,8 @@ def troubleshoot(
 ) -> None:
     """Troubleshoot end to end: identify, classify (with past incidents), apply, validate, document.
 
-    Exit codes: 0 nothing found or the incident was resolved, 1 an unresolved cause at or above --fail-on,
-    2 bad input, 130 interrupted.
+    Exit codes: 0 nothing found or the incident was resolved, 1 an unresolved cause at or above --fail-on, or a
+    validation that measured worse; 2 bad input, 130 interrupted.
     """
     from wfdoctor.surface.views import troubleshoot as view
 
@@ -81,6 +81,8 @@ def troubleshoot(
     unresolved = [] if incident is None or incident.status == "resolved" else \
         [f.priority for f in report.findings if f.code == incident.cause] or [Priority.INFO]
     code = exit_code_for(unresolved, fail_on) if unresolved else EXIT_HEALTHY
+    if incident is not None and incident.verdict is Verdict.WORSE:
+        code = EXIT_FINDINGS  # measured worse after an action: never a healthy exit, whatever the cause's priority
     finish(as_json, lambda: view.document(report, code), lambda out: view.render(report, out),
            None if incident is None else incident.id, path, code, saved=_saved(incident))
 
