@@ -58,7 +58,8 @@ def _comparison_row(c: MetricComparison) -> list[str]:
     direction = {True: "higher is better", False: "lower is better", None: "no direction"}[c.higher_is_better]
     return [f"{c.metric}{{{labels}}}" if labels else c.metric, c.verdict.value, direction, f"{c.before_n}",
             _number(c.before_median, c.unit), f"{c.after_n}", _number(c.after_median, c.unit), _share(c.change), interval,
-            _number(c.effect_size), _number(c.p_value), c.reason]
+            "-" if c.effect_size is None else f"{c.effect_size:+.2f}", "-" if c.p_value is None else f"{c.p_value:.2g}",
+            c.reason]
 
 
 def incident_tables(incident: Incident, findings: list[ReportFinding]) -> list[Table]:
