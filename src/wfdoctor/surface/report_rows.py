@@ -33,7 +33,7 @@ def _number(value: float | None, unit: str = "") -> str:
 
 
 def _share(value: float | None) -> str:
-    return "-" if value is None else f"{value * 100:+.1f} %"
+    return "-" if value is None else f"{value * 100:+.1f}\u00a0%"   # a no-break space: the sign stays with its number
 
 
 def findings_table(findings: list[ReportFinding]) -> Table:
