@@ -186,8 +186,8 @@ def test_a_cpu_bound_server_far_below_the_bandwidth_limit_is_compute_bound_with_
     assert finding.cause == ("decode runs on the CPU and is compute/overhead-bound (decode at only 13% of the "
                              "bandwidth limit: the cores, not memory, set the pace)")
     assert finding.summary == ("server (pid 100) used 0.98 of 2 cores, 1 busy thread of 2 cores at concurrency 1; "
-                               "no GPU measured; it computes on 1 of 2 cores: raise its thread count to 2 (the "
-                               "thread action below)")
+                               "no GPU measured; it computes on 1 of 2 cores: 2 threads would use every core where "
+                               "nothing else needs one (1 keeps a core for the UI, as the thread action below does)")
     assert rows(finding.evidence) == [
         ("wf_process_cpu_utilization_ratio", 0.98, "cores", MEASURED, {"pid": "100", "name": "server"}),
         ("wf_process_busy_threads", 1.0, "threads", MEASURED, {"pid": "100", "name": "server"}),
@@ -199,7 +199,7 @@ def test_a_cpu_bound_server_near_the_bandwidth_limit_is_bandwidth_bound() -> Non
     assert cpu_bound_on_two_cores(limit, busy_threads=2).cause == (
         f"decode runs on the CPU and is bandwidth-bound (decode at {limit:.0%} of the memory-bandwidth limit)")
     assert "2 busy threads of 2 cores" in cpu_bound_on_two_cores(limit, busy_threads=2).summary
-    assert "raise its thread count" not in cpu_bound_on_two_cores(limit, busy_threads=1).summary  # memory sets it
+    assert "threads would use every core" not in cpu_bound_on_two_cores(limit, busy_threads=1).summary  # memory sets it
     assert "compute/overhead-bound" in cpu_bound_on_two_cores(limit * 0.99).cause
 
 

@@ -212,7 +212,8 @@ def _thread_advice(system: LevelSystem, server: ServerFacts, roofline_share: flo
     bandwidth_bound = roofline_share is not None and roofline_share >= limits.bandwidth_bound_share
     if busy is None or busy >= logical or bandwidth_bound:
         return ""
-    return f"; it computes on {busy} of {logical} cores: raise its thread count to {logical} (the thread action below)"
+    return (f"; it computes on {busy} of {logical} cores: {logical} threads would use every core where nothing else "
+            f"needs one ({logical - 1} keeps a core for the UI, as the thread action below does)")
 
 
 def cpu_bound(system: LevelSystem, server: ServerFacts, limits: TokenLimits, remedies: Remedies,
