@@ -3,11 +3,17 @@ environment would: each case is a defect found that way, and the behaviour that 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
+import wfdoctor
+from tests.test_troubleshoot import memory_always_high
+from wfdoctor.model import ActionDisposition
 from wfdoctor.store.db import Store
+from wfdoctor.store.incidents import list_incidents
+from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 TOO_BIG = str(2 ** 64)      # past SQLite's integers: sqlite3 cannot even bind it
 
@@ -26,3 +32,31 @@ def test_an_id_past_sqlites_integers_is_no_such_row_in_one_line(wfdoctor, tmp_pa
     result = wfdoctor(*args)
     assert result.code == 2 and message in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+class StopsTheServer:
+    """A person who, asked whether they did an action, says yes; meanwhile the server went away."""
+
+    def __init__(self, server: FakeLLMServer) -> None:
+        self.server = server
+
+    def confirm(self, question: str) -> bool:
+        self.server.__exit__(None, None, None)
+        return True
+
+
+def test_a_server_gone_before_validation_leaves_the_incident_documented_and_says_why(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    server = FakeLLMServer(FakeConfig(implementation="ollama", tokens=8, itl_s=0.004)).__enter__()
+    options = wfdoctor.TroubleshootOptions(backend_url=server.base_url, measure=wfdoctor.MeasureSettings(
+        window_s=0.5, requests=5, memory_watch_s=1, facts_path=memory_always_high(tmp_path)))
+    started = time.monotonic()
+    report = wfdoctor.troubleshoot(options, db=db, asker=StopsTheServer(server))
+    assert time.monotonic() - started < 120
+    incident = report.incident
+    assert incident is not None             # HIGH_MEMORY by the facts (CPU_CONTENTION too on a busy machine)
+    assert any(a.disposition is ActionDisposition.DONE for a in incident.actions)  # what the person did
+    assert incident.status != "resolved"
+    assert any("could not be measured again" in note and "no LLM server answered" in note for note in report.notes)
+    with Store.open(db) as store:
+        assert [i.id for i in list_incidents(store)] == [incident.id]

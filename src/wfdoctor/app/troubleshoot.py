@@ -143,7 +143,12 @@ def _validate(session: _Session, incident: Incident) -> Incident:
     after_runs: list[int] = []
     for group in measurement_groups(before):
         command = group[0].command
-        after = remeasure(group, embedded, session.options.measure, session.store, session.stack, session.progress)
+        try:
+            after = remeasure(group, embedded, session.options.measure, session.store, session.stack,
+                              session.progress)
+        except WfdoctorError as exc:    # the server went away since: the incident is still documented
+            session.notes.append(f"run {group[0].id} ({command}) could not be measured again ({exc}): not validated")
+            continue
         if after is None:
             session.notes.append(f"run {group[0].id} ({command}) could not be repeated (its process has exited): "
                                  "not validated")
@@ -153,7 +158,8 @@ def _validate(session: _Session, incident: Incident) -> Incident:
         comparisons += compare_samples(before_samples, after.samples, higher_is_better,
                                        session.data.facts.limits.compare)
     verdict = overall_verdict(comparisons)
-    actions, status = incident.actions, STATUS_OF[verdict]
+    # Nothing measured again (the server or the process is gone): the incident waits as it was, to validate later.
+    actions, status = incident.actions, STATUS_OF[verdict] if after_runs else incident.status
     if verdict is Verdict.WORSE and any(a.disposition is ActionDisposition.APPLIED for a in actions):
         actions = roll_back(actions, session.store, session.run.id or 0, "validation measured it worse",
                             session.progress)
