@@ -9,10 +9,11 @@ from pathlib import Path
 import pytest
 
 import wfdoctor
+from tests.builders import incident
 from tests.test_troubleshoot import memory_always_high
 from wfdoctor.model import ActionDisposition
 from wfdoctor.store.db import Store
-from wfdoctor.store.incidents import list_incidents
+from wfdoctor.store.incidents import list_incidents, load_incident, save_incident
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 TOO_BIG = str(2 ** 64)      # past SQLite's integers: sqlite3 cannot even bind it
@@ -60,3 +61,14 @@ def test_a_server_gone_before_validation_leaves_the_incident_documented_and_says
     assert any("could not be measured again" in note and "no LLM server answered" in note for note in report.notes)
     with Store.open(db) as store:
         assert [i.id for i in list_incidents(store)] == [incident.id]
+
+
+def test_an_incident_made_of_a_servers_10_kb_model_name_is_stored_clipped_not_refused(tmp_path: Path) -> None:
+    name = "m" * 10_240          # the runs keep it whole; the incident documents the session all the same
+    made = incident(hog=name, fingerprint={"model": name, "backend": "ollama"})
+    with Store.open(tmp_path / "wf.db") as store:
+        saved = load_incident(store, save_incident(store, made))
+    assert saved is not None and saved.cause == made.cause
+    assert saved.fingerprint["model"].startswith("mmm") and saved.fingerprint["model"].endswith("...")
+    assert len(saved.fingerprint["model"]) <= 500
+    assert all(len(v) <= 500 for f in saved.findings for s in f.evidence for v in s.labels.values())

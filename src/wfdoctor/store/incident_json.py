@@ -155,7 +155,44 @@ def incident_to_json(incident: Incident) -> dict[str, object]:
     back (NaN in a comparison, an unknown status) is refused before it is written anywhere.
     """
     raw = json.loads(json.dumps(asdict(incident), default=str))   # enums as their values, NaN kept to be refused
-    return dict(_validated(IncidentJson, raw, f"incident {incident.id or '(new)'}").model_dump(mode="json"))
+    return dict(_validated(IncidentJson, _fitted(raw), f"incident {incident.id or '(new)'}").model_dump(mode="json"))
+
+
+def _fitted(raw: dict[str, object]) -> dict[str, object]:
+    """An incident made here with strings or lists past the bounds, clipped to them (marked "..."): a server may name
+    its model in 10 KB, and the measured runs keep it whole; its incident is documented anyway, not refused. Only
+    length is fitted; anything else wrong is refused by the check that follows."""
+    try:
+        IncidentJson.model_validate(raw)
+    except ValidationError as exc:
+        for error in exc.errors():
+            if error["type"] in ("string_too_long", "too_long"):
+                _clip(raw, error["loc"], int(error.get("ctx", {}).get("max_length", MAX_NAME)))
+    except RecursionError:
+        pass
+    return raw
+
+
+def _clip(raw: object, loc: tuple[int | str, ...], limit: int) -> None:
+    """The string or list (or a dict key, pydantic's "[key]") at `loc` cut to `limit` in place."""
+    *path, last = loc
+    if last == "[key]":
+        *path, last = path
+    parent = raw
+    for part in path:
+        parent = parent[part]  # type: ignore[index]
+    if not isinstance(parent, (dict, list)):
+        return
+    if loc[-1] == "[key]" and isinstance(parent, dict):
+        parent[str(last)[:limit - 3] + "..."] = parent.pop(last)
+        return
+    value = parent[last]  # type: ignore[index]
+    if isinstance(value, str):
+        parent[last] = value[:limit - 3] + "..."  # type: ignore[index]
+    elif isinstance(value, list):
+        parent[last] = value[:limit]  # type: ignore[index]
+    elif isinstance(value, dict):
+        parent[last] = dict(list(value.items())[:limit])  # type: ignore[index]
 
 
 def incident_from_json(data: object, where: str) -> Incident:
