@@ -3,6 +3,11 @@ environment would: each case is a defect found that way, and the behaviour that 
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -72,3 +77,32 @@ def test_an_incident_made_of_a_servers_10_kb_model_name_is_stored_clipped_not_re
     assert saved.fingerprint["model"].startswith("mmm") and saved.fingerprint["model"].endswith("...")
     assert len(saved.fingerprint["model"]) <= 500
     assert all(len(v) <= 500 for f in saved.findings for s in f.evidence for v in s.labels.values())
+
+
+def until(proc: subprocess.Popen[str], text: str) -> str:
+    """Its stderr read until `text` appears (or it ends)."""
+    seen = ""
+    while text not in seen and (char := proc.stderr.read(1) if proc.stderr else ""):
+        seen += char
+    return seen
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_a_signal_during_the_token_run_stops_troubleshoot_with_the_runs_kept_and_no_incident(
+        tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    db = tmp_path / "wf.db"
+    env = os.environ | {"WFDOCTOR_DB": str(db), "XDG_CONFIG_HOME": str(tmp_path)}
+    with FakeLLMServer(FakeConfig(implementation="ollama", tokens=40, itl_s=0.05)) as server:
+        proc = subprocess.Popen([sys.executable, "-m", "wfdoctor", "troubleshoot", "--backend", server.base_url,
+                                 "--window", "0.5", "--requests", "5"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env)
+        until(proc, "measuring ollama")       # the token run of step 1 has started
+        time.sleep(0.5)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)  # it stops, not carries on to a memory watch and step 5
+    assert proc.returncode == code and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("wfdoctor: interrupted; run ")
+    with sqlite3.connect(db) as kept:
+        runs = dict(kept.execute("SELECT command, status FROM runs").fetchall())
+        assert kept.execute("SELECT count(*) FROM incidents").fetchone() == (0,)
+    assert runs["troubleshoot"] == "interrupted" and runs["tokens"] == "interrupted" and runs["diagnose"] == "finished"

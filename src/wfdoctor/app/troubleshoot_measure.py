@@ -85,6 +85,8 @@ def _tokens(url: str, settings: MeasureSettings, store: Store, progress: Progres
         concurrency=concurrency or list(settings.concurrency), embedded=False, measure_bandwidth=False,
         facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)), store, progress)
     run = report.run
+    if report.interrupted:
+        raise KeyboardInterrupt     # the token run keeps what it measured; troubleshoot stops, as Ctrl-C asked
     return Measured("tokens", [run.id or 0], report.findings, compared_samples("tokens", run.samples),
                     report.implementation, report.model)
 
@@ -94,6 +96,8 @@ def _memory(pid: int, settings: MeasureSettings, store: Store, progress: Progres
     report = run_memory_watch(WatchOptions(pid=pid, duration_s=duration_s or settings.memory_watch_s,
                                            facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)),
                               store, progress)
+    if report.series.interrupted:
+        raise KeyboardInterrupt     # as for the token run: the watch is kept, troubleshoot stops
     return Measured("memory watch", [report.run.id or 0], report.findings,
                     compared_samples("memory watch", report.run.samples))
 
