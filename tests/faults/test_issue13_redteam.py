@@ -16,9 +16,10 @@ import pytest
 import wfdoctor
 from tests.builders import incident
 from tests.test_troubleshoot import memory_always_high
-from wfdoctor.model import ActionDisposition
+from wfdoctor.model import ActionDisposition, Run
 from wfdoctor.store.db import Store
 from wfdoctor.store.incidents import list_incidents, load_incident, save_incident
+from wfdoctor.surface.terminal import interrupted_line
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 TOO_BIG = str(2 ** 64)      # past SQLite's integers: sqlite3 cannot even bind it
@@ -106,3 +107,15 @@ def test_a_signal_during_the_token_run_stops_troubleshoot_with_the_runs_kept_and
         runs = dict(kept.execute("SELECT command, status FROM runs").fetchall())
         assert kept.execute("SELECT count(*) FROM incidents").fetchone() == (0,)
     assert runs["troubleshoot"] == "interrupted" and runs["tokens"] == "interrupted" and runs["diagnose"] == "finished"
+
+
+def test_an_interrupted_command_that_recorded_other_runs_is_named_by_its_own_run(tmp_path: Path) -> None:
+    db, since = tmp_path / "wf.db", time.time()
+    with pytest.raises(KeyboardInterrupt), Store.open(db) as store:
+        with store.recording(own := Run(command="troubleshoot", started_at=time.time())):
+            for command in ("diagnose", "tokens"):
+                with store.recording(Run(command=command, started_at=time.time())):
+                    pass
+            raise KeyboardInterrupt       # at an --interactive question: its last run had finished
+    line = interrupted_line(db, since)
+    assert line == f"wfdoctor: interrupted; run {own.id} is kept as interrupted (and the 2 runs it recorded) in {db}"
