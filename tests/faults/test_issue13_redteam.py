@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,17 @@ def test_an_interrupted_command_that_recorded_other_runs_is_named_by_its_own_run
             raise KeyboardInterrupt       # at an --interactive question: its last run had finished
     line = interrupted_line(db, since)
     assert line == f"wfdoctor: interrupted; run {own.id} is kept as interrupted (and the 2 runs it recorded) in {db}"
+
+
+def test_validating_an_incident_whose_runs_were_deleted_says_so_and_leaves_it_open(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    with Store.open(db) as store:
+        with store.recording(reused := Run(command="troubleshoot", started_at=time.time())):
+            pass                          # a later run given the id of a deleted one (SQLite reuses the top id)
+        assert reused.id is not None
+        made = replace(incident(status="open"), before_runs=[reused.id, 77], after_runs=[])
+        incident_id = save_incident(store, made)
+    report = wfdoctor.validate_incident(incident_id, wfdoctor.TroubleshootOptions(), db=db)
+    assert f"run {reused.id} is no longer in the store (its id names a troubleshoot run now): not validated" in report.notes
+    assert "run 77 is no longer in the store: not validated" in report.notes
+    assert report.incident is not None and report.incident.status == "open" and report.incident.validation == []

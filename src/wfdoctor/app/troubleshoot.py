@@ -35,8 +35,8 @@ from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.reports.troubleshoot import TroubleshootReport, WorkflowStep
 from wfdoctor.app.tokens import MAX_CONCURRENCY
 from wfdoctor.app.troubleshoot_actions import ApplyContext, Asker, mark_done, proposals, roll_back, take_actions
-from wfdoctor.app.troubleshoot_measure import (MeasureSettings, Measured, compared_samples, diagnose_server, identify,
-                                              measurement_groups, remeasure)
+from wfdoctor.app.troubleshoot_measure import (MEASURED_COMMANDS, MeasureSettings, Measured, compared_samples,
+                                              diagnose_server, identify, measurement_groups, remeasure)
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.config.recovery import load_ladder
 from wfdoctor.config.rules import RuleBook
@@ -137,7 +137,14 @@ class _Session:
 def _validate(session: _Session, incident: Incident) -> Incident:
     """Step 4: the incident's runs measured again, compared, and rolled back when worse."""
     session.announce(4, "measuring the same things again")
-    before = [run for run_id in incident.before_runs if (run := load_run(session.store, run_id)) is not None]
+    before = []
+    for run_id in incident.before_runs:
+        run = load_run(session.store, run_id)
+        if run is None or run.command not in MEASURED_COMMANDS:   # deleted (and its id perhaps another run's now)
+            now = "" if run is None else f" (its id names a {run.command} run now)"
+            session.notes.append(f"run {run_id} is no longer in the store{now}: not validated")
+        else:
+            before.append(run)
     embedded = incident.fingerprint.get("embedded") == "yes"
     comparisons: list[MetricComparison] = []
     after_runs: list[int] = []

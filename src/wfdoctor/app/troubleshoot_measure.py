@@ -33,6 +33,7 @@ from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.store.db import Store
 
 MEMORY_ROW = "high_memory"          # the triage row whose findings call for a memory watch
+MEASURED_COMMANDS = ("tokens", "memory watch", "council")   # the runs troubleshoot makes, and validates again
 COUNCIL_COMPARED = ("wf_council_efficiency_ratio", "wf_council_sync_delay_seconds", "wf_council_wall_seconds")
 
 
