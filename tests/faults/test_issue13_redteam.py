@@ -17,9 +17,9 @@ import pytest
 import wfdoctor
 from tests.builders import incident
 from tests.test_troubleshoot import memory_always_high
-from wfdoctor.model import ActionDisposition, Run
+from wfdoctor.model import ActionDisposition, ActionRecord, IncidentAction, Run
 from wfdoctor.store.db import Store
-from wfdoctor.store.incidents import list_incidents, load_incident, save_incident
+from wfdoctor.store.incidents import import_incidents, list_incidents, load_incident, save_incident
 from wfdoctor.surface.terminal import interrupted_line
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
@@ -134,3 +134,20 @@ def test_validating_an_incident_whose_runs_were_deleted_says_so_and_leaves_it_op
     assert f"run {reused.id} is no longer in the store (its id names a troubleshoot run now): not validated" in report.notes
     assert "run 77 is no longer in the store: not validated" in report.notes
     assert report.incident is not None and report.incident.status == "open" and report.incident.validation == []
+
+
+def test_an_imported_incident_is_not_validated_here_nor_its_actions_rolled_back(wfdoctor, tmp_path: Path) -> None:
+    victim = tmp_path / "elsewhere" / "settings.json"     # a path from someone else's file: never to be written
+    record = ActionRecord("lower_council_size", f"{victim}#council_size", "L1", True, "theirs", {},
+                          {"setting": "council_size", "file": str(victim), "from": None, "to": 1})
+    theirs = incident(status="open", actions=[IncidentAction("lower_council_size", "Lower the council size", "L1",
+                                                             ActionDisposition.APPLIED, "", record)])
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        with store.recording(Run(command="tokens", started_at=time.time())):
+            pass                          # a local run with the id the other database's run had
+        import_incidents(store, [replace(theirs, before_runs=[1])], "imported: team.json")
+        (imported,) = list_incidents(store)
+    result = wfdoctor("troubleshoot", "--validate", str(imported.id))
+    assert result.code == 2 and "came from another database (imported: team.json)" in result.stderr
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert not victim.parent.exists()

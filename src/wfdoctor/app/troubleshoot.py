@@ -260,6 +260,9 @@ def validate_incident(incident_id: int, options: TroubleshootOptions, store: Sto
     incident = load_incident(store, incident_id)
     if incident is None:
         raise WfdoctorError(f"no incident {incident_id} in {store.path} (`wfdoctor incidents list` shows them)")
+    if incident.origin != "local":   # its runs are the exporting database's: the same ids here are other runs
+        raise WfdoctorError(f"incident {incident_id} came from another database ({incident.origin}): its runs are "
+                            "not here to measure again; run `wfdoctor troubleshoot` for a new one")
     if incident.status in ("resolved", "rolled_back"):
         raise WfdoctorError(f"incident {incident_id} is already {incident.status.replace('_', ' ')}: run "
                             "`wfdoctor troubleshoot` for a new one")
