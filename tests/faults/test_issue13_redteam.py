@@ -13,6 +13,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 import wfdoctor
 from tests.builders import incident
@@ -20,7 +21,9 @@ from tests.test_troubleshoot import memory_always_high
 from wfdoctor.model import ActionDisposition, ActionRecord, IncidentAction, Run
 from wfdoctor.store.db import Store
 from wfdoctor.store.incidents import import_incidents, list_incidents, load_incident, save_incident
+from wfdoctor.config.rules import load_rulebook
 from wfdoctor.surface.terminal import interrupted_line
+from wfdoctor.surface.views.common import findings_group
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 TOO_BIG = str(2 ** 64)      # past SQLite's integers: sqlite3 cannot even bind it
@@ -151,3 +154,12 @@ def test_an_imported_incident_is_not_validated_here_nor_its_actions_rolled_back(
     assert result.code == 2 and "came from another database (imported: team.json)" in result.stderr
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert not victim.parent.exists()
+
+
+def test_a_stored_finding_naming_an_action_the_rules_in_force_lack_is_shown_not_a_crash() -> None:
+    # an incident found with `--rules my-rules/`, validated later without them (or after an upgrade renamed it)
+    stored = incident().findings
+    stored[0].actions.append("my_own_action")
+    console = Console(width=200, record=True)
+    console.print(findings_group(stored, load_rulebook()))
+    assert "my_own_action: not an action of the rules in force" in console.export_text()
