@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
+import threading
 import sqlite3
 import subprocess
 import sys
@@ -163,3 +165,31 @@ def test_a_stored_finding_naming_an_action_the_rules_in_force_lack_is_shown_not_
     console = Console(width=200, record=True)
     console.print(findings_group(stored, load_rulebook()))
     assert "my_own_action: not an action of the rules in force" in console.export_text()
+
+
+@pytest.mark.parametrize("command", [("guide",), ("incidents", "export")])
+def test_an_output_that_is_a_pipe_is_written_into_and_stays_a_pipe_or_is_one_line_when_none_reads_it(
+        wfdoctor, tmp_path: Path, command: tuple[str, ...]) -> None:
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        save_incident(store, incident())
+    pipe = tmp_path / "out.fifo"
+    os.mkfifo(pipe)
+    started = time.monotonic()
+    nobody = wfdoctor(*command, "--out", str(pipe), timeout=60)      # no reader: it used to wait for one forever
+    assert nobody.code == 2 and "it is a pipe no process reads" in nobody.stderr and "Traceback" not in nobody.stderr
+    assert time.monotonic() - started < 60
+    got: list[bytes] = []
+    reader = threading.Thread(target=lambda: got.append(pipe.read_bytes()))
+    reader.start()
+    time.sleep(0.2)
+    read = wfdoctor(*command, "--out", str(pipe), timeout=60)
+    reader.join(timeout=30)
+    assert read.code == 0 and got and len(got[0]) > 100
+    assert stat.S_ISFIFO(pipe.stat().st_mode)      # an export used to rename a regular file over it (a device too)
+
+
+@pytest.mark.skipif(not Path("/dev/full").is_char_device(), reason="no /dev/full here")
+def test_a_guide_written_to_a_full_disk_is_one_line(wfdoctor) -> None:
+    result = wfdoctor("guide", "--out", "/dev/full")     # (the export's case is the pipe's: never replaced)
+    assert result.code == 2 and "/dev/full: cannot write the guide: No space left" in result.stderr
+    assert "Traceback" not in result.stderr and Path("/dev/full").is_char_device()
