@@ -193,3 +193,19 @@ def test_a_guide_written_to_a_full_disk_is_one_line(wfdoctor) -> None:
     result = wfdoctor("guide", "--out", "/dev/full")     # (the export's case is the pipe's: never replaced)
     assert result.code == 2 and "/dev/full: cannot write the guide: No space left" in result.stderr
     assert "Traceback" not in result.stderr and Path("/dev/full").is_char_device()
+
+
+HOSTILE = "[red]R[/red]\x1b[31mE\x1b]8;;http://evil\x07L\x1b]8;;\x07\r</td><script>alert(1)</script>\u202e\x00|x"
+RAW_CONTROLS = ("\x1b", "\x07", "\x00", "\r", "\u202e")
+
+
+def test_a_report_of_an_incident_with_hostile_stored_text_holds_no_raw_control_characters(wfdoctor,
+                                                                                          tmp_path: Path) -> None:
+    with Store.open(tmp_path / "wfdoctor.db") as store:   # a colleague's import, or a server's names, stored
+        incident_id = save_incident(store, incident(note=HOSTILE, summary=HOSTILE, fingerprint={"model": HOSTILE}))
+    result = wfdoctor("report", f"incident:{incident_id}", "--out", str(tmp_path / "r"))
+    assert result.code == 0 and "Traceback" not in result.stderr
+    for name in ("r.md", "r.html"):
+        text = (tmp_path / name).read_text(encoding="utf-8")
+        assert not [c for c in RAW_CONTROLS if c in text], name     # `cat r.md` must not run an escape sequence
+        assert "<script>" not in text and "\\x1b" in text.replace("\\\\", "\\")   # shown, escaped

@@ -15,13 +15,15 @@ from pathlib import Path
 
 from wfdoctor.app.reports.report import Plot, ReportDocument
 from wfdoctor.surface.report_rows import Table, facts_table, findings_table, incident_tables, run_heading, utc
+from wfdoctor.surface.views.safe import plain
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
 
 
 def md(text: str) -> str:
-    """Untrusted text as literal Markdown: specials escaped, no HTML, one line."""
-    text = " ".join(text.split())
+    """Untrusted text as literal Markdown: specials escaped, no HTML, one line, control characters visible (`\x1b`:
+    `cat report.md` in a terminal must not run a stored text's escape sequences)."""
+    text = plain(" ".join(text.split()))
     return _SPECIAL.sub(r"\\\1", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
