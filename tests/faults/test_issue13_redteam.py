@@ -209,3 +209,15 @@ def test_a_report_of_an_incident_with_hostile_stored_text_holds_no_raw_control_c
         text = (tmp_path / name).read_text(encoding="utf-8")
         assert not [c for c in RAW_CONTROLS if c in text], name     # `cat r.md` must not run an escape sequence
         assert "<script>" not in text and "\\x1b" in text.replace("\\\\", "\\")   # shown, escaped
+
+
+@pytest.mark.parametrize("edit", ["started_at = 'x'", "finished_at = 1e300"])
+def test_a_report_of_a_run_with_a_hand_edited_time_says_invalid_time(wfdoctor, tmp_path: Path, edit: str) -> None:
+    db = tmp_path / "wfdoctor.db"
+    with Store.open(db) as store, store.recording(run := Run(command="tokens", started_at=time.time())):
+        pass
+    with sqlite3.connect(db) as edited:
+        edited.execute(f"UPDATE runs SET {edit} WHERE id = ?", (run.id,))
+    result = wfdoctor("report", str(run.id), "--out", str(tmp_path / "r"))
+    assert result.code == 0 and "Traceback" not in result.stderr
+    assert "(invalid time)" in (tmp_path / "r.html").read_text(encoding="utf-8")
