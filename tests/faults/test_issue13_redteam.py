@@ -124,7 +124,7 @@ def test_an_interrupted_command_that_recorded_other_runs_is_named_by_its_own_run
                     pass
             raise KeyboardInterrupt       # at an --interactive question: its last run had finished
     line = interrupted_line(db, since)
-    assert line == f"wfdoctor: interrupted; run {own.id} is kept as interrupted (and the 2 runs it recorded) in {db}"
+    assert line == f"wfdoctor: interrupted; run {own.id} is kept as interrupted (with 2 more runs it recorded) in {db}"
 
 
 def test_validating_an_incident_whose_runs_were_deleted_says_so_and_leaves_it_open(tmp_path: Path) -> None:

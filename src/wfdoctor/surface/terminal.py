@@ -133,7 +133,7 @@ def interrupted_line(db_path: Path, since: float) -> str:
     if not kept:
         return "wfdoctor: interrupted before a run was recorded"
     own = kept[-1]
-    more = f" (and the {len(kept) - 1} run{'s' * (len(kept) > 2)} it recorded)" if len(kept) > 1 else ""
+    more = f" (with {len(kept) - 1} more run{'s' * (len(kept) > 2)} it recorded)" if len(kept) > 1 else ""
     return f"wfdoctor: interrupted; run {own.id} is kept as {own.status}{more} in {db_path}"
 
 
