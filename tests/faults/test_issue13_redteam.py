@@ -221,3 +221,15 @@ def test_a_report_of_a_run_with_a_hand_edited_time_says_invalid_time(wfdoctor, t
     result = wfdoctor("report", str(run.id), "--out", str(tmp_path / "r"))
     assert result.code == 0 and "Traceback" not in result.stderr
     assert "(invalid time)" in (tmp_path / "r.html").read_text(encoding="utf-8")
+
+
+def test_an_export_through_a_symlink_writes_the_file_it_names_and_keeps_the_link(wfdoctor, tmp_path: Path) -> None:
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        save_incident(store, incident())
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    link = tmp_path / "incidents.json"
+    link.symlink_to(shared / "incidents.json")      # the team's file, on a shared drive
+    result = wfdoctor("incidents", "export", "--out", str(link))
+    assert result.code == 0 and link.is_symlink()
+    assert (shared / "incidents.json").read_text(encoding="utf-8").startswith("{")

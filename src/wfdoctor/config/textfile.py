@@ -48,7 +48,9 @@ def write_text(path: Path, text: str, what: str = "file") -> None:
     """`text` written to `path`: a regular file (or a new one) atomically, by a temporary file in the same folder
     renamed over it, so a reader never sees half of it; anything else (a device, a pipe: `/dev/null`, `>(gzip)`)
     written into as it is, never replaced by a file. A pipe nobody reads is an error at once, not a wait that
-    SIGTERM cannot end; a full disk (`/dev/full`) or a refused folder is one line."""
+    SIGTERM cannot end; a full disk (`/dev/full`) or a refused folder is one line. A symlink is followed: the file it
+    names is written, the link stays."""
+    path = Path(os.path.realpath(path))
     try:
         if path.exists() and not stat.S_ISREG(path.stat().st_mode):
             with os.fdopen(os.open(path, os.O_WRONLY | os.O_NONBLOCK), "w", encoding="utf-8") as out:
