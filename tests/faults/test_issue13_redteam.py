@@ -233,3 +233,11 @@ def test_an_export_through_a_symlink_writes_the_file_it_names_and_keeps_the_link
     result = wfdoctor("incidents", "export", "--out", str(link))
     assert result.code == 0 and link.is_symlink()
     assert (shared / "incidents.json").read_text(encoding="utf-8").startswith("{")
+
+
+def test_a_council_member_that_is_no_url_is_a_usage_error_before_anything_is_measured(wfdoctor, tmp_path: Path,
+                                                                                       closed_url: str) -> None:
+    result = wfdoctor("troubleshoot", "--backend", closed_url, "--council-member", "notaurl", "--council-member",
+                      "notaurl")
+    assert result.code == 2 and "--council-member 'notaurl': expected URL[#MODEL]" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "wfdoctor.db").exists()   # no diagnose, no token run

@@ -26,6 +26,7 @@ from pathlib import Path
 from wfdoctor.act.recovery import StepContext
 from wfdoctor.analyze.compare import compare_samples
 from wfdoctor.app.backends import choose_backend
+from wfdoctor.app.council import parse_member
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.incidents import similar_incidents
 from wfdoctor.app.judge import explained
@@ -70,6 +71,8 @@ class TroubleshootOptions:
         if not self.measure.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.measure.concurrency):
             raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: "
                                 f"{list(self.measure.concurrency)}")
+        for index, member in enumerate(self.measure.council_members):   # a typo costs a usage error, not step 1
+            parse_member(member, index, "--council-member")
 
 
 def rank(findings: Sequence[Finding], rulebook: RuleBook) -> list[Finding]:
