@@ -26,7 +26,7 @@ from wfdoctor.store.incidents import import_incidents, list_incidents, load_inci
 from wfdoctor.config.rules import load_rulebook
 from wfdoctor.surface.terminal import interrupted_line
 from wfdoctor.surface.views.common import findings_group
-from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
+from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
 TOO_BIG = str(2 ** 64)      # past SQLite's integers: sqlite3 cannot even bind it
 
@@ -241,3 +241,15 @@ def test_a_council_member_that_is_no_url_is_a_usage_error_before_anything_is_mea
                       "notaurl")
     assert result.code == 2 and "--council-member 'notaurl': expected URL[#MODEL]" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "wfdoctor.db").exists()   # no diagnose, no token run
+
+
+def test_troubleshoot_against_a_hung_server_ends_within_its_timeout(wfdoctor) -> None:
+    # without --timeout each of its token run's requests waited 60 s: minutes before the first step ended
+    with FakeLLMServer(FakeConfig(implementation="ollama", fault=Fault("hang"))) as server:
+        started = time.monotonic()
+        result = wfdoctor("troubleshoot", "--backend", server.base_url, "--window", "0.5", "--requests", "2",
+                          "--timeout", "0.5", "--json", timeout=120)
+        took = time.monotonic() - started
+    assert "Traceback" not in result.stderr and took < 100
+    document = result.json()
+    assert result.code == 1 and document["incident"] is not None and document["findings"]

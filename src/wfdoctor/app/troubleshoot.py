@@ -65,9 +65,9 @@ class TroubleshootOptions:
 
     def __post_init__(self) -> None:
         if self.measure.requests < 1 or self.measure.max_tokens < 1 or self.measure.window_s <= 0 or \
-                self.measure.council_rounds < 1:
-            raise WfdoctorError("requests, max tokens and council rounds must be at least 1, the window above 0 "
-                                "seconds")
+                self.measure.council_rounds < 1 or not self.measure.timeout_s > 0:
+            raise WfdoctorError("requests, max tokens and council rounds must be at least 1, the window and the "
+                                "timeout above 0 seconds")
         if not self.measure.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.measure.concurrency):
             raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: "
                                 f"{list(self.measure.concurrency)}")

@@ -46,6 +46,7 @@ class MeasureSettings:
     requests: int = 8                   # per token run; limits.compare.min_samples is the least that can be tested
     max_tokens: int = 32
     concurrency: tuple[int, ...] = (1,)
+    timeout_s: float = 60.0             # a token run's request waiting this long for data fails (a hung server)
     memory_watch_s: float = 20.0
     council_members: tuple[str, ...] = ()  # "URL[#MODEL]" of each member; none: no council is configured
     council_rounds: int = 5             # councils per measurement (limits.compare.min_samples is the least tested)
@@ -84,6 +85,7 @@ def _tokens(url: str, settings: MeasureSettings, store: Store, progress: Progres
     report = run_tokens(TokensOptions(
         backend_url=url, model=model or settings.model, max_tokens=max_tokens or settings.max_tokens, runs=runs or settings.requests,
         concurrency=concurrency or list(settings.concurrency), embedded=False, measure_bandwidth=False,
+        timeout_s=settings.timeout_s,
         facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)), store, progress)
     run = report.run
     if report.interrupted:
