@@ -20,7 +20,7 @@ from rich.console import Console
 import wfdoctor
 from tests.builders import incident
 from tests.test_troubleshoot import memory_always_high
-from wfdoctor.model import ActionDisposition, ActionRecord, IncidentAction, Run
+from wfdoctor.model import ActionDisposition, ActionRecord, IncidentAction, Run, Sample
 from wfdoctor.store.db import Store
 from wfdoctor.store.incidents import import_incidents, list_incidents, load_incident, save_incident
 from wfdoctor.config.rules import load_rulebook
@@ -253,3 +253,24 @@ def test_troubleshoot_against_a_hung_server_ends_within_its_timeout(wfdoctor) ->
     assert "Traceback" not in result.stderr and took < 100
     document = result.json()
     assert result.code == 1 and document["incident"] is not None and document["findings"]
+
+
+@pytest.mark.parametrize("blocker", ["a file named like the plots folder", "a pipe named like a plot"])
+def test_a_report_whose_plots_cannot_be_written_is_one_line(wfdoctor, tmp_path: Path, blocker: str) -> None:
+    db = tmp_path / "wfdoctor.db"
+    with Store.open(db) as store, store.recording(run := Run(command="tokens", started_at=time.time())):
+        store.add_samples(run.id or 0, [wfdoctor_sample(value) for value in (30.0, 31.0, 29.0)])
+    if blocker.startswith("a file"):
+        (tmp_path / "r-plots").write_text("mine")
+    else:
+        (tmp_path / "r-plots").mkdir()
+        os.mkfifo(tmp_path / "r-plots" / "01.svg")   # nobody reads it: writing used to wait for good
+    result = wfdoctor("report", str(run.id), "--out", str(tmp_path / "r"), "--format", "md", timeout=60)
+    assert result.code == 2 and "Traceback" not in result.stderr
+    error = result.stderr.strip().splitlines()[-1]                  # after the progress notes
+    assert error.startswith("wfdoctor: error: ") and "r-plots" in error
+
+
+def wfdoctor_sample(value: float) -> Sample:
+    return Sample("wf_llm_request_decode_tokens_per_second", value, "tokens/s", "client",
+                  {"request": str(int(value)), "concurrency": "1"}, time.time())
