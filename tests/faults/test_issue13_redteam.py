@@ -19,6 +19,7 @@ from rich.console import Console
 
 import wfdoctor
 from tests.builders import incident
+from tests.test_regress_cli import series, write_csv
 from tests.test_troubleshoot import memory_always_high
 from wfdoctor.model import ActionDisposition, ActionRecord, IncidentAction, Run, Sample
 from wfdoctor.store.db import Store
@@ -274,3 +275,12 @@ def test_a_report_whose_plots_cannot_be_written_is_one_line(wfdoctor, tmp_path: 
 def wfdoctor_sample(value: float) -> Sample:
     return Sample("wf_llm_request_decode_tokens_per_second", value, "tokens/s", "client",
                   {"request": str(int(value)), "concurrency": "1"}, time.time())
+
+
+def test_regress_show_plot_to_a_pipe_nobody_reads_is_one_line(wfdoctor, tmp_path: Path) -> None:
+    wfdoctor("regress", "record", str(write_csv(tmp_path / "r.csv", series(25))))
+    os.mkfifo(tmp_path / "p.svg")
+    result = wfdoctor("regress", "show", "wf_llm_decode_tokens_per_second", "--plot", str(tmp_path / "p.svg"),
+                      timeout=60)                         # it waited for a reader for good
+    assert result.code == 2 and "p.svg: cannot write the plot: it is a pipe no process reads" in result.stderr
+    assert "Traceback" not in result.stderr
