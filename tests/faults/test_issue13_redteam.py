@@ -284,3 +284,15 @@ def test_regress_show_plot_to_a_pipe_nobody_reads_is_one_line(wfdoctor, tmp_path
                       timeout=60)                         # it waited for a reader for good
     assert result.code == 2 and "p.svg: cannot write the plot: it is a pipe no process reads" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_incidents_list_with_only_damaged_rows_does_not_say_none_are_stored(wfdoctor, tmp_path: Path) -> None:
+    db = tmp_path / "wfdoctor.db"
+    with Store.open(db) as store:
+        save_incident(store, incident())
+    with sqlite3.connect(db) as edited:
+        edited.execute("UPDATE incidents SET document = '{'")
+    result = wfdoctor("incidents", "list")
+    assert result.code == 0 and "yet" not in result.stdout
+    assert "No readable incidents" in result.stdout and "1 could not be read" in result.stdout
+    assert "incident 1: its stored document is not JSON" in result.stderr

@@ -101,6 +101,9 @@ def render_list(report: IncidentsReport, console: Console) -> None:
     if report.query is not None:
         console.print(plain(f"{len(report.incidents)} incidents matching {report.query!r} in {report.database}"),
                       markup=False, highlight=False, soft_wrap=True)
+    elif not report.incidents and report.unreadable:   # stored, but damaged: not "none yet"
+        console.print(plain(f"No readable incidents in {report.database}: {len(report.unreadable)} could not be read "
+                            "(the notes on stderr say which)"), markup=False, highlight=False, soft_wrap=True)
     elif not report.incidents:
         console.print(plain(f"No incidents stored in {report.database} yet: `wfdoctor troubleshoot` documents "
                             "one."), markup=False, highlight=False, soft_wrap=True)
