@@ -296,3 +296,10 @@ def test_incidents_list_with_only_damaged_rows_does_not_say_none_are_stored(wfdo
     assert result.code == 0 and "yet" not in result.stdout
     assert "No readable incidents" in result.stdout and "1 could not be read" in result.stdout
     assert "incident 1: its stored document is not JSON" in result.stderr
+
+
+def test_a_note_longer_than_an_incident_keeps_is_a_usage_error_before_anything_is_measured(wfdoctor, tmp_path: Path,
+                                                                                          closed_url: str) -> None:
+    result = wfdoctor("troubleshoot", "--backend", closed_url, "--note", "x" * 30_000)
+    assert result.code == 2 and "--note is 30000 characters; an incident keeps at most 20000" in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "wfdoctor.db").exists()

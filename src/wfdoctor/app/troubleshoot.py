@@ -44,6 +44,7 @@ from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import (ActionDisposition, Finding, Incident, IncidentAction, MetricComparison, Run, Verdict,
                             WfdoctorError)
 from wfdoctor.store.db import Store
+from wfdoctor.store.incident_json import MAX_TEXT
 from wfdoctor.store.incidents import load_incident, save_incident, update_incident
 from wfdoctor.store.runs import load_run
 
@@ -71,6 +72,8 @@ class TroubleshootOptions:
         if not self.measure.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.measure.concurrency):
             raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: "
                                 f"{list(self.measure.concurrency)}")
+        if len(self.note) > MAX_TEXT:   # a person's words are refused whole, not clipped when stored
+            raise WfdoctorError(f"--note is {len(self.note)} characters; an incident keeps at most {MAX_TEXT}")
         for index, member in enumerate(self.measure.council_members):   # a typo costs a usage error, not step 1
             parse_member(member, index, "--council-member")
 
