@@ -26,7 +26,9 @@ from wfdoctor.store.db import Store
 from wfdoctor.store.incidents import import_incidents, list_incidents, load_incident, save_incident
 from wfdoctor.config.rules import load_rulebook
 from wfdoctor.surface.terminal import interrupted_line
+from wfdoctor.analyze.incidents import IncidentMatch
 from wfdoctor.surface.views.common import findings_group
+from wfdoctor.surface.views.troubleshoot import _match_lines
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
 TOO_BIG = str(2 ** 64)      # past SQLite's integers: sqlite3 cannot even bind it
@@ -303,3 +305,9 @@ def test_a_note_longer_than_an_incident_keeps_is_a_usage_error_before_anything_i
     result = wfdoctor("troubleshoot", "--backend", closed_url, "--note", "x" * 30_000)
     assert result.code == 2 and "--note is 30000 characters; an incident keeps at most 20000" in result.stderr
     assert "Traceback" not in result.stderr and not (tmp_path / "wfdoctor.db").exists()
+
+
+def test_a_past_incident_from_an_import_is_shown_as_imported_with_what_fixed_it() -> None:
+    theirs = replace(incident(), id=4, origin="imported: team.json")   # its "fixed by" is someone else's advice
+    lines = _match_lines(IncidentMatch(theirs, 0.9, ["same cause CPU_CONTENTION"], theirs.actions[:1]))
+    assert "imported: team.json" in lines[0].plain
