@@ -311,3 +311,13 @@ def test_a_past_incident_from_an_import_is_shown_as_imported_with_what_fixed_it(
     theirs = replace(incident(), id=4, origin="imported: team.json")   # its "fixed by" is someone else's advice
     lines = _match_lines(IncidentMatch(theirs, 0.9, ["same cause CPU_CONTENTION"], theirs.actions[:1]))
     assert "imported: team.json" in lines[0].plain
+
+
+def test_an_incident_past_every_bound_at_once_is_stored_fitted(tmp_path: Path) -> None:
+    # long keys and values in the same label set, lists too long whose items are too long as well
+    made = incident(fingerprint={"k" * 700 + str(i): "v" * 800 for i in range(3)}, note="n" * 25_000)
+    made = replace(made, symptoms=["y" * 25_000] * 1_100)
+    with Store.open(tmp_path / "wf.db") as store:
+        saved = load_incident(store, save_incident(store, made))
+    assert saved is not None and len(saved.symptoms) == 1_000 and len(saved.symptoms[0]) == 20_000
+    assert all(len(k) <= 500 and len(v) <= 500 for k, v in saved.fingerprint.items()) and len(saved.note) == 20_000
