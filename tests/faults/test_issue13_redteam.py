@@ -321,3 +321,17 @@ def test_an_incident_past_every_bound_at_once_is_stored_fitted(tmp_path: Path) -
         saved = load_incident(store, save_incident(store, made))
     assert saved is not None and len(saved.symptoms) == 1_000 and len(saved.symptoms[0]) == 20_000
     assert all(len(k) <= 500 and len(v) <= 500 for k, v in saved.fingerprint.items()) and len(saved.note) == 20_000
+
+
+def test_a_memory_watch_whose_pid_is_another_program_now_is_not_validated(tmp_path: Path) -> None:
+    db = tmp_path / "wf.db"
+    with Store.open(db) as store:
+        watch = Run(command="memory watch", started_at=time.time(), settings={"pid": os.getpid(), "duration_s": 0.5})
+        with store.recording(watch):   # what it watched then: a process of another name, whose pid is ours now
+            store.add_samples(watch.id or 0, [Sample("wf_process_resident_memory_bytes", 1e8, "bytes", "psutil",
+                                                     {"pid": str(os.getpid()), "name": "ollama"}, time.time())])
+        incident_id = save_incident(store, replace(incident(status="open"), before_runs=[watch.id or 0],
+                                                   after_runs=[]))
+    report = wfdoctor.validate_incident(incident_id, wfdoctor.TroubleshootOptions(), db=db)
+    assert any(f"run {watch.id} (memory watch) could not be repeated" in note for note in report.notes)
+    assert report.incident is not None and report.incident.after_runs == [] and report.incident.status == "open"

@@ -163,8 +163,8 @@ def _validate(session: _Session, incident: Incident) -> Incident:
             session.notes.append(f"run {group[0].id} ({command}) could not be measured again ({exc}): not validated")
             continue
         if after is None:
-            session.notes.append(f"run {group[0].id} ({command}) could not be repeated (its process has exited): "
-                                 "not validated")
+            session.notes.append(f"run {group[0].id} ({command}) could not be repeated (its process has exited, or "
+                                 "its pid is another program's now): not validated")
             continue
         after_runs += after.run_ids
         before_samples = [s for run in group for s in compared_samples(command, run.samples)]

@@ -164,6 +164,19 @@ def server_of(run: Run, embedded: bool, stack: ExitStack, progress: Progress) ->
     return url
 
 
+def _watched_name(run: Run) -> str | None:
+    """The name of the process a stored memory watch watched (None when its samples do not say)."""
+    return next((s.labels["name"] for s in run.samples if s.metric == "wf_process_resident_memory_bytes"
+                 and "name" in s.labels), None)
+
+
+def _process_name(pid: int) -> str | None:
+    try:
+        return psutil.Process(pid).name()
+    except psutil.Error:
+        return None
+
+
 def measurement_groups(runs: list[Run]) -> list[list[Run]]:
     """The stored runs of one troubleshoot as measurements: each token run and memory watch alone, the council
     rounds together."""
@@ -197,8 +210,9 @@ def remeasure(runs: list[Run], embedded: bool, settings: MeasureSettings, store:
                        runs=_int(run.settings.get("runs"), settings.requests), concurrency=levels or None)
     if run.command == "memory watch":
         pid = _int(run.settings.get("pid"), 0)
-        if pid < 1 or not psutil.pid_exists(pid):
-            return None
+        watched = _watched_name(run)
+        if pid < 1 or not psutil.pid_exists(pid) or (watched is not None and _process_name(pid) != watched):
+            return None     # exited, or the pid is another program's now (pids are reused): not the same thing
         duration = run.settings.get("duration_s")
         return _memory(pid, settings, store, progress, duration if isinstance(duration, float) else None)
     return None
