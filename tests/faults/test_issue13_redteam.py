@@ -139,7 +139,8 @@ def test_validating_an_incident_whose_runs_were_deleted_says_so_and_leaves_it_op
         made = replace(incident(status="open"), before_runs=[reused.id, 77], after_runs=[])
         incident_id = save_incident(store, made)
     report = wfdoctor.validate_incident(incident_id, wfdoctor.TroubleshootOptions(), db=db)
-    assert f"run {reused.id} is no longer in the store (its id names a troubleshoot run now): not validated" in report.notes
+    reused_note = f"run {reused.id} is no longer in the store (its id names a troubleshoot run now): not validated"
+    assert reused_note in report.notes
     assert "run 77 is no longer in the store: not validated" in report.notes
     assert report.incident is not None and report.incident.status == "open" and report.incident.validation == []
 
@@ -335,3 +336,12 @@ def test_a_memory_watch_whose_pid_is_another_program_now_is_not_validated(tmp_pa
     report = wfdoctor.validate_incident(incident_id, wfdoctor.TroubleshootOptions(), db=db)
     assert any(f"run {watch.id} (memory watch) could not be repeated" in note for note in report.notes)
     assert report.incident is not None and report.incident.after_runs == [] and report.incident.status == "open"
+
+
+@pytest.mark.parametrize("option", [("--backend", "http://127.0.0.1:1"), ("--model", "other:7b"),
+                                    ("--council-member", "http://127.0.0.1:1")])
+def test_an_option_validation_would_ignore_is_a_usage_error_with_validate(wfdoctor, option: tuple[str, str]) -> None:
+    # it measured the incident's own server and model again, silently, whatever --backend said
+    result = wfdoctor("troubleshoot", "--validate", "1", *option)
+    assert result.code == 2 and f"{option[0]} cannot go with --validate" in result.stderr
+    assert "Traceback" not in result.stderr

@@ -65,6 +65,11 @@ def troubleshoot(
 
     if fixed_by and validate is None:
         raise typer.BadParameter("--fixed-by goes with --validate INCIDENT")
+    ignored = [name for name, given in (("--backend", backend), ("--model", model), ("--council-member",
+                                                                                   council_member)) if given]
+    if validate is not None and ignored:   # validation measures what the incident measured, nothing else
+        raise typer.BadParameter(f"{', '.join(ignored)} cannot go with --validate: it measures again the server, "
+                                 "model and council the incident's runs measured")
     options = checked_options(lambda: wfdoctor.TroubleshootOptions(
         backend_url=backend, embedded=embedded, apply=apply, note=note, config_path=config,
         fixed_by=tuple(fixed_by or []), measure=wfdoctor.MeasureSettings(
