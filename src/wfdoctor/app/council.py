@@ -75,11 +75,11 @@ class CouncilMeasurement:
     implementation_of: dict[str, str]
 
 
-def parse_member(text: str, index: int) -> MemberSpec:
-    """`URL[#MODEL]` as given on the command line."""
+def parse_member(text: str, index: int, option: str = "--member") -> MemberSpec:
+    """`URL[#MODEL]` as given on the command line (`option`: the one that gave it, named in the error)."""
     url, _, model = text.partition("#")
     if not speaking(url):  # a URL no registered backend speaks (also "localhost:8080": no scheme)
-        raise WfdoctorError(f"--member '{text}': expected URL[#MODEL] of a server a backend speaks, e.g. "
+        raise WfdoctorError(f"{option} '{text}': expected URL[#MODEL] of a server a backend speaks, e.g. "
                             "http://127.0.0.1:11434#llama3.1:8b")
     return MemberSpec(name=f"m{index + 1}", url=url.rstrip("/"), model=model or None)
 

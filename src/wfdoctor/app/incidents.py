@@ -9,9 +9,7 @@ before anything is written; then all of it is added in one transaction (incident
 from __future__ import annotations
 
 import json
-import os
 import stat
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
@@ -20,6 +18,7 @@ from pathlib import Path
 from wfdoctor.analyze.incidents import IncidentMatch, match_incidents
 from wfdoctor.app.reports.incidents import ExportReport, ImportReport, IncidentReport, IncidentsReport
 from wfdoctor.config.limits import IncidentLimits
+from wfdoctor.config.textfile import write_text
 from wfdoctor.model import Finding, Incident, WfdoctorError
 from wfdoctor.store.db import Store
 from wfdoctor.store.incident_json import FORMAT, MAX_INCIDENTS, VERSION, ExportJson, export_from_json, incident_to_json
@@ -78,7 +77,7 @@ def export_incidents(store: Store, ids: Sequence[int] = (), out: Path | None = N
         "format": FORMAT, "version": VERSION, "incidents": [incident_to_json(i) for i in incidents],
         "exported_at": datetime.fromtimestamp(time.time(), tz=timezone.utc).isoformat()})
     if out is not None:
-        _write_atomically(out, document.model_dump_json(indent=2) + "\n")
+        write_text(out, document.model_dump_json(indent=2) + "\n", "export")
     return ExportReport(store.path, document, out, unreadable)
 
 
@@ -126,16 +125,3 @@ def _json_file(path: Path) -> object:
         raise WfdoctorError(f"{path}: JSON nested too deeply to be an incidents export") from None
 
 
-def _write_atomically(path: Path, text: str) -> None:
-    """A temporary file in the same folder, then rename over `path`."""
-    try:
-        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-        try:
-            with os.fdopen(handle, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(temp, path)
-        except BaseException:
-            os.unlink(temp)
-            raise
-    except OSError as exc:
-        raise WfdoctorError(f"{path}: cannot write the export: {exc.strerror or exc}") from None

@@ -26,6 +26,7 @@ from pathlib import Path
 from wfdoctor.act.recovery import StepContext
 from wfdoctor.analyze.compare import compare_samples
 from wfdoctor.app.backends import choose_backend
+from wfdoctor.app.council import parse_member
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.incidents import similar_incidents
 from wfdoctor.app.judge import explained
@@ -35,14 +36,15 @@ from wfdoctor.app.reports.diagnose import DiagnoseReport
 from wfdoctor.app.reports.troubleshoot import TroubleshootReport, WorkflowStep
 from wfdoctor.app.tokens import MAX_CONCURRENCY
 from wfdoctor.app.troubleshoot_actions import ApplyContext, Asker, mark_done, proposals, roll_back, take_actions
-from wfdoctor.app.troubleshoot_measure import (MeasureSettings, Measured, compared_samples, diagnose_server, identify,
-                                              measurement_groups, remeasure)
+from wfdoctor.app.troubleshoot_measure import (MEASURED_COMMANDS, MeasureSettings, Measured, compared_samples,
+                                              diagnose_server, identify, measurement_groups, remeasure)
 from wfdoctor.config.metrics import higher_is_better
 from wfdoctor.config.recovery import load_ladder
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import (ActionDisposition, Finding, Incident, IncidentAction, MetricComparison, Run, Verdict,
                             WfdoctorError)
 from wfdoctor.store.db import Store
+from wfdoctor.store.incident_json import MAX_TEXT
 from wfdoctor.store.incidents import load_incident, save_incident, update_incident
 from wfdoctor.store.runs import load_run
 
@@ -64,12 +66,16 @@ class TroubleshootOptions:
 
     def __post_init__(self) -> None:
         if self.measure.requests < 1 or self.measure.max_tokens < 1 or self.measure.window_s <= 0 or \
-                self.measure.council_rounds < 1:
-            raise WfdoctorError("requests, max tokens and council rounds must be at least 1, the window above 0 "
-                                "seconds")
+                self.measure.council_rounds < 1 or not self.measure.timeout_s > 0:
+            raise WfdoctorError("requests, max tokens and council rounds must be at least 1, the window and the "
+                                "timeout above 0 seconds")
         if not self.measure.concurrency or any(not 1 <= c <= MAX_CONCURRENCY for c in self.measure.concurrency):
             raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: "
                                 f"{list(self.measure.concurrency)}")
+        if len(self.note) > MAX_TEXT:   # a person's words are refused whole, not clipped when stored
+            raise WfdoctorError(f"--note is {len(self.note)} characters; an incident keeps at most {MAX_TEXT}")
+        for index, member in enumerate(self.measure.council_members):   # a typo costs a usage error, not step 1
+            parse_member(member, index, "--council-member")
 
 
 def rank(findings: Sequence[Finding], rulebook: RuleBook) -> list[Finding]:
@@ -137,25 +143,36 @@ class _Session:
 def _validate(session: _Session, incident: Incident) -> Incident:
     """Step 4: the incident's runs measured again, compared, and rolled back when worse."""
     session.announce(4, "measuring the same things again")
-    before = [run for run_id in incident.before_runs if (run := load_run(session.store, run_id)) is not None]
-    missing = sorted(set(incident.before_runs) - {run.id for run in before})
-    session.notes += [f"run {run_id} of this incident is no longer in the store: not validated" for run_id in missing]
+    before = []
+    for run_id in incident.before_runs:
+        run = load_run(session.store, run_id)
+        if run is None or run.command not in MEASURED_COMMANDS:   # deleted (and its id perhaps another run's now)
+            now = "" if run is None else f" (its id names a {run.command} run now)"
+            session.notes.append(f"run {run_id} is no longer in the store{now}: not validated")
+        else:
+            before.append(run)
     embedded = incident.fingerprint.get("embedded") == "yes"
     comparisons: list[MetricComparison] = []
     after_runs: list[int] = []
     for group in measurement_groups(before):
         command = group[0].command
-        after = remeasure(group, embedded, session.options.measure, session.store, session.stack, session.progress)
+        try:
+            after = remeasure(group, embedded, session.options.measure, session.store, session.stack,
+                              session.progress)
+        except WfdoctorError as exc:    # the server went away since: the incident is still documented
+            session.notes.append(f"run {group[0].id} ({command}) could not be measured again ({exc}): not validated")
+            continue
         if after is None:
-            session.notes.append(f"run {group[0].id} ({command}) could not be repeated (its process has exited): "
-                                 "not validated")
+            session.notes.append(f"run {group[0].id} ({command}) could not be repeated (its process has exited, or "
+                                 "its pid is another program's now): not validated")
             continue
         after_runs += after.run_ids
         before_samples = [s for run in group for s in compared_samples(command, run.samples)]
         comparisons += compare_samples(before_samples, after.samples, higher_is_better,
                                        session.data.facts.limits.compare)
     verdict = overall_verdict(comparisons)
-    actions, status = incident.actions, STATUS_OF[verdict]
+    # Nothing measured again (the server or the process is gone): the incident waits as it was, to validate later.
+    actions, status = incident.actions, STATUS_OF[verdict] if after_runs else incident.status
     if verdict is Verdict.WORSE and any(a.disposition is ActionDisposition.APPLIED for a in actions):
         actions = roll_back(actions, session.store, session.run.id or 0, "validation measured it worse",
                             session.progress)

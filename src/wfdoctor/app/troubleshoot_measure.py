@@ -33,6 +33,7 @@ from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.store.db import Store
 
 MEMORY_ROW = "high_memory"          # the triage row whose findings call for a memory watch
+MEASURED_COMMANDS = ("tokens", "memory watch", "council")   # the runs troubleshoot makes, and validates again
 COUNCIL_COMPARED = ("wf_council_efficiency_ratio", "wf_council_sync_delay_seconds", "wf_council_wall_seconds")
 
 
@@ -45,6 +46,7 @@ class MeasureSettings:
     requests: int = 8                   # per token run; limits.compare.min_samples is the least that can be tested
     max_tokens: int = 32
     concurrency: tuple[int, ...] = (1,)
+    timeout_s: float = 60.0             # a token run's request waiting this long for data fails (a hung server)
     memory_watch_s: float = 20.0
     council_members: tuple[str, ...] = ()  # "URL[#MODEL]" of each member; none: no council is configured
     council_rounds: int = 5             # councils per measurement (limits.compare.min_samples is the least tested)
@@ -84,8 +86,11 @@ def _tokens(url: str, settings: MeasureSettings, store: Store, progress: Progres
         backend_url=url, model=model or settings.model, max_tokens=max_tokens or settings.max_tokens,
         runs=runs or settings.requests,
         concurrency=concurrency or list(settings.concurrency), embedded=False, measure_bandwidth=False,
+        timeout_s=settings.timeout_s,
         facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)), store, progress)
     run = report.run
+    if report.interrupted:
+        raise KeyboardInterrupt     # the token run keeps what it measured; troubleshoot stops, as Ctrl-C asked
     return Measured("tokens", [run.id or 0], report.findings, compared_samples("tokens", run.samples),
                     report.implementation, report.model)
 
@@ -95,6 +100,8 @@ def _memory(pid: int, settings: MeasureSettings, store: Store, progress: Progres
     report = run_memory_watch(WatchOptions(pid=pid, duration_s=duration_s or settings.memory_watch_s,
                                            facts_path=settings.facts_path, rules_paths=list(settings.rules_paths)),
                               store, progress)
+    if report.series.interrupted:
+        raise KeyboardInterrupt     # as for the token run: the watch is kept, troubleshoot stops
     return Measured("memory watch", [report.run.id or 0], report.findings,
                     compared_samples("memory watch", report.run.samples))
 
@@ -158,6 +165,19 @@ def server_of(run: Run, embedded: bool, stack: ExitStack, progress: Progress) ->
     return url
 
 
+def _watched_name(run: Run) -> str | None:
+    """The name of the process a stored memory watch watched (None when its samples do not say)."""
+    return next((s.labels["name"] for s in run.samples if s.metric == "wf_process_resident_memory_bytes"
+                 and "name" in s.labels), None)
+
+
+def _process_name(pid: int) -> str | None:
+    try:
+        return psutil.Process(pid).name()
+    except psutil.Error:
+        return None
+
+
 def measurement_groups(runs: list[Run]) -> list[list[Run]]:
     """The stored runs of one troubleshoot as measurements: each token run and memory watch alone, the council
     rounds together."""
@@ -191,8 +211,9 @@ def remeasure(runs: list[Run], embedded: bool, settings: MeasureSettings, store:
                        runs=_int(run.settings.get("runs"), settings.requests), concurrency=levels or None)
     if run.command == "memory watch":
         pid = _int(run.settings.get("pid"), 0)
-        if pid < 1 or not psutil.pid_exists(pid):
-            return None
+        watched = _watched_name(run)
+        if pid < 1 or not psutil.pid_exists(pid) or (watched is not None and _process_name(pid) != watched):
+            return None     # exited, or the pid is another program's now (pids are reused): not the same thing
         duration = run.settings.get("duration_s")
         return _memory(pid, settings, store, progress, duration if isinstance(duration, float) else None)
     return None

@@ -1,4 +1,4 @@
-"""Read a user's text file (data, rules, prompt, results) with one-line errors.
+"""Read a user's text file (data, rules, prompt, results), and write an output file, with one-line errors.
 
 Given a binary file by mistake, Python's decoder raises UnicodeDecodeError, which is not
 an OSError and so escaped every `except OSError` as a traceback; here both are the same
@@ -7,7 +7,10 @@ kind of mistake: the file named is not one wfdoctor can read as text.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
+import tempfile
 from pathlib import Path
 
 from wfdoctor.model import WfdoctorError
@@ -39,3 +42,29 @@ def _read_bounded(path: Path) -> bytes:
     with os.fdopen(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as handle:
         os.set_blocking(handle.fileno(), True)
         return handle.read(MAX_BYTES + 1)
+
+
+def write_text(path: Path, text: str, what: str = "file") -> None:
+    """`text` written to `path`: a regular file (or a new one) atomically, by a temporary file in the same folder
+    renamed over it, so a reader never sees half of it; anything else (a device, a pipe: `/dev/null`, `>(gzip)`)
+    written into as it is, never replaced by a file. A pipe nobody reads is an error at once, not a wait that
+    SIGTERM cannot end; a full disk (`/dev/full`) or a refused folder is one line. A symlink is followed: the file it
+    names is written, the link stays."""
+    path = Path(os.path.realpath(path))
+    try:
+        if path.exists() and not stat.S_ISREG(path.stat().st_mode):
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_NONBLOCK), "w", encoding="utf-8") as out:
+                os.set_blocking(out.fileno(), True)
+                out.write(text)
+            return
+        handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        try:
+            with os.fdopen(handle, "w", encoding="utf-8") as out:
+                out.write(text)
+            os.replace(temp, path)
+        except BaseException:
+            os.unlink(temp)
+            raise
+    except OSError as exc:
+        why = "it is a pipe no process reads" if exc.errno == errno.ENXIO else exc.strerror or str(exc)
+        raise WfdoctorError(f"{path}: cannot write the {what}: {why}") from None

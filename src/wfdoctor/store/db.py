@@ -29,6 +29,7 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 MIGRATIONS: list[str] = [path.read_text(encoding="utf-8") for path in sorted(MIGRATIONS_DIR.glob("*.sql"))]
 SCHEMA_VERSION = len(MIGRATIONS)
 BUSY_TIMEOUT_MS = 5000
+MAX_ROW_ID = 2 ** 63 - 1          # SQLite's largest integer: no row has a larger id (and sqlite3 cannot bind one)
 
 
 def default_db_path() -> Path:

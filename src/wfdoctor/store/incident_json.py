@@ -30,6 +30,7 @@ MAX_LABELS = 64           # keys of a label set or fingerprint
 MAX_RECORD_CHARS = 100_000   # an action record's before/after evidence, as JSON
 MAX_INCIDENTS = 100_000   # incidents in one export file
 MAX_FIELD_SHOWN = 160     # characters of a field's path in an error line
+FIT_PASSES = 4            # passes that fit an incident made here to the bounds (lists first, then their items)
 Status = Literal["open", "resolved", "unresolved", "rolled_back"]   # model.Incident's docstring
 
 Name = Annotated[str, StringConstraints(max_length=MAX_NAME)]
@@ -155,7 +156,47 @@ def incident_to_json(incident: Incident) -> dict[str, object]:
     back (NaN in a comparison, an unknown status) is refused before it is written anywhere.
     """
     raw = json.loads(json.dumps(asdict(incident), default=str))   # enums as their values, NaN kept to be refused
-    return dict(_validated(IncidentJson, raw, f"incident {incident.id or '(new)'}").model_dump(mode="json"))
+    return dict(_validated(IncidentJson, _fitted(raw), f"incident {incident.id or '(new)'}").model_dump(mode="json"))
+
+
+def _fitted(raw: dict[str, object]) -> dict[str, object]:
+    """An incident made here with strings or lists past the bounds, clipped to them (marked "..."): a server may name
+    its model in 10 KB, and the measured runs keep it whole; its incident is documented anyway, not refused. Only
+    length is fitted (strings, then dict keys, then lists: each clip leaves the others' places valid); anything else
+    wrong is refused by the check that follows."""
+    order = {"string_too_long": 0, "too_long": 2}
+    for _ in range(FIT_PASSES):     # a list too long hides its items' errors until it is cut
+        try:
+            IncidentJson.model_validate(raw)
+            return raw
+        except ValidationError as exc:
+            errors = [e for e in exc.errors() if e["type"] in order]
+            for error in sorted(errors, key=lambda e: order[e["type"]] + (e["loc"][-1:] == ("[key]",))):
+                _clip(raw, error["loc"], int(error.get("ctx", {}).get("max_length", MAX_NAME)))
+        except RecursionError:
+            break
+    return raw
+
+
+def _clip(raw: object, loc: tuple[int | str, ...], limit: int) -> None:
+    """The string or list (or a dict key, pydantic's "[key]") at `loc` cut to `limit` in place."""
+    is_key = loc[-1:] == ("[key]",)
+    *path, last = loc[:-1] if is_key else loc
+    parent = raw
+    try:
+        for part in path:
+            parent = parent[part]  # type: ignore[index]
+        value = parent[last]  # type: ignore[index]
+    except (KeyError, IndexError, TypeError):
+        return
+    if is_key and isinstance(parent, dict):
+        parent[str(last)[:limit - 3] + "..."] = parent.pop(last)
+    elif isinstance(value, str):
+        parent[last] = value[:limit - 3] + "..."  # type: ignore[index]
+    elif isinstance(value, list):
+        parent[last] = value[:limit]  # type: ignore[index]
+    elif isinstance(value, dict):
+        parent[last] = dict(list(value.items())[:limit])  # type: ignore[index]
 
 
 def incident_from_json(data: object, where: str) -> Incident:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 from wfdoctor.model import Incident, WfdoctorError
-from wfdoctor.store.db import Store
+from wfdoctor.store.db import MAX_ROW_ID, Store
 from wfdoctor.store.incident_json import incident_from_json, incident_to_json
 
 __all__ = ["IncidentListing", "find_incidents", "import_incidents", "incident_from_json", "incident_to_json", "list_incidents",
@@ -56,7 +56,10 @@ def update_incident(store: Store, incident: Incident) -> None:
 
 
 def load_incident(store: Store, incident_id: int) -> Incident | None:
-    """The incident with this id, None if there is none; an unreadable row is a WfdoctorError naming it."""
+    """The incident with this id, None if there is none (nor for an id past SQLite's integers); an unreadable row
+    is a WfdoctorError naming it."""
+    if not 0 < incident_id <= MAX_ROW_ID:
+        return None
     with store._errors():
         row = store._db.execute(f"SELECT {COLUMNS} FROM incidents WHERE id = ?", (incident_id,)).fetchone()
     return None if row is None else _incident(store, *row)

@@ -11,7 +11,7 @@ import json
 import math
 
 from wfdoctor.model import Finding, Priority, Run, Sample
-from wfdoctor.store.db import Store, _json_object, _stored_sample
+from wfdoctor.store.db import MAX_ROW_ID, Store, _json_object, _stored_sample
 
 
 def _evidence(text: str) -> list[Sample]:
@@ -49,13 +49,18 @@ def _priority(text: str) -> Priority:
 
 def run_status(store: Store, run_id: int) -> str | None:
     """A run's status ("running", "finished", "interrupted", "failed", "abandoned"), None for no such run."""
+    if not 0 < run_id <= MAX_ROW_ID:
+        return None
     with store._errors():
         row = store._db.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()
     return None if row is None else str(row[0])
 
 
 def load_run(store: Store, run_id: int) -> Run | None:
-    """The run with this id, with its samples and findings (in the order they were stored); None if there is none."""
+    """The run with this id, with its samples and findings (in the order they were stored); None if there is none
+    (an id past SQLite's integers names none: typed by hand, it is not a crash)."""
+    if not 0 < run_id <= MAX_ROW_ID:
+        return None
     with store._errors():
         row = store._db.execute("SELECT command, started_at, finished_at, tier, settings, environment FROM runs "
                                 "WHERE id = ?", (run_id,)).fetchone()

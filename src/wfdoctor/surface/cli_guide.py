@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.config.textfile import write_text
 from wfdoctor.surface.options import FactsOption, JsonOption, RulesOption, writable_file
 from wfdoctor.surface.terminal import stderr
 from wfdoctor.surface.views.safe import plain
@@ -32,5 +33,5 @@ def guide(
     if out is None:
         print(text, end="")
     else:
-        out.write_text(text, encoding="utf-8")
+        write_text(out, text, "guide")
         stderr.print(f"wrote {plain(out)}", markup=False, highlight=False)

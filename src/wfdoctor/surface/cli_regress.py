@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.config.textfile import write_text
 from wfdoctor.model import PLAUSIBLE_TIMES
 from wfdoctor.surface.options import DbOption, JsonOption, finite, writable_file
 from wfdoctor.surface.terminal import (EXIT_FINDINGS, EXIT_HEALTHY, checked_options, finish, print_document,
@@ -74,7 +75,7 @@ def regress_check(
     _note_invalid(report)
     code = EXIT_FINDINGS if any(v.discovery for v in report.verdicts) else EXIT_HEALTHY
     if markdown_path is not None:
-        markdown_path.write_text(view.markdown(report.verdicts), encoding="utf-8")
+        write_text(markdown_path, view.markdown(report.verdicts), "Markdown summary")
     run_id = report.run.id if report.run else None
     finish(as_json, lambda: view.check_document(report, code), lambda out: view.render_check(report, out), run_id,
            path, code)
@@ -102,6 +103,6 @@ def regress_show(
     for number, verdict in enumerate(report.verdicts):
         if plot is not None:
             target = plot if len(report.verdicts) == 1 else plot.with_stem(f"{plot.stem}-{number}")
-            target.write_text(view.svg_plot(verdict.series, verdict.changes), encoding="utf-8")
+            write_text(target, view.svg_plot(verdict.series, verdict.changes), "plot")
             if not as_json:
                 stdout.print(plain(f"plot: {target}"), markup=False)

@@ -10,6 +10,7 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.config.textfile import write_text
 from wfdoctor.surface.options import DbOption, JsonOption
 from wfdoctor.surface.terminal import print_document, progress_on_stderr, stderr, stdout
 from wfdoctor.surface.views.safe import plain
@@ -76,7 +77,7 @@ def _write(document: wfdoctor.ReportDocument, paths: list[Path]) -> list[Path]:
     written: list[Path] = []
     for path in paths:
         if path.suffix == ".html":
-            path.write_text(report_html.render(document, plots.svg), encoding="utf-8")
+            write_text(path, report_html.render(document, plots.svg), "report")
             written.append(path)
         else:
             written += report_markdown.write(document, path, plots.svg)

@@ -37,6 +37,8 @@ def troubleshoot(
                                             "request.")] = 32,
     concurrency: Annotated[str, typer.Option("--concurrency", help="Concurrency levels of the token run, e.g. "
                                              "1,2.")] = "1",
+    timeout: Annotated[float, typer.Option("--timeout", min=0.1, max=600, callback=finite, help="Seconds a "
+                                           "request of the token runs may wait for data (a hung server).")] = 60.0,
     window: Annotated[float, typer.Option("--window", min=0.2, max=600, callback=finite,
                                           help="Diagnose's sampling window in seconds.")] = 2.0,
     memory_watch: Annotated[float, typer.Option("--memory-watch", min=1, max=3600, callback=finite,
@@ -63,11 +65,17 @@ def troubleshoot(
 
     if fixed_by and validate is None:
         raise typer.BadParameter("--fixed-by goes with --validate INCIDENT")
+    ignored = [name for name, given in (("--backend", backend), ("--model", model), ("--council-member",
+                                                                                   council_member)) if given]
+    if validate is not None and ignored:   # validation measures what the incident measured, nothing else
+        raise typer.BadParameter(f"{', '.join(ignored)} cannot go with --validate: it measures again the server, "
+                                 "model and council the incident's runs measured")
     options = checked_options(lambda: wfdoctor.TroubleshootOptions(
         backend_url=backend, embedded=embedded, apply=apply, note=note, config_path=config,
         fixed_by=tuple(fixed_by or []), measure=wfdoctor.MeasureSettings(
             window_s=window, model=model, requests=requests, max_tokens=max_tokens,
-            concurrency=tuple(concurrency_list(concurrency)), memory_watch_s=memory_watch, facts_path=facts,
+            concurrency=tuple(concurrency_list(concurrency)), timeout_s=timeout, memory_watch_s=memory_watch,
+            facts_path=facts,
             council_members=tuple(council_member or []), council_rounds=council_rounds,
             rules_paths=tuple(rules or []))))
     path = wfdoctor.database(db)

@@ -5,17 +5,18 @@ matplotlib gives clip paths and glyphs never collide between plots, and a test c
 decoded (naturalWidth). The Content-Security-Policy (`default-src 'none'`) makes the promise
 checkable in the file itself: a browser refuses any request the page might try (fonts, scripts,
 images from elsewhere). Every piece of text from outside (model, process and server names, notes,
-settings) is HTML-escaped.
+settings) is HTML-escaped, its control characters written visibly (`\x1b`, as in the terminal views).
 """
 
 from __future__ import annotations
 
 import base64
+import html
 from collections.abc import Callable
-from html import escape
 
 from wfdoctor.app.reports.report import Plot, ReportDocument, RunSection
 from wfdoctor.surface.report_rows import Table, facts_table, findings_table, incident_tables, run_heading, utc
+from wfdoctor.surface.views.safe import plain
 
 CSP = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 STYLE = """
@@ -28,6 +29,12 @@ th { background: #eef; }
 figure { margin: 1rem 0; } figure img { max-width: 100%; height: auto; border: 1px solid #eee; }
 figcaption { font-size: 0.85rem; color: #555; }
 """
+
+
+def escape(text: str) -> str:
+    """Text from outside as HTML text: entities for markup, and ESC, BEL, NUL or a bidi override visible, not
+    kept raw for a terminal that `cat`s the file (or a parser that drops them) to act on."""
+    return html.escape(plain(text, keep_newlines=True))
 
 
 def _table(table: Table) -> str:

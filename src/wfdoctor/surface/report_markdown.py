@@ -14,14 +14,18 @@ from collections.abc import Callable
 from pathlib import Path
 
 from wfdoctor.app.reports.report import Plot, ReportDocument
+from wfdoctor.config.textfile import write_text
+from wfdoctor.model import WfdoctorError
 from wfdoctor.surface.report_rows import Table, facts_table, findings_table, incident_tables, run_heading, utc
+from wfdoctor.surface.views.safe import plain
 
 _SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|~-])")
 
 
 def md(text: str) -> str:
-    """Untrusted text as literal Markdown: specials escaped, no HTML, one line."""
-    text = " ".join(text.split())
+    """Untrusted text as literal Markdown: specials escaped, no HTML, one line, control characters visible (`\x1b`:
+    `cat report.md` in a terminal must not run a stored text's escape sequences)."""
+    text = plain(" ".join(text.split()))
     return _SPECIAL.sub(r"\\\1", text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
@@ -61,11 +65,14 @@ def render(document: ReportDocument, folder: str) -> str:
 def write(document: ReportDocument, path: Path, draw: Callable[[Plot], str]) -> list[Path]:
     """Write `path` (the Markdown) and its plots in `<stem>-plots/`; the files written, Markdown first."""
     folder = path.with_name(f"{path.stem}-plots")
-    folder.mkdir(exist_ok=True)
+    try:
+        folder.mkdir(exist_ok=True)
+    except OSError as exc:   # a file of that name, a full disk: one line
+        raise WfdoctorError(f"{folder}: cannot make the folder of the plots: {exc.strerror or exc}") from None
     written = [path]
     for plot, name in plot_names(document, folder.name):
         target = path.parent / name
-        target.write_text(draw(plot), encoding="utf-8")
+        write_text(target, draw(plot), "plot")
         written.append(target)
-    path.write_text(render(document, folder.name), encoding="utf-8")
+    write_text(path, render(document, folder.name), "report")
     return written

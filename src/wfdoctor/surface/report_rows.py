@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from wfdoctor.app.reports.report import ReportDocument, ReportFinding, RunSection
-from wfdoctor.model import Incident, MetricComparison
+from wfdoctor.model import Incident, MetricComparison, plausible_time
 
 
 @dataclass(frozen=True)
@@ -23,7 +23,11 @@ class Table:
 
 
 def utc(ts: float | None) -> str:
-    return "-" if ts is None else datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    """The time in UTC; a hand-edited stored time that is no time (NaN, the year 10^292) says so, as in history."""
+    if ts is None:
+        return "-"
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC") if plausible_time(ts) \
+        else "(invalid time)"
 
 
 def _number(value: float | None, unit: str = "") -> str:

@@ -36,6 +36,7 @@ stderr = Console(stderr=True)
 
 EXIT_HEALTHY, EXIT_FINDINGS, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
 T = TypeVar("T")
+INTERRUPTED_RUNS_READ = 1000   # the runs one interrupted command can have recorded (troubleshoot: a handful)
 _terminated = threading.Event()  # SIGTERM arrived: the interruption is a termination (exit 143, not 130)
 
 
@@ -121,16 +122,20 @@ def checked_options(make: Callable[[], T]) -> T:
 
 
 def interrupted_line(db_path: Path, since: float) -> str:
-    """What Ctrl-C kept: the run this command recorded, if it got that far."""
+    """What Ctrl-C kept: the run this command recorded, if it got that far. A command that records runs of other
+    commands (troubleshoot: diagnose, tokens...) is named by its own run, the first, with the count of the rest: the
+    last one may have finished while the command itself was interrupted."""
     import wfdoctor
 
     try:
-        newest = wfdoctor.history(1, db=db_path).runs
+        kept = [run for run in wfdoctor.history(INTERRUPTED_RUNS_READ, db=db_path).runs if run.started_at >= since]
     except WfdoctorError:
-        newest = []
-    if newest and newest[0].started_at >= since:
-        return f"wfdoctor: interrupted; run {newest[0].id} is kept as {newest[0].status} in {db_path}"
-    return "wfdoctor: interrupted before a run was recorded"
+        kept = []
+    if not kept:
+        return "wfdoctor: interrupted before a run was recorded"
+    own = kept[-1]
+    more = f" (with {len(kept) - 1} more run{'s' * (len(kept) > 2)} it recorded)" if len(kept) > 1 else ""
+    return f"wfdoctor: interrupted; run {own.id} is kept as {own.status}{more} in {db_path}"
 
 
 def say_interrupted(db_path: Path, since: float) -> None:

@@ -119,7 +119,11 @@ def actions_panel(numbers: dict[str, int], rulebook: RuleBook, variants: Variant
     body = []
     hidden = False
     for action_id, number in numbers.items():
-        action = rulebook.actions[action_id]
+        action = rulebook.actions.get(action_id)
+        if action is None:   # a stored incident's action that the rules in force no longer define (--rules then)
+            body.append(Text(plain(f"{number}. {action_id}: not an action of the rules in force (a stored finding "
+                                   "named it: the rule files it came from are not loaded now)")))
+            continue
         body.append(Text(f"{number}. [{action.level}] {action.title}: {action.changes}. Undo: {action.undo}"))
         shown = variants.of(action)
         hidden = hidden or len(shown) < len(action.backends)

@@ -102,6 +102,9 @@ def render_list(report: IncidentsReport, console: Console) -> None:
         console.print(plain(f"{count} incident{'' if count == 1 else 's'} matching {report.query!r} in "
                             f"{report.database}"),
                       markup=False, highlight=False, soft_wrap=True)
+    elif not report.incidents and report.unreadable:   # stored, but damaged: not "none yet"
+        console.print(plain(f"No readable incidents in {report.database}: {len(report.unreadable)} could not be read "
+                            "(the notes on stderr say which)"), markup=False, highlight=False, soft_wrap=True)
     elif not report.incidents:
         console.print(plain(f"No incidents stored in {report.database} yet: `wfdoctor troubleshoot` documents "
                             "one."), markup=False, highlight=False, soft_wrap=True)

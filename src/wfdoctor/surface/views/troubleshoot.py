@@ -80,8 +80,9 @@ def _action_line(action: IncidentAction) -> Text:
 
 def _match_lines(match: IncidentMatch) -> list[Text]:
     past = match.incident
-    lines = [Text(plain(f"  incident {past.id} ({past.status}, similarity {match.similarity:.2f}): {past.cause}: "
-                        f"{past.summary}"))]
+    origin = "" if past.origin == "local" else f", {past.origin}"   # someone else's words: say whose
+    lines = [Text(plain(f"  incident {past.id} ({past.status}, similarity {match.similarity:.2f}{origin}): "
+                        f"{past.cause}: {past.summary}"))]
     lines += [Text(plain(f"    why: {'; '.join(match.reasons)}"), style="dim")] if match.reasons else []
     if match.fixed_by:
         lines.append(Text(plain("    fixed last time by: " + ", ".join(f"[{a.level}] {a.title}"
