@@ -116,7 +116,8 @@ def test_answers_then_only_lost_connections_is_a_server_that_died() -> None:
 
 @pytest.mark.parametrize("exc", [aiohttp.ClientConnectionResetError("Cannot write to closing transport"),
                                  aiohttp.ClientOSError(errno.EPIPE, "Broken pipe"),
-                                 aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer")])
+                                 aiohttp.ClientOSError(errno.ECONNRESET, "Connection reset by peer"),
+                                 aiohttp.ClientOSError(None, "Can not write request body for http://127.0.0.1:1/x")])
 def test_a_connection_the_dying_server_reset_counts_as_lost_however_the_client_saw_it(exc: OSError) -> None:
     """A killed server resets connections in several ways, by timing; each is the same death."""
     attempts = [ok(1), ok(2), failed(3, error_text(exc)), failed(4, "connection refused")]

@@ -129,7 +129,7 @@ def test_the_incident_html_shows_levels_dispositions_and_the_validation_table(wf
     assert result.code == 0, result.stderr
     html = (tmp_path / "i.html").read_text()
     for text in ("<td>L2</td><td>stop_competing_process</td>", "<td>command</td>", "<td>dry_run</td>",
-                 "<td>+150.0 %</td><td>+120.0 % to +180.0 % (95%)</td>", "<td>improved</td>",
+                 "<td>+150.0\u00a0%</td><td>+120.0\u00a0% to +180.0\u00a0% (95%)</td>", "<td>improved</td>",
                  f"Run {runs['tokens']}: tokens (before the fix)", f"Run {runs['monitor']}: monitor (after the fix)",
                  "&lt;script&gt;document.title"):
         assert text in html, text

@@ -144,6 +144,9 @@ def error_text(exc: BaseException) -> str:
         return "server disconnected"
     if isinstance(exc, aiohttp.ClientPayloadError):
         return "connection cut mid-response"
-    if isinstance(exc, ConnectionResetError) or (isinstance(exc, OSError) and exc.errno in RESET_ERRNOS):
+    # aiohttp's ClientOSError without an errno is a write on a connection its transport already closed ("Can not
+    # write request body"): the peer went away while the request was being sent, as a reset says.
+    if isinstance(exc, ConnectionResetError) or (isinstance(exc, OSError) and exc.errno in RESET_ERRNOS) or \
+            (isinstance(exc, aiohttp.ClientOSError) and exc.errno is None):
         return f"connection reset ({exc})" if str(exc) else "connection reset"
     return f"{type(exc).__name__}: {exc}"
