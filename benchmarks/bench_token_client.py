@@ -1,11 +1,16 @@
-"""wfdoctor's streaming client vs servebench's, side by side in one run.
+"""wfdoctor's streaming clients vs servebench's, side by side in one run.
 
-1. Client overhead: CPU time per streamed token against the fake server
-   emitting as fast as it can (no sleeps), at 1 and 8 streams. Target:
-   wfdoctor <= 0.5x the better competitor, and >= 20,000 chunks/s on one core.
+1. Client overhead: CPU time per streamed token (reading and parsing) against
+   the fake server emitting as fast as it can (no sleeps), at 1, 8 and 64
+   streams, rounds interleaved. Target: the lean client <= 0.5x servebench at
+   every level.
 2. Accuracy under load: TTFT error against a known schedule (first token
-   150 ms after the request arrives, then 20 ms per token) at 1, 32 and 128
-   streams. Target: wfdoctor's p99 error under 2 ms at 128.
+   150 ms after the request arrives, then 20 ms per token), the schedule
+   server in another process, at 1, 32 and 128 streams. Target: the lean
+   client's p99 error under 5 ms at 128.
+3. Whole process: CPU of `wfdoctor tokens` against `servebench run` for the
+   same requests (128 requests x 50 tokens at 32 streams, 2 warm-ups each),
+   each a fresh process, children included (wfdoctor's sampler process).
 
 GuideLLM is not compared: it needs PyTorch, transformers and a tokenizer from
 the Hugging Face hub, which this offline machine cannot fetch.
@@ -18,14 +23,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
+import resource
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import aiohttp
 
+from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.http import make_session
+from wfdoctor.sense.backends.lean import LeanStreams
 from wfdoctor.sense.backends.openai import stream_openai
 from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
 
@@ -35,70 +48,83 @@ try:
 except ImportError:  # pragma: no cover - optional comparison
     RequestSpec = None
 
-# One request's (TTFT seconds, tokens received) for a client.
-Client = Callable[[aiohttp.ClientSession, str, int], Awaitable[tuple[float, int]]]
+SERVEBENCH = "servebench 1.1.3"
+# One request's (TTFT seconds, tokens received), given an aiohttp session (servebench's) and the lean client.
+Client = Callable[[aiohttp.ClientSession, LeanStreams, str, int], Awaitable[tuple[float, int]]]
 
 
-async def wfdoctor_client(session: aiohttp.ClientSession, url: str, tokens: int) -> tuple[float, int]:
-    trace = await stream_openai(session, url, GenerationRequest("hi", max_tokens=tokens), MODEL)
+async def lean_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int) -> tuple[float, int]:
+    trace = await stream_openai(lean, url, GenerationRequest("hi", max_tokens=tokens), MODEL)
     return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
 
 
-async def servebench_client(session: aiohttp.ClientSession, url: str, tokens: int) -> tuple[float, int]:
+async def aiohttp_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str,
+                         tokens: int) -> tuple[float, int]:
+    trace = await stream_openai(AiohttpStreams(session), url, GenerationRequest("hi", max_tokens=tokens), MODEL)
+    return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
+
+
+async def servebench_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str,
+                            tokens: int) -> tuple[float, int]:
     spec = RequestSpec(url=f"{url}/v1", model=MODEL, output_len=tokens)
     result = await send_request(session, spec, Prompt("hi"))
     return (result.chunk_times[0] if result.chunk_times else float("nan")), len(result.chunk_times)
 
 
-CLIENTS: dict[str, Client] = {"wfdoctor": wfdoctor_client}
+CLIENTS: dict[str, Client] = {"wfdoctor lean": lean_client, "wfdoctor aiohttp": aiohttp_client}
 if RequestSpec is not None:
-    CLIENTS["servebench 1.1.3"] = servebench_client
+    CLIENTS[SERVEBENCH] = servebench_client
 
 
 async def run_level(client: Client, url: str, streams: int, requests: int,
                     tokens: int) -> tuple[list[float], int, float]:
-    """Closed loop with `streams` workers on one warmed session; (TTFTs, tokens, CPU seconds).
+    """Closed loop with `streams` workers on warmed connections; (TTFTs, tokens, CPU seconds).
 
-    CPU time counts the measured requests only, not the session set-up and warm-up.
+    CPU time counts the measured requests only, not the set-up and warm-up.
     """
     ttfts: list[float] = []
     received = 0
+    lean = LeanStreams(60)
     async with make_session(60, streams) as session:
-        await asyncio.gather(*(client(session, url, 4) for _ in range(streams)))  # warm connections
+        await asyncio.gather(*(client(session, lean, url, 4) for _ in range(streams)))  # warm connections
         remaining = list(range(requests))
 
         async def worker() -> None:
             nonlocal received
             while remaining:
                 remaining.pop()
-                ttft, count = await client(session, url, tokens)
+                ttft, count = await client(session, lean, url, tokens)
                 ttfts.append(ttft)
                 received += count
 
         started = time.process_time()
         await asyncio.gather(*(worker() for _ in range(streams)))
         cpu = time.process_time() - started
+    await lean.aclose()
     return ttfts, received, cpu
 
 
-def overhead(rounds: int, tokens: int) -> None:
+def overhead(rounds: int, tokens: int, levels: list[int]) -> None:
     print("1. Client CPU per streamed token, fake server at full speed "
-          f"({tokens} tokens per request, median of {rounds} interleaved rounds)")
+          f"({tokens} tokens per request, median of {rounds} interleaved rounds; ratio range over the rounds)")
     with FakeLLMServer(FakeConfig(ttft_s=0.0, itl_s=0.0, tokens=tokens)) as server:
-        for streams in (1, 8):
+        for streams in levels:
             costs: dict[str, list[float]] = {name: [] for name in CLIENTS}
             for _ in range(rounds):
                 for name, client in CLIENTS.items():
-                    _, received, cpu = asyncio.run(run_level(client, server.base_url, streams, streams * 4, tokens))
+                    _, received, cpu = asyncio.run(run_level(client, server.base_url, streams,
+                                                             max(streams * 2, 4), tokens))
                     costs[name].append(cpu / received)
-            medians = {name: statistics.median(values) for name, values in costs.items()}
-            for name, per_token in medians.items():
+            for name, values in costs.items():
+                per_token = statistics.median(values)
                 print(f"   {streams:>3} streams  {name:<18} {per_token * 1e6:7.2f} us/token "
                       f"= {1 / per_token:9,.0f} chunks per CPU-second")
-            others = [v for k, v in medians.items() if k != "wfdoctor"]
-            if others:
-                print(f"   {streams:>3} streams  ratio wfdoctor / best other: {medians['wfdoctor'] / min(others):.2f}x "
-                      f"(target <= 0.5x)")
+            if SERVEBENCH in costs:
+                for name in ("wfdoctor lean", "wfdoctor aiohttp"):
+                    ratios = sorted(a / b for a, b in zip(costs[name], costs[SERVEBENCH]))
+                    print(f"   {streams:>3} streams  {name} / servebench: median "
+                          f"{statistics.median(ratios):.2f}x, rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x "
+                          f"(target <= 0.5x)")
 
 
 def accuracy(levels: list[int]) -> None:
@@ -114,14 +140,58 @@ def accuracy(levels: list[int]) -> None:
                   f"max {errors[-1]:6.2f}")
 
 
+def _cpu_of(command: list[str]) -> float:
+    """CPU seconds (user + system) of `command` and its children, run to its end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def whole_process(rounds: int, requests: int = 128, tokens: int = 50, streams: int = 32) -> None:
+    print(f"3. Whole-process CPU for {requests} requests x {tokens} tokens at {streams} streams, fresh processes "
+          f"(median of {rounds} interleaved rounds)")
+    if RequestSpec is None:
+        print("   servebench is not installed: nothing to compare")
+        return
+    servebench = str(Path(sys.executable).with_name("servebench"))
+    with FakeLLMServer(FakeConfig(ttft_s=0.005, itl_s=0.002, tokens=tokens)) as server, \
+            tempfile.TemporaryDirectory() as scratch:
+        env_db = os.path.join(scratch, "bench.db")
+        os.environ["WFDOCTOR_DB"] = env_db
+        commands = {
+            "wfdoctor tokens": [sys.executable, "-m", "wfdoctor", "tokens", "--backend", server.base_url,
+                                "--concurrency", str(streams), "--runs", str(requests), "--warmup", "2",
+                                "--max-tokens", str(tokens), "--no-bandwidth", "--fail-on", "never", "--json"],
+            "servebench run": [servebench, "run", "--url", f"{server.base_url}/v1", "--model", MODEL,
+                               "--concurrency", str(streams), "--num-requests", str(requests), "--warmup", "2",
+                               "--output-len", str(tokens), "--input-len", "16", "--seed", "1",
+                               "--out", os.path.join(scratch, "run.json")],
+        }
+        cpu: dict[str, list[float]] = {name: [] for name in commands}
+        for _ in range(rounds):
+            for name, command in commands.items():
+                cpu[name].append(_cpu_of(command))
+    for name, values in cpu.items():
+        print(f"   {name:<16} {statistics.median(values):6.2f} s CPU (rounds {min(values):.2f}-{max(values):.2f})")
+    ratios = sorted(a / b for a, b in zip(cpu["wfdoctor tokens"], cpu["servebench run"]))
+    print(f"   ratio wfdoctor / servebench: median {statistics.median(ratios):.2f}x, "
+          f"rounds {ratios[0]:.2f}-{ratios[-1]:.2f}x")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer rounds and levels")
+    parser.add_argument("--only", choices=("overhead", "accuracy", "process"), help="one part only")
     args = parser.parse_args()
     if RequestSpec is None:
         print("servebench is not installed (pip install '.[bench]'): wfdoctor alone is measured")
-    overhead(rounds=3 if args.quick else 7, tokens=2000)
-    accuracy([1, 32] if args.quick else [1, 32, 128])
+    if args.only in (None, "overhead"):
+        overhead(rounds=3 if args.quick else 7, tokens=2000, levels=[1, 8] if args.quick else [1, 8, 64])
+    if args.only in (None, "accuracy"):
+        accuracy([1, 32] if args.quick else [1, 32, 128])
+    if args.only in (None, "process"):
+        whole_process(rounds=1 if args.quick else 3)
 
 
 if __name__ == "__main__":

@@ -114,13 +114,12 @@ class CliResult:
 @pytest.fixture
 def wfdoctor(tmp_path: Path):
     """Run the real `python -m wfdoctor` with its own database and config dir."""
-    env = os.environ | {
-        "WFDOCTOR_DB": str(tmp_path / "wfdoctor.db"),
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "COLUMNS": "200",
-    }
-
     def run(*args: str, timeout: float = 120) -> CliResult:
+        env = os.environ | {  # read at each call: a test's monkeypatched variables (WFDOCTOR_CLIENT) apply
+            "WFDOCTOR_DB": str(tmp_path / "wfdoctor.db"),
+            "XDG_CONFIG_HOME": str(tmp_path / "config"),
+            "COLUMNS": "200",
+        }
         proc = subprocess.run([sys.executable, "-m", "wfdoctor", *args], capture_output=True, text=True,
                               env=env, timeout=timeout)
         return CliResult(proc.returncode, proc.stdout, proc.stderr)

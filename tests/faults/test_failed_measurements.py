@@ -15,6 +15,8 @@ import pytest
 
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
+pytestmark = pytest.mark.usefixtures("each_client")  # every case with both stream readers (faults/conftest.py)
+
 QUICK = dict(ttft_s=0.01, itl_s=0.002, tokens=8)
 TOKENS = ("--json", "--runs", "3", "--warmup", "0", "--no-bandwidth", "--timeout", "1")
 DIAGNOSE = ("--json", "--window", "0.2", "--no-embedded", "--token-runs", "2", "--token-timeout", "1")

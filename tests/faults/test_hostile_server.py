@@ -23,6 +23,8 @@ from wfdoctor.sense.backends.streaming import MAX_LINE_BYTES
 from wfdoctor.store.db import Store
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
+pytestmark = pytest.mark.usefixtures("each_client")  # every case with both stream readers (faults/conftest.py)
+
 QUICK = FakeConfig(ttft_s=0.01, itl_s=0.002, tokens=8)
 SLACK_S = 1.0  # a hung or dripping request ends within its timeout plus this
 STARTUP_S = 15.0  # generous: interpreter start, data files, the sampler, on a loaded machine

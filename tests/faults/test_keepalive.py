@@ -1,9 +1,11 @@
-"""A server that closes every connection after a stream without saying so (llama.cpp's llama-server).
+"""Servers that close kept-alive connections without saying so.
 
-The next request on the pooled keep-alive connection fails before the server sees
-it; wfdoctor sends it once more on a fresh connection and counts that apart, as
-evidence about the server, never as a failed request. A failure after the server
-answered stays a failure.
+llama.cpp's llama-server closes every connection after a stream. A request
+that goes out on such a pooled connection fails before the server sees it
+(the aiohttp client meets this; the lean one usually sees the close first).
+Either way wfdoctor sends it once more on a fresh connection and counts that
+apart, as evidence about the server, never as a failed request. A failure
+after the server answered stays a failure.
 """
 
 from __future__ import annotations
@@ -15,8 +17,13 @@ import pytest
 from wfdoctor.store.db import Store
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
+pytestmark = pytest.mark.usefixtures("each_client")  # every case with both stream readers (faults/conftest.py)
+
 CLOSES_EVERY_CONNECTION = FakeConfig(ttft_s=0.02, itl_s=0.002, tokens=8, implementation="llama.cpp",
                                      max_parallel=3, close_after_stream=True)
+# Keeps the connection after a stream, then closes it unanswered when the next request arrives on it.
+DROPS_REUSED_CONNECTIONS = FakeConfig(ttft_s=0.02, itl_s=0.002, tokens=8, implementation="llama.cpp",
+                                      max_parallel=3, drop_reused=True)
 
 
 def tokens(wfdoctor, url: str, concurrency: str) -> tuple[dict, str]:
@@ -37,13 +44,23 @@ def stored_retries(db: Path) -> dict[str, float]:
 @pytest.mark.parametrize("concurrency", ["1", "3"])
 def test_requests_on_connections_the_server_closed_are_retried_and_all_succeed(wfdoctor, tmp_path: Path,
                                                                                concurrency: str) -> None:
-    with FakeLLMServer(CLOSES_EVERY_CONNECTION) as server:
+    with FakeLLMServer(DROPS_REUSED_CONNECTIONS) as server:
         doc, _ = tokens(wfdoctor, server.base_url, concurrency)
     [level] = doc["levels"]
     assert level["ok"] == level["requests"] == 6 and level["errors"] == {}
     assert level["reconnects"] >= 1
     assert all(not request["error"] for request in doc["requests"][concurrency])
     assert any(f"the server closed {level['reconnects']} reused connections" in note for note in doc["notes"])
+    assert stored_retries(tmp_path / "wfdoctor.db") == {concurrency: level["reconnects"]}
+
+
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+def test_a_server_that_closes_every_connection_after_its_stream_fails_no_request(wfdoctor, tmp_path: Path,
+                                                                                 concurrency: str) -> None:
+    with FakeLLMServer(CLOSES_EVERY_CONNECTION) as server:
+        doc, _ = tokens(wfdoctor, server.base_url, concurrency)
+    [level] = doc["levels"]
+    assert level["ok"] == level["requests"] == 6 and level["errors"] == {}
     assert stored_retries(tmp_path / "wfdoctor.db") == {concurrency: level["reconnects"]}
 
 

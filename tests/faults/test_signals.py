@@ -160,6 +160,7 @@ def _terminated(running: Running) -> tuple[str, list[wfdoctor.Sample], str]:
     return status, samples, out
 
 
+@pytest.mark.usefixtures("each_client")
 def test_sigterm_keeps_the_tokens_run_as_interrupted_with_its_samples(start: Start, slow_server: FakeLLMServer) -> None:
     running = _tokens(start, slow_server)
     children = running.children()
@@ -171,6 +172,7 @@ def test_sigterm_keeps_the_tokens_run_as_interrupted_with_its_samples(start: Sta
     assert _survivors(children, GONE_WITHIN_S) == [] and running.left_files() == []
 
 
+@pytest.mark.usefixtures("each_client")
 def test_ctrl_c_in_a_terminal_keeps_the_run_and_the_samplers_readings(start: Start, slow_server: FakeLLMServer) -> None:
     """A terminal sends SIGINT to the whole foreground group: the sampler must not die before it is read."""
     running = _tokens(start, slow_server)
@@ -193,6 +195,7 @@ def _killed_leaves_nothing(running: Running, child: str) -> None:
     assert running.left_files() == []
 
 
+@pytest.mark.usefixtures("each_client")
 def test_sigkill_of_tokens_leaves_no_sampler_and_no_sample_file(start: Start, slow_server: FakeLLMServer) -> None:
     _killed_leaves_nothing(_tokens(start, slow_server), SAMPLER)
 

@@ -33,6 +33,7 @@ from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
 from wfdoctor.sense.backends.registry import speaking
+from wfdoctor.sense.backends.streaming import client_name
 from wfdoctor.sense.gpu_nvml import probe_gpus
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store
@@ -54,9 +55,11 @@ class CouncilOptions:
     sweep: bool = False
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
+    client: str | None = None           # the stream reader: lean or aiohttp (None: $WFDOCTOR_CLIENT, else lean)
 
     def __post_init__(self) -> None:
         """Usage errors surface when the options are made, before anything is opened or measured."""
+        client_name(self.client)
         if self.agreement not in AGREEMENTS:
             raise WfdoctorError(f"agreement must be one of {', '.join(AGREEMENTS)}, not '{self.agreement}'")
         if self.quorum < 0 or self.max_tokens < 1 or (self.retries is not None and self.retries < 0):
@@ -124,7 +127,7 @@ async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s
             # A member whose server does not answer the probe fails; the others still meet.
             try:
                 backends.append(await connect(spec.url, spec.model, max(timeout_s, 30.0), 4,
-                                              probe_timeout_s=timeout_s))
+                                              probe_timeout_s=timeout_s, client=options.client))
             except WfdoctorError as exc:
                 unreachable.append((spec.name, exc))
                 backends.append(Unreachable(spec.url, f"no answer to the probe within {timeout_s:g} s "
@@ -174,6 +177,7 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
         run = Run(command="council", started_at=time.time(), tier=tier.tier, settings={
             "members": [m.__dict__ for m in members], "timeout_s": timeout_s, "retries": retries,
             "quorum": options.quorum, "agreement": options.agreement, "max_tokens": options.max_tokens,
+            "client": client_name(options.client),
         }, environment=environment_fingerprint())  # so `compare` can say when two runs measured other machines
         with store.recording(run):
             measured = asyncio.run(_measure(members, options, timeout_s, retries, progress))

@@ -37,6 +37,7 @@ from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_work
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
+from wfdoctor.sense.backends.streaming import client_name
 from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
 from wfdoctor.sense.gguf import weight_bits
 from wfdoctor.sense.processes import model_file_of, pid_listening_on, thread_cpu_seconds
@@ -71,6 +72,7 @@ class TokensOptions:
     facts_path: Path | None = None
     rules_paths: list[Path] = field(default_factory=list)
     canary: bool = False                 # the monitor's canary: its dashboard charts it as measured, not from the store
+    client: str | None = None            # the stream reader: lean or aiohttp (None: $WFDOCTOR_CLIENT, else lean)
 
     def __post_init__(self) -> None:
         """Usage errors surface when the options are made, before anything is opened or measured."""
@@ -80,6 +82,7 @@ class TokensOptions:
             raise WfdoctorError(f"api must be chat or completion, not '{self.api}'")
         if not self.concurrency or any(not 1 <= level <= MAX_CONCURRENCY for level in self.concurrency):
             raise WfdoctorError(f"concurrency levels must be between 1 and {MAX_CONCURRENCY}: {self.concurrency}")
+        client_name(self.client)
         if sum(x is not None for x in (self.prompt, self.prompt_file, self.prompt_tokens)) > 1:
             raise WfdoctorError("give one of prompt, prompt file or prompt tokens")
         if self.runs < 1 or self.warmup < 0 or self.max_tokens < 1 or self.timeout_s <= 0 or self.rate_per_s <= 0:
@@ -207,7 +210,7 @@ def run_tokens(options: TokensOptions, store: Store, progress: Progress = SILENT
         "backend": options.backend_url, "model": options.model, "prompt_chars": len(prompt),
         "max_tokens": options.max_tokens, "runs": options.runs, "warmup": options.warmup,
         "concurrency": options.concurrency, "arrival": options.arrival, "rate_per_s": options.rate_per_s,
-        "api": options.api, "canary": options.canary,
+        "api": options.api, "canary": options.canary, "client": client_name(options.client),
     }, environment=environment_fingerprint())  # so `compare` can say when two runs measured other machines
     request = GenerationRequest(prompt=prompt, model=options.model or "", max_tokens=options.max_tokens,
                                 api=options.api)
@@ -226,7 +229,8 @@ def _run_levels(url: str, options: TokensOptions, workload: Workload,
     known: list[Backend] = []
 
     async def measure() -> None:
-        backend = await connect(url, options.model, options.timeout_s, max(options.concurrency))
+        backend = await connect(url, options.model, options.timeout_s, max(options.concurrency),
+                                client=options.client)
         known.append(backend)
         try:
             progress.note(f"measuring {backend.implementation} at {url}, model {backend.model}")

@@ -23,7 +23,7 @@ from wfdoctor.surface.cli_recover import recover
 from wfdoctor.surface.cli_troubleshoot import troubleshoot
 from wfdoctor.surface.cli_regress import regress_app
 from wfdoctor.surface.cli_report import report
-from wfdoctor.surface.options import (AllVariantsOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
+from wfdoctor.surface.options import (AllVariantsOption, ClientOption, DbOption, FactsOption, FailOnOption, JsonOption, RulesOption,
                                       concurrency_list, finite, writable_file)
 from wfdoctor.surface.terminal import (FailOn, checked_options, exit_code_for, finish, interrupted_code,
                                        print_document, progress_on_stderr, say_interrupted, stderr, stdout,
@@ -128,6 +128,7 @@ def tokens(
                                             "roofline (about 1 s).")] = True,
     embedded: Annotated[bool, typer.Option("--embedded/--no-embedded", help="Start the embedded SmolLM2 engine "
                                            "when no --backend is named and no server answers.")] = True,
+    client: ClientOption = None,
     fail_on: FailOnOption = FailOn.high,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", callback=writable_file,
                                                      help="Write one row per request to this file.")]
@@ -145,7 +146,7 @@ def tokens(
         backend_url=backend, model=model, prompt=prompt, prompt_file=prompt_file, prompt_tokens=prompt_tokens,
         max_tokens=max_tokens, runs=runs, warmup=warmup, concurrency=concurrency_list(concurrency), arrival=arrival,
         rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file, measure_bandwidth=bandwidth,
-        embedded=embedded, facts_path=facts, rules_paths=rules or []))
+        embedded=embedded, facts_path=facts, rules_paths=rules or [], client=client))
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
@@ -178,6 +179,7 @@ def council(
                                               help="tokenset threshold.")] = 0.8,
     sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
                                         "size.")] = False,
+    client: ClientOption = None,
     fail_on: FailOnOption = FailOn.high,
     facts: FactsOption = None,
     rules: RulesOption = None,
@@ -191,7 +193,7 @@ def council(
     options = checked_options(lambda: wfdoctor.CouncilOptions(
         members=list(member or []), members_file=members_file, prompt=prompt, max_tokens=max_tokens, timeout_s=timeout,
         retries=retries, quorum=quorum, agreement=agreement, similarity=similarity, sweep=sweep, facts_path=facts,
-        rules_paths=rules or []))
+        rules_paths=rules or [], client=client))
     path = wfdoctor.database(db)
     with progress_on_stderr(path) as progress:
         report = wfdoctor.run_council(options, db=path, progress=progress)

@@ -55,3 +55,5 @@ def writable_file(path: Path | None) -> Path | None:
     if not os.access(path if path.exists() else folder, os.W_OK):
         raise typer.BadParameter(f"{path}: not writable")
     return path
+ClientOption = Annotated[Optional[str], typer.Option("--client", help="Stream reader: lean (the default: reads "
+                                                     "the socket itself) or aiohttp; default $WFDOCTOR_CLIENT.")]

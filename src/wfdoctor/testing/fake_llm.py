@@ -75,6 +75,9 @@ class FakeConfig:
     props: dict[str, Any] | None = None      # GET /props body; None: llama.cpp's in llama.cpp mode, else 404
     answers: dict[str, str] = field(default_factory=dict)  # GET path -> raw body sent instead (hostile servers)
     close_after_stream: bool = False         # drop the connection after each stream, unannounced (llama-server)
+    # A generation request arriving on a kept-alive connection is read and the connection closed unanswered: an
+    # idle timeout that fell just as the request arrived. The client must send it again on a fresh connection.
+    drop_reused: bool = False
     unloaded_itl_s: float = 0.0              # added to each token's interval while a model is unloaded (a fix that hurts)
 
     def __post_init__(self) -> None:
@@ -129,6 +132,7 @@ class Handler(socketserver.StreamRequestHandler):
 
     def handle(self) -> None:
         """Serve requests on one connection until the client closes it."""
+        self.generations = 0
         try:
             while self.serve_one():
                 pass
@@ -181,6 +185,9 @@ class Handler(socketserver.StreamRequestHandler):
         if method == "POST" and path == "/api/generate" and not body.get("prompt") and "keep_alive" in body:
             return self.load_or_unload(body)
         if method == "POST" and path in ("/api/generate", "/api/chat", "/v1/chat/completions", "/v1/completions"):
+            self.generations += 1
+            if cfg.drop_reused and self.generations > 1:
+                return False
             number = self.server.next_request()
             fault = cfg.fault if cfg.fault and (not cfg.fault_requests or number in cfg.fault_requests) else None
             return self.generate(path, body, fault, arrived)

@@ -12,6 +12,7 @@ from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends import registry
 from wfdoctor.sense.backends.base import Backend, BackendStatus
 from wfdoctor.sense.backends.discovery import discover
+from wfdoctor.sense.backends.streaming import client_name
 
 __all__ = ["Backend", "connect"]
 
@@ -33,15 +34,17 @@ PROBE_TIMEOUT_S = 10.0  # the longest a probe waits by default: a listing answer
 
 
 async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_streams: int = 8,
-                  probe_timeout_s: float | None = None) -> Backend:
+                  probe_timeout_s: float | None = None, client: str | None = None) -> Backend:
     """Probe `url`, pick the model, and return a ready backend (or a clear error).
 
     Any registered protocol's URL works: `http(s)://...` for the servers, and
     `embedded` (or `embedded://in-process`) for the bundled SmolLM2 model loaded in this process.
     `timeout_s` is every later request's deadline (see `make_session`); the probe
     waits `probe_timeout_s` per protocol (default: the shorter of `timeout_s` and 10 s).
+    `client` picks the stream reader (`lean` or `aiohttp`; None: $WFDOCTOR_CLIENT, else lean).
     """
+    client = client_name(client)  # a wrong name is a usage error before anything is probed
     [status] = await discover([url], timeout_s=probe_timeout_s or min(timeout_s, PROBE_TIMEOUT_S))
     if not status.answered:
         raise WfdoctorError(f"{url}: no LLM server answered ({status.error})")
-    return await registry.named(status.kind).open(status, _pick_model(status, model), timeout_s, max_streams)
+    return await registry.named(status.kind).open(status, _pick_model(status, model), timeout_s, max_streams, client)

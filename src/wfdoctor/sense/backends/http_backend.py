@@ -3,8 +3,9 @@ backend that drives any of them.
 
 A protocol module fills in an `HttpProtocol` (probe, identify, stream, count
 tokens, what the server reports) and `HttpBackend` does the rest the same way for
-every protocol: one aiohttp session sized for the streams, the server's count
-labelled on each trace, the session closed at the end.
+every protocol: one aiohttp session for probes and answers, one stream client
+(`--client`: the lean one, or aiohttp's over the same session), the server's
+count labelled on each trace, both closed at the end.
 """
 
 from __future__ import annotations
@@ -17,7 +18,9 @@ import aiohttp
 
 from wfdoctor.sense.backends.base import Backend, BackendStatus, GenerationRequest, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import make_session
-from wfdoctor.sense.backends.streaming import StreamFunction
+from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
+from wfdoctor.sense.backends.lean import LeanStreams
+from wfdoctor.sense.backends.streaming import StreamClient, StreamFunction, client_name
 
 # (session, base URL) -> the server's status; raises when the URL does not speak the protocol
 Probe = Callable[[aiohttp.ClientSession, str], Awaitable[BackendStatus]]
@@ -27,6 +30,11 @@ Identify = Callable[[aiohttp.ClientSession, str], Awaitable[str]]
 CountTokens = Callable[[aiohttp.ClientSession, str, str, str], Awaitable[int | None]]
 # (session, base URL, implementation) -> the requests the server generates at once, or None where it does not say
 Slots = Callable[[aiohttp.ClientSession, str, str], Awaitable[int | None]]
+
+
+def stream_client(name: str, session: aiohttp.ClientSession, timeout_s: float) -> StreamClient:
+    """The stream reader `name` (streaming.CLIENTS): the lean one, or aiohttp's over the backend's session."""
+    return LeanStreams(timeout_s) if name == "lean" else AiohttpStreams(session)
 
 
 @dataclass(frozen=True)
@@ -48,16 +56,19 @@ class HttpProtocol:
     slots: Slots | None = None
     schemes: tuple[str, ...] = ("http", "https")
 
-    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend:
-        client = make_session(timeout_s, max_streams)
+    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int,
+                   client: str | None = None) -> Backend:
+        name = client_name(client)
+        session = make_session(timeout_s, max_streams)
+        streamer = stream_client(name, session, timeout_s)
         try:
-            implementation = await self.identify(client, status.url) if self.identify else self.name
+            implementation = await self.identify(session, status.url) if self.identify else self.name
             if self.slots is not None:
-                status = replace(status, slots=await self.slots(client, status.url, implementation))
+                status = replace(status, slots=await self.slots(session, status.url, implementation))
         except BaseException:
-            await client.close()
+            await session.close()
             raise
-        return HttpBackend(self, self.name, status.url, implementation, model, status, client)
+        return HttpBackend(self, self.name, status.url, implementation, model, status, session, streamer)
 
 
 @dataclass
@@ -70,12 +81,13 @@ class HttpBackend:
     implementation: str
     model: str
     status: BackendStatus
-    client: aiohttp.ClientSession
+    client: aiohttp.ClientSession     # probes, counts, listings: everything but the streams
+    streamer: StreamClient            # the streams (the lean client, or aiohttp's over `client`)
     model_file: str | None = None
     server_pid: int | None = None  # the listening process is found from the port by whoever needs it
 
     async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace:
-        trace = await self.declaration.stream(self.client, self.url, request, self.model, answered)
+        trace = await self.declaration.stream(self.streamer, self.url, request, self.model, answered)
         trace.server_count_source = self.declaration.reports.token_count
         return trace
 
@@ -86,4 +98,5 @@ class HttpBackend:
         return await self.declaration.count_tokens(self.client, self.url, self.implementation, text)
 
     async def aclose(self) -> None:
+        await self.streamer.aclose()
         await self.client.close()

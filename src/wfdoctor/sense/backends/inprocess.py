@@ -114,8 +114,9 @@ class InProcessProtocol:
     async def probe(self, client: aiohttp.ClientSession, url: str) -> BackendStatus:
         return _status(require_engine(server=False))
 
-    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend:
-        return InProcessBackend()
+    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int,
+                   client: str | None = None) -> Backend:
+        return InProcessBackend()  # no HTTP stream to read: `client` does not apply
 
 
 PROTOCOL = InProcessProtocol()

@@ -16,7 +16,7 @@ from typing import Any
 import aiohttp
 
 from wfdoctor.model import WfdoctorError
-from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, one_line, parse
+from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, fast_parser, one_line
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
@@ -113,6 +113,9 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
     return "/api/chat", body | {"messages": [{"role": "user", "content": request.prompt}]}
 
 
+parse_event = fast_parser(Event)
+
+
 def _absorb(event: Event, trace: StreamTrace, arrived: int) -> None:
     if event.error is not None:
         raise WfdoctorError(f"server error: {one_line(event.error)}")
@@ -131,7 +134,7 @@ def _absorb(event: Event, trace: StreamTrace, arrived: int) -> None:
 def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
     """Fold one NDJSON line into the trace. Raises WfdoctorError only: MalformedAnswer for a
     line that is not a valid event, a plain WfdoctorError for the server's own error event."""
-    _absorb(parse(Event, line, "line"), trace, arrived)
+    _absorb(parse_event(line, "line"), trace, arrived)
 
 
 stream_ollama = line_streamer(_payload, _handle_line)

@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from pydantic import Field
 
-from wfdoctor.sense.backends.answers import Answer, Count, Millis, parse
+from wfdoctor.sense.backends.answers import Answer, Count, Millis, fast_parser
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import ANSWER_ERRORS, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
@@ -166,17 +166,30 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
     return "/v1/chat/completions", body | {"messages": [{"role": "user", "content": request.prompt}]}
 
 
+parse_chunk = fast_parser(Chunk)
+
+
 def _absorb(event: Chunk, trace: StreamTrace, arrived: int) -> None:
-    """Fold one validated event into the trace: its content pieces, finish reason and the server's own numbers."""
+    """Fold one validated event into the trace: its content pieces, finish reason and the server's own numbers.
+
+    Runs once per streamed token: the content path does no more than it must.
+    """
     if not trace.reported_model and event.model:
         trace.reported_model = event.model
-    for choice in event.choices or []:
-        piece = (choice.delta.content if choice.delta else None) or choice.text
+    for choice in event.choices or ():
+        delta = choice.delta
+        piece = (delta.content if delta is not None else None) or choice.text
         if piece:
             trace.token_ns.append(arrived)
             trace.pieces.append(piece)
         if choice.finish_reason:
             trace.finish_reason = choice.finish_reason
+    if event.usage is not None or event.timings is not None:
+        _server_numbers(event, trace)
+
+
+def _server_numbers(event: Chunk, trace: StreamTrace) -> None:
+    """The server's counts and times: `usage` (vLLM, llama.cpp when asked) and llama.cpp's `timings`."""
     reported: dict[str, float | None] = {}
     if event.usage:
         reported |= {"completion_tokens": event.usage.completion_tokens, "prompt_tokens": event.usage.prompt_tokens}
@@ -196,7 +209,7 @@ def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
     if data == b"[DONE]":
         trace.completed = True
     else:
-        _absorb(parse(Chunk, data, "line"), trace, arrived)
+        _absorb(parse_chunk(data, "line"), trace, arrived)
 
 
 stream_openai = line_streamer(_payload, _handle_line)

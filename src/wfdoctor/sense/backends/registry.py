@@ -42,7 +42,10 @@ class BackendProtocol(Protocol):
 
     async def probe(self, client: aiohttp.ClientSession, url: str) -> BackendStatus: ...
 
-    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int) -> Backend: ...
+    async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int,
+                   client: str | None = None) -> Backend:
+        """The backend; `client` names the stream reader (streaming.CLIENTS) where the protocol reads HTTP
+        streams, None for the default; a protocol that reads no HTTP stream ignores it."""
 
 
 def scheme_of(url: str) -> str:

@@ -1,8 +1,8 @@
 """Streaming one request: timing, line splitting and failure handling shared by
 every line-oriented protocol (SSE for OpenAI, NDJSON for Ollama).
 
-While the stream runs, the client only stamps and stores lines; parsing comes
-after the last byte. With many concurrent streams on one event loop, parsing
+While the stream runs, a `StreamClient` only stamps and stores what it reads;
+parsing comes after the last byte. With many concurrent streams on one event loop, parsing
 in the loop would delay the timestamps of whatever arrives meanwhile.
 Each protocol says how to fold its lines into the trace; everything that can go
 wrong on the wire (HTTP errors, timeouts, cut connections, malformed lines)
@@ -18,20 +18,13 @@ nor keep a run waiting forever.
 from __future__ import annotations
 
 import asyncio
-import time
+import os
 from collections.abc import Awaitable, Callable, Iterator
-from typing import Any, Literal
-
-import aiohttp
+from dataclasses import dataclass, field
+from typing import Any, Protocol
 
 from wfdoctor.model import WfdoctorError
-from wfdoctor.sense.backends.answers import DETAIL_CHARS, one_line
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
-from wfdoctor.sense.backends.http import (CLOSED_CONNECTION_ERRORS, MAX_RESPONSE_BYTES, RESPONSE_TOO_LARGE,
-                                         TRANSPORT_ERRORS, error_text, fresh_connection)
-
-# How one attempt at a request ended (see `_send`).
-Attempt = Literal["read", "rejected", "stale"]
 
 # Folds one stamped line into the trace; sets `trace.completed` at the end marker. Built-in
 # handlers raise WfdoctorError only (MalformedAnswer for a malformed line); a plugin's may also
@@ -41,6 +34,50 @@ HANDLER_ERRORS = (WfdoctorError, ValueError, AttributeError, TypeError, KeyError
 # The longest event line: 1 MiB, thousands of times a real one.
 MAX_LINE_BYTES = 1 << 20
 LINE_TOO_LONG = f"line longer than {MAX_LINE_BYTES} bytes"
+CLIENTS = ("lean", "aiohttp")     # the stream readers `--client` picks from; the first is the default
+CLIENT_VARIABLE = "WFDOCTOR_CLIENT"
+
+
+@dataclass
+class Reads:
+    """One streamed response as the wire delivered it, before any parsing.
+
+    `chunks` are the body's bytes as (arrival time, bytes), one entry per
+    network read, chunked framing already removed. `rejected`: the server
+    answered an HTTP error status (named in `error`); there is nothing to fold.
+    """
+
+    sent_ns: int
+    first_byte_ns: int | None = None
+    done_ns: int | None = None
+    chunks: list[tuple[int, bytes]] = field(default_factory=list)
+    error: str = ""
+    rejected: bool = False
+    reconnects: int = 0
+
+
+class StreamClient(Protocol):
+    """Reads streamed responses: POST a JSON body, stamp every read, parse nothing.
+
+    Failures (refused, cut, timed out, too long) end up in `Reads.error`, never raised.
+    A server that closed a kept-alive connection unannounced before the request
+    reached it (llama.cpp's `llama-server` closes every one) gets the request once
+    more on a fresh connection, counted in `Reads.reconnects`: evidence about the
+    server, not a failed request.
+    """
+
+    async def read_stream(self, url: str, body: dict[str, Any], answered: asyncio.Event | None) -> Reads: ...
+
+    async def aclose(self) -> None: ...
+
+
+def client_name(name: str | None) -> str:
+    """The stream reader to use: `name`, else $WFDOCTOR_CLIENT, else the first of CLIENTS."""
+    chosen = name or os.environ.get(CLIENT_VARIABLE) or CLIENTS[0]
+    if chosen not in CLIENTS:
+        where = "--client" if name else CLIENT_VARIABLE
+        raise WfdoctorError(f"{where}: unknown client '{chosen}' (known: {', '.join(CLIENTS)})")
+    return chosen
 
 
 def split_lines(chunks: list[tuple[int, bytes]], ended: bool = True) -> Iterator[tuple[int, bytes]]:
@@ -63,80 +100,21 @@ def split_lines(chunks: list[tuple[int, bytes]], ended: bool = True) -> Iterator
         yield chunks[-1][0], pending.strip()
 
 
-async def _send(client: aiohttp.ClientSession, url: str, body: dict[str, Any], trace: StreamTrace,
-                chunks: list[tuple[int, bytes]], answered: asyncio.Event | None) -> Attempt:
-    """One attempt at the request, its stamped reads appended to `chunks`.
-
-    "stale": it failed on a reused keep-alive connection before any response
-    byte; the server had closed that connection, so the request never reached
-    it and may be sent again. "rejected": an HTTP error status, in `error`.
-    "read": the stream was read, to its end or to a failure in `error`.
-    """
-    stamp: dict[str, Any] = {}
-    clock = time.perf_counter_ns
-    size = unterminated = 0  # bytes so far; bytes since the last newline
-    try:
-        async with client.post(url, json=body, trace_request_ctx=stamp) as response:
-            trace.first_byte_ns = time.perf_counter_ns()
-            trace.sent_ns = stamp.get("sent_ns", trace.sent_ns)
-            if response.status >= 400:
-                detail = one_line((await response.content.read(DETAIL_CHARS)).decode("utf-8", "replace"))
-                trace.error = f"HTTP {response.status}: {detail}"
-                return "rejected"
-            content = response.content
-            async for chunk in content.iter_any():
-                # The hot loop: stamp, keep and count. Whatever else is already buffered
-                # arrived by now too: take it in the same turn (one wake-up, not one per event).
-                arrived = clock()
-                if not content.is_eof():
-                    chunk += content.read_nowait()
-                chunks.append((arrived, chunk))
-                if answered is not None:
-                    answered.set()
-                    answered = None
-                size += len(chunk)
-                newline = chunk.rfind(b"\n")
-                unterminated = unterminated + len(chunk) if newline < 0 else len(chunk) - newline - 1
-                if unterminated > MAX_LINE_BYTES or size > MAX_RESPONSE_BYTES:
-                    trace.error = LINE_TOO_LONG if unterminated > MAX_LINE_BYTES else RESPONSE_TOO_LARGE
-                    break
-    except CLOSED_CONNECTION_ERRORS as exc:
-        if stamp.get("reused") and trace.first_byte_ns is None:
-            return "stale"
-        trace.error = error_text(exc)
-    except TRANSPORT_ERRORS as exc:
-        trace.error = error_text(exc)
-    return "read"
-
-
-async def stream_request(client: aiohttp.ClientSession, url: str, body: dict[str, Any], handle: LineHandler,
+async def stream_request(client: StreamClient, url: str, body: dict[str, Any], handle: LineHandler,
                          answered: asyncio.Event | None = None) -> StreamTrace:
     """POST `body` to `url`, read the stream to its end, then fold its lines into a trace.
 
-    The clock starts when the request's last byte is written to the socket
-    (aiohttp's chunk-sent hook), not when the coroutine starts: with many
-    streams opened at once, the client's own queueing would otherwise count
-    as server latency (3.5 ms p50 at 32 streams here). TTFB is when the
-    response headers arrive; token times are the arrival times of the lines
-    that `handle` finds content in.
-
-    A server may close a keep-alive connection after a stream without saying
-    so (llama.cpp's llama-server does, after every one); the next request on
-    that pooled connection then fails before the server saw it. Such a request
-    is sent once more on a fresh connection and counted in `trace.reconnects`:
-    evidence about the server, not a failed request.
+    The clock starts when the request's last byte is written to the socket,
+    not when the coroutine starts: with many streams opened at once, the
+    client's own queueing would otherwise count as server latency (3.5 ms p50
+    at 32 streams here). TTFB is when the response headers arrive; token times
+    are the arrival times of the lines that `handle` finds content in.
     """
-    trace = StreamTrace(sent_ns=time.perf_counter_ns())
-    chunks: list[tuple[int, bytes]] = []
-    attempt = await _send(client, url, body, trace, chunks, answered)
-    if attempt == "stale":
-        trace.reconnects += 1
-        trace.sent_ns = time.perf_counter_ns()
-        async with fresh_connection(client) as fresh:
-            attempt = await _send(fresh, url, body, trace, chunks, answered)
-    trace.done_ns = time.perf_counter_ns()
-    if attempt != "rejected":
-        _fold(chunks, trace, handle)
+    reads = await client.read_stream(url, body, answered)
+    trace = StreamTrace(sent_ns=reads.sent_ns, first_byte_ns=reads.first_byte_ns, done_ns=reads.done_ns,
+                        error=reads.error, reconnects=reads.reconnects)
+    if not reads.rejected:
+        _fold(reads.chunks, trace, handle)
     return trace
 
 
@@ -161,8 +139,8 @@ def _fold(chunks: list[tuple[int, bytes]], trace: StreamTrace, handle: LineHandl
 
 # (request, model) -> (path, JSON body) of one protocol's generation endpoint.
 PayloadBuilder = Callable[[GenerationRequest, str], tuple[str, dict[str, Any]]]
-# (session, base URL, request, model, answered) -> the trace of one streamed request
-StreamFunction = Callable[[aiohttp.ClientSession, str, GenerationRequest, str, "asyncio.Event | None"],
+# (stream client, base URL, request, model, answered) -> the trace of one streamed request
+StreamFunction = Callable[[StreamClient, str, GenerationRequest, str, "asyncio.Event | None"],
                           Awaitable[StreamTrace]]
 
 
@@ -171,7 +149,7 @@ def line_streamer(payload: PayloadBuilder, handle: LineHandler) -> StreamFunctio
 
     Failures are recorded in the trace, never raised.
     """
-    async def stream(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
+    async def stream(client: StreamClient, url: str, request: GenerationRequest, model: str,
                      answered: asyncio.Event | None = None) -> StreamTrace:
         path, body = payload(request, model)
         return await stream_request(client, f"{url}{path}", body, handle, answered)

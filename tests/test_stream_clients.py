@@ -1,0 +1,152 @@
+"""The two stream readers, lean (the default) and aiohttp, measure the same thing.
+
+Against the scripted server's exact schedule, the same requests sent through
+each client, interleaved, give the same tokens and the same times within 1 %.
+The lean client's own HTTP handling (framings, interim answers, malformed
+heads, refused and silent servers) is specified here too; the fault suite
+(tests/faults/) runs its cases with both clients.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import statistics
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from wfdoctor.analyze.tokens import request_metrics
+from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.client import connect
+from wfdoctor.sense.backends.lean import LeanStreams
+from wfdoctor.sense.backends.openai import stream_openai
+from wfdoctor.sense.backends.streaming import CLIENT_VARIABLE, CLIENTS, client_name
+from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
+
+SCHEDULE = FakeConfig(ttft_s=0.2, itl_s=0.02, tokens=20, implementation="llama.cpp")
+REQUESTS = 10  # per client, interleaved
+
+
+async def _traces(url: str) -> dict[str, list[StreamTrace]]:
+    backends = {name: await connect(url, None, timeout_s=30, max_streams=1, client=name) for name in CLIENTS}
+    traces: dict[str, list[StreamTrace]] = {name: [] for name in CLIENTS}
+    try:
+        for _ in range(REQUESTS):
+            for name, backend in backends.items():
+                traces[name].append(await backend.stream(GenerationRequest("hi", max_tokens=20)))
+    finally:
+        for backend in backends.values():
+            await backend.aclose()
+    return traces
+
+
+def test_both_clients_count_the_same_tokens_and_time_them_within_one_percent() -> None:
+    with FakeLLMServer(SCHEDULE) as server:
+        traces = asyncio.run(_traces(server.base_url))
+    medians: dict[str, dict[str, float]] = {}
+    for name, measured in traces.items():
+        assert all(t.completed and not t.error for t in measured), name
+        assert [len(t.pieces) for t in measured] == [20] * REQUESTS
+        assert [t.server["completion_tokens"] for t in measured] == [20.0] * REQUESTS
+        metrics = [request_metrics(t, (len(t.pieces), "events"), stall_s=0.2) for t in measured]
+        medians[name] = {what: statistics.median(getattr(m, what) for m in metrics)
+                         for what in ("ttft_s", "e2e_s", "decode_tps", "ttfb_s")}
+    lean, other = medians["lean"], medians["aiohttp"]
+    for what in ("ttft_s", "e2e_s", "decode_tps"):
+        assert lean[what] == pytest.approx(other[what], rel=0.01), (what, lean, other)
+    assert lean["ttft_s"] == pytest.approx(0.2, rel=0.05)
+
+
+def test_the_client_is_chosen_by_name_then_by_the_variable_then_lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(CLIENT_VARIABLE, raising=False)
+    assert client_name(None) == "lean"
+    assert client_name("aiohttp") == "aiohttp"
+    monkeypatch.setenv(CLIENT_VARIABLE, "aiohttp")
+    assert client_name(None) == "aiohttp"
+    with pytest.raises(WfdoctorError, match="--client: unknown client 'curl' \\(known: lean, aiohttp\\)"):
+        client_name("curl")
+    monkeypatch.setenv(CLIENT_VARIABLE, "curl")
+    with pytest.raises(WfdoctorError, match=f"{CLIENT_VARIABLE}: unknown client 'curl'"):
+        client_name(None)
+
+
+def test_an_unknown_client_on_the_command_line_is_a_usage_error(wfdoctor, closed_url: str) -> None:
+    result = wfdoctor("tokens", "--backend", closed_url, "--client", "curl")
+    assert result.code == 2 and "unknown client 'curl'" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- the lean client's HTTP, against a server that sends exactly these bytes --------------------------------------
+
+@contextmanager
+def raw_server(*responses: bytes) -> Iterator[str]:
+    """A loopback server answering successive requests on one connection with `responses`, then closing it."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        connection, _ = listener.accept()
+        with connection:
+            for response in responses:
+                connection.recv(65536)
+                connection.sendall(response)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+        thread.join(timeout=5)
+
+
+EVENT = b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\ndata: [DONE]\n\n'
+
+
+def _stream(url: str, timeout_s: float = 5.0) -> StreamTrace:
+    async def run() -> StreamTrace:
+        client = LeanStreams(timeout_s)
+        try:
+            return await stream_openai(client, url, GenerationRequest("hi"), MODEL)
+        finally:
+            await client.aclose()
+    return asyncio.run(run())
+
+
+@pytest.mark.parametrize("response", [
+    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT),
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x;ext=1\r\n%s\r\n0\r\nTrailer: x\r\n\r\n" % (len(EVENT), EVENT),
+    b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT),
+    b"HTTP/1.0 200 OK\r\n\r\n%s" % EVENT,
+], ids=["content-length", "chunked with extension and trailer", "interim 100", "until close"])
+def test_every_framing_of_a_stream_is_read_whole(response: bytes) -> None:
+    with raw_server(response) as url:
+        trace = _stream(url)
+    assert trace.completed and not trace.error and trace.pieces == ["hi"]
+
+
+@pytest.mark.parametrize(("response", "error"), [
+    (b"SPDY/3 200 OK\r\n\r\n", "malformed response"),
+    (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", "malformed response"),
+    (b"HTTP/1.1 200 OK\r\nX: " + b"a" * (70 << 10), "malformed response (headers longer than 65536 bytes)"),
+    (b"HTTP/1.1 503 Busy\r\nContent-Length: 9\r\n\r\nno slots\n", "HTTP 503: no slots"),
+    (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + EVENT[:20], "connection cut mid-response"),
+    (b"", "server disconnected"),
+], ids=["not http", "bad chunk size", "endless headers", "error status", "cut", "closed unanswered"])
+def test_what_is_not_a_whole_stream_is_one_error_phrase(response: bytes, error: str) -> None:
+    with raw_server(response) as url:
+        trace = _stream(url)
+    assert trace.error.startswith(error) and not trace.completed
+
+
+def test_a_refused_connection_and_a_silent_server_end_with_the_aiohttp_phrases(closed_url: str) -> None:
+    assert _stream(closed_url).error.startswith("connection refused")
+    listener = socket.create_server(("127.0.0.1", 0))  # accepts (the kernel's backlog) and never answers
+    try:
+        trace = _stream(f"http://127.0.0.1:{listener.getsockname()[1]}", timeout_s=0.5)
+    finally:
+        listener.close()
+    assert trace.error.startswith("timed out")
+    assert (trace.done_ns - trace.sent_ns) / 1e9 < 5
