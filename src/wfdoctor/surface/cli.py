@@ -176,8 +176,8 @@ def council(
     agreement: Annotated[str, typer.Option("--agreement", help="exact or tokenset.")] = "exact",
     similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, callback=finite,
                                               help="tokenset threshold.")] = 0.8,
-    sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
-                                        "size.")] = False,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1, 2, 4, ... members (up to all, "
+                                        "then bisection) and recommend a size.")] = False,
     fail_on: FailOnOption = FailOn.high,
     facts: FactsOption = None,
     rules: RulesOption = None,
