@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.surface.cli_capacity import Outputs, capacity_command
 from wfdoctor.surface.cli_guide import guide
 from wfdoctor.surface.cli_compare import compare
 from wfdoctor.surface.cli_incidents import incidents_app
@@ -128,6 +129,12 @@ def tokens(
                                             "roofline (about 1 s).")] = True,
     embedded: Annotated[bool, typer.Option("--embedded/--no-embedded", help="Start the embedded SmolLM2 engine "
                                            "when no --backend is named and no server answers.")] = True,
+    capacity: Annotated[bool, typer.Option("--capacity", help="Find the most concurrent streams served within the "
+                                           "tier's TTFT and decode targets (doubling, then bisection; "
+                                           "--concurrency, --arrival and --rate do not apply).")] = False,
+    max_concurrency: Annotated[Optional[int], typer.Option("--max-concurrency", min=1, max=1024, help="With "
+                                                           "--capacity: the most streams tried (facts: 64).")]
+    = None,
     fail_on: FailOnOption = FailOn.high,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", callback=writable_file,
                                                      help="Write one row per request to this file.")]
@@ -147,6 +154,8 @@ def tokens(
         rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file, measure_bandwidth=bandwidth,
         embedded=embedded, facts_path=facts, rules_paths=rules or []))
     path = wfdoctor.database(db)
+    if capacity or max_concurrency is not None:
+        capacity_command(options, max_concurrency, csv_path, path, Outputs(fail_on, as_json, all_variants))
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
     code = interrupted_code() if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
