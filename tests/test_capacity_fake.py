@@ -75,7 +75,7 @@ def test_cli_json_progress_and_the_stored_answer(wfdoctor, facts: Path, tmp_path
     said = [line for line in result.stderr.splitlines() if line.startswith("concurrency ")]
     assert [line.split(":")[0] for line in said] == ["concurrency 1", "concurrency 2", "concurrency 4",
                                                      "concurrency 3"]
-    assert "misses TTFT" in said[2] and "meets the targets" in said[1]
+    assert "limited by TTFT" in said[2] and "meets the targets" in said[1]
     runs = json.loads(wfdoctor("history", "--json").stdout)
     assert runs[0]["id"] == doc["run_id"] and runs[0]["command"] == "tokens"
     with Store.open(tmp_path / "wfdoctor.db") as store:

@@ -92,7 +92,7 @@ def _said(verdict: LevelVerdict) -> str:
     numbers = (f"TTFT {verdict.ttft_s or float('nan'):.2f} s, decode {verdict.decode_tps or float('nan'):.1f} "
                f"tokens/s, {verdict.failed} of {verdict.requests} failed, goodput "
                f"{verdict.goodput_rps or 0.0:.2f} requests/s")
-    outcome = "meets the targets" if verdict.passed else f"misses {' and '.join(verdict.misses)}"
+    outcome = "meets the targets" if verdict.passed else f"limited by {' and '.join(verdict.misses)}"
     return f"concurrency {verdict.concurrency}: {outcome} ({numbers})"
 
 

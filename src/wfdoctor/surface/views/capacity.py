@@ -36,7 +36,7 @@ def levels_table(report: CapacityReport) -> Table:
     order = {verdict.concurrency: index for index, verdict in enumerate(report.verdicts, start=1)}
     for verdict in sorted(report.verdicts, key=lambda v: v.concurrency):
         outcome = Text("meets", style="green") if verdict.passed else Text(
-            "misses " + " and ".join(verdict.misses), style="red")
+            "limited by " + " and ".join(verdict.misses), style="red")
         table.add_row(str(verdict.concurrency), str(order[verdict.concurrency]),
                       f"{verdict.requests - verdict.failed}/{verdict.requests}", _value(verdict.ttft_s, 2),
                       _value(verdict.decode_tps, 1), _value(verdict.goodput_rps, 2), outcome)
