@@ -7,8 +7,17 @@ import math
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wfdoctor.analyze.capacity import (DECODE, FAILURES, TTFT, LevelVerdict, Slo, capacity_of, conclude,
-                                       judge_level, next_level)
+from wfdoctor.analyze.capacity import (
+    DECODE,
+    FAILURES,
+    TTFT,
+    LevelVerdict,
+    Slo,
+    capacity_of,
+    conclude,
+    judge_level,
+    next_level,
+)
 from wfdoctor.analyze.tokens import RequestMetrics
 from wfdoctor.config.facts import load_facts
 

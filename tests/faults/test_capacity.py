@@ -16,7 +16,7 @@ import pytest
 
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer, Fault
 
-QUICK = dict(ttft_s=0.01, itl_s=0.002, tokens=8)
+QUICK = {"ttft_s": 0.01, "itl_s": 0.002, "tokens": 8}
 CAPACITY = ("tokens", "--capacity", "--json", "--runs", "2", "--warmup", "0", "--timeout", "1", "--fail-on", "high")
 
 

@@ -109,7 +109,7 @@ async def _search(search: Search, measured: Measured, progress: Progress) -> Non
             runs = max(options.runs, capacity.rounds * concurrency)
             workload = Workload(search.request, runs=runs, warmup=options.warmup, concurrency=[concurrency])
             await run_workload(backend, workload, measured.levels,
-                               lambda c, done: progress.advance(f"concurrency {c}", done, runs))
+                               lambda c, done, total=runs: progress.advance(f"concurrency {c}", done, total))
             verdict = _judged(measured.levels[-1], search)[1]
             results[concurrency] = verdict.passed
             progress.note(_said(verdict))

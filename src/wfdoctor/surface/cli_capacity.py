@@ -9,8 +9,15 @@ from typing import NoReturn
 import typer
 
 import wfdoctor
-from wfdoctor.surface.terminal import (FailOn, checked_options, exit_code_for, finish, interrupted_code,
-                                       progress_on_stderr, say_interrupted)
+from wfdoctor.surface.terminal import (
+    FailOn,
+    checked_options,
+    exit_code_for,
+    finish,
+    interrupted_code,
+    progress_on_stderr,
+    say_interrupted,
+)
 
 
 @dataclass(frozen=True)

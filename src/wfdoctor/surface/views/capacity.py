@@ -30,8 +30,8 @@ def levels_table(report: CapacityReport) -> Table:
     stats = report.limits
     table = Table(title="Levels measured (#: in this order; goodput: requests/s meeting both targets on their own)",
                   title_justify="left")
-    for column in ("conc", "#", "ok", f"TTFT p{stats.ttft_percentile:g} s", f"decode p{stats.decode_percentile:g} "
-                   "tok/s", "goodput req/s", "verdict"):
+    for column in ("conc", "#", "ok", f"TTFT p{stats.ttft_percentile:g} s",
+                   f"decode p{stats.decode_percentile:g} tok/s", "goodput req/s", "verdict"):
         table.add_column(column, justify="right")
     order = {verdict.concurrency: index for index, verdict in enumerate(report.verdicts, start=1)}
     for verdict in sorted(report.verdicts, key=lambda v: v.concurrency):
