@@ -21,7 +21,14 @@ from dataclasses import dataclass, field
 from wfdoctor.analyze.capacity import LevelVerdict, Slo, conclude, judge_level, next_level
 from wfdoctor.analyze.failures import request_failures, token_attempts
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
-from wfdoctor.analyze.tokens import RequestMetrics, level_metrics, summarize_level, summary_samples
+from wfdoctor.analyze.tokens import (
+    LevelSummary,
+    RequestMetrics,
+    level_metrics,
+    request_samples,
+    summarize_level,
+    summary_samples,
+)
 from wfdoctor.app.backends import ChosenBackend, choose_backend
 from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
@@ -81,10 +88,20 @@ class Measured:
     levels: list[LevelRun] = field(default_factory=list)
 
 
-def _judged(level: LevelRun, search: Search) -> tuple[list[RequestMetrics], LevelVerdict]:
+@dataclass(frozen=True)
+class Judged:
+    """One measured level: its requests, their summary, and its verdict against the targets."""
+
+    requests: list[RequestMetrics]
+    summary: LevelSummary
+    verdict: LevelVerdict
+
+
+def _judged(level: LevelRun, search: Search) -> Judged:
     requests = level_metrics(level, search.limits.tokens.stall_s)
-    wall_s = summarize_level(level.concurrency, requests).wall_s
-    return requests, judge_level(level.concurrency, requests, wall_s, search.slo, search.limits.capacity)
+    summary = summarize_level(level.concurrency, requests)
+    return Judged(requests, summary, judge_level(level.concurrency, requests, summary.wall_s, search.slo,
+                                                 search.limits.capacity))
 
 
 def _said(verdict: LevelVerdict) -> str:
@@ -110,7 +127,7 @@ async def _search(search: Search, measured: Measured, progress: Progress) -> Non
             workload = Workload(search.request, runs=runs, warmup=options.warmup, concurrency=[concurrency])
             await run_workload(backend, workload, measured.levels,
                                lambda c, done, total=runs: progress.advance(f"concurrency {c}", done, total))
-            verdict = _judged(measured.levels[-1], search)[1]
+            verdict = _judged(measured.levels[-1], search).verdict
             results[concurrency] = verdict.passed
             progress.note(_said(verdict))
     finally:
@@ -159,22 +176,24 @@ def _capacity_samples(verdicts: list[LevelVerdict], streams: int, model: str, ti
 
 def _analyse(search: Search, measured: Measured, run: Run, store: Store, interrupted: bool) -> CapacityReport:
     data, tier = search.data, search.tier
-    judged = [(level, *_judged(level, search)) for level in measured.levels]
-    summaries = [summarize_level(level.concurrency, requests) for level, requests, _ in judged]
-    verdicts = [verdict for _, _, verdict in judged]
+    judged = [_judged(level, search) for level in measured.levels]
+    summaries = [j.summary for j in judged]
+    verdicts = [j.verdict for j in judged]
     answer = conclude(verdicts, search.ceiling, measured.model, tier.tier, search.slo, search.limits.capacity)
     # The levels the answer rests on: those within capacity (level 1 when not even 1 stream passes).
-    basis = {level.concurrency: requests for level, requests, _ in judged
-             if level.concurrency <= max(answer.streams, 1)}
+    every = {j.verdict.concurrency: j.requests for j in judged}
+    basis = {concurrency: requests for concurrency, requests in every.items()
+             if concurrency <= max(answer.streams, 1)}
     causes = request_failures(token_attempts(basis, []), "requests", measured.implementation, search.limits.tokens,
                               data.rulebook.remedies)
     basis_samples = summary_samples([s for s in summaries if s.concurrency in basis])
     findings = judge(basis_samples, data, tier.tier, "tokens", causes,
                      Circumstances(frozenset({measured.implementation}), {"gpu": search.gpu_found})).findings
-    samples = summary_samples(summaries) + _capacity_samples(verdicts, answer.streams, measured.model, tier.tier)
+    samples = (summary_samples(summaries) + request_samples(every)
+               + _capacity_samples(verdicts, answer.streams, measured.model, tier.tier))
     record(store, run, samples, findings, interrupted=interrupted)
     return CapacityReport(run=run, backend_url=search.chosen.url, implementation=measured.implementation,
                           model=measured.model, embedded=search.chosen.embedded, tier=tier, slo=search.slo,
-                          limits=search.limits.capacity,                          ceiling=search.ceiling,                          levels=summaries, verdicts=verdicts, answer=answer, findings=findings,
+                          limits=search.limits.capacity, ceiling=search.ceiling, levels=summaries, verdicts=verdicts, answer=answer, findings=findings,
                           rulebook=data.rulebook, interrupted=interrupted,
                           notes=[search.chosen.note] if search.chosen.note else [])
