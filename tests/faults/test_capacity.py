@@ -63,6 +63,12 @@ def test_bad_capacity_options_are_usage_errors(wfdoctor, closed_url: str, args: 
     assert result.code == 2 and says in result.stderr
 
 
+def test_max_concurrency_without_capacity_is_a_usage_error(wfdoctor, closed_url: str) -> None:
+    result = wfdoctor("tokens", "--max-concurrency", "8", "--backend", closed_url)
+    clean(result)
+    assert result.code == 2 and "--max-concurrency applies to --capacity" in result.stderr
+
+
 def test_ctrl_c_mid_search_keeps_the_levels_measured(tmp_path: Path) -> None:
     db = tmp_path / "wfdoctor.db"
     # Slow streams: the search is still at its second level when the signal comes.

@@ -154,8 +154,10 @@ def tokens(
         rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file, measure_bandwidth=bandwidth,
         embedded=embedded, facts_path=facts, rules_paths=rules or []))
     path = wfdoctor.database(db)
-    if capacity or max_concurrency is not None:
+    if capacity:
         capacity_command(options, max_concurrency, csv_path, path, Outputs(fail_on, as_json, all_variants))
+    if max_concurrency is not None:
+        raise typer.BadParameter("--max-concurrency applies to --capacity")
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
     code = interrupted_code() if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
