@@ -106,8 +106,9 @@ def _judged(level: LevelRun, search: Search) -> Judged:
 
 def _said(verdict: LevelVerdict) -> str:
     """A level's verdict in one progress line."""
-    numbers = (f"TTFT {verdict.ttft_s or float('nan'):.2f} s, decode {verdict.decode_tps or float('nan'):.1f} "
-               f"tokens/s, {verdict.failed} of {verdict.requests} failed, goodput "
+    ttft = "no TTFT" if verdict.ttft_s is None else f"TTFT {verdict.ttft_s:.2f} s"
+    decode = "no decode rate" if verdict.decode_tps is None else f"decode {verdict.decode_tps:.1f} tokens/s"
+    numbers = (f"{ttft}, {decode}, {verdict.failed} of {verdict.requests} failed, goodput "
                f"{verdict.goodput_rps or 0.0:.2f} requests/s")
     outcome = "meets the targets" if verdict.passed else f"limited by {' and '.join(verdict.misses)}"
     return f"concurrency {verdict.concurrency}: {outcome} ({numbers})"
