@@ -24,7 +24,7 @@ def test_the_documented_example_runs_as_written(tmp_path: Path) -> None:
 
 def test_every_documented_function_is_exported() -> None:
     documented = set(re.findall(r"^\| `(\w+)\(", DOC.read_text(), re.M))
-    assert documented == {"diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
+    assert documented == {"diagnose", "measure_tokens", "measure_capacity", "run_council", "watch_memory", "profile_memory",
                           "model_action", "check_regressions", "show_series", "record_results", "history",
                           "list_alerts", "silence_alerts", "unsilence", "compare_runs", "troubleshoot",
                           "validate_incident", "list_incidents", "show_incident", "search_incidents",

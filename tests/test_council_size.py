@@ -102,3 +102,25 @@ def test_council_sweep_json_recommends_the_largest_size_meeting_the_tier_targets
     size = doc["recommended_size"]
     assert size["recommended"] == max(meeting, default=0) == 2
     assert "n=3:" in size["explanation"] and "(misses)" in size["explanation"]
+
+
+def test_the_recommendation_is_the_capacity_search_answer_not_a_larger_size_past_a_miss() -> None:
+    targets = FACTS.targets["low"]
+    good = (targets.ttft_seconds / 2, targets.decode_tokens_per_second * 2, "ok")
+    late = (targets.ttft_seconds * 2, targets.decode_tokens_per_second * 2, "ok")
+    # Size 2 misses: a size 3 that happened to meet the targets is not believed (more members never help).
+    assert verdict("low", sweep([good], [good, late], [good, good, good])) == 1
+
+
+def test_council_sweep_runs_only_the_sizes_the_capacity_search_asks_for(wfdoctor) -> None:
+    fast = [FakeLLMServer(FakeConfig(ttft_s=0.02, itl_s=0.002, tokens=10)) for _ in range(4)]
+    late = FakeLLMServer(FakeConfig(ttft_s=1.7, itl_s=0.002, tokens=10))  # misses every tier's TTFT target
+    with fast[0] as a, late as b, fast[1] as c, fast[2] as d, fast[3] as e:
+        members = [arg for server in (a, b, c, d, e) for arg in ("--member", server.base_url)]
+        result = wfdoctor("council", "--json", "--fail-on", "never", "--max-tokens", "10", "--sweep", *members,
+                          timeout=300)
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    # 1 meets the targets, 2 (with the late member) misses: 3, 4 and 5 members are never run.
+    assert [entry["n"] for entry in doc["sweep"]] == [1, 2]
+    assert doc["recommended_size"]["recommended"] == 1

@@ -20,6 +20,7 @@ COMMANDS_WITH_JSON = {"diagnose", "tokens", "council", "memory-watch", "memory-p
 COMMANDS_WITH_JSON |= {"incidents-list", "incidents-show", "incidents-import", "incidents-exported",
                        "incidents-export"}   # incidents-export: the file `incidents export` writes
 COMMANDS_WITH_JSON |= {"report"}
+COMMANDS_WITH_JSON |= {"capacity"}   # tokens --capacity
 
 
 def test_the_shipped_schemas_are_what_the_document_classes_generate() -> None:

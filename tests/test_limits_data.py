@@ -22,6 +22,7 @@ PACKAGED = {
                "failed_share_high": 0.5, "died_min_failed": 2},
     "council": {"straggler_ratio": 1.5, "pair_straggler_ratio": 2.0, "slow_start_share": 0.5, "serial_alpha": 0.75, "decode_holds": 0.7,
                 "contention_alpha": 0.1, "contention_decode": 0.85},
+    "capacity": {"start": 1, "ceiling": 64, "ttft_percentile": 95.0, "decode_percentile": 50.0, "rounds": 2},
     "leaks": {"alpha": 0.01, "relative_floor": 0.02, "min_samples": 20, "min_duration_s": 20.0,
               "monitor_window_s": 300.0},
     "ui": {"window_s": 120.0, "min_frames": 60, "reports_per_page_per_minute": 60, "reports_per_minute": 600,

@@ -27,7 +27,8 @@ DOC = ROOT / "docs" / "metrics.md"
 WF_NAME = re.compile(r"^wf_[a-z0-9_]+$")
 
 # data/polarity.yaml as it was before the registry replaced it (first match wins).
-OLD_POLARITY = [("tokens_per_second|_tps$|fps|speedup|efficiency|throughput", True),
+OLD_POLARITY = [("_capacity_streams$|_goodput_", True),  # since issue 14 (tokens --capacity): more is better
+                ("tokens_per_second|_tps$|fps|speedup|efficiency|throughput", True),
                 ("_seconds$|_bytes$|latency|ttft|memory|alpha|failed|errors|_ms$", False),
                 ("^pytest_benchmark_", False)]
 

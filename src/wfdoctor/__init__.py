@@ -15,7 +15,7 @@ from wfdoctor._version import __version__
 TYPE_CHECKING = False  # not `from typing import ...`: importing typing alone would double the cost of the import
 
 _EXPORTS = {
-    "wfdoctor.app.api": ("diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory",
+    "wfdoctor.app.api": ("diagnose", "measure_tokens", "measure_capacity", "run_council", "watch_memory", "profile_memory",
                          "model_action", "check_regressions", "show_series", "record_results", "history",
                          "database", "list_alerts", "silence_alerts", "unsilence", "recover", "check_recovery_inputs",
                          "troubleshooting_guide", "troubleshoot", "validate_incident", "compare_runs",
@@ -30,6 +30,8 @@ _EXPORTS = {
     "wfdoctor.app.reports.recover": ("RecoverReport",),
     "wfdoctor.app.diagnose": ("DiagnoseOptions",),
     "wfdoctor.app.tokens": ("TokensOptions",),
+    "wfdoctor.app.capacity": ("CapacityOptions",),
+    "wfdoctor.app.reports.capacity": ("CapacityReport",),
     "wfdoctor.app.council": ("CouncilOptions",),
     "wfdoctor.app.memory": ("WatchOptions", "ProfileOptions", "ModelsOptions"),
     "wfdoctor.analyze.regress_check": ("CheckSettings",),
@@ -49,7 +51,7 @@ _EXPORTS = {
 _WHERE = {name: module for module, names in _EXPORTS.items() for name in names}
 __all__ = [  # spelled out for linters and type checkers; a test checks it matches _EXPORTS
     "__version__",
-    "diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
+    "diagnose", "measure_tokens", "measure_capacity", "run_council", "watch_memory", "profile_memory", "model_action",
     "check_regressions", "show_series", "record_results", "history", "database", "list_alerts", "silence_alerts",
     "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "Monitor", "MonitorOptions",
     "MonitorSummary", "AlertsReport",
@@ -58,6 +60,7 @@ __all__ = [  # spelled out for linters and type checkers; a test checks it match
     "IncidentsReport", "IncidentReport", "ExportReport", "ImportReport",
     "DiagnoseOptions", "TokensOptions", "CouncilOptions", "WatchOptions", "ProfileOptions", "ModelsOptions",
     "CheckSettings", "MemberSpec",
+    "CapacityOptions", "CapacityReport",
     "DiagnoseReport", "TokensReport", "CouncilReport", "WatchReport", "ProfileReport", "ModelsReport",
     "RegressReport", "RecordReport", "HistoryReport",
     "Progress", "WfdoctorError", "Finding", "Priority", "Sample", "Run",
@@ -70,6 +73,9 @@ if TYPE_CHECKING:
     from typing import Any
 
     from wfdoctor.analyze.regress_check import CheckSettings
+    from wfdoctor.app.api import measure_capacity
+    from wfdoctor.app.capacity import CapacityOptions
+    from wfdoctor.app.reports.capacity import CapacityReport
     from wfdoctor.app.api import (check_regressions, database, diagnose, history, list_alerts, measure_tokens,
                                   model_action, profile_memory, record_results, run_council, show_series,
                                   recover, check_recovery_inputs, silence_alerts, unsilence, watch_memory,

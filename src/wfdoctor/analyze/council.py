@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import fmean, median
 
+from wfdoctor.analyze.capacity import capacity_of
 from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.config.limits import CouncilLimits
 from wfdoctor.config.remedies import DEFAULT, Remedies, pick
@@ -279,22 +280,27 @@ class SizeVerdict:
     explanation: str
 
 
+def size_meets(metrics: CouncilMetrics, ttft_target_s: float, decode_target_tps: float) -> tuple[bool, str]:
+    """Whether every member of one council met the tier's TTFT and decode targets, and its numbers in words.
+
+    A council waits for all its members, so its worst member decides (not a percentile, as for streams).
+    """
+    ok = [m for m in metrics.members if m.status == "ok"]
+    worst_ttft = max((m.ttft_s for m in ok if m.ttft_s is not None), default=None)
+    slowest = min((m.decode_tps for m in ok if m.decode_tps is not None), default=None)
+    meets = (len(ok) == metrics.n and worst_ttft is not None and worst_ttft <= ttft_target_s
+             and slowest is not None and slowest >= decode_target_tps)
+    return meets, (f"n={metrics.n}: worst TTFT {worst_ttft or float('nan'):.2f} s, slowest decode "
+                   f"{slowest or float('nan'):.1f} tokens/s{'' if meets else ' (misses)'}")
+
+
 def recommend_size(sweep: list[CouncilMetrics], ttft_target_s: float, decode_target_tps: float,
                    tier_default: int) -> SizeVerdict:
-    """The largest council whose every member meets the tier's TTFT and decode targets."""
-    passing = []
-    reasons = []
-    for metrics in sorted(sweep, key=lambda m: m.n):
-        ok = [m for m in metrics.members if m.status == "ok"]
-        worst_ttft = max((m.ttft_s for m in ok if m.ttft_s is not None), default=None)
-        slowest = min((m.decode_tps for m in ok if m.decode_tps is not None), default=None)
-        meets = (len(ok) == metrics.n and worst_ttft is not None and worst_ttft <= ttft_target_s
-                 and slowest is not None and slowest >= decode_target_tps)
-        reasons.append(f"n={metrics.n}: worst TTFT {worst_ttft or float('nan'):.2f} s, slowest decode "
-                       f"{slowest or float('nan'):.1f} tokens/s{'' if meets else ' (misses)'}")
-        if meets:
-            passing.append(metrics.n)
-    best = max(passing, default=0)
+    """The largest council meeting the targets, as the capacity search settles it (analyze/capacity.py):
+    the highest size whose every member meets them below the smallest size that misses."""
+    verdicts = {metrics.n: size_meets(metrics, ttft_target_s, decode_target_tps)
+                for metrics in sorted(sweep, key=lambda m: m.n)}
+    best = capacity_of({n: meets for n, (meets, _) in verdicts.items()})
     target = (f"targets: TTFT <= {ttft_target_s:g} s, decode >= {decode_target_tps:g} tokens/s; "
               f"the tier's default council size is {tier_default}")
-    return SizeVerdict(best, f"{'; '.join(reasons)} ({target})")
+    return SizeVerdict(best, f"{'; '.join(reason for _, reason in verdicts.values())} ({target})")

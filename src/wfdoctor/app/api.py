@@ -16,10 +16,12 @@ from wfdoctor.store.db import Store, default_db_path
 
 if TYPE_CHECKING:
     from wfdoctor.analyze.regress_check import CheckSettings
+    from wfdoctor.app.capacity import CapacityOptions
     from wfdoctor.app.council import CouncilOptions
     from wfdoctor.app.diagnose import DiagnoseOptions
     from wfdoctor.app.reports.guide import Guide
     from wfdoctor.app.memory import ModelsOptions, ProfileOptions, WatchOptions
+    from wfdoctor.app.reports.capacity import CapacityReport
     from wfdoctor.app.reports.compare import CompareReport
     from wfdoctor.app.reports.council import CouncilReport
     from wfdoctor.app.reports.diagnose import DiagnoseReport
@@ -37,7 +39,7 @@ if TYPE_CHECKING:
     from wfdoctor.app.troubleshoot import TroubleshootOptions
     from wfdoctor.app.troubleshoot_actions import Asker
 
-__all__ = ["diagnose", "measure_tokens", "run_council", "watch_memory", "profile_memory", "model_action",
+__all__ = ["diagnose", "measure_tokens", "measure_capacity", "run_council", "watch_memory", "profile_memory", "model_action",
            "check_regressions", "show_series", "record_results", "history", "database", "list_alerts",
            "silence_alerts", "unsilence", "recover", "check_recovery_inputs", "troubleshooting_guide", "troubleshoot",
            "validate_incident", "compare_runs", "list_incidents", "show_incident", "search_incidents",
@@ -75,6 +77,17 @@ def measure_tokens(options: TokensOptions | None = None, *, db: Database = None,
     options = options or TokensOptions()
     prompt_of(options)  # an unreadable prompt file is reported before the database is touched
     return _in_store(db, lambda store: run_tokens(options, store, progress))
+
+
+def measure_capacity(options: CapacityOptions | None = None, *, db: Database = None,
+                     progress: Progress = SILENT) -> CapacityReport:
+    """The most concurrent streams the server serves within the tier's TTFT and decode targets, with goodput."""
+    from wfdoctor.app.capacity import CapacityOptions, run_capacity
+    from wfdoctor.app.tokens import prompt_of
+
+    options = options or CapacityOptions()
+    prompt_of(options.tokens)  # an unreadable prompt file is reported before the database is touched
+    return _in_store(db, lambda store: run_capacity(options, store, progress))
 
 
 def run_council(options: CouncilOptions | None = None, *, db: Database = None,

@@ -2,8 +2,9 @@
 
 Order: warm-up (one short request per server), the members one after another
 (the measured baseline for speed-up and alpha), the council itself (everyone
-at once, waiting for all), with `sweep` councils of 1..n members for the
-recommended size, then with a quorum the same council stopping at consensus
+at once, waiting for all), with `sweep` councils of the sizes the capacity
+search asks for (analyze/capacity.py: 1, 2, 4, ... up to n, then bisection) for
+the recommended size, then with a quorum the same council stopping at consensus
 (the time saved is measured, not estimated).
 """
 
@@ -15,7 +16,9 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from wfdoctor.analyze.council import baseline_of, council_metrics, council_samples, diagnose_council, recommend_size
+from wfdoctor.analyze.capacity import next_level
+from wfdoctor.analyze.council import (baseline_of, council_metrics, council_samples, diagnose_council, recommend_size,
+                                      size_meets)
 from wfdoctor.analyze.failures import council_failures
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.app.backends import QUEUED_MEMBERS, choose_backend
@@ -23,6 +26,7 @@ from wfdoctor.app.datafiles import DataFiles, load_data_files
 from wfdoctor.app.judge import judge, record
 from wfdoctor.app.progress import SILENT, Progress
 from wfdoctor.app.reports.council import CouncilReport
+from wfdoctor.config.facts import Targets
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
@@ -111,8 +115,24 @@ def members_of(options: CouncilOptions) -> list[MemberSpec]:
     return members
 
 
+async def _sweep(members: list[MemberSpec], backends: list[Backend], request: GenerationRequest, timeout_s: float,
+                 retries: int, targets: Targets) -> list[tuple[int, CouncilRun]]:
+    """Councils of the sizes the capacity search asks for (analyze/capacity.py), up to every member given.
+
+    Doubling then bisection: a council of n members is measured only when the sizes
+    measured so far leave its verdict open.
+    """
+    sweep: list[tuple[int, CouncilRun]] = []
+    results: dict[int, bool] = {}
+    while (size := next_level(results, 1, len(members))) is not None:
+        run = await run_council(members[:size], backends[:size], request, timeout_s, retries)
+        results[size] = size_meets(council_metrics(run), targets.ttft_seconds, targets.decode_tokens_per_second)[0]
+        sweep.append((size, run))
+    return sweep
+
+
 async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s: float, retries: int,
-                   progress: Progress) -> CouncilMeasurement:
+                   progress: Progress, targets: Targets | None) -> CouncilMeasurement:
     backends: list[Backend] = []
     unreachable: list[tuple[str, WfdoctorError]] = []
     report = progress.note
@@ -142,11 +162,7 @@ async def _measure(members: list[MemberSpec], options: CouncilOptions, timeout_s
             report(f"  warm-up of {url} failed: {error}")
         sequential = await run_sequentially(members, backends, request, timeout_s, retries)
         council = await run_council(members, backends, request, timeout_s, retries, progress=member_event)
-        sweep = []
-        if options.sweep:
-            for size in range(1, len(members) + 1):
-                sweep.append((size, await run_council(members[:size], backends[:size], request, timeout_s,
-                                                      retries)))
+        sweep = await _sweep(members, backends, request, timeout_s, retries, targets) if targets else []
         # Last: members cancelled at consensus may keep their server busy for a while.
         agree = AGREEMENTS[options.agreement](options.similarity)
         early = None
@@ -180,7 +196,8 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
             "client": client_name(options.client),
         }, environment=environment_fingerprint())  # so `compare` can say when two runs measured other machines
         with store.recording(run):
-            measured = asyncio.run(_measure(members, options, timeout_s, retries, progress))
+            measured = asyncio.run(_measure(members, options, timeout_s, retries, progress,
+                                            tier.targets if options.sweep else None))
             return _analyse(run, measured, options.quorum, len(members), store, data, tier, notes, gpu.found)
 
 

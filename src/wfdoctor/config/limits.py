@@ -47,6 +47,19 @@ class TokenLimits(Strict):
     died_min_failed: Count           # lost connections after the last answer from this many on: the server died
 
 
+Percentile = Annotated[float, Field(ge=0, le=100)]
+
+
+class CapacityLimits(Strict):
+    """`wfdoctor tokens --capacity` and the council size search (analyze/capacity.py)."""
+
+    start: Count                     # the first concurrency tried; doubling goes on from it
+    ceiling: Count                   # the highest concurrency tried unless --max-concurrency says otherwise
+    ttft_percentile: Percentile      # a level's TTFT is this percentile of its requests' TTFTs
+    decode_percentile: Percentile    # a level's decode rate is this percentile of its requests' rates
+    rounds: Count                    # each stream sends at least this many measured requests per level
+
+
 class CouncilLimits(Strict):
     """`wfdoctor council`: stragglers and parallelism (analyze/council.py).
 
@@ -120,6 +133,7 @@ class IncidentLimits(Strict):
 class Limits(Strict):
     tokens: TokenLimits
     council: CouncilLimits
+    capacity: CapacityLimits
     leaks: LeakLimits
     ui: UiLimits
     compare: CompareLimits

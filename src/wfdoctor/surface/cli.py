@@ -14,6 +14,7 @@ from typing import Annotated, Optional
 import typer
 
 import wfdoctor
+from wfdoctor.surface.cli_capacity import Outputs, capacity_command
 from wfdoctor.surface.cli_guide import guide
 from wfdoctor.surface.cli_compare import compare
 from wfdoctor.surface.cli_incidents import incidents_app
@@ -129,6 +130,12 @@ def tokens(
     embedded: Annotated[bool, typer.Option("--embedded/--no-embedded", help="Start the embedded SmolLM2 engine "
                                            "when no --backend is named and no server answers.")] = True,
     client: ClientOption = None,
+    capacity: Annotated[bool, typer.Option("--capacity", help="Find the most concurrent streams served within the "
+                                           "tier's TTFT and decode targets (doubling, then bisection; "
+                                           "--concurrency, --arrival and --rate do not apply).")] = False,
+    max_concurrency: Annotated[Optional[int], typer.Option("--max-concurrency", min=1, max=1024, help="With "
+                                                           "--capacity: the most streams tried (facts: 64).")]
+    = None,
     fail_on: FailOnOption = FailOn.high,
     csv_path: Annotated[Optional[Path], typer.Option("--csv", callback=writable_file,
                                                      help="Write one row per request to this file.")]
@@ -148,6 +155,10 @@ def tokens(
         rate_per_s=rate, api=api, timeout_s=timeout, model_file=model_file, measure_bandwidth=bandwidth,
         embedded=embedded, facts_path=facts, rules_paths=rules or [], client=client))
     path = wfdoctor.database(db)
+    if capacity:
+        capacity_command(options, max_concurrency, csv_path, path, Outputs(fail_on, as_json, all_variants))
+    if max_concurrency is not None:
+        raise typer.BadParameter("--max-concurrency applies to --capacity")
     with progress_on_stderr(path) as progress:
         report = wfdoctor.measure_tokens(options, db=path, progress=progress)
     code = interrupted_code() if report.interrupted else exit_code_for([f.priority for f in report.findings], fail_on)
@@ -177,8 +188,8 @@ def council(
     agreement: Annotated[str, typer.Option("--agreement", help="exact or tokenset.")] = "exact",
     similarity: Annotated[float, typer.Option("--similarity", min=0.0, max=1.0, callback=finite,
                                               help="tokenset threshold.")] = 0.8,
-    sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1..n members and recommend a "
-                                        "size.")] = False,
+    sweep: Annotated[bool, typer.Option("--sweep", help="Also run councils of 1, 2, 4, ... members (up to all, "
+                                        "then bisection) and recommend a size.")] = False,
     client: ClientOption = None,
     fail_on: FailOnOption = FailOn.high,
     facts: FactsOption = None,

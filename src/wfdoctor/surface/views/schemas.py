@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from wfdoctor.store.incident_json import ExportJson
-from wfdoctor.surface.views import (compare, council, diagnose, guide, history, incidents, memory, monitor, recover,
+from wfdoctor.surface.views import (capacity, compare, council, diagnose, guide, history, incidents, memory, monitor, recover,
                                     regress, report, tokens, troubleshoot)
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
@@ -22,6 +22,7 @@ SCHEMA_DIR = Path(__file__).resolve().parent.parent.parent / "data" / "schemas"
 DOCUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     diagnose.SCHEMA_ID: (diagnose.DiagnoseDocument, "wfdoctor diagnose --json"),
     tokens.SCHEMA_ID: (tokens.TokensDocument, "wfdoctor tokens --json"),
+    capacity.SCHEMA_ID: (capacity.CapacityDocument, "wfdoctor tokens --capacity --json"),
     council.SCHEMA_ID: (council.CouncilDocument, "wfdoctor council --json"),
     memory.WATCH_SCHEMA_ID: (memory.WatchDocument, "wfdoctor memory watch --json"),
     memory.PROFILE_SCHEMA_ID: (memory.ProfileDocument, "wfdoctor memory profile --json"),

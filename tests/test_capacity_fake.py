@@ -1,0 +1,84 @@
+"""`tokens --capacity` against the scripted server: a known number of slots is found exactly, and stored.
+
+The schedule: k slots (`max_parallel`), each stream 50 ms to its first token then 15 tokens 20 ms apart
+(0.35 s in all, 50 tokens/s). Up to k streams every first token comes after 50 ms; a (k+1)th stream
+waits for a slot, a whole stream's time, so its TTFT passes 0.35 s. The test facts set every tier's
+targets between the two (TTFT <= 0.2 s) and well under the decode rate (20 tokens/s).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import wfdoctor
+from wfdoctor.store.db import Store
+from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
+
+TARGETS = "targets:\n" + "".join(f"  {tier}: {{ttft_seconds: 0.2, decode_tokens_per_second: 20}}\n"
+                                 for tier in ("low", "mid", "high"))
+
+
+def schedule(slots: int) -> FakeConfig:
+    return FakeConfig(ttft_s=0.05, itl_s=0.02, tokens=16, max_parallel=slots)
+
+
+@pytest.fixture
+def facts(tmp_path: Path) -> Path:
+    path = tmp_path / "facts.yaml"
+    path.write_text(TARGETS)
+    return path
+
+
+def capacity(url: str, facts: Path, db: Path, ceiling: int = 16) -> wfdoctor.CapacityReport:
+    options = wfdoctor.CapacityOptions(tokens=wfdoctor.TokensOptions(
+        backend_url=url, runs=4, warmup=1, max_tokens=16, facts_path=facts, embedded=False), max_concurrency=ceiling)
+    return wfdoctor.measure_capacity(options, db=db)
+
+
+@pytest.mark.parametrize("slots", [1, 3, 6])
+def test_the_search_finds_the_servers_slots_exactly_and_names_queueing(slots: int, facts: Path,
+                                                                       tmp_path: Path) -> None:
+    with FakeLLMServer(schedule(slots)) as server:
+        report = capacity(server.base_url, facts, tmp_path / "wfdoctor.db")
+    assert report.answer.streams == slots, report.answer.sentence
+    assert report.answer.limit == "TTFT (queueing)"
+    assert report.answer.sentence.startswith(f"this machine serves {slots} concurrent stream")
+    assert {v.concurrency: v.passed for v in report.verdicts} == {v.concurrency: v.concurrency <= slots
+                                                                  for v in report.verdicts}
+    assert slots + 1 in {v.concurrency for v in report.verdicts}  # the failure that bounds the answer was measured
+    assert report.findings == [] and not report.interrupted
+    goodput = {v.concurrency: v.goodput_rps for v in report.verdicts}
+    # Within capacity every stream's requests meet the targets: goodput grows with the streams.
+    assert goodput[slots] == pytest.approx(slots * goodput[1], rel=0.2)
+
+
+def test_a_server_faster_than_the_ceiling_is_said_to_serve_at_least_the_ceiling(facts: Path, tmp_path: Path) -> None:
+    with FakeLLMServer(schedule(0)) as server:
+        report = capacity(server.base_url, facts, tmp_path / "wfdoctor.db", ceiling=3)
+    assert [v.concurrency for v in report.verdicts] == [1, 2, 3]
+    assert report.answer.streams == 3 and report.answer.limit == ""
+    assert "at least 3 concurrent streams" in report.answer.sentence and "ceiling of 3" in report.answer.sentence
+
+
+def test_cli_json_progress_and_the_stored_answer(wfdoctor, facts: Path, tmp_path: Path) -> None:
+    with FakeLLMServer(schedule(2)) as server:
+        result = wfdoctor("tokens", "--capacity", "--json", "--backend", server.base_url, "--runs", "4",
+                          "--max-tokens", "16", "--max-concurrency", "8", "--facts", str(facts))
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert doc["answer"]["streams"] == 2 and doc["settings"]["capacity"] is True
+    assert doc["statistics"]["ttft_percentile"] == 95 and doc["targets"]["ttft_s"] == 0.2
+    # Progress on stderr: every level tried, in order, with its verdict.
+    said = [line for line in result.stderr.splitlines() if line.startswith("concurrency ")]
+    assert [line.split(":")[0] for line in said] == ["concurrency 1", "concurrency 2", "concurrency 4",
+                                                     "concurrency 3"]
+    assert "limited by TTFT" in said[2] and "meets the targets" in said[1]
+    runs = json.loads(wfdoctor("history", "--json").stdout)
+    assert runs[0]["id"] == doc["run_id"] and runs[0]["command"] == "tokens"
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        stored = {(s.metric, s.labels.get("concurrency", "")): s.value for s in store.samples_of(doc["run_id"])}
+    assert stored[("wf_llm_capacity_streams", "")] == 2
+    assert stored[("wf_llm_goodput_requests_per_second", "2")] > 0

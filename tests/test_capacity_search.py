@@ -1,0 +1,103 @@
+"""The capacity search (pure): doubling then bisection finds the highest passing level, measuring few levels."""
+
+from __future__ import annotations
+
+import math
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from wfdoctor.analyze.capacity import (
+    DECODE,
+    FAILURES,
+    TTFT,
+    LevelVerdict,
+    Slo,
+    capacity_of,
+    conclude,
+    judge_level,
+    next_level,
+)
+from wfdoctor.analyze.tokens import RequestMetrics
+from wfdoctor.config.facts import load_facts
+
+LIMITS = load_facts().limits.capacity
+SLO = Slo(ttft_s=1.5, decode_tps=30.0)
+
+
+def search(capacity: int, start: int, ceiling: int) -> tuple[int, list[int]]:
+    """Run the search against a machine whose levels pass up to `capacity`: (its answer, the levels tried)."""
+    results: dict[int, bool] = {}
+    while (level := next_level(results, start, ceiling)) is not None:
+        assert level not in results, f"level {level} measured twice"
+        results[level] = level <= capacity
+    return capacity_of(results), list(results)
+
+
+@given(capacity=st.integers(0, 300), start=st.integers(1, 16), ceiling=st.integers(1, 256))
+def test_the_search_finds_the_capacity_exactly_or_stops_at_the_ceiling(capacity: int, start: int,
+                                                                       ceiling: int) -> None:
+    found, tried = search(capacity, start, ceiling)
+    assert found == min(capacity, ceiling)
+    assert max(tried) <= ceiling
+    # Doubling and bisection: about two logarithms of the ceiling, never every level.
+    assert len(tried) <= 2 * math.ceil(math.log2(ceiling + 1)) + 2
+
+
+def test_doubling_from_one_then_bisection_between_the_last_pass_and_the_first_failure() -> None:
+    assert search(5, 1, 64) == (5, [1, 2, 4, 8, 6, 5])
+
+
+def test_a_failing_first_level_is_searched_below_and_a_failing_level_one_ends_at_zero() -> None:
+    assert search(2, 4, 64) == (2, [4, 2, 3])
+    assert search(0, 1, 64) == (0, [1])
+
+
+def test_a_pass_above_a_failure_is_not_taken_as_the_answer() -> None:
+    assert capacity_of({1: True, 2: False, 4: True}) == 1
+    assert next_level({1: True, 2: False, 4: True}, 1, 64) is None
+
+
+def request(ttft_s: float, decode_tps: float, ok: bool = True) -> RequestMetrics:
+    return RequestMetrics(ok=ok, error="" if ok else "connection cut", ttft_s=ttft_s if ok else None, ttfb_s=None,
+                          e2e_s=None, itl_s=[], output_tokens=16, output_tokens_source="", tokenizer_tokens=None,
+                          tpot_s=None, decode_tps=decode_tps if ok else None, prompt_tokens=None, prefill_tps=None,
+                          stalls=0, server={}, queue_transport_s=None, server_unaccounted_s=None, sent_ns=0,
+                          done_ns=None)
+
+
+def requests(n: int, ttft_s: float, decode_tps: float, failed: int = 0) -> list[RequestMetrics]:
+    return [request(ttft_s, decode_tps)] * n + [request(ttft_s, decode_tps, ok=False)] * failed
+
+
+def test_a_level_passes_at_the_targets_exactly_and_goodput_counts_requests_meeting_both() -> None:
+    verdict = judge_level(2, requests(4, SLO.ttft_s, SLO.decode_tps), 2.0, SLO, LIMITS)
+    assert verdict.passed and verdict.misses == [] and verdict.good == 4 and verdict.goodput_rps == 2.0
+
+
+def test_a_level_names_every_target_it_misses() -> None:
+    late = judge_level(3, requests(4, SLO.ttft_s + 0.01, SLO.decode_tps), 1.0, SLO, LIMITS)
+    slow = judge_level(3, requests(4, SLO.ttft_s, SLO.decode_tps - 0.1), 1.0, SLO, LIMITS)
+    broken = judge_level(3, requests(3, SLO.ttft_s, SLO.decode_tps, failed=1), 1.0, SLO, LIMITS)
+    assert (late.misses, slow.misses, broken.misses) == ([TTFT], [DECODE], [FAILURES])
+    assert late.goodput_rps == slow.goodput_rps == 0.0 and broken.good == 3
+
+
+def verdict(level: int, passed: bool, misses: list[str] | None = None) -> LevelVerdict:
+    return LevelVerdict(concurrency=level, requests=4, failed=0, ttft_s=2.0 if not passed else 0.5, decode_tps=50.0,
+                        good=0, goodput_rps=0.0, misses=[] if passed else misses or [TTFT], passed=passed)
+
+
+def test_the_answer_leads_with_the_streams_and_names_the_limit() -> None:
+    answer = conclude([verdict(1, True), verdict(2, True), verdict(4, False), verdict(3, True)], 64, "smol", "low",
+                      SLO, LIMITS)
+    assert answer.streams == 3 and answer.limit == "TTFT (queueing)"
+    assert answer.sentence.startswith("this machine serves 3 concurrent streams of smol within the low tier's targets")
+    assert "the limit is TTFT (queueing) (at 4 streams: TTFT p95 2.00 s > 1.5 s)" in answer.sentence
+
+
+def test_no_stream_and_the_ceiling_are_said_as_such() -> None:
+    none = conclude([verdict(1, False, [DECODE])], 64, "smol", "low", SLO, LIMITS)
+    assert none.streams == 0 and none.sentence.startswith("not even 1 stream of smol meets the low tier's targets")
+    top = conclude([verdict(1, True), verdict(2, True)], 2, "smol", "low", SLO, LIMITS)
+    assert top.streams == 2 and top.limit == "" and "at least 2 concurrent streams" in top.sentence
