@@ -41,8 +41,8 @@ from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.tokens import LevelRun, Workload, run_workload
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
-from wfdoctor.sense.backends.streaming import client_name
 from wfdoctor.sense.backends.client import connect
+from wfdoctor.sense.backends.streaming import client_name
 from wfdoctor.sense.gpu_nvml import probe_gpus
 from wfdoctor.sense.system import SystemProbe
 from wfdoctor.store.db import Store

@@ -26,9 +26,10 @@ from dataclasses import asdict, dataclass, field
 from types import TracebackType
 from typing import Any
 
+from wfdoctor.testing.fake_llama_cpp import MODEL, llama_cpp_props, llama_cpp_timings
+
 IMPLEMENTATIONS = ("ollama", "llama.cpp", "openai")
 WORDS = ["the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", " dog", "."]
-MODEL = "fake-model:1b"
 
 
 @dataclass
@@ -180,7 +181,7 @@ class Handler(socketserver.StreamRequestHandler):
             self.json(listings[path])
             return True
         if method == "GET" and path == "/props" and (cfg.props is not None or cfg.implementation == "llama.cpp"):
-            self.json(cfg.props if cfg.props is not None else _llama_cpp_props(cfg))
+            self.json(cfg.props if cfg.props is not None else llama_cpp_props(cfg.max_parallel or 1))
             return True
         if method == "POST" and path == "/api/generate" and not body.get("prompt") and "keep_alive" in body:
             return self.load_or_unload(body)
@@ -296,7 +297,7 @@ class Handler(socketserver.StreamRequestHandler):
             events.append({"choices": [], "usage": {"prompt_tokens": cfg.prompt_tokens, "completion_tokens": tokens,
                                                     "total_tokens": cfg.prompt_tokens + tokens}})
         if cfg.implementation == "llama.cpp":  # llama-server adds its own timings to the last event
-            events[-1]["timings"] = _llama_cpp_timings(cfg.prompt_tokens, cfg.ttft_s, tokens, max(0.0, finished - first_at))
+            events[-1]["timings"] = llama_cpp_timings(cfg.prompt_tokens, cfg.ttft_s, tokens, max(0.0, finished - first_at))
         return b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
 
 
@@ -313,35 +314,6 @@ def _event(path: str, word: str) -> bytes:
         payload = {"object": "chat.completion.chunk",
                    "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
     return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-
-def _llama_cpp_props(cfg: FakeConfig) -> dict[str, Any]:
-    """`GET /props` as llama.cpp's server README documents it (the fields a client reads)."""
-    return {
-        "default_generation_settings": {
-            "id": 0, "id_task": -1, "n_ctx": 4096, "speculative": False, "is_processing": False,
-            "params": {"n_predict": -1, "seed": 4294967295, "temperature": 0.8, "top_k": 40, "top_p": 0.95,
-                       "min_p": 0.05, "stream": True, "timings_per_token": False},
-        },
-        "total_slots": cfg.max_parallel or 1,
-        "model_path": f"/models/{MODEL}.gguf",
-        "chat_template": "",
-        "modalities": {"vision": False},
-        "build_info": "b0000-fake",
-    }
-
-
-def _llama_cpp_timings(prompt_n: int, prompt_s: float, predicted_n: int, predicted_s: float) -> dict[str, float]:
-    """llama.cpp's `timings` object: prompt (prefill) and predicted (decode) counts and milliseconds."""
-    prompt_ms, predicted_ms = prompt_s * 1000, predicted_s * 1000
-    return {
-        "prompt_n": prompt_n, "prompt_ms": prompt_ms,
-        "prompt_per_token_ms": prompt_ms / prompt_n if prompt_n else 0.0,
-        "prompt_per_second": prompt_n / prompt_s if prompt_s > 0 else 0.0,
-        "predicted_n": predicted_n, "predicted_ms": predicted_ms,
-        "predicted_per_token_ms": predicted_ms / predicted_n if predicted_n else 0.0,
-        "predicted_per_second": predicted_n / predicted_s if predicted_s > 0 else 0.0,
-    }
 
 
 def _chunk(data: bytes) -> bytes:
