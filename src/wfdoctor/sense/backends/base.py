@@ -9,6 +9,8 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from wfdoctor.sense.backends.server_view import ServerView
+
 
 @dataclass(frozen=True)
 class ModelInfo:
@@ -110,5 +112,7 @@ class Backend(Protocol):
     async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace: ...
 
     async def count_tokens(self, text: str) -> int | None: ...
+
+    async def server_view(self) -> ServerView | None: ...  # None: nothing to ask (in-process, unreachable)
 
     async def aclose(self) -> None: ...

@@ -24,6 +24,7 @@ import aiohttp
 from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ModelInfo, ServerReports,
                                           StreamTrace)
 from wfdoctor.sense.backends.embedded import MODEL_ALIAS, require_engine
+from wfdoctor.sense.backends.server_view import ServerView
 
 KIND = "inprocess"
 URL = "embedded://in-process"
@@ -96,6 +97,9 @@ class InProcessBackend:
 
     async def count_tokens(self, text: str) -> int | None:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def server_view(self) -> ServerView | None:
+        return None
 
     async def aclose(self) -> None:
         self._worker.shutdown(wait=True)

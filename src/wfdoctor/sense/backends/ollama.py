@@ -18,8 +18,9 @@ import aiohttp
 from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, one_line, parse
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
-from wfdoctor.sense.backends.http import get_answer, post_answer
+from wfdoctor.sense.backends.http import ANSWER_ERRORS, error_text, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
+from wfdoctor.sense.backends.server_view import OLLAMA, ServerView
 from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "ollama"
@@ -97,6 +98,17 @@ async def probe_ollama(client: aiohttp.ClientSession, url: str) -> BackendStatus
     return BackendStatus(url=url, kind=KIND, answered=True, latency_s=latency, version=version, models=models)
 
 
+async def read_ps_view(client: aiohttp.ClientSession, url: str, implementation: str) -> ServerView:
+    """Ollama's view of itself: `/api/ps`, the loaded models, their bytes and the part in VRAM
+    (it keeps no counters: the durations of each request come in its last event instead)."""
+    try:
+        running = (await get_answer(client, f"{url}/api/ps", Running, "/api/ps listing")).models or []
+    except ANSWER_ERRORS as exc:
+        return ServerView(note=f"/api/ps did not answer ({error_text(exc)})")
+    return ServerView(source=OLLAMA, models_loaded=len(running), model_bytes=sum(m.size or 0 for m in running),
+                      model_vram_bytes=sum(m.size_vram or 0 for m in running))
+
+
 async def set_keep_alive(client: aiohttp.ClientSession, url: str, model: str, keep_alive: int | str) -> None:
     """Load `model` for `keep_alive`, or unload it with 0 (Ollama's documented idiom). Raises one of ANSWER_ERRORS."""
     await post_answer(client, f"{url}/api/generate", {"model": model, "keep_alive": keep_alive}, Loaded,
@@ -141,4 +153,5 @@ PROTOCOL = HttpProtocol(
     name=KIND, default_urls=("http://127.0.0.1:11434",), probe=probe_ollama, stream=stream_ollama,
     reports=ServerReports(token_count="server eval_count", fills=frozenset({*DURATIONS.values(), *COUNTS.values()}),
                           model_sizes="/api/ps"),
+    server_view=read_ps_view,
 )
