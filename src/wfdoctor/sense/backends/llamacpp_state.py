@@ -20,7 +20,7 @@ SLOTS = "llama.cpp /slots"
 def parse_metrics(text: str, labels: dict[str, str]) -> list[Sample]:
     """The request gauges of a llama.cpp `/metrics` page (nothing from another server's page)."""
     view = parse_metrics_page(text)
-    if view.source != LLAMACPP:
+    if not view.source.startswith(LLAMACPP):
         return []
     gauges = (("wf_llm_server_requests_processing", view.running), ("wf_llm_server_requests_deferred", view.waiting))
     return [Sample(metric, value, "requests", LLAMACPP, labels) for metric, value in gauges if value is not None]

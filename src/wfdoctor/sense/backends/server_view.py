@@ -23,6 +23,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS
 
 LLAMACPP = "llama.cpp /metrics"
+LLAMACPP_SLOTS = "llama.cpp /metrics and /slots"
 VLLM = "vLLM /metrics"
 OLLAMA = "Ollama /api/ps"
 MAX_BYTES = 1 << 20   # a metrics page or slot list is a few kB (vLLM's histograms a few tens); more is not a server's
@@ -98,7 +99,7 @@ def llamacpp_view(values: dict[str, float], slots: list[dict[str, object]] | Non
     contexts = {s.get("n_ctx") for s in slots or []}
     context = contexts.pop() if len(contexts) == 1 else None
     return ServerView(
-        source=LLAMACPP, prompt_tokens=values.get("llamacpp:prompt_tokens"),
+        source=LLAMACPP if slots is None else LLAMACPP_SLOTS, prompt_tokens=values.get("llamacpp:prompt_tokens"),
         generated_tokens=values.get("llamacpp:tokens_predicted"), prefill_s=values.get("llamacpp:prompt_seconds"),
         decode_s=values.get("llamacpp:tokens_predicted_seconds"), decode_steps=steps,
         busy_slot_steps=per_step * steps if per_step is not None and steps is not None else None,
