@@ -10,6 +10,7 @@ object carries the server's own durations in nanoseconds: `load_duration`,
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -20,7 +21,7 @@ from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, one_lin
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import ANSWER_ERRORS, error_text, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
-from wfdoctor.sense.backends.server_view import OLLAMA, ServerView
+from wfdoctor.sense.backends.server_view import OLLAMA, READ_TIMEOUT_S, ServerView
 from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "ollama"
@@ -102,9 +103,11 @@ async def read_ps_view(client: aiohttp.ClientSession, url: str, implementation: 
     """Ollama's view of itself: `/api/ps`, the loaded models, their bytes and the part in VRAM
     (it keeps no counters: the durations of each request come in its last event instead)."""
     try:
-        running = (await get_answer(client, f"{url}/api/ps", Running, "/api/ps listing")).models or []
+        listing = await asyncio.wait_for(get_answer(client, f"{url}/api/ps", Running, "/api/ps listing"),
+                                         READ_TIMEOUT_S)
     except ANSWER_ERRORS as exc:
         return ServerView(note=f"/api/ps did not answer ({error_text(exc)})")
+    running = listing.models or []
     return ServerView(source=OLLAMA, models_loaded=len(running), model_bytes=sum(m.size or 0 for m in running),
                       model_vram_bytes=sum(m.size_vram or 0 for m in running))
 
