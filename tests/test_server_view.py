@@ -128,7 +128,7 @@ def test_the_server_view_joins_a_queueing_cause_the_timings_already_named() -> N
                          cause="c", priority=Priority.HIGH, actions=[], evidence=[], summary="queued")
     [finding] = causes([ServerLevel(3, LLAMACPP_SLOTS, prefill_s=1.0, decode_s=3.0, busy_slots=1.0, slots_total=1)],
                        [serialises])
-    assert finding.code == "SERVER_SERIALISES"
+    assert finding.code == "SERVER_SERIALISES" and finding.summary.startswith("queued; by the server: ")
     assert [s.metric for s in finding.evidence] == ["wf_llm_server_view_queue_share_ratio",
                                                     "wf_llm_server_view_busy_slots"]
 

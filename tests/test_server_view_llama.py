@@ -33,3 +33,16 @@ def test_the_servers_counters_agree_with_the_clients_token_counts_at_every_level
         assert view["wf_llm_server_view_decode_seconds", level] > 0
     # One stream keeps one slot busy per decode step; three streams keep more than one busy.
     assert view["wf_llm_server_view_busy_slots", 1] <= 1.01 < view["wf_llm_server_view_busy_slots", 3]
+
+
+def test_more_streams_than_slots_are_seen_waiting_for_a_slot_by_the_server(wfdoctor, llama_server: str) -> None:
+    streams = 2 * LLAMA_SERVER_SLOTS
+    result = wfdoctor("tokens", "--json", "--backend", llama_server, "--concurrency", f"1,{streams}", "--runs",
+                      str(streams), "--max-tokens", "24", "--no-bandwidth", "--fail-on", "never", timeout=300)
+    assert result.code == 0, result.stderr
+    evidence = {e["metric"]: e for f in result.json()["findings"] for e in f["evidence"]
+                if e["metric"].startswith("wf_llm_server_view_")}
+    queued = evidence["wf_llm_server_view_queue_share_ratio"]
+    assert queued["labels"]["concurrency"] == str(streams) and queued["value"] >= 0.3
+    assert queued["source"] == LLAMACPP_SLOTS
+    assert evidence["wf_llm_server_view_busy_slots"]["value"] >= 0.9 * LLAMA_SERVER_SLOTS

@@ -200,11 +200,14 @@ def _prefill(levels: list[ServerLevel], summaries: dict[int, LevelSummary], impl
 
 
 def _merged(found: list[Finding], new: Finding, joins: frozenset[str]) -> list[Finding]:
-    """`found` with `new`, or with its evidence joined to the finding in `joins` already naming the cause."""
+    """`found` with `new`, or with its evidence and summary joined to the finding in `joins` already naming
+    the cause."""
     same = next((f for f in found if f.code in joins), None)
     if same is None:
         return found + [new]
-    return [replace(f, evidence=f.evidence + new.evidence) if f is same else f for f in found]
+    joined = replace(same, evidence=same.evidence + new.evidence,
+                     summary=f"{same.summary}; by the server: {new.summary}")
+    return [joined if f is same else f for f in found]
 
 
 def with_server_view(found: list[Finding], levels: list[ServerLevel], summaries: list[LevelSummary],
