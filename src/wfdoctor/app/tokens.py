@@ -298,7 +298,7 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
                         model=backend.model, embedded=chosen.embedded, levels=summaries, requests=requests, knee=knee,
                         findings=findings, roofline=limit, roofline_note=note, tier=tier, rulebook=data.rulebook,
-                        interrupted=interrupted, notes=notes, server_slots=server.slots)
+                        interrupted=interrupted, notes=notes, server_slots=server.slots, server_view=views)
 
 
 def _server_views(levels: list[LevelRun]) -> tuple[list[ServerLevel], list[str]]:

@@ -68,8 +68,14 @@ class ServerView:
     model_vram_bytes: int | None = None
 
 
+# Shares and maxima: several engines' (or models') series are not added up, the highest is kept.
+HIGHEST = frozenset({"vllm:kv_cache_usage_perc", "vllm:gpu_cache_usage_perc", "llamacpp:kv_cache_usage_ratio",
+                     "llamacpp:n_busy_slots_per_decode", "llamacpp:n_tokens_max"})
+
+
 def prometheus_values(text: str) -> dict[str, float]:
-    """Every series of a Prometheus text page, summed over its labels (one server, all its models).
+    """Every series of a Prometheus text page, summed over its labels (one server, all its models; the
+    `HIGHEST` series keep their highest value instead).
 
     Keys are family names without `_total`; a histogram adds `NAME_sum` and `NAME_count`. Raises
     ValueError on a page that is not Prometheus text.
@@ -82,7 +88,8 @@ def prometheus_values(text: str) -> dict[str, float]:
                 continue
             suffix = next((s for s in ("_sum", "_count") if family.type == "histogram" and sample.name.endswith(s)), "")
             key = base + suffix
-            values[key] = values.get(key, 0.0) + float(sample.value)
+            value = float(sample.value)
+            values[key] = max(values.get(key, value), value) if key in HIGHEST else values.get(key, 0.0) + value
     return values
 
 
