@@ -13,9 +13,9 @@ from hypothesis import strategies as st
 from tests.builders import REMEDIES, TOKENS, TTFT_TARGET_S, level
 from wfdoctor.analyze.server_view import ServerLevel, server_level, view_samples, with_server_view
 from wfdoctor.model import Finding, Priority
+from wfdoctor.sense.backends.base import ServerView
 from wfdoctor.sense.backends.client import connect
-from wfdoctor.sense.backends.server_view import (LLAMACPP, LLAMACPP_SLOTS, OLLAMA, VLLM, ServerView,
-                                                 parse_metrics_page)
+from wfdoctor.sense.backends.server_view import LLAMACPP, LLAMACPP_SLOTS, OLLAMA, VLLM, parse_metrics_page
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -22,7 +22,7 @@ from wfdoctor.analyze.tokens import LevelSummary
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.model import Finding, Priority, Sample
-from wfdoctor.sense.backends.server_view import ServerView
+from wfdoctor.sense.backends.base import ServerView
 
 ROW = "slow_token_generation"
 SYMPTOM = "Slow token generation"

@@ -17,9 +17,8 @@ from dataclasses import dataclass, field
 
 from wfdoctor.measure.agreement import Agreement, quorum_group
 from wfdoctor.measure.tokens import answer_error
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ServerView, StreamTrace
 from wfdoctor.sense.backends.client import Backend
-from wfdoctor.sense.backends.server_view import ServerView
 
 
 @dataclass(frozen=True)

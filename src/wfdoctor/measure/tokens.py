@@ -24,9 +24,8 @@ from dataclasses import dataclass, field
 
 from wfdoctor.measure.sampler import BackgroundSampler
 from wfdoctor.model import Sample
-from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.base import GenerationRequest, ServerView, StreamTrace
 from wfdoctor.sense.backends.client import Backend
-from wfdoctor.sense.backends.server_view import ServerView
 
 
 @dataclass

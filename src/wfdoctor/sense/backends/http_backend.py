@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 
 import aiohttp
 
-from wfdoctor.sense.backends.base import Backend, BackendStatus, GenerationRequest, ServerReports, StreamTrace
+from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ServerReports, ServerView,
+                                          StreamTrace)
 from wfdoctor.sense.backends.http import make_session
-from wfdoctor.sense.backends.server_view import ServerView
 from wfdoctor.sense.backends.streaming import StreamFunction
 
 # (session, base URL) -> the server's status; raises when the URL does not speak the protocol

@@ -22,9 +22,8 @@ from typing import Any
 import aiohttp
 
 from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ModelInfo, ServerReports,
-                                          StreamTrace)
+                                          ServerView, StreamTrace)
 from wfdoctor.sense.backends.embedded import MODEL_ALIAS, require_engine
-from wfdoctor.sense.backends.server_view import ServerView
 
 KIND = "inprocess"
 URL = "embedded://in-process"

@@ -11,7 +11,8 @@ from __future__ import annotations
 import aiohttp
 
 from wfdoctor.model import Sample
-from wfdoctor.sense.backends.server_view import LLAMACPP, ServerView, fetch_text, llamacpp_view, parse_metrics_page
+from wfdoctor.sense.backends.base import ServerView
+from wfdoctor.sense.backends.server_view import LLAMACPP, fetch_text, llamacpp_view, parse_metrics_page
 from wfdoctor.sense.backends.server_view import parse_slots as parse_slots_page
 
 SLOTS = "llama.cpp /slots"

@@ -18,10 +18,11 @@ import aiohttp
 
 from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, one_line, parse
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
+from wfdoctor.sense.backends.base import (BackendStatus, GenerationRequest, ModelInfo, ServerReports, ServerView,
+                                          StreamTrace)
 from wfdoctor.sense.backends.http import ANSWER_ERRORS, error_text, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
-from wfdoctor.sense.backends.server_view import OLLAMA, READ_TIMEOUT_S, ServerView
+from wfdoctor.sense.backends.server_view import OLLAMA, READ_TIMEOUT_S
 from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "ollama"

@@ -15,11 +15,11 @@ escaping, `_total` suffixes, histograms' `_sum` and `_count`).
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
+from wfdoctor.sense.backends.base import ServerView
 from wfdoctor.sense.backends.http import TRANSPORT_ERRORS
 
 LLAMACPP = "llama.cpp /metrics"
@@ -29,43 +29,6 @@ OLLAMA = "Ollama /api/ps"
 MAX_BYTES = 1 << 20   # a metrics page or slot list is a few kB (vLLM's histograms a few tens); more is not a server's
 READ_TIMEOUT_S = 5.0  # a page served from memory: a server this slow to say is as good as silent
 NO_METRICS = "llama-cpp-python"  # serves no /metrics; asking it anything may queue behind its model lock
-
-
-@dataclass(frozen=True)
-class ServerView:
-    """One snapshot of what a server says about itself; None where it does not say.
-
-    Counters (cumulative since the server started): `prompt_tokens`, `generated_tokens`,
-    `prefill_s`, `decode_s` (seconds spent processing prompts and generating), `queue_s` and
-    `finished` (vLLM's queue-time histogram: seconds waited, requests counted), `decode_steps` and
-    `busy_slot_steps` (llama.cpp: decode calls and the busy slots summed over them), `preemptions`
-    (vLLM), `longest_sequence` (llama.cpp: the longest prompt + generation a slot held).
-    Gauges (now): `running`, `waiting`, `kv_cache_ratio` (KV-cache blocks in use, 0-1), `slots_busy`,
-    `slots_total`, `slot_context` (tokens of context per slot), `models_loaded`, `model_bytes`,
-    `model_vram_bytes` (Ollama).
-    """
-
-    source: str = ""                 # LLAMACPP, VLLM, OLLAMA; "" when the server said nothing
-    note: str = ""                   # why there is nothing (or less) to report
-    prompt_tokens: float | None = None
-    generated_tokens: float | None = None
-    prefill_s: float | None = None
-    decode_s: float | None = None
-    queue_s: float | None = None
-    finished: float | None = None
-    decode_steps: float | None = None
-    busy_slot_steps: float | None = None
-    preemptions: float | None = None
-    longest_sequence: float | None = None
-    running: float | None = None
-    waiting: float | None = None
-    kv_cache_ratio: float | None = None
-    slots_busy: int | None = None
-    slots_total: int | None = None
-    slot_context: int | None = None
-    models_loaded: int | None = None
-    model_bytes: int | None = None
-    model_vram_bytes: int | None = None
 
 
 # Shares and maxima: several engines' (or models') series are not added up, the highest is kept.
