@@ -46,3 +46,12 @@ def test_more_streams_than_slots_are_seen_waiting_for_a_slot_by_the_server(wfdoc
     assert queued["labels"]["concurrency"] == str(streams) and queued["value"] >= 0.3
     assert queued["source"] == LLAMACPP_SLOTS
     assert evidence["wf_llm_server_view_busy_slots"]["value"] >= 0.9 * LLAMA_SERVER_SLOTS
+
+
+def test_llama_cpp_python_is_not_asked_and_the_note_says_so(wfdoctor, llm_server) -> None:
+    result = wfdoctor("tokens", "--json", "--backend", llm_server.base_url, "--runs", "2", "--max-tokens", "8",
+                      "--no-bandwidth", "--fail-on", "never", timeout=300)
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert doc["server_view"] == []
+    assert "the server's own view: nothing to report (llama-cpp-python serves no /metrics)" in doc["notes"]
