@@ -90,30 +90,36 @@ def server_level(concurrency: int, before: ServerView | None, after: ServerView 
         vram_ratio=_ratio(after.model_vram_bytes, after.model_bytes))
 
 
-# (metric, unit, field): the registered samples of a level's view (data/metrics.yaml)
-SERIES = (("wf_llm_server_view_prompt_tokens", "tokens", "prompt_tokens"),
-          ("wf_llm_server_view_generated_tokens", "tokens", "generated_tokens"),
-          ("wf_llm_server_view_prefill_seconds", "s", "prefill_s"),
-          ("wf_llm_server_view_decode_seconds", "s", "decode_s"),
-          ("wf_llm_server_view_prefill_share_ratio", "ratio", "prefill_share"),
-          ("wf_llm_server_view_queue_seconds", "s", "queue_s"),
-          ("wf_llm_server_view_busy_slots", "slots", "busy_slots"),
-          ("wf_llm_server_view_slots", "slots", "slots_total"),
-          ("wf_llm_server_view_kv_cache_ratio", "ratio", "kv_cache_ratio"),
-          ("wf_llm_server_view_context_fill_ratio", "ratio", "context_fill"),
-          ("wf_llm_server_view_waiting_requests", "requests", "waiting"),
-          ("wf_llm_server_view_preemptions", "requests", "preemptions"),
-          ("wf_llm_server_view_vram_ratio", "ratio", "vram_ratio"))
+# field of ServerLevel -> (metric, unit): the registered samples of a level's view (data/metrics.yaml)
+SERIES = {"prompt_tokens": ("wf_llm_server_view_prompt_tokens", "tokens"),
+          "generated_tokens": ("wf_llm_server_view_generated_tokens", "tokens"),
+          "prefill_s": ("wf_llm_server_view_prefill_seconds", "s"),
+          "decode_s": ("wf_llm_server_view_decode_seconds", "s"),
+          "prefill_share": ("wf_llm_server_view_prefill_share_ratio", "ratio"),
+          "queue_s": ("wf_llm_server_view_queue_seconds", "s"),
+          "busy_slots": ("wf_llm_server_view_busy_slots", "slots"),
+          "slots_total": ("wf_llm_server_view_slots", "slots"),
+          "kv_cache_ratio": ("wf_llm_server_view_kv_cache_ratio", "ratio"),
+          "context_fill": ("wf_llm_server_view_context_fill_ratio", "ratio"),
+          "waiting": ("wf_llm_server_view_waiting_requests", "requests"),
+          "preemptions": ("wf_llm_server_view_preemptions", "requests"),
+          "vram_ratio": ("wf_llm_server_view_vram_ratio", "ratio")}
+QUEUE_SHARE = "wf_llm_server_view_queue_share_ratio"  # computed with the client's E2E: evidence only
+KV_WORDS = {"kv_cache_ratio": "KV cache in use", "context_fill": "of a slot context filled"}
 
 
 def _sample(level: ServerLevel, metric: str, unit: str, value: float) -> Sample:
     return Sample(metric, float(value), unit, level.source, {"concurrency": str(level.concurrency)})
 
 
+def _series(level: ServerLevel, *names: str) -> list[Sample]:
+    """The level's registered samples of the fields `names` that it has."""
+    return [_sample(level, *SERIES[name], value) for name in names if (value := getattr(level, name)) is not None]
+
+
 def view_samples(levels: list[ServerLevel]) -> list[Sample]:
     """Each level's view as samples labelled with its concurrency, sourced from the endpoint read."""
-    return [_sample(level, metric, unit, value) for level in levels for metric, unit, name in SERIES
-            if (value := getattr(level, name)) is not None]
+    return [sample for level in levels for sample in _series(level, *SERIES)]
 
 
 def _finding(code: str, cause: str, priority: Priority, summary: str, actions: list[str],
@@ -148,9 +154,7 @@ def _queueing(levels: list[ServerLevel], summaries: dict[int, LevelSummary], imp
             continue
         slots = "" if level.busy_slots is None else \
             f"; {level.busy_slots:.1f} of {level.slots_total} slots busy per decode step"
-        evidence = [_sample(level, "wf_llm_server_view_queue_share_ratio", "ratio", share)]
-        evidence += [_sample(level, "wf_llm_server_view_busy_slots", "slots", level.busy_slots)] \
-            if level.busy_slots is not None else []
+        evidence = [_sample(level, QUEUE_SHARE, "ratio", share)] + _series(level, "busy_slots")
         return _finding("SERVER_QUEUEING", "requests wait for the server: every slot is busy and the rest queue",
                         Priority.HIGH,
                         f"at concurrency {level.concurrency} requests spent {share:.0%} of their time waiting "
@@ -163,17 +167,12 @@ def _kv_cache(levels: list[ServerLevel], implementation: str, limits: TokenLimit
               remedies: Remedies) -> Finding | None:
     """The KV cache near full (vLLM's blocks, llama.cpp's slot context filled), or requests evicted for room."""
     for level in sorted(levels, key=lambda lv: -lv.concurrency):
-        readings = [(metric, value) for metric, value in (
-            ("wf_llm_server_view_kv_cache_ratio", level.kv_cache_ratio),
-            ("wf_llm_server_view_context_fill_ratio", level.context_fill)) if value is not None]
-        full = [(metric, value) for metric, value in readings if value >= limits.kv_cache_full]
+        full = [name for name in ("kv_cache_ratio", "context_fill")
+                if (value := getattr(level, name)) is not None and value >= limits.kv_cache_full]
         if not full and not level.preemptions:
             continue
-        evidence = [_sample(level, metric, "ratio", value) for metric, value in full]
-        evidence += [_sample(level, "wf_llm_server_view_preemptions", "requests", level.preemptions)] \
-            if level.preemptions else []
-        use = ", ".join(f"{value:.0%} {'KV cache in use' if 'kv' in metric else 'of a slot context filled'}"
-                        for metric, value in full)
+        evidence = _series(level, *full) + (_series(level, "preemptions") if level.preemptions else [])
+        use = ", ".join(f"{getattr(level, name):.0%} {KV_WORDS[name]}" for name in full)
         evicted = f"{level.preemptions:.0f} requests preempted for room" if level.preemptions else ""
         return _finding("KV_CACHE_FULL", "the KV cache is (nearly) full: requests wait, are cut short or evicted",
                         Priority.MEDIUM,
@@ -195,7 +194,7 @@ def _prefill(levels: list[ServerLevel], summaries: dict[int, LevelSummary], impl
                         f"the server spent {share:.0%} of its seconds on prompts at concurrency {level.concurrency} "
                         f"({level.source}); TTFT p50 {ttft:.2f} s",
                         remedies.actions(RemedyId.PREFILL_DOMINATED, implementation),
-                        [_sample(level, "wf_llm_server_view_prefill_share_ratio", "ratio", share)])
+                        _series(level, "prefill_share"))
     return None
 
 
