@@ -15,8 +15,8 @@ from dataclasses import dataclass, replace
 
 import aiohttp
 
-from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ServerReports, ServerView,
-                                          StreamTrace)
+from wfdoctor.sense.backends.base import Backend, BackendStatus, GenerationRequest, ServerReports, StreamTrace
+from wfdoctor.sense.backends.base import ServerView
 from wfdoctor.sense.backends.http import make_session
 from wfdoctor.sense.backends.streaming import StreamFunction
 
