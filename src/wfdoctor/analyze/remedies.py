@@ -20,6 +20,8 @@ class RemedyId(StrEnum):
     PARTIAL_GPU_OFFLOAD = "partial_gpu_offload"
     COLD_MODEL_LOAD = "cold_model_load"
     PREFILL_DOMINATED = "prefill_dominated"
+    SERVER_QUEUEING = "server_queueing"
+    KV_CACHE_FULL = "kv_cache_full"
     CLIENT_OVERHEAD = "client_overhead"
     COUNCIL_MEMBER_FAILED = "council_member_failed"
     COUNCIL_STRAGGLER = "council_straggler"

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 from wfdoctor.analyze.bottleneck import LevelSystem, ServerFacts, busy_threads, classify, model_resident
 from wfdoctor.analyze.failures import check_failed, request_failures, token_attempts
 from wfdoctor.analyze.roofline import Roofline, roofline
+from wfdoctor.analyze.server_view import ServerLevel, server_level, view_samples, with_server_view
 from wfdoctor.analyze.tiers import classify_tier
 from wfdoctor.analyze.tokens import (LevelSummary, find_knee, level_metrics, request_samples, summarize_level,
                                      summary_samples)
@@ -264,7 +265,9 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     systems = [LevelSystem(level.concurrency, level.system, level.own_pids) for level in levels]
     system_samples = [Sample(s.metric, s.value, s.unit, s.source, s.labels | {"concurrency": str(lv.concurrency)},
                              s.ts) for lv in levels for s in lv.system]
-    samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples
+    views, view_notes = _server_views(levels)
+    samples = summary_samples(summaries) + request_samples(requests) + system_samples + gpu.samples + \
+        view_samples(views)
     model_path = _model_path(options.model_file or chosen.model_file, server, levels)
     limit, note = (None, "interrupted") if interrupted else _roofline(
         _base_decode(summaries), _model_bytes(model_path, server), gpu, server, options.measure_bandwidth, limits)
@@ -273,6 +276,9 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     causes = classify(summaries, knee, systems, server, os.getpid(), limits=limits,
                       ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies,
                       roofline_share=limit.fraction if limit else None) if any(lv.ok for lv in summaries) else []
+    if any(lv.ok for lv in summaries):  # the server's view adds its evidence to the causes of what it generated
+        causes = with_server_view(causes, views, summaries, server.implementation, limits=limits,
+                                  ttft_target_s=tier.targets.ttft_seconds, remedies=data.rulebook.remedies)
     causes += request_failures(token_attempts(requests, causes), "requests", server.implementation, limits,
                                data.rulebook.remedies)
     findings = judge(samples, data, tier.tier, "tokens", causes,
@@ -289,13 +295,23 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     sources = sorted({s for lv in summaries for s in lv.token_sources})
     notes = [f"token counts from: {', '.join(sources)}"] if sources else []  # none when no request answered
     notes += [chosen.note] if chosen.note else []
+    notes += view_notes
     retried = sum(lv.reconnects for lv in summaries)
     notes += [(f"the server closed {retried} reused connections; wfdoctor retried them on fresh connections "
                "(not failures: wf_llm_connection_retries)")] if retried else []
     return TokensReport(run=run, backend_url=url, implementation=backend.implementation, protocol=backend.protocol,
                         model=backend.model, embedded=chosen.embedded, levels=summaries, requests=requests, knee=knee,
                         findings=findings, roofline=limit, roofline_note=note, tier=tier, rulebook=data.rulebook,
-                        interrupted=interrupted, notes=notes, server_slots=server.slots)
+                        interrupted=interrupted, notes=notes, server_slots=server.slots, server_view=views)
+
+
+def _server_views(levels: list[LevelRun]) -> tuple[list[ServerLevel], list[str]]:
+    """Each level as the server counted it, and a note when the server said nothing about itself."""
+    views = [view for lv in levels if (view := server_level(lv.concurrency, lv.server_before, lv.server_after))]
+    if views:
+        return views, [f"the server's own view: {views[0].source}, read before and after each level"]
+    silent = next((lv.server_after.note for lv in levels if lv.server_after and lv.server_after.note), "")
+    return [], [f"the server's own view: nothing to report ({silent})"] if silent else []
 
 
 def _base_decode(summaries: list[LevelSummary]) -> float | None:

@@ -45,6 +45,10 @@ class TokenLimits(Strict):
     low_bit_weights: Positive        # weights at or below this many bits are already quantised
     failed_share_high: Share         # failed requests from this share of a run on: HIGH (fewer: MEDIUM)
     died_min_failed: Count           # lost connections after the last answer from this many on: the server died
+    server_queue_share: Share        # SERVER_QUEUEING: requests' time outside the server's work from this share...
+    slots_full_share: Share          # ...while busy slots per decode step reach this share of the slots (where known)
+    kv_cache_full: Share             # KV_CACHE_FULL: KV cache in use (or a slot's context filled) from this share
+    server_prefill_share: Share      # PREFILL_DOMINATED by the server's counters: prompt seconds' share of its work
 
 
 Percentile = Annotated[float, Field(ge=0, le=100)]

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from wfdoctor.measure.agreement import Agreement, quorum_group
 from wfdoctor.measure.tokens import answer_error
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ServerView, StreamTrace
 from wfdoctor.sense.backends.client import Backend
 
 
@@ -88,6 +88,9 @@ class Unreachable:
         return StreamTrace(sent_ns=now, done_ns=now, error=self.error)
 
     async def count_tokens(self, text: str) -> int | None:
+        return None
+
+    async def server_view(self) -> ServerView | None:
         return None
 
     async def aclose(self) -> None:

@@ -6,8 +6,11 @@ fixed number of streams, each sending its next request when the last ends) or
 with Poisson arrivals (open loop at a given rate, at most `concurrency` in
 flight). The system is sampled throughout, so the analysis can see what the
 machine did *during* generation (from a separate sampler process, so the
-sampling never delays the timestamps). Finished requests are appended to the result
-as they end: an interrupted run keeps them.
+sampling never delays the timestamps). The server's own view (its counters and
+gauges, where it publishes them) is read just before the measured requests and
+again once they all ended, never while they stream: the counters' differences are
+the level's work as the server counted it. Finished requests are appended to the
+result as they end: an interrupted run keeps them.
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from dataclasses import dataclass, field
 
 from wfdoctor.measure.sampler import BackgroundSampler
 from wfdoctor.model import Sample
-from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
+from wfdoctor.sense.backends.base import GenerationRequest, ServerView, StreamTrace
 from wfdoctor.sense.backends.client import Backend
 
 
@@ -50,6 +53,8 @@ class LevelRun:
     started_ns: int = 0
     ended_ns: int = 0
     own_pids: list[int] = field(default_factory=list)  # wfdoctor's client and sampler processes
+    server_before: ServerView | None = None  # the server's view before the measured requests (after warm-up)
+    server_after: ServerView | None = None   # ...and after they all ended
 
 
 Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
@@ -125,6 +130,7 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
         levels.append(level)
         if workload.warmup:
             await _closed_loop(backend, workload, level, False, workload.warmup, progress)
+        level.server_before = await backend.server_view()
         sampler = BackgroundSampler(workload.sample_interval_s).start()
         level.own_pids = [os.getpid(), sampler.pid or 0]
         level.started_ns = time.perf_counter_ns()
@@ -136,6 +142,7 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
         finally:
             level.ended_ns = time.perf_counter_ns()
             level.system = sampler.stop()
+        level.server_after = await backend.server_view()
         # Counting asks the server too: done after the level, never competing with its streams.
         level.token_counts = [await backend.count_tokens(t.text) if t.pieces else None for t in level.traces]
     return levels

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from wfdoctor.analyze.roofline import Roofline
+from wfdoctor.analyze.server_view import ServerLevel
 from wfdoctor.analyze.tiers import TierVerdict
 from wfdoctor.analyze.tokens import Knee, LevelSummary, RequestMetrics
 from wfdoctor.config.rules import RuleBook
@@ -30,3 +31,4 @@ class TokensReport:
     interrupted: bool
     notes: list[str]
     server_slots: int | None = None  # requests the server generates at once, where it says
+    server_view: list[ServerLevel] = field(default_factory=list)  # each level as the server counted it

@@ -1,6 +1,7 @@
 """The vocabulary every backend shares: what a probe reports (the server, its
 models, how it answered), one generation to stream and its raw timeline, what a
-protocol's server reports on its own, and the `Backend` the measurement code drives.
+protocol's server reports on its own (per stream, and its own view of its work:
+`ServerView`, read by `server_view.py`), and the `Backend` the measurement code drives.
 """
 
 from __future__ import annotations
@@ -96,6 +97,43 @@ class ServerReports:
     model_sizes: str = ""
 
 
+@dataclass(frozen=True)
+class ServerView:
+    """One snapshot of what a server says about itself; None where it does not say.
+
+    Counters (cumulative since the server started): `prompt_tokens`, `generated_tokens`,
+    `prefill_s`, `decode_s` (seconds spent processing prompts and generating), `queue_s` and
+    `finished` (vLLM's queue-time histogram: seconds waited, requests counted), `decode_steps` and
+    `busy_slot_steps` (llama.cpp: decode calls and the busy slots summed over them), `preemptions`
+    (vLLM), `longest_sequence` (llama.cpp: the longest prompt + generation a slot held).
+    Gauges (now): `running`, `waiting`, `kv_cache_ratio` (KV-cache blocks in use, 0-1), `slots_busy`,
+    `slots_total`, `slot_context` (tokens of context per slot), `models_loaded`, `model_bytes`,
+    `model_vram_bytes` (Ollama).
+    """
+
+    source: str = ""                 # LLAMACPP, VLLM, OLLAMA; "" when the server said nothing
+    note: str = ""                   # why there is nothing (or less) to report
+    prompt_tokens: float | None = None
+    generated_tokens: float | None = None
+    prefill_s: float | None = None
+    decode_s: float | None = None
+    queue_s: float | None = None
+    finished: float | None = None
+    decode_steps: float | None = None
+    busy_slot_steps: float | None = None
+    preemptions: float | None = None
+    longest_sequence: float | None = None
+    running: float | None = None
+    waiting: float | None = None
+    kv_cache_ratio: float | None = None
+    slots_busy: int | None = None
+    slots_total: int | None = None
+    slot_context: int | None = None
+    models_loaded: int | None = None
+    model_bytes: int | None = None
+    model_vram_bytes: int | None = None
+
+
 class Backend(Protocol):
     """What every backend offers the measurement code, whatever protocol it speaks."""
 
@@ -110,5 +148,7 @@ class Backend(Protocol):
     async def stream(self, request: GenerationRequest, answered: asyncio.Event | None = None) -> StreamTrace: ...
 
     async def count_tokens(self, text: str) -> int | None: ...
+
+    async def server_view(self) -> ServerView | None: ...  # None: nothing to ask (in-process, unreachable)
 
     async def aclose(self) -> None: ...

@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 import aiohttp
 
 from wfdoctor.sense.backends.base import Backend, BackendStatus, GenerationRequest, ServerReports, StreamTrace
+from wfdoctor.sense.backends.base import ServerView
 from wfdoctor.sense.backends.http import make_session
 from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
 from wfdoctor.sense.backends.lean import LeanStreams
@@ -30,6 +31,8 @@ Identify = Callable[[aiohttp.ClientSession, str], Awaitable[str]]
 CountTokens = Callable[[aiohttp.ClientSession, str, str, str], Awaitable[int | None]]
 # (session, base URL, implementation) -> the requests the server generates at once, or None where it does not say
 Slots = Callable[[aiohttp.ClientSession, str, str], Awaitable[int | None]]
+# (session, base URL, implementation) -> what the server says about its own work; never raises
+ServerViewReader = Callable[[aiohttp.ClientSession, str, str], Awaitable[ServerView]]
 
 
 def stream_client(name: str, session: aiohttp.ClientSession, timeout_s: float) -> StreamClient:
@@ -44,6 +47,7 @@ class HttpProtocol:
     `identify` None: the protocol has one implementation, named like the protocol.
     `count_tokens` None: its servers have no tokenizer endpoint.
     `slots` None: its servers do not say how many requests they generate at once.
+    `server_view` None: its servers say nothing about their own work (see server_view.py).
     """
 
     name: str
@@ -54,6 +58,7 @@ class HttpProtocol:
     identify: Identify | None = None
     count_tokens: CountTokens | None = None
     slots: Slots | None = None
+    server_view: ServerViewReader | None = None
     schemes: tuple[str, ...] = ("http", "https")
 
     async def open(self, status: BackendStatus, model: str, timeout_s: float, max_streams: int,
@@ -96,6 +101,12 @@ class HttpBackend:
         if self.declaration.count_tokens is None:
             return None
         return await self.declaration.count_tokens(self.client, self.url, self.implementation, text)
+
+    async def server_view(self) -> ServerView | None:
+        """What the server says about its own work now (None where its protocol has no way to ask)."""
+        if self.declaration.server_view is None:
+            return None
+        return await self.declaration.server_view(self.client, self.url, self.implementation)
 
     async def aclose(self) -> None:
         await self.streamer.aclose()

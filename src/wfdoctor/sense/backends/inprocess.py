@@ -22,7 +22,7 @@ from typing import Any
 import aiohttp
 
 from wfdoctor.sense.backends.base import (Backend, BackendStatus, GenerationRequest, ModelInfo, ServerReports,
-                                          StreamTrace)
+                                          ServerView, StreamTrace)
 from wfdoctor.sense.backends.embedded import MODEL_ALIAS, require_engine
 
 KIND = "inprocess"
@@ -96,6 +96,9 @@ class InProcessBackend:
 
     async def count_tokens(self, text: str) -> int | None:
         return len(self._llama.tokenize(text.encode("utf-8"), add_bos=False, special=False))
+
+    async def server_view(self) -> ServerView | None:
+        return None
 
     async def aclose(self) -> None:
         self._worker.shutdown(wait=True)

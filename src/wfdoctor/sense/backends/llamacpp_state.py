@@ -1,65 +1,49 @@
-"""What llama.cpp's server says about its own load, where it says it: `/metrics` (started with `--metrics`)
-and `/slots` (with `--slots`). Both are cheap reads that take no model lock, so the monitor can ask every
-server interval: requests being generated, requests waiting (deferred: every slot busy), busy slots.
+"""What llama.cpp's server says about its own load, as the monitor's samples: `/metrics` (started with
+`--metrics`) and `/slots` (with `--slots`). Both are cheap reads that take no model lock, so the monitor can
+ask every server interval: requests being generated, requests waiting (deferred: every slot busy), busy slots.
 
-A server without these endpoints (not llama.cpp, or started without the flags) answers 404 or 501;
-that is no failure, just nothing to report.
+The pages are read and parsed by `server_view` (the token run reads the same view around each level);
+a server without these endpoints (not llama.cpp, or started without the flags) is nothing to report.
 """
 
 from __future__ import annotations
 
-import json
-
 import aiohttp
 
 from wfdoctor.model import Sample
-from wfdoctor.sense.backends.http import TRANSPORT_ERRORS
+from wfdoctor.sense.backends.base import ServerView
+from wfdoctor.sense.backends.server_view import LLAMACPP, fetch_text, llamacpp_view, parse_metrics_page
+from wfdoctor.sense.backends.server_view import parse_slots as parse_slots_page
 
-SOURCE = "llama.cpp"
-MAX_BYTES = 1 << 20   # a metrics page or slot list is a few kB; more is not llama.cpp's
-GAUGES = {"llamacpp:requests_processing": "wf_llm_server_requests_processing",
-          "llamacpp:requests_deferred": "wf_llm_server_requests_deferred"}
-
-
-async def _text(client: aiohttp.ClientSession, url: str) -> str | None:
-    try:
-        async with client.get(url) as response:
-            if response.status != 200:
-                return None
-            return (await response.content.read(MAX_BYTES)).decode("utf-8", "replace")
-    except TRANSPORT_ERRORS:
-        return None
+SLOTS = "llama.cpp /slots"
 
 
 def parse_metrics(text: str, labels: dict[str, str]) -> list[Sample]:
-    """The request gauges of a llama.cpp `/metrics` page (Prometheus text format, no labels on these)."""
-    out = []
-    for line in text.splitlines():
-        name, _, value = line.partition(" ")
-        if name in GAUGES:
-            try:
-                out.append(Sample(GAUGES[name], float(value.split()[0]), "requests", f"{SOURCE} /metrics", labels))
-            except (ValueError, IndexError):
-                continue
-    return out
+    """The request gauges of a llama.cpp `/metrics` page (nothing from another server's page)."""
+    view = parse_metrics_page(text)
+    if not view.source.startswith(LLAMACPP):
+        return []
+    gauges = (("wf_llm_server_requests_processing", view.running), ("wf_llm_server_requests_deferred", view.waiting))
+    return [Sample(metric, value, "requests", LLAMACPP, labels) for metric, value in gauges if value is not None]
+
+
+def slot_samples(view: ServerView, labels: dict[str, str]) -> list[Sample]:
+    """Busy and total slots, where the view has `/slots`."""
+    if view.slots_busy is None or view.slots_total is None:
+        return []
+    return [Sample("wf_llm_server_slots_busy", float(view.slots_busy), "slots", SLOTS, labels),
+            Sample("wf_llm_server_slots_total", float(view.slots_total), "slots", SLOTS, labels)]
 
 
 def parse_slots(text: str, labels: dict[str, str]) -> list[Sample]:
     """Busy and total slots from `/slots` (a JSON list of slots with `is_processing`)."""
-    try:
-        slots = json.loads(text)
-    except ValueError:
-        return []
-    if not isinstance(slots, list) or not all(isinstance(s, dict) for s in slots):
-        return []
-    busy = sum(1 for s in slots if s.get("is_processing") is True)
-    return [Sample("wf_llm_server_slots_busy", float(busy), "slots", f"{SOURCE} /slots", labels),
-            Sample("wf_llm_server_slots_total", float(len(slots)), "slots", f"{SOURCE} /slots", labels)]
+    slots = parse_slots_page(text)
+    return slot_samples(llamacpp_view({}, slots), labels) if slots is not None else []
 
 
 async def llamacpp_state(client: aiohttp.ClientSession, url: str, kind: str) -> list[Sample]:
     """Load samples of the server at `url` (empty where it has no such endpoints)."""
     labels = {"url": url, "kind": kind}
-    metrics = await _text(client, f"{url}/metrics")
-    slots = await _text(client, f"{url}/slots")
+    metrics = await fetch_text(client, f"{url}/metrics")
+    slots = await fetch_text(client, f"{url}/slots")
     return (parse_metrics(metrics, labels) if metrics else []) + (parse_slots(slots, labels) if slots else [])

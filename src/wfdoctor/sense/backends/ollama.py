@@ -10,6 +10,7 @@ object carries the server's own durations in nanoseconds: `load_duration`,
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -17,9 +18,11 @@ import aiohttp
 
 from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends.answers import Answer, Bytes, Count, Nanos, fast_parser, one_line
-from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
-from wfdoctor.sense.backends.http import get_answer, post_answer
+from wfdoctor.sense.backends.base import (BackendStatus, GenerationRequest, ModelInfo, ServerReports, ServerView,
+                                          StreamTrace)
+from wfdoctor.sense.backends.http import ANSWER_ERRORS, error_text, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
+from wfdoctor.sense.backends.server_view import OLLAMA, READ_TIMEOUT_S
 from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "ollama"
@@ -97,6 +100,19 @@ async def probe_ollama(client: aiohttp.ClientSession, url: str) -> BackendStatus
     return BackendStatus(url=url, kind=KIND, answered=True, latency_s=latency, version=version, models=models)
 
 
+async def read_ps_view(client: aiohttp.ClientSession, url: str, implementation: str) -> ServerView:
+    """Ollama's view of itself: `/api/ps`, the loaded models, their bytes and the part in VRAM
+    (it keeps no counters: the durations of each request come in its last event instead)."""
+    try:
+        listing = await asyncio.wait_for(get_answer(client, f"{url}/api/ps", Running, "/api/ps listing"),
+                                         READ_TIMEOUT_S)
+    except ANSWER_ERRORS as exc:
+        return ServerView(note=f"/api/ps did not answer ({error_text(exc)})")
+    running = listing.models or []
+    return ServerView(source=OLLAMA, models_loaded=len(running), model_bytes=sum(m.size or 0 for m in running),
+                      model_vram_bytes=sum(m.size_vram or 0 for m in running))
+
+
 async def set_keep_alive(client: aiohttp.ClientSession, url: str, model: str, keep_alive: int | str) -> None:
     """Load `model` for `keep_alive`, or unload it with 0 (Ollama's documented idiom). Raises one of ANSWER_ERRORS."""
     await post_answer(client, f"{url}/api/generate", {"model": model, "keep_alive": keep_alive}, Loaded,
@@ -144,4 +160,5 @@ PROTOCOL = HttpProtocol(
     name=KIND, default_urls=("http://127.0.0.1:11434",), probe=probe_ollama, stream=stream_ollama,
     reports=ServerReports(token_count="server eval_count", fills=frozenset({*DURATIONS.values(), *COUNTS.values()}),
                           model_sizes="/api/ps"),
+    server_view=read_ps_view,
 )

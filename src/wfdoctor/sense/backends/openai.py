@@ -22,6 +22,7 @@ from wfdoctor.sense.backends.answers import Answer, Count, Millis, fast_parser
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import ANSWER_ERRORS, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
+from wfdoctor.sense.backends.server_view import read_metrics_view
 from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "openai"
@@ -218,6 +219,7 @@ stream_openai = line_streamer(_payload, _handle_line)
 PROTOCOL = HttpProtocol(
     name=KIND, default_urls=("http://127.0.0.1:8080", "http://127.0.0.1:8000", "http://127.0.0.1:1234"),
     probe=probe_openai, identify=identify_server, stream=stream_openai, count_tokens=count_tokens, slots=parallel_slots,
+    server_view=read_metrics_view,
     reports=ServerReports(token_count="server usage",
                           fills=frozenset({"prompt_tokens", "completion_tokens", "prefill_s", "decode_s"})),
 )

@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from wfdoctor.analyze.roofline import Roofline
+from wfdoctor.analyze.server_view import ServerLevel
 from wfdoctor.analyze.tokens import Distribution, Knee, LevelSummary, RequestMetrics
 from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.facts import Targets, Thresholds
@@ -66,6 +67,28 @@ def server_table(levels: list[LevelSummary]) -> Table | None:
     return table
 
 
+def _value(value: float | None, form: str) -> str:
+    return format(value, form) if value is not None else "-"
+
+
+def server_view_table(views: list[ServerLevel], requests: dict[int, list[RequestMetrics]]) -> Table | None:
+    """Each level as the server counted it (its /metrics, /slots or /api/ps), the client's token count beside."""
+    if not views:
+        return None
+    table = Table(title=f"The server's own view ({views[0].source}), per level", title_justify="left")
+    for column in ("conc.", "generated (client)", "prompt tok", "prefill s", "decode s", "prefill share",
+                   "queue s", "busy slots", "waiting", "KV cache"):
+        table.add_column(column, justify="right")
+    for view in views:
+        client = sum(r.output_tokens for r in requests.get(view.concurrency, []) if r.ok)
+        slots = f"{view.busy_slots:.1f}/{view.slots_total or '?'}" if view.busy_slots is not None else "-"
+        table.add_row(str(view.concurrency), f"{_value(view.generated_tokens, '.0f')} ({client})",
+                      _value(view.prompt_tokens, ".0f"), _value(view.prefill_s, ".2f"), _value(view.decode_s, ".2f"),
+                      _value(view.prefill_share, ".0%"), _value(view.queue_s, ".2f"), slots,
+                      _value(view.waiting, ".0f"), _value(view.kv_cache_ratio or view.context_fill, ".0%"))
+    return table
+
+
 def render(report: TokensReport, console: Console, all_variants: bool = False) -> None:
     slots = report.server_slots
     slots_text = f" ({slots} slot{'' if slots == 1 else 's'})" if slots else ""
@@ -82,6 +105,9 @@ def render(report: TokensReport, console: Console, all_variants: bool = False) -
     server = server_table(report.levels)
     if server is not None:
         console.print(server)
+    own = server_view_table(report.server_view, report.requests)
+    if own is not None:
+        console.print(own)
     console.print(f"Saturation: {report.knee.explanation}")
     targets = report.tier.targets
     console.print(f"Tier {report.tier.tier} targets: decode >= {targets.decode_tokens_per_second:g} tokens/s, "
@@ -122,6 +148,7 @@ class TokensDocument(RunDocument):
     findings: list[Finding]
     requests: dict[str, list[RequestMetrics]]   # by concurrency level
     notes: list[str]
+    server_view: list[ServerLevel] = []  # each level as the server counted it (docs/server-view.md)
 
 
 def document(report: TokensReport, exit_code: int) -> TokensDocument:
@@ -135,6 +162,7 @@ def document(report: TokensReport, exit_code: int) -> TokensDocument:
         tier=TokensTierDoc(name=report.tier.tier, targets=report.tier.targets, thresholds=report.tier.thresholds),
         levels=report.levels, knee=report.knee, roofline=report.roofline, roofline_note=report.roofline_note,
         findings=report.findings, requests={str(c): reqs for c, reqs in report.requests.items()}, notes=report.notes,
+        server_view=report.server_view,
     )
 
 

@@ -1,0 +1,57 @@
+"""llama.cpp's own llama-server, read by the token run: its `/metrics` and `/slots` before and after each level
+of a sweep at concurrency 1-3, stored as samples whose counts agree with what the client received."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.conftest import LLAMA_SERVER_SLOTS
+from wfdoctor.sense.backends.server_view import LLAMACPP_SLOTS
+from wfdoctor.store.db import Store
+
+
+def test_the_servers_counters_agree_with_the_clients_token_counts_at_every_level(wfdoctor, llama_server: str,
+                                                                                 tmp_path: Path) -> None:
+    result = wfdoctor("tokens", "--json", "--backend", llama_server, "--concurrency", "1,2,3", "--runs", "6",
+                      "--max-tokens", "24", "--no-bandwidth", "--fail-on", "never", timeout=300)
+    assert result.code == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    doc = result.json()
+    assert any(f"the server's own view: {LLAMACPP_SLOTS}" in note for note in doc["notes"])
+    store = Store.open(tmp_path / "wfdoctor.db")
+    try:
+        stored = [s for s in store.samples_of(doc["run_id"]) if s.metric.startswith("wf_llm_server_view_")]
+    finally:
+        store.close()
+    assert stored and all(s.source == LLAMACPP_SLOTS for s in stored)
+    view = {(s.metric, int(s.labels["concurrency"])): s.value for s in stored}
+    for concurrency, requests in doc["requests"].items():
+        level = int(concurrency)
+        assert all(r["ok"] and r["output_tokens_source"] == "server usage" for r in requests)
+        assert view["wf_llm_server_view_generated_tokens", level] == sum(r["output_tokens"] for r in requests)
+        assert view["wf_llm_server_view_slots", level] == LLAMA_SERVER_SLOTS
+        assert view["wf_llm_server_view_decode_seconds", level] > 0
+    # One stream keeps one slot busy per decode step; three streams keep more than one busy.
+    assert view["wf_llm_server_view_busy_slots", 1] <= 1.01 < view["wf_llm_server_view_busy_slots", 3]
+
+
+def test_more_streams_than_slots_are_seen_waiting_for_a_slot_by_the_server(wfdoctor, llama_server: str) -> None:
+    streams = 2 * LLAMA_SERVER_SLOTS
+    result = wfdoctor("tokens", "--json", "--backend", llama_server, "--concurrency", f"1,{streams}", "--runs",
+                      str(streams), "--max-tokens", "24", "--no-bandwidth", "--fail-on", "never", timeout=300)
+    assert result.code == 0, result.stderr
+    evidence = {e["metric"]: e for f in result.json()["findings"] for e in f["evidence"]
+                if e["metric"].startswith("wf_llm_server_view_")}
+    queued = evidence["wf_llm_server_view_queue_share_ratio"]
+    assert queued["labels"]["concurrency"] == str(streams) and queued["value"] >= 0.3
+    assert queued["source"] == LLAMACPP_SLOTS
+    assert evidence["wf_llm_server_view_busy_slots"]["value"] >= 0.9 * LLAMA_SERVER_SLOTS
+
+
+def test_llama_cpp_python_is_not_asked_and_the_note_says_so(wfdoctor, llm_server) -> None:
+    result = wfdoctor("tokens", "--json", "--backend", llm_server.base_url, "--runs", "2", "--max-tokens", "8",
+                      "--no-bandwidth", "--fail-on", "never", timeout=300)
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert doc["server_view"] == []
+    assert "the server's own view: nothing to report (llama-cpp-python serves no /metrics)" in doc["notes"]
