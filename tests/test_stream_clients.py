@@ -134,7 +134,8 @@ def test_every_framing_of_a_stream_is_read_whole(response: bytes) -> None:
     (b"HTTP/1.1 503 Busy\r\nContent-Length: 9\r\n\r\nno slots\n", "HTTP 503: no slots"),
     (b"HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n" + EVENT[:20], "connection cut mid-response"),
     (b"", "server disconnected"),
-], ids=["not http", "bad chunk size", "endless headers", "error status", "cut", "closed unanswered"])
+    (b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n", "malformed response"),
+], ids=["not http", "bad chunk size", "endless headers", "error status", "cut", "closed unanswered", "upgrade"])
 def test_what_is_not_a_whole_stream_is_one_error_phrase(response: bytes, error: str) -> None:
     with raw_server(response) as url:
         trace = _stream(url)
@@ -150,3 +151,16 @@ def test_a_refused_connection_and_a_silent_server_end_with_the_aiohttp_phrases(c
         listener.close()
     assert trace.error.startswith("timed out")
     assert (trace.done_ns - trace.sent_ns) / 1e9 < 5
+
+
+def test_an_error_status_is_named_at_its_first_words_without_waiting_for_the_rest() -> None:
+    with raw_server(b"HTTP/1.1 503 Busy\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nbusy.\r\n") as url:
+        trace = _stream(url, timeout_s=3.0)
+    assert trace.error == "HTTP 503: busy."
+
+
+def test_a_second_response_in_the_same_read_is_not_taken_for_the_first() -> None:
+    first = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT)
+    with raw_server(first + b"HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\nbad") as url:
+        trace = _stream(url)
+    assert trace.completed and not trace.error and trace.pieces == ["hi"]

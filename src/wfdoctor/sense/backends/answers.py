@@ -96,7 +96,9 @@ def fast_parser(model: type[AnswerT]) -> Callable[[bytes, str], AnswerT]:
 def _struct_of(model: type[Answer]) -> type[msgspec.Struct]:
     """A frozen msgspec struct with `model`'s fields, defaults and bounds (nested answers converted too)."""
     hints = get_type_hints(model, include_extras=True)
-    fields = [(name, _fast_type(hints[name])) if info.is_required() else (name, _fast_type(hints[name]), info.default)
+    fields = [(name, _fast_type(hints[name])) if info.is_required() else
+              (name, _fast_type(hints[name]), msgspec.field(default_factory=info.default_factory)
+               if info.default_factory is not None else info.default)
               for name, info in model.model_fields.items()]
     return msgspec.defstruct(model.__name__, fields, kw_only=True, frozen=True)
 

@@ -102,7 +102,7 @@ class Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         if self.reader is not None:
-            self.reader.lost()
+            self.reader.lost(exc)
         self.forget(self)
 
     def abort(self) -> None:
@@ -141,18 +141,22 @@ class LeanStreams:
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._open: set[Connection] = set()
         self._tls: ssl.SSLContext | None = None
+        self._closed = False
 
     async def read_stream(self, url: str, body: dict[str, Any], answered: asyncio.Event | None) -> Reads:
         reads = Reads(sent_ns=time.perf_counter_ns())
         try:
             target = target_of(url)
-        except WfdoctorError as exc:
+        except (WfdoctorError, ValueError) as exc:  # ValueError: a port out of range
             reads.error, reads.done_ns = str(exc), time.perf_counter_ns()
             return reads
         request = _request(target, body)
         deadline = asyncio.get_running_loop().time() + self.timeout_s
         connection = self._pooled(target)
         while True:
+            if self._closed:
+                reads.error, reads.done_ns = "client closed", time.perf_counter_ns()
+                return reads
             reused = connection is not None
             if connection is None:
                 try:
@@ -167,7 +171,8 @@ class LeanStreams:
             connection = None
 
     async def aclose(self) -> None:
-        """Close every connection, idle or in use (an in-flight request ends as cut)."""
+        """Close every connection, idle or in use (an in-flight request ends as cut, and is not sent again)."""
+        self._closed = True
         for connection in list(self._open):
             connection.abort()
         self._open.clear()
@@ -190,6 +195,8 @@ class LeanStreams:
             _, connection = await loop.create_connection(lambda: Connection(self._forget), target.host, target.port,
                                                          ssl=tls, server_hostname=target.host if tls else None)
         self._open.add(connection)
+        if self._closed:
+            connection.abort()
         return connection
 
     async def _exchange(self, connection: Connection, target: Target, request: bytes, reads: Reads,
@@ -205,8 +212,11 @@ class LeanStreams:
         reader = ResponseReader(reads, on_end, answered)
         connection.reader = reader
         assert connection.transport is not None
-        connection.transport.write(request)
-        reads.sent_ns = time.perf_counter_ns()
+        if not connection.usable:          # closed between connecting (or pooling) and now
+            reader.lost()
+        else:
+            connection.transport.write(request)
+            reads.sent_ns = time.perf_counter_ns()
         timer = loop.call_at(deadline, reader.end, TIMED_OUT)
         reusable = False
         try:
@@ -214,11 +224,16 @@ class LeanStreams:
         finally:
             timer.cancel()
             connection.reader = None
-            if reusable and connection.usable:
+            # Pooled only when whole: the request written out too (a server may answer before reading it all).
+            if reusable and connection.usable and connection.transport.get_write_buffer_size() == 0:
                 self._idle.setdefault(target.key, []).append(connection)
             else:
                 connection.abort()
-        return "stale" if reused and reader.got_nothing and reads.error == DISCONNECTED else "read"
+        stale = reused and reader.got_nothing and (reads.error == DISCONNECTED or reads.error.startswith("connection reset"))
+        return "stale" if stale and not self._closed else "read"
 
     def _forget(self, connection: Connection) -> None:
         self._open.discard(connection)
+        for idle in self._idle.values():
+            if connection in idle:
+                idle.remove(connection)

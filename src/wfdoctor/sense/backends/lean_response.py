@@ -47,6 +47,8 @@ class ResponseReader:
         self.complete = False             # the body's framing said it was whole
         self.framed = False               # Content-Length or chunked: else the body ends when the connection does
         self.keep_alive = False           # the server keeps the connection after this response
+        self.trailing = False             # bytes came after the response: never reuse the connection
+        self.fed = 0                      # every byte fed, framing and trailers included: the outer bound
         self.head_bytes = 0
         self.pieces: list[bytes] = []     # this read's body bytes
         self.size = 0                     # body bytes so far: the response bound
@@ -64,16 +66,20 @@ class ResponseReader:
             self.framed = True
 
     def on_headers_complete(self) -> None:
+        if self.complete:                 # a second response after this one: the connection is out of step
+            self.trailing = True
+            return
         status = self.parser.get_status_code()
         if status >= 200:
             self.status = status
             self.reads.first_byte_ns = self.now
 
     def on_body(self, body: bytes) -> None:
-        self.pieces.append(body)
+        if not self.trailing:
+            self.pieces.append(body)
 
     def on_message_complete(self) -> None:
-        if self.status:                   # not an interim 1xx answer: the real one follows those
+        if self.status and not self.complete:                   # not an interim 1xx answer: the real one follows those
             self.complete = True
             self.keep_alive = self.parser.should_keep_alive()  # llhttp forgets it once the callback returns
 
@@ -81,29 +87,39 @@ class ResponseReader:
     def feed(self, data: bytes, now: int) -> None:
         """Take one read that arrived at `now` (perf_counter_ns)."""
         if self.ended:
+            self.trailing = True
             return
         self.now = now
+        self.fed += len(data)
         if not self.status:
             self.head_bytes += len(data)
+        if self.complete:
+            self.trailing = True
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserError as exc:
-            self.end(f"malformed response ({exc})")
+        except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+            if self.pieces:
+                self._body(now)
+            self.end(f"malformed response ({exc or 'a protocol upgrade'})")
             return
-        if not self.status and self.head_bytes > MAX_HEAD_BYTES:
+        if self.fed > MAX_RESPONSE_BYTES + MAX_HEAD_BYTES:   # framing or trailers without end
+            self.end(RESPONSE_TOO_LARGE)
+        elif not self.status and self.head_bytes > MAX_HEAD_BYTES:
             self.end(f"malformed response (headers longer than {MAX_HEAD_BYTES} bytes)")
         elif self.pieces:
             self._body(now)
         if self.complete:
             self.end()
 
-    def lost(self) -> None:
-        """The connection closed: the end of an until-close body, else a response cut short."""
+    def lost(self, exc: Exception | None = None) -> None:
+        """The connection closed: the end of an until-close body, else a response cut short (or reset)."""
         if self.ended:
             return
         if self.status and not self.framed:
             self.complete = True
             self.end()
+        elif isinstance(exc, ConnectionResetError) and not self.status:
+            self.end(f"connection reset ({exc})" if str(exc) else "connection reset")
         else:
             self.end(CUT if self.status else DISCONNECTED)
 
@@ -119,7 +135,7 @@ class ResponseReader:
             reads.error, reads.rejected = f"HTTP {self.status}: {one_line(detail.decode('utf-8', 'replace'))}", True
         elif error:
             reads.error = error
-        self.on_end(self.complete and not error and self.framed and self.keep_alive)
+        self.on_end(self.complete and not error and self.framed and self.keep_alive and not self.trailing)
 
     def _body(self, now: int) -> None:
         """Keep this read's body bytes under its arrival time; check the bounds."""
@@ -131,9 +147,8 @@ class ResponseReader:
             self.end(RESPONSE_TOO_LARGE)
             return
         self.reads.chunks.append((now, chunk))
-        if self.status >= 400:   # an error's first words are all a report quotes: no need to wait for more
-            if self.size >= DETAIL_CHARS:
-                self.end()
+        if self.status >= 400:   # as aiohttp's read(DETAIL_CHARS): the first words that came, no waiting for more
+            self.end()
             return
         if self.answered is not None:
             self.answered.set()
