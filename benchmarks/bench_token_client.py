@@ -30,11 +30,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
+from typing import Any, TypeVar
 
 import aiohttp
 
+from wfdoctor.measure.loop import run_measured
 from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.http import make_session
@@ -49,25 +51,28 @@ except ImportError:  # pragma: no cover - optional comparison
     RequestSpec = None
 
 SERVEBENCH = "servebench 1.1.3"
-# One request's (TTFT seconds, tokens received), given an aiohttp session (servebench's) and the lean client.
-Client = Callable[[aiohttp.ClientSession, LeanStreams, str, int], Awaitable[tuple[float, int]]]
+T = TypeVar("T")
+# One request's (TTFT seconds, tokens received), given an aiohttp session (servebench's), the lean client, the
+# URL, the tokens to ask for and the prompt (unique per request: the server's record of it is found by it).
+Client = Callable[[aiohttp.ClientSession, LeanStreams, str, int, str], Awaitable[tuple[float, int]]]
 
 
-async def lean_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int) -> tuple[float, int]:
-    trace = await stream_openai(lean, url, GenerationRequest("hi", max_tokens=tokens), MODEL)
+async def lean_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int,
+                      prompt: str) -> tuple[float, int]:
+    trace = await stream_openai(lean, url, GenerationRequest(prompt, max_tokens=tokens), MODEL)
     return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
 
 
-async def aiohttp_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str,
-                         tokens: int) -> tuple[float, int]:
-    trace = await stream_openai(AiohttpStreams(session), url, GenerationRequest("hi", max_tokens=tokens), MODEL)
+async def aiohttp_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int,
+                         prompt: str) -> tuple[float, int]:
+    trace = await stream_openai(AiohttpStreams(session), url, GenerationRequest(prompt, max_tokens=tokens), MODEL)
     return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
 
 
-async def servebench_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str,
-                            tokens: int) -> tuple[float, int]:
+async def servebench_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int,
+                            prompt: str) -> tuple[float, int]:
     spec = RequestSpec(url=f"{url}/v1", model=MODEL, output_len=tokens)
-    result = await send_request(session, spec, Prompt("hi"))
+    result = await send_request(session, spec, Prompt(prompt))
     return (result.chunk_times[0] if result.chunk_times else float("nan")), len(result.chunk_times)
 
 
@@ -76,25 +81,31 @@ if RequestSpec is not None:
     CLIENTS[SERVEBENCH] = servebench_client
 
 
+def run_on(name: str) -> Callable[[Coroutine[Any, Any, T]], T]:
+    """wfdoctor's clients run on its measurement loop (`measure/loop.py`), as `tokens` runs them; servebench on
+    asyncio's own, as `servebench run` does."""
+    return asyncio.run if name == SERVEBENCH else run_measured
+
+
 async def run_level(client: Client, url: str, streams: int, requests: int,
-                    tokens: int) -> tuple[list[float], int, float]:
-    """Closed loop with `streams` workers on warmed connections; (TTFTs, tokens, CPU seconds).
+                    tokens: int) -> tuple[dict[str, float], int, float]:
+    """Closed loop with `streams` workers on warmed connections; (TTFT by prompt, tokens, CPU seconds).
 
     CPU time counts the measured requests only, not the set-up and warm-up.
     """
-    ttfts: list[float] = []
+    ttfts: dict[str, float] = {}
     received = 0
     lean = LeanStreams(60)
     async with make_session(60, streams) as session:
-        await asyncio.gather(*(client(session, lean, url, 4) for _ in range(streams)))  # warm connections
+        await asyncio.gather(*(client(session, lean, url, 4, "warm") for _ in range(streams)))  # warm connections
         remaining = list(range(requests))
 
         async def worker() -> None:
             nonlocal received
             while remaining:
-                remaining.pop()
-                ttft, count = await client(session, lean, url, tokens)
-                ttfts.append(ttft)
+                prompt = f"hi {remaining.pop()}"
+                ttft, count = await client(session, lean, url, tokens, prompt)
+                ttfts[prompt] = ttft
                 received += count
 
         started = time.process_time()
@@ -112,8 +123,8 @@ def overhead(rounds: int, tokens: int, levels: list[int]) -> None:
             costs: dict[str, list[float]] = {name: [] for name in CLIENTS}
             for _ in range(rounds):
                 for name, client in CLIENTS.items():
-                    _, received, cpu = asyncio.run(run_level(client, server.base_url, streams,
-                                                             max(streams * 2, 4), tokens))
+                    _, received, cpu = run_on(name)(run_level(client, server.base_url, streams,
+                                                              max(streams * 2, 4), tokens))
                     costs[name].append(cpu / received)
             for name, values in costs.items():
                 per_token = statistics.median(values)
@@ -127,17 +138,31 @@ def overhead(rounds: int, tokens: int, levels: list[int]) -> None:
                           f"(target <= 0.5x)")
 
 
+def _percentiles(values: list[float]) -> str:
+    ordered = sorted(values)
+    p99 = ordered[min(len(ordered) - 1, int(round(0.99 * (len(ordered) - 1))))]
+    return f"p50 {statistics.median(ordered):6.2f}  p99 {p99:6.2f}  max {ordered[-1]:6.2f}"
+
+
+def _late_by_prompt(server: FakeLLMServer) -> dict[str, float]:
+    """How late the server itself wrote each request's first token, by the request's prompt."""
+    return {entry["body"]["messages"][0]["content"]: entry["first_token_late_s"] for entry in server.received()
+            if "first_token_late_s" in entry}
+
+
 def accuracy(levels: list[int]) -> None:
-    print("2. TTFT error vs the schedule (150 ms after the request arrives), ms")
+    print("2. TTFT error vs the schedule (150 ms after the request arrives), ms; then what the client added to "
+          "the server's own lateness (its first write's time, recorded by the server)")
     schedule = FakeConfig(ttft_s=0.150, itl_s=0.020, tokens=20)
     for streams in levels:
         for name, client in CLIENTS.items():
             with FakeLLMServer(schedule) as server:
-                ttfts, _, _ = asyncio.run(run_level(client, server.base_url, streams, streams * 2, 20))
-            errors = sorted((t - 0.150) * 1000 for t in ttfts)
-            p99 = errors[min(len(errors) - 1, int(round(0.99 * (len(errors) - 1))))]
-            print(f"   {streams:>3} streams  {name:<18} p50 {statistics.median(errors):6.2f}  p99 {p99:6.2f}  "
-                  f"max {errors[-1]:6.2f}")
+                ttfts, _, _ = run_on(name)(run_level(client, server.base_url, streams, streams * 2, 20))
+                late = _late_by_prompt(server)
+            errors = [(t - 0.150) * 1000 for t in ttfts.values()]
+            added = [(t - 0.150 - late[prompt]) * 1000 for prompt, t in ttfts.items() if prompt in late]
+            print(f"   {streams:>3} streams  {name:<18} vs schedule {_percentiles(errors)}  |  "
+                  f"client's own {_percentiles(added)}")
 
 
 def _cpu_of(command: list[str]) -> float:

@@ -13,7 +13,6 @@ pushes the server past its limit, as it must, is not itself a failure.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from wfdoctor.app.tokens import MAX_CONCURRENCY, TokensOptions, prompt_of
 from wfdoctor.config.limits import Limits
 from wfdoctor.config.rules import Circumstances
 from wfdoctor.measure.snapshot import environment_fingerprint
+from wfdoctor.measure.loop import run_measured
 from wfdoctor.measure.tokens import LevelRun, Workload, run_workload
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -160,7 +160,7 @@ def run_capacity(options: CapacityOptions, store: Store, progress: Progress = SI
             measured = Measured()
             interrupted = False
             try:
-                asyncio.run(_search(search, measured, progress))
+                run_measured(_search(search, measured, progress))
             except KeyboardInterrupt:
                 if not measured.levels:
                     raise  # nothing measured yet

@@ -10,7 +10,6 @@ the recommended size, then with a quorum the same council stopping at consensus
 
 from __future__ import annotations
 
-import asyncio
 import time
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -32,6 +31,7 @@ from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
 from wfdoctor.measure.council import CouncilRun, MemberSpec, Unreachable, run_council, run_sequentially, warm_up
 from wfdoctor.measure.snapshot import environment_fingerprint
+from wfdoctor.measure.loop import run_measured
 from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -196,7 +196,7 @@ def run_council_command(options: CouncilOptions, store: Store, progress: Progres
             "client": client_name(options.client),
         }, environment=environment_fingerprint())  # so `compare` can say when two runs measured other machines
         with store.recording(run):
-            measured = asyncio.run(_measure(members, options, timeout_s, retries, progress,
+            measured = run_measured(_measure(members, options, timeout_s, retries, progress,
                                             tier.targets if options.sweep else None))
             return _analyse(run, measured, options.quorum, len(members), store, data, tier, notes, gpu.found)
 

@@ -8,7 +8,6 @@ rules) and the store. Ctrl-C stops the workload and keeps what finished.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from contextlib import ExitStack
@@ -34,6 +33,7 @@ from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
 from wfdoctor.measure.snapshot import environment_fingerprint
+from wfdoctor.measure.loop import run_measured
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
@@ -128,7 +128,7 @@ def quick_token_check(url: str, runs: int, timeout_s: float, limits: TokenLimits
         return backend.implementation, levels
 
     try:
-        implementation, levels = asyncio.run(check())
+        implementation, levels = run_measured(check())
     except WfdoctorError as exc:
         return TokenCheck([], [check_failed(url, str(exc), remedies)])
     requests = {lv.concurrency: level_metrics(lv, limits.stall_s) for lv in levels}
@@ -241,7 +241,7 @@ def _run_levels(url: str, options: TokensOptions, workload: Workload,
             await backend.aclose()
 
     try:
-        asyncio.run(measure())
+        run_measured(measure())
     except KeyboardInterrupt:
         if not known:
             raise  # nothing measured yet

@@ -113,7 +113,8 @@ class FakeServer(socketserver.ThreadingTCPServer):
         self.lock = threading.Lock()
         self.gate = threading.Semaphore(config.max_parallel) if config.max_parallel else None
         self.stopping = threading.Event()
-        self.received: list[dict[str, Any]] = []   # every request's method, path and JSON body: GET /_fake/requests
+        # every request's method, path and JSON body (and how late its first token was written): GET /_fake/requests
+        self.received: list[dict[str, Any]] = []
         self.models = [dict(m) for m in config.models] or [{
             "name": MODEL, "size": config.model_size, "size_vram": config.model_size_vram,
             "expires_at": "2026-11-27T01:05:00Z", "loaded": True}]
@@ -155,7 +156,8 @@ class Handler(socketserver.StreamRequestHandler):
             self.json({"requests": self.server.received})
             return True
         with self.server.lock:
-            self.server.received.append({"method": method, "path": path, "body": body})
+            self.entry: dict[str, Any] = {"method": method, "path": path, "body": body}
+            self.server.received.append(self.entry)
         return self.route(method, path, body, arrived)
 
     def route(self, method: str, path: str, body: dict[str, Any], arrived: float) -> bool:
@@ -264,6 +266,8 @@ class Handler(socketserver.StreamRequestHandler):
             if delay > 0:
                 time.sleep(delay)
             self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
+            if index == 0:  # how late the server itself was: a client's error is what it adds to this
+                self.entry["first_token_late_s"] = time.perf_counter() - first_at
         finished = time.perf_counter()
         last = fault.payload.encode() * fault.repeat if fault and fault.kind == "final" else self.final(
             path, body, tokens, started, first_at, finished)
