@@ -7,7 +7,11 @@
 2. Accuracy under load: TTFT error against a known schedule (first token
    150 ms after the request arrives, then 20 ms per token), the schedule
    server in another process, at 1, 32 and 128 streams. Target: the lean
-   client's p99 error under 5 ms at 128.
+   client's p99 error under 5 ms at 128. The server records when it read
+   each request and wrote its first token (perf_counter: one monotonic clock
+   for both processes on Linux), so the error is split into the way out
+   (request sent -> read by the server's thread) and the way back (first
+   token written -> stamped by the client).
 3. Whole process: CPU of `wfdoctor tokens` against `servebench run` for the
    same requests (128 requests x 50 tokens at 32 streams, 2 warm-ups each),
    each a fresh process, children included (wfdoctor's sampler process).
@@ -38,7 +42,7 @@ import aiohttp
 
 from wfdoctor.measure.loop import run_measured
 from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
-from wfdoctor.sense.backends.base import GenerationRequest
+from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.http import make_session
 from wfdoctor.sense.backends.lean import LeanStreams
 from wfdoctor.sense.backends.openai import stream_openai
@@ -57,16 +61,23 @@ T = TypeVar("T")
 Client = Callable[[aiohttp.ClientSession, LeanStreams, str, int, str], Awaitable[tuple[float, int]]]
 
 
+STAMPS: dict[str, tuple[int, int]] = {}  # wfdoctor's clients: prompt -> (sent, first token) in perf_counter ns
+
+
+def _measured(trace: StreamTrace, prompt: str) -> tuple[float, int]:
+    STAMPS[prompt] = (trace.sent_ns, trace.token_ns[0])
+    return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
+
+
 async def lean_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int,
                       prompt: str) -> tuple[float, int]:
-    trace = await stream_openai(lean, url, GenerationRequest(prompt, max_tokens=tokens), MODEL)
-    return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
+    return _measured(await stream_openai(lean, url, GenerationRequest(prompt, max_tokens=tokens), MODEL), prompt)
 
 
 async def aiohttp_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int,
                          prompt: str) -> tuple[float, int]:
     trace = await stream_openai(AiohttpStreams(session), url, GenerationRequest(prompt, max_tokens=tokens), MODEL)
-    return (trace.token_ns[0] - trace.sent_ns) / 1e9, len(trace.pieces)
+    return _measured(trace, prompt)
 
 
 async def servebench_client(session: aiohttp.ClientSession, lean: LeanStreams, url: str, tokens: int,
@@ -87,12 +98,14 @@ def run_on(name: str) -> Callable[[Coroutine[Any, Any, T]], T]:
     return asyncio.run if name == SERVEBENCH else run_measured
 
 
-async def run_level(client: Client, url: str, streams: int, requests: int,
-                    tokens: int) -> tuple[dict[str, float], int, float]:
+async def run_level(client: Client, url: str, streams: int, requests: int, tokens: int,
+                    stamps: dict[str, tuple[int, int]] | None = None) -> tuple[dict[str, float], int, float]:
     """Closed loop with `streams` workers on warmed connections; (TTFT by prompt, tokens, CPU seconds).
 
-    CPU time counts the measured requests only, not the set-up and warm-up.
+    CPU time counts the measured requests only, not the set-up and warm-up. `stamps` gets wfdoctor's
+    clients' send and first-token times by prompt (servebench keeps no such stamps).
     """
+    STAMPS.clear()
     ttfts: dict[str, float] = {}
     received = 0
     lean = LeanStreams(60)
@@ -112,6 +125,8 @@ async def run_level(client: Client, url: str, streams: int, requests: int,
         await asyncio.gather(*(worker() for _ in range(streams)))
         cpu = time.process_time() - started
     await lean.aclose()
+    if stamps is not None:
+        stamps.update((prompt, stamp) for prompt, stamp in STAMPS.items() if prompt in ttfts)
     return ttfts, received, cpu
 
 
@@ -144,25 +159,31 @@ def _percentiles(values: list[float]) -> str:
     return f"p50 {statistics.median(ordered):6.2f}  p99 {p99:6.2f}  max {ordered[-1]:6.2f}"
 
 
-def _late_by_prompt(server: FakeLLMServer) -> dict[str, float]:
-    """How late the server itself wrote each request's first token, by the request's prompt."""
-    return {entry["body"]["messages"][0]["content"]: entry["first_token_late_s"] for entry in server.received()
-            if "first_token_late_s" in entry}
+def _server_times(server: FakeLLMServer) -> dict[str, tuple[float, float]]:
+    """Per request prompt: when the server read the request and when it wrote the first token (perf_counter s)."""
+    return {entry["body"]["messages"][0]["content"]: (entry["arrived_s"], entry["first_token_written_s"])
+            for entry in server.received() if "arrived_s" in entry}
 
 
 def accuracy(levels: list[int]) -> None:
-    print("2. TTFT error vs the schedule (150 ms after the request arrives), ms; then what the client added to "
-          "the server's own lateness (its first write's time, recorded by the server)")
+    print("2. TTFT error vs the schedule (first token 150 ms after the server read the request), ms. Split with the "
+          "server's own times (one monotonic clock for both processes): request sent -> read by the server "
+          "(the server's threads), first token written -> stamped by the client (the client's read side)")
     schedule = FakeConfig(ttft_s=0.150, itl_s=0.020, tokens=20)
     for streams in levels:
         for name, client in CLIENTS.items():
             with FakeLLMServer(schedule) as server:
-                ttfts, _, _ = run_on(name)(run_level(client, server.base_url, streams, streams * 2, 20))
-                late = _late_by_prompt(server)
+                stamps: dict[str, tuple[int, int]] = {}
+                ttfts, _, _ = run_on(name)(run_level(client, server.base_url, streams, streams * 2, 20, stamps))
+                times = _server_times(server)
             errors = [(t - 0.150) * 1000 for t in ttfts.values()]
-            added = [(t - 0.150 - late[prompt]) * 1000 for prompt, t in ttfts.items() if prompt in late]
-            print(f"   {streams:>3} streams  {name:<18} vs schedule {_percentiles(errors)}  |  "
-                  f"client's own {_percentiles(added)}")
+            line = f"   {streams:>3} streams  {name:<18} vs schedule {_percentiles(errors)}"
+            if stamps:
+                sent_to_read = [(times[p][0] - sent / 1e9) * 1000 for p, (sent, _) in stamps.items() if p in times]
+                write_to_stamp = [(first / 1e9 - times[p][1]) * 1000 for p, (_, first) in stamps.items() if p in times]
+                line += (f"\n   {'':>3}          {'':<18} sent->read {_percentiles(sent_to_read)}  |  "
+                         f"written->stamped {_percentiles(write_to_stamp)}")
+            print(line)
 
 
 def _cpu_of(command: list[str]) -> float:

@@ -267,7 +267,9 @@ class Handler(socketserver.StreamRequestHandler):
                 time.sleep(delay)
             self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
             if index == 0:  # how late the server itself was: a client's error is what it adds to this
-                self.entry["first_token_late_s"] = time.perf_counter() - first_at
+                written = time.perf_counter()
+                self.entry |= {"first_token_late_s": written - first_at, "arrived_s": started,
+                               "first_token_written_s": written}
         finished = time.perf_counter()
         last = fault.payload.encode() * fault.repeat if fault and fault.kind == "final" else self.final(
             path, body, tokens, started, first_at, finished)

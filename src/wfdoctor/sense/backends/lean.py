@@ -63,7 +63,8 @@ def target_of(url: str) -> Target:
     port = parts.port or (443 if parts.scheme == "https" else 80)
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.scheme, parts.hostname, port, path.encode(), f"{host}:{port}".encode())
+    default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
+    return Target(parts.scheme, parts.hostname, port, path.encode(), (host if default_port else f"{host}:{port}").encode())
 
 
 class Connection(asyncio.BufferedProtocol):
