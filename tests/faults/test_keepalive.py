@@ -41,27 +41,30 @@ def stored_retries(db: Path) -> dict[str, float]:
                 if s.metric == "wf_llm_connection_retries"}
 
 
-@pytest.mark.parametrize("concurrency", ["1", "3"])
-def test_requests_on_connections_the_server_closed_are_retried_and_all_succeed(wfdoctor, tmp_path: Path,
-                                                                               concurrency: str) -> None:
-    with FakeLLMServer(DROPS_REUSED_CONNECTIONS) as server:
+def all_answered(wfdoctor, config: FakeConfig, concurrency: str, db: Path) -> tuple[dict, dict]:
+    """The run's document and its one level, after checking that all six requests answered and the store
+    kept the level's retries."""
+    with FakeLLMServer(config) as server:
         doc, _ = tokens(wfdoctor, server.base_url, concurrency)
     [level] = doc["levels"]
     assert level["ok"] == level["requests"] == 6 and level["errors"] == {}
+    assert stored_retries(db) == {concurrency: level["reconnects"]}
+    return doc, level
+
+
+@pytest.mark.parametrize("concurrency", ["1", "3"])
+def test_requests_on_connections_the_server_closed_are_retried_and_all_succeed(wfdoctor, tmp_path: Path,
+                                                                               concurrency: str) -> None:
+    doc, level = all_answered(wfdoctor, DROPS_REUSED_CONNECTIONS, concurrency, tmp_path / "wfdoctor.db")
     assert level["reconnects"] >= 1
     assert all(not request["error"] for request in doc["requests"][concurrency])
     assert any(f"the server closed {level['reconnects']} reused connections" in note for note in doc["notes"])
-    assert stored_retries(tmp_path / "wfdoctor.db") == {concurrency: level["reconnects"]}
 
 
 @pytest.mark.parametrize("concurrency", ["1", "3"])
 def test_a_server_that_closes_every_connection_after_its_stream_fails_no_request(wfdoctor, tmp_path: Path,
                                                                                  concurrency: str) -> None:
-    with FakeLLMServer(CLOSES_EVERY_CONNECTION) as server:
-        doc, _ = tokens(wfdoctor, server.base_url, concurrency)
-    [level] = doc["levels"]
-    assert level["ok"] == level["requests"] == 6 and level["errors"] == {}
-    assert stored_retries(tmp_path / "wfdoctor.db") == {concurrency: level["reconnects"]}
+    all_answered(wfdoctor, CLOSES_EVERY_CONNECTION, concurrency, tmp_path / "wfdoctor.db")
 
 
 def test_a_server_that_keeps_connections_open_needs_no_retry(wfdoctor, tmp_path: Path) -> None:
