@@ -101,3 +101,15 @@ def test_no_stream_and_the_ceiling_are_said_as_such() -> None:
     assert none.streams == 0 and none.sentence.startswith("not even 1 stream of smol meets the low tier's targets")
     top = conclude([verdict(1, True), verdict(2, True)], 2, "smol", "low", SLO, LIMITS)
     assert top.streams == 2 and top.limit == "" and "at least 2 concurrent streams" in top.sentence
+
+
+def test_an_interrupted_search_claims_only_what_its_finished_levels_prove() -> None:
+    answer = conclude([verdict(1, True), verdict(2, True)], 64, "smol", "low", SLO, LIMITS, interrupted=True)
+    assert answer.streams == 2 and answer.limit == ""
+    assert answer.sentence.startswith("interrupted before the search settled: at least 2 concurrent streams")
+    assert "ceiling" not in answer.sentence
+
+
+def test_a_level_where_nothing_answered_is_limited_by_its_failures_alone() -> None:
+    level = judge_level(1, requests(0, 0.5, 50.0, failed=2), 1.0, SLO, LIMITS)
+    assert level.misses == [FAILURES] and not level.passed

@@ -5,6 +5,7 @@ is a note."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 from hypothesis import given
@@ -110,6 +111,27 @@ def test_every_slot_busy_and_requests_mostly_outside_them_is_server_queueing() -
     assert finding.code == "SERVER_QUEUEING" and finding.priority is Priority.HIGH
     assert "60%" in finding.summary and "3.0 of 3 slots" in finding.summary
     assert finding.actions and all(s.source == LLAMACPP_SLOTS for s in finding.evidence)
+
+
+def test_waiting_without_evidence_of_full_slots_or_at_one_stream_is_no_queueing() -> None:
+    unknown = ServerLevel(6, LLAMACPP, prefill_s=1.0, decode_s=3.0)  # busy slots unknown: no evidence they were full
+    alone = ServerLevel(1, LLAMACPP_SLOTS, prefill_s=1.0, decode_s=3.0, busy_slots=1.0, slots_total=1)
+    assert causes([unknown]) == [] and causes([alone]) == []
+
+
+def test_endless_negative_or_impossible_numbers_from_a_page_are_no_evidence() -> None:
+    page = ("# TYPE vllm:kv_cache_usage_perc gauge\nvllm:kv_cache_usage_perc 7\n"
+            "# TYPE vllm:num_requests_waiting gauge\nvllm:num_requests_waiting +Inf\n"
+            "# TYPE vllm:prompt_tokens counter\nvllm:prompt_tokens_total -5\n")
+    view = parse_metrics_page(page)
+    assert view.waiting is None and view.prompt_tokens is None
+    assert causes([ServerLevel(4, VLLM, kv_cache_ratio=view.kv_cache_ratio)]) == []  # 700 % is no share
+
+
+def test_slots_with_a_context_that_is_not_a_count_give_no_context() -> None:
+    for n_ctx in ([4096], True, "4096", -1):
+        view = parse_metrics_page(LLAMACPP_PAGE, json.dumps([{"id": 0, "n_ctx": n_ctx, "is_processing": False}]))
+        assert view.slot_context is None
 
 
 def test_waiting_with_free_slots_or_little_waiting_is_no_queueing() -> None:

@@ -104,9 +104,10 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
     ttft = _percentile([r.ttft_s for r in answered if r.ttft_s is not None], limits.ttft_percentile)
     decode = _percentile([r.decode_tps for r in answered if r.decode_tps is not None], limits.decode_percentile)
     failed = len(requests) - len(answered)
+    # A target is missed when measured and missed; a level where nothing answered misses by its failures alone.
     misses = [name for name, missed in ((FAILURES, failed > 0 or not requests),
-                                        (TTFT, ttft is None or ttft > slo.ttft_s),
-                                        (DECODE, decode is None or decode < slo.decode_tps)) if missed]
+                                        (TTFT, ttft is not None and ttft > slo.ttft_s),
+                                        (DECODE, decode is not None and decode < slo.decode_tps)) if missed]
     good = sum(_good(r, slo) for r in requests)
     return LevelVerdict(concurrency=concurrency, requests=len(requests), failed=failed, ttft_s=ttft,
                         decode_tps=decode, good=good, goodput_rps=good / wall_s if wall_s > 0 else None,
@@ -135,11 +136,18 @@ def _why(level: LevelVerdict, slo: Slo, limits: CapacityLimits) -> str:
 
 
 def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, slo: Slo,
-             limits: CapacityLimits) -> CapacityVerdict:
-    """The capacity the measured levels establish, said in one sentence that leads with the answer."""
+             limits: CapacityLimits, interrupted: bool = False) -> CapacityVerdict:
+    """The capacity the measured levels establish, said in one sentence that leads with the answer.
+
+    An interrupted search says only what its finished levels prove: at least the highest level that passed.
+    """
     known = bounds({level.concurrency: level.passed for level in levels})
     streams = known.passed
     within = f"within the {tier} tier's targets (TTFT <= {slo.ttft_s:g} s, decode >= {slo.decode_tps:g} tokens/s)"
+    if interrupted:
+        return CapacityVerdict(streams, "", f"interrupted before the search settled: at least {streams} concurrent "
+                               f"{'stream' if streams == 1 else 'streams'} of {model} {within} in the levels "
+                               f"finished")
     if known.failed is None:
         return CapacityVerdict(streams, "", f"this machine serves at least {streams} concurrent streams of {model} "
                                f"{within}; the search stopped at its ceiling of {ceiling} (--max-concurrency)")

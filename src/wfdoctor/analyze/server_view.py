@@ -148,11 +148,12 @@ def _queueing(levels: list[ServerLevel], summaries: dict[int, LevelSummary], imp
     for level in sorted(levels, key=lambda lv: -lv.concurrency):
         summary = summaries.get(level.concurrency)
         share = _waiting_share(level, summary) if summary else None
-        full = level.busy_slots is None or level.slots_total is None or \
-            level.busy_slots >= limits.slots_full_share * level.slots_total
-        if share is None or share < limits.server_queue_share or not full:
+        # Evidence that requests queued: the server's own queue time (vLLM), or every slot busy while they waited.
+        full = level.queue_s is not None or (level.busy_slots is not None and level.slots_total is not None and
+                                             level.busy_slots >= limits.slots_full_share * level.slots_total)
+        if share is None or share < limits.server_queue_share or not full or level.concurrency < 2:
             continue
-        slots = "" if level.busy_slots is None else \
+        slots = "" if level.busy_slots is None or level.slots_total is None else \
             f"; {level.busy_slots:.1f} of {level.slots_total} slots busy per decode step"
         evidence = [_sample(level, QUEUE_SHARE, "ratio", share)] + _series(level, "busy_slots")
         return _finding("SERVER_QUEUEING", "requests wait for the server: every slot is busy and the rest queue",
@@ -167,8 +168,8 @@ def _kv_cache(levels: list[ServerLevel], implementation: str, limits: TokenLimit
               remedies: Remedies) -> Finding | None:
     """The KV cache near full (vLLM's blocks, llama.cpp's slot context filled), or requests evicted for room."""
     for level in sorted(levels, key=lambda lv: -lv.concurrency):
-        full = [name for name in ("kv_cache_ratio", "context_fill")
-                if (value := getattr(level, name)) is not None and value >= limits.kv_cache_full]
+        full = [name for name in ("kv_cache_ratio", "context_fill")   # a share above 1 is no share: not evidence
+                if (value := getattr(level, name)) is not None and limits.kv_cache_full <= value <= 1.0]
         if not full and not level.preemptions:
             continue
         evidence = _series(level, *full) + (_series(level, "preemptions") if level.preemptions else [])

@@ -87,6 +87,7 @@ class Measured:
     implementation: str = ""
     model: str = ""
     levels: list[LevelRun] = field(default_factory=list)
+    judged: int = 0          # the levels that ran to their end and were judged (an interrupted one did not)
 
 
 @dataclass(frozen=True)
@@ -132,6 +133,7 @@ async def _search(search: Search, measured: Measured, progress: Progress) -> Non
                                lambda c, done, total=runs: progress.advance(f"concurrency {c}", done, total))
             verdict = _judged(measured.levels[-1], search).verdict
             results[concurrency] = verdict.passed
+            measured.judged += 1
             progress.note(_said(verdict))
     finally:
         await backend.aclose()
@@ -170,19 +172,23 @@ def run_capacity(options: CapacityOptions, store: Store, progress: Progress = SI
             return _analyse(search, measured, run, store, interrupted)
 
 
-def _capacity_samples(verdicts: list[LevelVerdict], streams: int, model: str, tier: str) -> list[Sample]:
+def _capacity_samples(verdicts: list[LevelVerdict], streams: int | None, model: str, tier: str) -> list[Sample]:
+    """Goodput per level, and the answer (None: an interrupted search, which stores no answer)."""
     goodput = [Sample("wf_llm_goodput_requests_per_second", v.goodput_rps, "requests/s", SOURCE,
                       {"concurrency": str(v.concurrency)}) for v in verdicts if v.goodput_rps is not None]
-    return goodput + [Sample("wf_llm_capacity_streams", float(streams), "streams", SOURCE,
-                             {"model": model, "tier": tier})]
+    return goodput + ([Sample("wf_llm_capacity_streams", float(streams), "streams", SOURCE,
+                              {"model": model, "tier": tier})] if streams is not None else [])
 
 
 def _analyse(search: Search, measured: Measured, run: Run, store: Store, interrupted: bool) -> CapacityReport:
     data, tier = search.data, search.tier
-    judged = [_judged(level, search) for level in measured.levels]
+    # Ctrl-C may stop the search inside a level: that level is unfinished and proves nothing either way.
+    finished = measured.levels[:measured.judged]
+    judged = [_judged(level, search) for level in finished]
     summaries = [j.summary for j in judged]
     verdicts = [j.verdict for j in judged]
-    answer = conclude(verdicts, search.ceiling, measured.model, tier.tier, search.slo, search.limits.capacity)
+    answer = conclude(verdicts, search.ceiling, measured.model, tier.tier, search.slo, search.limits.capacity,
+                      interrupted)
     # The levels the answer rests on: those within capacity (level 1 when not even 1 stream passes).
     every = {j.verdict.concurrency: j.requests for j in judged}
     basis = {concurrency: requests for concurrency, requests in every.items()
@@ -193,7 +199,7 @@ def _analyse(search: Search, measured: Measured, run: Run, store: Store, interru
     findings = judge(basis_samples, data, tier.tier, "tokens", causes,
                      Circumstances(frozenset({measured.implementation}), {"gpu": search.gpu_found})).findings
     samples = (summary_samples(summaries) + request_samples(every)
-               + _capacity_samples(verdicts, answer.streams, measured.model, tier.tier))
+               + _capacity_samples(verdicts, None if interrupted else answer.streams, measured.model, tier.tier))
     record(store, run, samples, findings, interrupted=interrupted)
     return CapacityReport(run=run, backend_url=search.chosen.url, implementation=measured.implementation,
                           model=measured.model, embedded=search.chosen.embedded, tier=tier, slo=search.slo,

@@ -14,6 +14,8 @@ escaping, `_total` suffixes, histograms' `_sum` and `_count`).
 
 from __future__ import annotations
 
+import math
+
 import json
 
 import aiohttp
@@ -52,6 +54,8 @@ def prometheus_values(text: str) -> dict[str, float]:
             suffix = next((s for s in ("_sum", "_count") if family.type == "histogram" and sample.name.endswith(s)), "")
             key = base + suffix
             value = float(sample.value)
+            if not math.isfinite(value) or value < 0:   # no counter, gauge or share of ours is negative or endless
+                continue
             values[key] = max(values.get(key, value), value) if key in HIGHEST else values.get(key, 0.0) + value
     return values
 
@@ -66,7 +70,7 @@ def llamacpp_view(values: dict[str, float], slots: list[dict[str, object]] | Non
     steps = values.get("llamacpp:n_decode")
     per_step = values.get("llamacpp:n_busy_slots_per_decode")
     busy = sum(1 for s in slots if s.get("is_processing") is True) if slots is not None else None
-    contexts = {s.get("n_ctx") for s in slots or []}
+    contexts = {n for s in slots or [] if isinstance(n := s.get("n_ctx"), int) and not isinstance(n, bool) and n > 0}
     context = contexts.pop() if len(contexts) == 1 else None
     return ServerView(
         source=LLAMACPP if slots is None else LLAMACPP_SLOTS, prompt_tokens=values.get("llamacpp:prompt_tokens"),

@@ -52,7 +52,8 @@ def render(report: CapacityReport, console: Console, all_variants: bool = False)
     console.print(Text(plain(f"Capacity: {report.answer.sentence}"), style="bold"))
     console.print(levels_table(report))
     print_conclusion(console, report.findings, report.rulebook, report.notes,
-                     healthy="Nothing wrong within capacity.",
+                     healthy="Nothing wrong within capacity." if report.answer.streams else
+                     "No finding names why not even 1 stream meets the targets: `wfdoctor tokens` looks for the cause.",
                      variants=Variants(frozenset({report.implementation}), all_variants))
 
 
