@@ -17,6 +17,7 @@ import argparse
 import json
 import socket
 import socketserver
+import struct
 import subprocess
 import sys
 import threading
@@ -24,12 +25,13 @@ import time
 import urllib.request
 from dataclasses import asdict, dataclass, field
 from types import TracebackType
+from collections.abc import Callable
 from typing import Any
 
-from wfdoctor.testing.fake_llama_cpp import MODEL, llama_cpp_props, llama_cpp_timings
+from wfdoctor.testing.fake_shapes import MODEL, WORDS, chunk, event, llama_cpp_props, llama_cpp_timings
 
 IMPLEMENTATIONS = ("ollama", "llama.cpp", "openai")
-WORDS = ["the", " quick", " brown", " fox", " jumps", " over", " a", " lazy", " dog", "."]
+SO_TIMESTAMPNS = getattr(socket, "SO_TIMESTAMPNS", 35)  # Linux's value: the kernel's receive time of each read
 
 
 @dataclass
@@ -126,11 +128,17 @@ class FakeServer(socketserver.ThreadingTCPServer):
 
 
 class Handler(socketserver.StreamRequestHandler):
+    """One connection. It reads requests itself, so that each request's arrival is the kernel's receive time of
+    its first byte: the schedule runs from there, however late a thread (waiting for the GIL among a hundred
+    others) gets to read it."""
+
     server: FakeServer
 
     def setup(self) -> None:
         super().setup()
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.connection.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
+        self.pending = b""
 
     def handle(self) -> None:
         """Serve requests on one connection until the client closes it."""
@@ -141,17 +149,42 @@ class Handler(socketserver.StreamRequestHandler):
         except (ConnectionError, OSError, ValueError):
             pass
 
+    def arrival(self) -> float | None:
+        """When the next request's first byte reached the socket, on perf_counter's clock (None: the client
+        closed). Waits for that byte and leaves it where it is."""
+        if self.pending:
+            return time.perf_counter()
+        data, ancillary, _, _ = self.connection.recvmsg(1, socket.CMSG_SPACE(16), socket.MSG_PEEK)
+        if not data:
+            return None
+        wall, now = time.time(), time.perf_counter()
+        for level, kind, payload in ancillary:
+            if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(payload) >= 16:
+                seconds, nanos = struct.unpack("qq", payload[:16])
+                return now - max(wall - (seconds + nanos / 1e9), 0.0)
+        return now
+
+    def read_until(self, ready: Callable[[bytes], int]) -> bytes:
+        """Read until `ready(pending)` gives a length > 0, and take that many bytes (b"" if the client closed)."""
+        while (size := ready(self.pending)) <= 0:
+            more = self.connection.recv(65536)
+            if not more:
+                return b""
+            self.pending += more
+        taken, self.pending = self.pending[:size], self.pending[size:]
+        return taken
+
     def serve_one(self) -> bool:
-        request_line = self.rfile.readline()
-        if not request_line:
+        arrived = self.arrival()
+        head = self.read_until(lambda data: data.find(b"\r\n\r\n") + 4 if b"\r\n\r\n" in data else 0) \
+            if arrived is not None else b""
+        if not head:
             return False
-        arrived = time.perf_counter()
+        request_line, *lines = head.split(b"\r\n")
         method, path, _ = request_line.decode().split(" ", 2)
-        length = 0
-        while (line := self.rfile.readline()) not in (b"\r\n", b"\n", b""):
-            if line.lower().startswith(b"content-length:"):
-                length = int(line.split(b":", 1)[1])
-        body = json.loads(self.rfile.read(length)) if length else {}
+        length = next((int(line.split(b":", 1)[1]) for line in lines if line.lower().startswith(b"content-length:")),
+                      0)
+        body = json.loads(self.read_until(lambda data: length if len(data) >= length else 0)) if length else {}
         if path == "/_fake/requests":
             self.json({"requests": self.server.received})
             return True
@@ -257,15 +290,15 @@ class Handler(socketserver.StreamRequestHandler):
                 if fault.kind == "cut":
                     return False  # the connection closes mid-stream
                 if fault.kind == "drip":
-                    return self.drip(_event(path, WORDS[0]) * tokens, fault.interval_s)
+                    return self.drip(event(path, WORDS[0]) * tokens, fault.interval_s)
                 if fault.kind == "huge_line":
-                    self.wfile.write(_chunk(b"data: " + b"x" * fault.size if not ollama else b"x" * fault.size))
+                    self.wfile.write(chunk(b"data: " + b"x" * fault.size if not ollama else b"x" * fault.size))
                     return False
-                self.wfile.write(_chunk(b"{this is not json\n" if ollama else b"data: {this is not json\n\n"))
+                self.wfile.write(chunk(b"{this is not json\n" if ollama else b"data: {this is not json\n\n"))
             delay = first_at + index * itl_s - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            self.wfile.write(_chunk(_event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
+            self.wfile.write(chunk(event(path, WORDS[(index + cfg.text_offset) % len(WORDS)])))
             if index == 0:  # how late the server itself was: a client's error is what it adds to this
                 written = time.perf_counter()
                 self.entry |= {"first_token_late_s": written - first_at, "arrived_s": started,
@@ -273,7 +306,7 @@ class Handler(socketserver.StreamRequestHandler):
         finished = time.perf_counter()
         last = fault.payload.encode() * fault.repeat if fault and fault.kind == "final" else self.final(
             path, body, tokens, started, first_at, finished)
-        self.wfile.write(_chunk(last) + b"0\r\n\r\n")
+        self.wfile.write(chunk(last) + b"0\r\n\r\n")
         return True
 
     def drip(self, data: bytes, interval_s: float) -> bool:
@@ -281,7 +314,7 @@ class Handler(socketserver.StreamRequestHandler):
         for byte in data:
             if self.server.stopping.wait(interval_s):
                 break
-            self.wfile.write(_chunk(bytes([byte])))
+            self.wfile.write(chunk(bytes([byte])))
         return False
 
     def final(self, path: str, body: dict[str, Any], tokens: int, started: float, first_at: float,
@@ -305,26 +338,6 @@ class Handler(socketserver.StreamRequestHandler):
         if cfg.implementation == "llama.cpp":  # llama-server adds its own timings to the last event
             events[-1]["timings"] = llama_cpp_timings(cfg.prompt_tokens, cfg.ttft_s, tokens, max(0.0, finished - first_at))
         return b"".join(b"data: " + json.dumps(event).encode() + b"\n\n" for event in events) + b"data: [DONE]\n\n"
-
-
-def _event(path: str, word: str) -> bytes:
-    """One content event in the wire format of `path`."""
-    if path == "/api/generate":
-        return json.dumps({"model": MODEL, "response": word, "done": False}).encode() + b"\n"
-    if path == "/api/chat":
-        return json.dumps({"model": MODEL, "message": {"role": "assistant", "content": word},
-                           "done": False}).encode() + b"\n"
-    if path == "/v1/completions":
-        payload = {"object": "text_completion", "choices": [{"index": 0, "text": word, "finish_reason": None}]}
-    else:
-        payload = {"object": "chat.completion.chunk",
-                   "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]}
-    return b"data: " + json.dumps(payload).encode() + b"\n\n"
-
-
-def _chunk(data: bytes) -> bytes:
-    """One HTTP/1.1 chunked-transfer frame."""
-    return b"%x\r\n%s\r\n" % (len(data), data)
 
 
 def serve(config: FakeConfig) -> None:
