@@ -25,7 +25,7 @@ from wfdoctor.sense.backends.discovery import discover
 from wfdoctor.sense.backends.http import get_json
 from wfdoctor.sense.backends.http_backend import HttpProtocol
 from wfdoctor.sense.backends.registry import Registry, register
-from wfdoctor.sense.backends.streaming import stream_request
+from wfdoctor.sense.backends.streaming import StreamClient, stream_request
 
 # --- a made-up server: GET /health, POST /generate streaming one JSON line per token ---
 
@@ -109,7 +109,7 @@ def _tiny_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
         trace.server["completion_tokens"] = float(event["tokens"])
 
 
-async def stream_tiny(client: aiohttp.ClientSession, url: str, request: GenerationRequest, model: str,
+async def stream_tiny(client: StreamClient, url: str, request: GenerationRequest, model: str,
                       answered: asyncio.Event | None) -> StreamTrace:
     body = {"model": model, "prompt": request.prompt, "max_tokens": request.max_tokens}
     return await stream_request(client, f"{url}/generate", body, _tiny_line, answered)

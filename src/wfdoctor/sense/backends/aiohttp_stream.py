@@ -1,7 +1,7 @@
 """Reading streams with aiohttp: the first client, kept selectable (`--client aiohttp`) beside the lean one.
 
 aiohttp parses the response and wakes a coroutine for every read, so each
-streamed token costs its per-chunk machinery (about 11 µs of CPU here, see
+streamed token costs its per-chunk machinery (10-14 µs of CPU a token here, see
 benchmarks/bench_token_client.py). It stays as a second opinion: the fault
 suite runs against both clients, and the two must agree on every count and time.
 """
