@@ -109,7 +109,7 @@ def test_split_lines_yields_the_complete_lines_of_the_joined_reads(chunks: list[
     *complete, tail = b"".join(chunks).split(b"\n")
     expected = [line.rstrip(b"\r") for line in complete if line.rstrip(b"\r")]
     expected += [tail.strip()] if ended and tail.strip() else []
-    assert [line for _, line in split_lines(list(enumerate(chunks)), ended)] == expected
+    assert [line for _, line in split_lines(list(range(len(chunks))), chunks, ended)] == expected
 
 
 @pytest.mark.parametrize("protocol", [openai, ollama], ids=["openai", "ollama"])
@@ -119,7 +119,7 @@ def test_split_lines_yields_the_complete_lines_of_the_joined_reads(chunks: list[
 def test_folding_a_stream_never_raises_and_always_ends_or_says_why(protocol: Any, chunks: list[bytes],
                                                                     cut: str) -> None:
     trace = StreamTrace(sent_ns=0, error=cut)
-    _fold(list(enumerate(chunks)), trace, protocol._handle_line)
+    _fold(list(range(len(chunks))), chunks, trace, protocol._handle_line)
     assert (trace.completed and not trace.error) or "\n" not in trace.error and trace.error
     assert finite_and_non_negative(trace)
 
@@ -134,5 +134,5 @@ def test_pathological_answers_are_malformed_not_crashes(data: bytes) -> None:
 
 def test_a_line_over_the_limit_ends_the_fold_with_its_length_named() -> None:
     trace = StreamTrace(sent_ns=0)
-    _fold([(1, b"data: " + b"x" * (MAX_LINE_BYTES + 1) + b"\n\n")], trace, openai._handle_line)
+    _fold([1], [b"data: " + b"x" * (MAX_LINE_BYTES + 1) + b"\n\n"], trace, openai._handle_line)
     assert trace.error == f"line longer than {MAX_LINE_BYTES} bytes after 0 tokens"

@@ -25,7 +25,7 @@ Attempt = Literal["read", "rejected", "stale"]
 
 async def _send(client: aiohttp.ClientSession, url: str, body: dict[str, Any], reads: Reads,
                 answered: asyncio.Event | None) -> Attempt:
-    """One attempt at the request, its stamped reads appended to `reads.chunks`.
+    """One attempt at the request, its stamped reads appended to `reads`.
 
     "stale": it failed on a reused keep-alive connection before any response
     byte; the server had closed that connection, so the request never reached
@@ -34,7 +34,7 @@ async def _send(client: aiohttp.ClientSession, url: str, body: dict[str, Any], r
     """
     stamp: dict[str, Any] = {}
     clock = time.perf_counter_ns
-    chunks = reads.chunks
+    arrivals, chunks = reads.arrivals, reads.chunks
     size = unterminated = 0  # bytes so far; bytes since the last newline
     try:
         async with client.post(url, json=body, trace_request_ctx=stamp) as response:
@@ -51,7 +51,8 @@ async def _send(client: aiohttp.ClientSession, url: str, body: dict[str, Any], r
                 arrived = clock()
                 if not content.is_eof():
                     chunk += content.read_nowait()
-                chunks.append((arrived, chunk))
+                arrivals.append(arrived)
+                chunks.append(chunk)
                 if answered is not None:
                     answered.set()
                     answered = None

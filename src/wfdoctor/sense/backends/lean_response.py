@@ -131,7 +131,7 @@ class ResponseReader:
         reads = self.reads
         reads.done_ns = time.perf_counter_ns()
         if self.status >= 400 and not error:
-            detail = b"".join(chunk for _, chunk in reads.chunks)[:DETAIL_CHARS]
+            detail = b"".join(reads.chunks)[:DETAIL_CHARS]
             reads.error, reads.rejected = f"HTTP {self.status}: {one_line(detail.decode('utf-8', 'replace'))}", True
         elif error:
             reads.error = error
@@ -146,7 +146,8 @@ class ResponseReader:
         if self.size > MAX_RESPONSE_BYTES:
             self.end(RESPONSE_TOO_LARGE)
             return
-        self.reads.chunks.append((now, chunk))
+        self.reads.arrivals.append(now)
+        self.reads.chunks.append(chunk)
         if self.status >= 400:   # as aiohttp's read(DETAIL_CHARS): the first words that came, no waiting for more
             self.end()
             return
