@@ -163,7 +163,7 @@ def test_other_failures_on_a_shared_server_are_not_interruptions() -> None:
 
 # --- council size -----------------------------------------------------------------------------------
 
-def test_the_size_explanation_gives_each_sizes_worst_member_and_the_targets() -> None:
+def test_the_size_explanation_gives_each_sizes_worst_member_its_failures_and_the_targets() -> None:
     one = council_metrics(council_run([answered("a", [0.5, 0.75], 0.75)], wall_s=0.75))
     two = council_metrics(council_run([answered("a", [0.5, 0.75], 0.75), answered("b", [1.25, 1.5], 1.5)],
                                       wall_s=1.5))
@@ -173,5 +173,5 @@ def test_the_size_explanation_gives_each_sizes_worst_member_and_the_targets() ->
     assert size.explanation == (
         "n=1: worst TTFT 0.50 s, slowest decode 4.0 tokens/s; "
         "n=2: worst TTFT 1.25 s, slowest decode 4.0 tokens/s (misses); "
-        "n=3: worst TTFT nan s, slowest decode nan tokens/s (misses) "
+        "n=3: worst TTFT not measured, slowest decode not measured, 3 of 3 members failed (misses) "
         "(targets: TTFT <= 1 s, decode >= 3 tokens/s; the tier's default council size is 2)")

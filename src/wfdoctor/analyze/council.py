@@ -290,8 +290,11 @@ def size_meets(metrics: CouncilMetrics, ttft_target_s: float, decode_target_tps:
     slowest = min((m.decode_tps for m in ok if m.decode_tps is not None), default=None)
     meets = (len(ok) == metrics.n and worst_ttft is not None and worst_ttft <= ttft_target_s
              and slowest is not None and slowest >= decode_target_tps)
-    return meets, (f"n={metrics.n}: worst TTFT {worst_ttft or float('nan'):.2f} s, slowest decode "
-                   f"{slowest or float('nan'):.1f} tokens/s{'' if meets else ' (misses)'}")
+    failed = metrics.n - len(ok)
+    ttft = f"{worst_ttft:.2f} s" if worst_ttft is not None else "not measured"
+    decode = f"{slowest:.1f} tokens/s" if slowest is not None else "not measured"
+    return meets, (f"n={metrics.n}: worst TTFT {ttft}, slowest decode {decode}"
+                   f"{f', {failed} of {metrics.n} members failed' if failed else ''}{'' if meets else ' (misses)'}")
 
 
 def recommend_size(sweep: list[CouncilMetrics], ttft_target_s: float, decode_target_tps: float,

@@ -21,7 +21,8 @@ from wfdoctor.store.runs import load_run, run_status
 
 # Settings worth a line in the report's "measured on" table (the rest are in `wfdoctor history --json`).
 SHOWN_SETTINGS = ("backend", "implementation", "model", "embedded", "concurrency", "runs", "max_tokens", "api",
-                  "arrival", "members", "pid", "duration_s", "interval_s", "metrics", "file", "mode")
+                  "arrival", "members", "pid", "duration_s", "interval_s", "metrics", "file", "mode", "client",
+                  "capacity", "max_concurrency")
 
 
 def report_findings(findings: list[Finding]) -> list[ReportFinding]:
@@ -40,7 +41,23 @@ def _facts_of(run: Run) -> list[tuple[str, str]]:
     rows += [(key, str(run.settings[key])) for key in SHOWN_SETTINGS if key in run.settings]
     rows += [(f"environment: {key}", str(value)) for key, value in sorted(run.environment.items())
              if isinstance(value, (str, int, float, bool))]
-    return rows
+    return rows + (_capacity_rows(run) if run.settings.get("capacity") else [])
+
+
+def _capacity_rows(run: Run) -> list[tuple[str, str]]:
+    """A `tokens --capacity` run's answer and goodput per level, from its stored samples.
+
+    An interrupted search stores no answer: the row says so rather than leave a blank that reads as zero.
+    """
+    answers = [s for s in run.samples if s.metric == "wf_llm_capacity_streams"]
+    tier = f"the {run.tier} tier's" if run.tier else "the tier's"
+    answer = (f"{answers[-1].value:g} concurrent streams within {tier} targets "
+              f"(wf_llm_capacity_streams, {answers[-1].source})" if answers
+              else "no answer stored: the search did not settle (interrupted)")
+    goodput = sorted((int(s.labels.get("concurrency", "0")), s) for s in run.samples
+                     if s.metric == "wf_llm_goodput_requests_per_second" and s.labels.get("concurrency", "").isdigit())
+    return [("capacity", answer)] + [(f"goodput at {streams} streams", f"{sample.value:.2f} {sample.unit}")
+                                     for streams, sample in goodput]
 
 
 def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, list[str]]:
