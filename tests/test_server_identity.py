@@ -8,9 +8,11 @@ predicted_n, predicted_ms) in the last streamed event.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
-from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
+from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
 
 PREFILL_S = 0.08
 PROMPT_TOKENS = 40
@@ -54,5 +56,23 @@ def test_the_report_shows_the_llama_cpp_server_view(wfdoctor) -> None:
 ], ids=["ollama", "no /props", "/props without default_generation_settings"])
 def test_without_llama_cpp_props_the_server_is_not_llama_cpp(wfdoctor, config: FakeConfig,
                                                               implementation: str) -> None:
+    doc = tokens_run(wfdoctor, config, "--json").json()
+    assert doc["backend"]["implementation"] == implementation
+
+
+def listing(*owners: object) -> str:
+    return json.dumps({"object": "list", "data": [{"id": MODEL, "object": "model", "owned_by": owner}
+                                                  for owner in owners]})
+
+
+@pytest.mark.parametrize("owners, implementation", [
+    (("vllm",), "vllm"),
+    (("llamacpp",), "openai-compatible"),
+    ((5,), "openai-compatible"),
+    ((["vllm"],), "openai-compatible"),
+], ids=["vllm", "another owner", "a number", "a list"])
+def test_vllm_is_named_by_the_owner_of_its_listed_models_and_nothing_else(wfdoctor, owners: tuple[object, ...],
+                                                                          implementation: str) -> None:
+    config = FakeConfig(implementation="openai", tokens=12, answers={"/v1/models": listing(*owners)})
     doc = tokens_run(wfdoctor, config, "--json").json()
     assert doc["backend"]["implementation"] == implementation

@@ -123,6 +123,7 @@ def test_serialisation_needs_the_decode_rate_to_hold_decode_holds() -> None:
     ("ollama", ["ollama_num_parallel"]),
     ("llama.cpp", ["llama_cpp_parallel_slots"]),
     ("openai-compatible", ["parallel_slots_server"]),
+    ("vllm", ["parallel_slots_server"]),
     ("llama-cpp-python (in process)", ["parallel_slots_server"]),
 ])
 def test_a_serialising_server_gets_its_own_setting(implementation: str, actions: list[str]) -> None:

@@ -29,7 +29,7 @@ class ServerFacts:
     """What is known about the measured server, beside its timings."""
 
     url: str
-    implementation: str               # "ollama", "llama-cpp-python", "llama.cpp", "openai-compatible"
+    implementation: str               # "ollama", "llama-cpp-python", "llama.cpp", "vllm", "openai-compatible"
     model: str
     pid: int | None = None
     model_size_bytes: int | None = None

@@ -27,6 +27,7 @@ from wfdoctor.sense.backends.streaming import line_streamer
 
 KIND = "openai"
 LLAMA_CPP_PYTHON = "llama-cpp-python"
+VLLM = "vllm"   # the catalogue's key for vLLM's settings (data/rules/30-actions.yaml)
 
 
 class ListedModel(Answer):
@@ -37,6 +38,16 @@ class ModelList(Answer):
     """`GET /v1/models`."""
 
     data: list[ListedModel]
+
+
+class Owner(Answer):
+    owned_by: object = None    # read as a string or not at all: a listing is never refused for it
+
+
+class OwnedModels(Answer):
+    """`GET /v1/models` read for who serves it: vLLM lists its models as `owned_by: "vllm"`."""
+
+    data: list[Owner]
 
 
 class OpenApi(Answer):
@@ -106,12 +117,13 @@ async def probe_openai(client: aiohttp.ClientSession, url: str) -> BackendStatus
 
 
 async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
-    """Which implementation serves the API: `llama-cpp-python`, `llama.cpp`, or `openai-compatible`.
+    """Which implementation serves the API: `llama-cpp-python`, `llama.cpp`, `vllm` or `openai-compatible`.
 
-    Concurrency behaviour differs by implementation, so the diagnosis needs it:
-    llama-cpp-python lists `/extras/tokenize/count` in its OpenAPI document;
-    llama.cpp's server answers `/props`. Never raises: a failed or malformed
-    answer only rules that implementation out.
+    Concurrency behaviour and settings differ by implementation, so the diagnosis
+    and the actions it shows need it: llama-cpp-python lists `/extras/tokenize/count`
+    in its OpenAPI document; llama.cpp's server answers `/props`; vLLM lists its
+    models as `owned_by: "vllm"` (its ModelCard's default). Never raises: a failed
+    or malformed answer only rules that implementation out.
     """
     try:
         if "/extras/tokenize/count" in (await get_answer(client, f"{url}/openapi.json", OpenApi,
@@ -123,7 +135,14 @@ async def identify_server(client: aiohttp.ClientSession, url: str) -> str:
         await get_answer(client, f"{url}/props", Props, "/props answer")
         return "llama.cpp"
     except ANSWER_ERRORS:
-        return "openai-compatible"
+        pass
+    try:
+        listing = await get_answer(client, f"{url}/v1/models", OwnedModels, "/v1/models listing")
+        if any(model.owned_by == VLLM for model in listing.data):
+            return VLLM
+    except ANSWER_ERRORS:
+        pass
+    return "openai-compatible"
 
 
 async def parallel_slots(client: aiohttp.ClientSession, url: str, implementation: str) -> int | None:
