@@ -195,3 +195,22 @@ def test_an_openai_compatible_server_with_a_vllm_page_is_read_and_one_without_is
     assert view is not None and view.source == VLLM and view.generated_tokens == 48512.0
     silent = read_view(FakeConfig(implementation="llama.cpp"))
     assert silent is not None and silent.source == "" and "no /metrics" in silent.note
+
+
+def test_a_page_over_the_bound_is_not_read_at_all_rather_than_cut_mid_number() -> None:
+    over = (1 << 20) + 1   # newlines before a page whose own text is whole: only its size is wrong
+    huge = read_view(FakeConfig(implementation="openai", answers={"/metrics": VLLM_PAGE},
+                                answer_padding={"/metrics": over}))
+    assert huge is not None and huge.source == "" and huge.generated_tokens is None
+    assert huge.note.endswith("/metrics over 1 MiB: not read (a server's page is a few kB)")
+    # Under the bound, a page that comes in many network reads is read to its end, its metrics after them.
+    whole = read_view(FakeConfig(implementation="openai", answers={"/metrics": VLLM_PAGE},
+                                 answer_padding={"/metrics": 900_000}))
+    assert whole is not None and whole.source == VLLM and whole.generated_tokens == 48512.0 and whole.note == ""
+
+
+def test_a_slot_list_over_the_bound_leaves_the_metrics_and_says_it_was_not_read() -> None:
+    view = read_view(FakeConfig(implementation="openai", answers={"/metrics": LLAMACPP_PAGE, "/slots": SLOTS},
+                                answer_padding={"/slots": (1 << 20) + 1}))
+    assert view is not None and view.source == LLAMACPP and view.slots_total is None
+    assert view.note.endswith("/slots over 1 MiB: not read (a server's page is a few kB)")

@@ -77,6 +77,7 @@ class FakeConfig:
     implementation: str = "ollama"
     props: dict[str, Any] | None = None      # GET /props body; None: llama.cpp's in llama.cpp mode, else 404
     answers: dict[str, str] = field(default_factory=dict)  # GET path -> raw body sent instead (hostile servers)
+    answer_padding: dict[str, int] = field(default_factory=dict)  # GET path -> newlines before its raw answer
     close_after_stream: bool = False         # drop the connection after each stream, unannounced (llama-server)
     # A generation request arriving on a kept-alive connection is read and the connection closed unanswered: an
     # idle timeout that fell just as the request arrived. The client must send it again on a fresh connection.
@@ -210,7 +211,7 @@ class Handler(socketserver.StreamRequestHandler):
             self.status(404, b"404 page not found")
             return True
         if method == "GET" and path in cfg.answers:
-            self.raw(cfg.answers[path].encode())
+            self.raw(b"\n" * cfg.answer_padding.get(path, 0) + cfg.answers[path].encode())
             return True
         if method == "GET" and path in listings:
             self.json(listings[path])

@@ -96,16 +96,28 @@ def fresh_connection(like: aiohttp.ClientSession) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(timeout=like.timeout, connector=connector, trust_env=False, trace_configs=[_stamps()])
 
 
+async def bounded_body(response: aiohttp.ClientResponse, limit: int) -> bytes | None:
+    """The whole body, or None once it passes `limit` bytes (the rest is left unread).
+
+    Read to its end, not with `content.read(n)`: that returns what one network
+    read brought, so a page arriving in pieces would be cut at the first.
+    """
+    body = bytearray()
+    async for chunk in response.content.iter_any():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)
+
+
 async def _body(response: aiohttp.ClientResponse) -> bytes:
     """The whole body of a successful answer, at most MAX_RESPONSE_BYTES (else TooLarge)."""
     if response.status >= 400:
         raise HttpStatusError(response.status)
-    body = bytearray()
-    async for chunk in response.content.iter_any():
-        body += chunk
-        if len(body) > MAX_RESPONSE_BYTES:
-            raise TooLarge()
-    return bytes(body)
+    body = await bounded_body(response, MAX_RESPONSE_BYTES)
+    if body is None:
+        raise TooLarge()
+    return body
 
 
 async def get_answer(session: aiohttp.ClientSession, url: str, model: type[AnswerT], what: str) -> AnswerT:

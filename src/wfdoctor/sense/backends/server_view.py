@@ -14,15 +14,15 @@ escaping, `_total` suffixes, histograms' `_sum` and `_count`).
 
 from __future__ import annotations
 
-import math
-
 import json
+import math
+from dataclasses import replace
 
 import aiohttp
 from prometheus_client.parser import text_string_to_metric_families
 
 from wfdoctor.sense.backends.base import ServerView
-from wfdoctor.sense.backends.http import TRANSPORT_ERRORS
+from wfdoctor.sense.backends.http import TRANSPORT_ERRORS, bounded_body
 
 LLAMACPP = "llama.cpp /metrics"
 LLAMACPP_SLOTS = "llama.cpp /metrics and /slots"
@@ -121,24 +121,43 @@ def parse_metrics_page(text: str, slots_text: str | None = None) -> ServerView:
     return ServerView(note="/metrics has no llama.cpp or vLLM metrics")
 
 
+TOO_LARGE = f"over {MAX_BYTES >> 20} MiB: not read (a server's page is a few kB)"
+
+
 async def fetch_text(client: aiohttp.ClientSession, url: str) -> str | None:
-    """The body of a GET that answered 200, at most MAX_BYTES; None for anything else."""
+    """The body of a GET that answered 200; None for anything else."""
+    return (await fetch_page(client, url))[0]
+
+
+async def fetch_page(client: aiohttp.ClientSession, url: str) -> tuple[str | None, str]:
+    """(the body of a GET that answered 200, "") or (None, why not: "" for no such page, TOO_LARGE).
+
+    A page over MAX_BYTES is not read at all rather than cut: a counter's digits cut
+    at the boundary would read as another number.
+    """
     timeout = aiohttp.ClientTimeout(total=min(client.timeout.total or READ_TIMEOUT_S, READ_TIMEOUT_S))
     try:
         async with client.get(url, timeout=timeout) as response:
             if response.status != 200:
-                return None
-            return (await response.content.read(MAX_BYTES)).decode("utf-8", "replace")
+                return None, ""
+            body = await bounded_body(response, MAX_BYTES)
     except TRANSPORT_ERRORS:
-        return None
+        return None, ""
+    if body is None:
+        return None, TOO_LARGE
+    return body.decode("utf-8", "replace"), ""
 
 
 async def read_metrics_view(client: aiohttp.ClientSession, url: str, implementation: str) -> ServerView:
     """The view of an OpenAI-compatible server from its `/metrics` (and llama.cpp's `/slots`)."""
     if implementation == NO_METRICS:
         return ServerView(note=f"{implementation} serves no /metrics")
-    page = await fetch_text(client, f"{url}/metrics")
+    page, problem = await fetch_page(client, f"{url}/metrics")
     if page is None:
-        return ServerView(note=f"no /metrics at {url} (llama.cpp: start it with --metrics)")
-    is_llamacpp = "llamacpp:" in page
-    return parse_metrics_page(page, await fetch_text(client, f"{url}/slots") if is_llamacpp else None)
+        return ServerView(note=f"{url}/metrics {problem}" if problem else
+                          f"no /metrics at {url} (llama.cpp: start it with --metrics)")
+    if "llamacpp:" not in page:
+        return parse_metrics_page(page)
+    slots, slots_problem = await fetch_page(client, f"{url}/slots")
+    view = parse_metrics_page(page, slots)
+    return replace(view, note=f"{url}/slots {slots_problem}") if slots_problem and not view.note else view
