@@ -149,39 +149,44 @@ def test_a_regress_record_report_draws_the_history_with_its_change_point(wfdocto
     assert [(c.index, c.kind) for c in plot.changes] == [(25, "regression")] and plot.revisions[25] == "rev025"
 
 
-def _capacity_run(path: Path, streams: float | None) -> int:
+def _capacity_run(path: Path, streams: float | None, ceiling: int = 64) -> list[tuple[str, str]]:
+    """The "measured on" rows of a stored capacity run's report: its settings, then the answer and goodput rows."""
     from wfdoctor.model import Run, Sample
     from wfdoctor.store.monitoring import MonitorStore
     goodput = [Sample("wf_llm_goodput_requests_per_second", rps, "requests/s", "test", {"concurrency": level})
                for level, rps in (("4", 7.5), ("1", 2.0), ("2", 3.25))]
     answer = [Sample("wf_llm_capacity_streams", streams, "streams", "wfdoctor tokens --capacity (client-measured)",
                      {"tier": "low"})] if streams is not None else []
-    run = Run("tokens", 1_790_000_000.0, tier="low", settings={"capacity": True, "max_concurrency": 64,
+    run = Run("tokens", 1_790_000_000.0, tier="low", settings={"capacity": True, "max_concurrency": ceiling,
                                                                 "client": "lean"})
     with MonitorStore.open(path) as store:
         with store.recording(run):
             store.add_results(run.id, goodput + answer, [])
     assert run.id is not None
-    return run.id
+    with Store.open(path) as store:
+        [section] = build_report(store, ReportTarget("run", run.id)).runs
+    return section.facts
 
 
 def test_a_capacity_run_reports_its_answer_and_goodput_per_level(tmp_path: Path) -> None:
-    path = tmp_path / "wfdoctor.db"
-    run_id = _capacity_run(path, 3.0)
-    with Store.open(path) as store:
-        [section] = build_report(store, ReportTarget("run", run_id)).runs
-    facts = dict(section.facts)
-    assert facts["capacity"] == ("3 concurrent streams within the low tier's targets "
-                                 "(wf_llm_capacity_streams, wfdoctor tokens --capacity (client-measured))")
-    assert [row for row in section.facts if row[0].startswith("goodput")] == [
-        ("goodput at 1 streams", "2.00 requests/s"), ("goodput at 2 streams", "3.25 requests/s"),
+    facts = _capacity_run(tmp_path / "wfdoctor.db", 3.0)
+    assert [row for row in facts if row[0] in ("capacity", "max_concurrency", "client")] == [
+        ("client", "lean"), ("capacity", "True"), ("max_concurrency", "64")]
+    assert facts[-4:] == [
+        ("capacity answer", "3 concurrent streams within the low tier's targets "
+                            "(wf_llm_capacity_streams, wfdoctor tokens --capacity (client-measured))"),
+        ("goodput at 1 stream", "2.00 requests/s"), ("goodput at 2 streams", "3.25 requests/s"),
         ("goodput at 4 streams", "7.50 requests/s")]
-    assert facts["max_concurrency"] == "64" and facts["client"] == "lean"
 
 
-def test_an_interrupted_capacity_run_says_it_has_no_answer_rather_than_none(tmp_path: Path) -> None:
-    path = tmp_path / "wfdoctor.db"
-    run_id = _capacity_run(path, None)
-    with Store.open(path) as store:
-        [section] = build_report(store, ReportTarget("run", run_id)).runs
-    assert dict(section.facts)["capacity"] == "no answer stored: the search did not settle (interrupted)"
+@pytest.mark.parametrize(("streams", "answer"), [
+    (None, "no answer stored: the search did not settle"),
+    (0.0, "not even 1 stream meets the low tier's targets (wf_llm_capacity_streams, "
+          "wfdoctor tokens --capacity (client-measured))"),
+    (8.0, "at least 8 concurrent streams within the low tier's targets (the search stopped at its ceiling of 8) "
+          "(wf_llm_capacity_streams, wfdoctor tokens --capacity (client-measured))"),
+], ids=["did not settle", "not even one", "at the ceiling"])
+def test_a_capacity_answer_is_worded_as_the_command_words_it(tmp_path: Path, streams: float | None,
+                                                              answer: str) -> None:
+    facts = _capacity_run(tmp_path / "wfdoctor.db", streams, ceiling=8)
+    assert [value for name, value in facts if name == "capacity answer"] == [answer]

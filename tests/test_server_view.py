@@ -214,3 +214,15 @@ def test_a_slot_list_over_the_bound_leaves_the_metrics_and_says_it_was_not_read(
                                 answer_padding={"/slots": (1 << 20) + 1}))
     assert view is not None and view.source == LLAMACPP and view.slots_total is None
     assert view.note.endswith("/slots over 1 MiB: not read (a server's page is a few kB)")
+
+
+def test_a_tokens_run_says_beside_the_view_what_it_could_not_read(wfdoctor) -> None:
+    config = FakeConfig(implementation="openai", tokens=8, answers={"/metrics": LLAMACPP_PAGE, "/slots": SLOTS},
+                        answer_padding={"/slots": (1 << 20) + 1})
+    with FakeLLMServer(config) as server:
+        result = wfdoctor("tokens", "--backend", server.base_url, "--runs", "2", "--warmup", "0", "--max-tokens", "8",
+                          "--no-bandwidth", "--fail-on", "never", "--json")
+    assert result.code == 0, result.stderr
+    notes = result.json()["notes"]
+    assert "the server's own view: llama.cpp /metrics, read before and after each level" in notes
+    assert any(note.endswith("/slots over 1 MiB: not read (a server's page is a few kB)") for note in notes)

@@ -45,19 +45,34 @@ def _facts_of(run: Run) -> list[tuple[str, str]]:
 
 
 def _capacity_rows(run: Run) -> list[tuple[str, str]]:
-    """A `tokens --capacity` run's answer and goodput per level, from its stored samples.
+    """A `tokens --capacity` run's answer and goodput per level, from its stored samples, worded as the command
+    words it: "not even 1 stream" for 0, "at least N" at the search's ceiling (nothing above it was measured).
 
-    An interrupted search stores no answer: the row says so rather than leave a blank that reads as zero.
+    A search that did not settle stores no answer: the row says so rather than leave a blank that reads as zero.
     """
-    answers = [s for s in run.samples if s.metric == "wf_llm_capacity_streams"]
     tier = f"the {run.tier} tier's" if run.tier else "the tier's"
-    answer = (f"{answers[-1].value:g} concurrent streams within {tier} targets "
-              f"(wf_llm_capacity_streams, {answers[-1].source})" if answers
-              else "no answer stored: the search did not settle (interrupted)")
-    goodput = sorted((int(s.labels.get("concurrency", "0")), s) for s in run.samples
-                     if s.metric == "wf_llm_goodput_requests_per_second" and s.labels.get("concurrency", "").isdigit())
-    return [("capacity", answer)] + [(f"goodput at {streams} streams", f"{sample.value:.2f} {sample.unit}")
-                                     for streams, sample in goodput]
+    answers = [s for s in run.samples if s.metric == "wf_llm_capacity_streams"]
+    if not answers:
+        answer = "no answer stored: the search did not settle"
+    else:
+        streams, ceiling = int(answers[-1].value), run.settings.get("max_concurrency")
+        if streams == 0:
+            answer = f"not even 1 stream meets {tier} targets"
+        elif isinstance(ceiling, int) and streams >= ceiling:
+            answer = f"at least {streams} concurrent streams within {tier} targets (the search stopped at its " \
+                     f"ceiling of {ceiling})"
+        else:
+            answer = f"{streams} concurrent {_streams(streams)} within {tier} targets"
+        answer += f" (wf_llm_capacity_streams, {answers[-1].source})"
+    goodput = sorted(((int(s.labels["concurrency"]), s) for s in run.samples
+                      if s.metric == "wf_llm_goodput_requests_per_second"
+                      and s.labels.get("concurrency", "").isdigit()), key=lambda pair: pair[0])
+    return [("capacity answer", answer)] + [(f"goodput at {level} {_streams(level)}", f"{sample.value:.2f} {sample.unit}")
+                                            for level, sample in goodput]
+
+
+def _streams(count: int) -> str:
+    return "stream" if count == 1 else "streams"
 
 
 def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, list[str]]:
