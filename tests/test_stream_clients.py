@@ -164,3 +164,51 @@ def test_a_second_response_in_the_same_read_is_not_taken_for_the_first() -> None
     with raw_server(first + b"HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\nbad") as url:
         trace = _stream(url)
     assert trace.completed and not trace.error and trace.pieces == ["hi"]
+
+
+@contextmanager
+def counting_server(response: bytes) -> Iterator[tuple[str, list[int]]]:
+    """A loopback server answering every request on every connection with `response`; the list counts accepts."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[int] = []
+
+    def answer(connection: socket.socket) -> None:
+        with connection:
+            while connection.recv(65536):
+                connection.sendall(response)
+
+    def serve() -> None:
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:      # the listener closed
+                return
+            accepted.append(1)
+            threading.Thread(target=answer, args=(connection,), daemon=True).start()
+
+    threading.Thread(target=serve, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}", accepted
+    finally:
+        listener.close()
+
+
+@pytest.mark.parametrize(("idle_s", "connections"), [(10.0, 1), (0.05, 2)], ids=["reused", "expired"])
+def test_a_pooled_connection_is_reused_only_while_it_has_been_idle_less_than_the_limit(idle_s: float,
+                                                                                        connections: int) -> None:
+    response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT)
+
+    async def two_requests(url: str) -> list[StreamTrace]:
+        client = LeanStreams(5.0, idle_s=idle_s)
+        try:
+            first = await stream_openai(client, url, GenerationRequest("hi"), MODEL)
+            await asyncio.sleep(0.2)
+            return [first, await stream_openai(client, url, GenerationRequest("hi"), MODEL)]
+        finally:
+            await client.aclose()
+
+    with counting_server(response) as (url, accepted):
+        traces = asyncio.run(two_requests(url))
+    assert all(trace.completed and not trace.error and trace.reconnects == 0 for trace in traces)
+    assert len(accepted) == connections
+

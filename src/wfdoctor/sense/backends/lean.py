@@ -33,6 +33,10 @@ from wfdoctor.sense.backends.lean_response import DISCONNECTED, ResponseReader
 from wfdoctor.sense.backends.streaming import Reads
 
 TIMED_OUT = "timed out"
+# A pooled connection idle longer than this is closed, not reused. Servers close idle keep-alive
+# connections (uvicorn, which vLLM runs on, after 5 s), and a request written just as the server
+# closes is lost on the way: it is sent again, but counted as a retry about the server.
+IDLE_S = 4.0
 READ_BYTES = 64 << 10  # one read at most: a token event is about 200 bytes
 # How one exchange on a connection ended: read (to its end or an error), or stale (a pooled connection the server
 # had closed: the request never reached it).
@@ -80,6 +84,7 @@ class Connection(asyncio.BufferedProtocol):
         self.transport: asyncio.Transport | None = None
         self.reader: ResponseReader | None = None
         self.closed = False
+        self.idle_since = 0.0             # loop time it was last pooled
         self.buffer = bytearray(READ_BYTES)
         self.view = memoryview(self.buffer)
 
@@ -133,12 +138,13 @@ def connect_error(exc: BaseException) -> str:
 
 
 class LeanStreams:
-    """A `StreamClient`: pooled keep-alive connections, one deadline per request (`timeout_s`, connecting
-    included), at most `connect_timeout_s` to connect."""
+    """A `StreamClient`: pooled keep-alive connections (reused within `idle_s`), one deadline per request
+    (`timeout_s`, connecting included), at most `connect_timeout_s` to connect."""
 
-    def __init__(self, timeout_s: float, connect_timeout_s: float = 5.0) -> None:
+    def __init__(self, timeout_s: float, connect_timeout_s: float = 5.0, idle_s: float = IDLE_S) -> None:
         self.timeout_s = timeout_s
         self.connect_timeout_s = min(connect_timeout_s, timeout_s)
+        self.idle_s = idle_s
         self._idle: dict[tuple[str, str, int], list[Connection]] = {}
         self._open: set[Connection] = set()
         self._tls: ssl.SSLContext | None = None
@@ -180,11 +186,14 @@ class LeanStreams:
         self._idle.clear()
 
     def _pooled(self, target: Target) -> Connection | None:
+        """The most recently pooled connection to `target` still open and idle within `idle_s`; older ones close."""
         idle = self._idle.get(target.key)
+        now = asyncio.get_running_loop().time()
         while idle:
             connection = idle.pop()
-            if connection.usable:
+            if connection.usable and now - connection.idle_since <= self.idle_s:
                 return connection
+            connection.abort()
         return None
 
     async def _connect(self, target: Target, deadline: float) -> Connection:
@@ -227,6 +236,7 @@ class LeanStreams:
             connection.reader = None
             # Pooled only when whole: the request written out too (a server may answer before reading it all).
             if reusable and connection.usable and connection.transport.get_write_buffer_size() == 0:
+                connection.idle_since = loop.time()
                 self._idle.setdefault(target.key, []).append(connection)
             else:
                 connection.abort()
