@@ -135,6 +135,11 @@ def _why(level: LevelVerdict, slo: Slo, limits: CapacityLimits) -> str:
     return ", ".join(parts)
 
 
+def streams_word(count: int) -> str:
+    """"stream" or "streams", as `count` needs."""
+    return "stream" if count == 1 else "streams"
+
+
 def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, slo: Slo,
              limits: CapacityLimits, interrupted: bool = False) -> CapacityVerdict:
     """The capacity the measured levels establish, said in one sentence that leads with the answer.
@@ -146,7 +151,7 @@ def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, sl
     within = f"within the {tier} tier's targets (TTFT <= {slo.ttft_s:g} s, decode >= {slo.decode_tps:g} tokens/s)"
     if interrupted:
         return CapacityVerdict(streams, "", f"interrupted before the search settled: at least {streams} concurrent "
-                               f"{'stream' if streams == 1 else 'streams'} of {model} {within} in the levels "
+                               f"{streams_word(streams)} of {model} {within} in the levels "
                                f"finished")
     if known.failed is None:
         return CapacityVerdict(streams, "", f"this machine serves at least {streams} concurrent streams of {model} "
@@ -155,11 +160,11 @@ def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, sl
     names = [TTFT + (" (queueing)" if failing.concurrency > 1 else "") if name == TTFT else name
              for name in failing.misses]
     limit = " and ".join(names)
-    why = f"at {failing.concurrency} {'stream' if failing.concurrency == 1 else 'streams'}: " \
+    why = f"at {failing.concurrency} {streams_word(failing.concurrency)}: " \
           f"{_why(failing, slo, limits)}"
     if streams == 0:
         return CapacityVerdict(0, limit, f"not even 1 stream of {model} meets the {tier} tier's targets; the limit "
                                f"is {limit} ({why})")
     return CapacityVerdict(streams, limit, f"this machine serves {streams} concurrent "
-                           f"{'stream' if streams == 1 else 'streams'} of {model} {within}; the limit is {limit} "
+                           f"{streams_word(streams)} of {model} {within}; the limit is {limit} "
                            f"({why})")

@@ -36,8 +36,8 @@ from wfdoctor.app.reports.capacity import CapacityReport
 from wfdoctor.app.tokens import MAX_CONCURRENCY, TokensOptions, prompt_of
 from wfdoctor.config.limits import Limits
 from wfdoctor.config.rules import Circumstances
-from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.loop import run_measured
+from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.tokens import LevelRun, Workload, run_workload
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest

@@ -30,8 +30,8 @@ from wfdoctor.config.rules import Circumstances
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.measure.agreement import AGREEMENTS, Agreement, majority
 from wfdoctor.measure.council import CouncilRun, MemberSpec, Unreachable, run_council, run_sequentially, warm_up
-from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.loop import run_measured
+from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest

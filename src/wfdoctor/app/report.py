@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from wfdoctor._version import __version__
+from wfdoctor.analyze.capacity import streams_word
 from wfdoctor.app.report_plots import empty_notes, run_plots
 from wfdoctor.app.reports.report import ReportDocument, ReportFinding, ReportTarget, RunSection
 from wfdoctor.config.facts import Facts, load_facts
@@ -62,17 +63,13 @@ def _capacity_rows(run: Run) -> list[tuple[str, str]]:
             answer = f"at least {streams} concurrent streams within {tier} targets (the search stopped at its " \
                      f"ceiling of {ceiling})"
         else:
-            answer = f"{streams} concurrent {_streams(streams)} within {tier} targets"
+            answer = f"{streams} concurrent {streams_word(streams)} within {tier} targets"
         answer += f" (wf_llm_capacity_streams, {answers[-1].source})"
     goodput = sorted(((int(s.labels["concurrency"]), s) for s in run.samples
                       if s.metric == "wf_llm_goodput_requests_per_second"
                       and s.labels.get("concurrency", "").isdigit()), key=lambda pair: pair[0])
-    return [("capacity answer", answer)] + [(f"goodput at {level} {_streams(level)}", f"{sample.value:.2f} {sample.unit}")
-                                            for level, sample in goodput]
-
-
-def _streams(count: int) -> str:
-    return "stream" if count == 1 else "streams"
+    return [("capacity answer", answer)] + [
+        (f"goodput at {level} {streams_word(level)}", f"{sample.value:.2f} {sample.unit}") for level, sample in goodput]
 
 
 def run_section(store: Store, run_id: int, facts: Facts) -> tuple[RunSection, list[str]]:

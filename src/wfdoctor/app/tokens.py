@@ -32,8 +32,8 @@ from wfdoctor.config.textfile import read_text
 from wfdoctor.app.reports.tokens import TokensReport
 from wfdoctor.config.remedies import Remedies
 from wfdoctor.measure.bandwidth import Bandwidth, cpu_read_bandwidth, gpu_bandwidth
-from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.loop import run_measured
+from wfdoctor.measure.snapshot import environment_fingerprint
 from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_workload, synthetic_prompt
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest

@@ -68,7 +68,8 @@ def target_of(url: str) -> Target:
     host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     default_port = parts.port is None or parts.port == (443 if parts.scheme == "https" else 80)
-    return Target(parts.scheme, parts.hostname, port, path.encode(), (host if default_port else f"{host}:{port}").encode())
+    host_header = host if default_port else f"{host}:{port}"
+    return Target(parts.scheme, parts.hostname, port, path.encode(), host_header.encode())
 
 
 class Connection(asyncio.BufferedProtocol):
@@ -240,7 +241,8 @@ class LeanStreams:
                 self._idle.setdefault(target.key, []).append(connection)
             else:
                 connection.abort()
-        stale = reused and reader.got_nothing and (reads.error == DISCONNECTED or reads.error.startswith("connection reset"))
+        stale = reused and reader.got_nothing and \
+            (reads.error == DISCONNECTED or reads.error.startswith("connection reset"))
         return "stale" if stale and not self._closed else "read"
 
     def _forget(self, connection: Connection) -> None:
