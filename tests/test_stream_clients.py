@@ -20,8 +20,10 @@ import pytest
 
 from wfdoctor.analyze.tokens import request_metrics
 from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.client import connect
+from wfdoctor.sense.backends.http import make_session
 from wfdoctor.sense.backends.lean import LeanStreams
 from wfdoctor.sense.backends.openai import stream_openai
 from wfdoctor.sense.backends.streaming import CLIENT_VARIABLE, CLIENTS, client_name
@@ -151,6 +153,29 @@ def test_a_refused_connection_and_a_silent_server_end_with_the_aiohttp_phrases(c
         listener.close()
     assert trace.error.startswith("timed out")
     assert (trace.done_ns - trace.sent_ns) / 1e9 < 5
+
+
+def test_a_host_refused_on_every_address_reads_connection_refused_with_both_clients(
+        closed_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`localhost` is often ::1 and 127.0.0.1: asyncio then raises one "Multiple exceptions" error for both."""
+    port = int(closed_url.rsplit(":", 1)[1])
+    real_getaddrinfo = socket.getaddrinfo
+
+    def dual_stack(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        if host != "dual-stack.test":
+            return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::1", port, 0, 0)),
+                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", dual_stack)
+    url = f"http://dual-stack.test:{port}"
+
+    async def through_aiohttp() -> StreamTrace:
+        async with make_session(5, 1) as session:
+            return await stream_openai(AiohttpStreams(session), url, GenerationRequest("hi"), MODEL)
+
+    assert _stream(url).error == "connection refused after 0 tokens"
+    assert asyncio.run(through_aiohttp()).error == "connection refused after 0 tokens"
 
 
 def test_an_error_status_is_named_at_its_first_words_without_waiting_for_the_rest() -> None:

@@ -18,7 +18,9 @@ counted in `Reads.reconnects`, as with the aiohttp client.
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
+import re
 import ssl
 import time
 from collections.abc import Callable
@@ -131,11 +133,25 @@ def _request(target: Target, body: dict[str, Any]) -> bytes:
 
 def connect_error(exc: BaseException) -> str:
     """The aiohttp client's phrase for a connection that could not be made."""
-    if isinstance(exc, ConnectionRefusedError):
+    if isinstance(exc, ConnectionRefusedError) or _every_address_refused(exc):
         return "connection refused"
     if isinstance(exc, TimeoutError):
         return TIMED_OUT
     return f"cannot connect: {exc}"
+
+
+def _every_address_refused(exc: BaseException) -> bool:
+    """True for asyncio's combined error when every address of a host refused (`localhost` as ::1 and 127.0.0.1).
+
+    asyncio tries each address in turn and, when their errors read differently,
+    raises one OSError whose message is the only record of them ("Multiple
+    exceptions: [Errno 111] Connect call failed ('::1', ...), [Errno 111] ...").
+    aiohttp names the same case "connection refused", and so must this client.
+    """
+    message = str(exc)
+    numbers = re.findall(r"\[Errno (\d+)\]", message)
+    return message.startswith("Multiple exceptions") and bool(numbers) and \
+        all(int(number) == errno.ECONNREFUSED for number in numbers)
 
 
 class LeanStreams:
