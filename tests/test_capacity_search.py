@@ -22,6 +22,7 @@ from wfdoctor.analyze.tokens import RequestMetrics
 from wfdoctor.config.facts import load_facts
 
 LIMITS = load_facts().limits.capacity
+CAUSES = load_facts().limits.tokens  # the thresholds that name a TTFT's cause (queueing, prefill)
 SLO = Slo(ttft_s=1.5, decode_tps=30.0)
 
 
@@ -58,11 +59,11 @@ def test_a_pass_above_a_failure_is_not_taken_as_the_answer() -> None:
     assert next_level({1: True, 2: False, 4: True}, 1, 64) is None
 
 
-def request(ttft_s: float, decode_tps: float, ok: bool = True) -> RequestMetrics:
+def request(ttft_s: float, decode_tps: float, ok: bool = True, queued_s: float | None = None) -> RequestMetrics:
     return RequestMetrics(ok=ok, error="" if ok else "connection cut", ttft_s=ttft_s if ok else None, ttfb_s=None,
                           e2e_s=None, itl_s=[], output_tokens=16, output_tokens_source="", tokenizer_tokens=None,
                           tpot_s=None, decode_tps=decode_tps if ok else None, prompt_tokens=None, prefill_tps=None,
-                          stalls=0, server={}, queue_transport_s=None, server_unaccounted_s=None, sent_ns=0,
+                          stalls=0, server={}, queue_transport_s=queued_s, server_unaccounted_s=None, sent_ns=0,
                           done_ns=None)
 
 
@@ -83,28 +84,69 @@ def test_a_level_names_every_target_it_misses() -> None:
     assert late.goodput_rps == slow.goodput_rps == 0.0 and broken.good == 3
 
 
-def verdict(level: int, passed: bool, misses: list[str] | None = None) -> LevelVerdict:
-    return LevelVerdict(concurrency=level, requests=4, failed=0, ttft_s=2.0 if not passed else 0.5, decode_tps=50.0,
-                        good=0, goodput_rps=0.0, misses=[] if passed else misses or [TTFT], passed=passed)
+def test_a_level_keeps_the_median_ttft_of_its_late_requests_and_their_wait_before_the_servers_prefill() -> None:
+    late = [request(ttft, 50.0, queued_s=ttft - 0.25) for ttft in (2.0, 3.0, 4.0)]
+    level = judge_level(4, late + [request(1.0, 50.0, queued_s=0.9)], 1.0, SLO, LIMITS)
+    assert level.late_ttft_s == 3.0 and level.late_queued_s == 2.75
+    untimed = judge_level(3, requests(3, 2.0, 50.0), 1.0, SLO, LIMITS)
+    assert untimed.late_ttft_s == 2.0 and untimed.late_queued_s is None
+    on_time = judge_level(3, requests(3, 1.0, 50.0), 1.0, SLO, LIMITS)
+    assert on_time.late_ttft_s is None and on_time.late_queued_s is None
+
+
+def verdict(level: int, passed: bool, misses: list[str] | None = None, ttft_s: float | None = None,
+            late_ttft_s: float | None = None, late_queued_s: float | None = None) -> LevelVerdict:
+    """A measured level: TTFT p95 0.5 s when it passes, else 2 s."""
+    return LevelVerdict(concurrency=level, requests=4, failed=0, ttft_s=ttft_s or (0.5 if passed else 2.0),
+                        decode_tps=50.0, good=0, goodput_rps=0.0, misses=[] if passed else misses or [TTFT],
+                        passed=passed, late_ttft_s=late_ttft_s, late_queued_s=late_queued_s)
 
 
 def test_the_answer_leads_with_the_streams_and_names_the_limit() -> None:
     answer = conclude([verdict(1, True), verdict(2, True), verdict(4, False), verdict(3, True)], 64, "smol", "low",
-                      SLO, LIMITS)
+                      SLO, LIMITS, CAUSES)
     assert answer.streams == 3 and answer.limit == "TTFT (queueing)"
     assert answer.sentence.startswith("this machine serves 3 concurrent streams of smol within the low tier's targets")
-    assert "the limit is TTFT (queueing) (at 4 streams: TTFT p95 2.00 s > 1.5 s)" in answer.sentence
+    # TTFT p95 grew 4x from 1 to 4 streams: at least the facts' serial_ttft_growth (0.5) x the streams' ratio
+    assert ("the limit is TTFT (queueing) (at 4 streams: TTFT p95 2.00 s > 1.5 s; TTFT p95 4.0x that at 1 stream)"
+            in answer.sentence)
+
+
+def test_the_servers_prefill_time_splits_the_late_first_tokens_into_queueing_or_prefill() -> None:
+    waited = conclude([verdict(1, True), verdict(2, False, late_ttft_s=2.0, late_queued_s=1.8)], 64, "smol", "low",
+                      SLO, LIMITS, CAUSES)
+    assert waited.limit == "TTFT (queueing)"
+    assert "the late requests waited 1.80 s of their 2.00 s TTFT before the server's prefill began" in waited.sentence
+    # prefill 1.6 s of 2.0 s: at least the facts' prefill_share_of_ttft (60 %)
+    prefilling = conclude([verdict(1, True), verdict(2, False, late_ttft_s=2.0, late_queued_s=0.4)], 64, "smol",
+                          "low", SLO, LIMITS, CAUSES)
+    assert prefilling.limit == "TTFT (prefill)"
+    assert "the server's prefill is 80% of the late requests' TTFT (2.00 s)" in prefilling.sentence
+    alone = conclude([verdict(1, False, late_ttft_s=2.0, late_queued_s=0.1)], 64, "smol", "low", SLO, LIMITS, CAUSES)
+    assert alone.streams == 0 and alone.limit == "TTFT (prefill)"
+
+
+def test_a_late_first_token_is_called_queueing_only_where_the_measurements_show_it() -> None:
+    # TTFT p95 1.2 s at 1 stream and 1.6 s at 4: it barely grows, where a queue's would (facts: serial_ttft_growth)
+    flat = conclude([verdict(1, True, ttft_s=1.2), verdict(4, False, ttft_s=1.6), verdict(2, True),
+                     verdict(3, True)], 64, "smol", "low", SLO, LIMITS, CAUSES)
+    assert flat.streams == 3 and flat.limit == "TTFT"
+    assert "(at 4 streams: TTFT p95 1.60 s > 1.5 s; TTFT p95 1.3x that at 1 stream)" in flat.sentence
+    # one stream missing the target, without the server's prefill time: nothing to compare or split with
+    alone = conclude([verdict(1, False)], 64, "smol", "low", SLO, LIMITS, CAUSES)
+    assert alone.limit == "TTFT" and alone.sentence.endswith("(at 1 stream: TTFT p95 2.00 s > 1.5 s)")
 
 
 def test_no_stream_and_the_ceiling_are_said_as_such() -> None:
-    none = conclude([verdict(1, False, [DECODE])], 64, "smol", "low", SLO, LIMITS)
+    none = conclude([verdict(1, False, [DECODE])], 64, "smol", "low", SLO, LIMITS, CAUSES)
     assert none.streams == 0 and none.sentence.startswith("not even 1 stream of smol meets the low tier's targets")
-    top = conclude([verdict(1, True), verdict(2, True)], 2, "smol", "low", SLO, LIMITS)
+    top = conclude([verdict(1, True), verdict(2, True)], 2, "smol", "low", SLO, LIMITS, CAUSES)
     assert top.streams == 2 and top.limit == "" and "at least 2 concurrent streams" in top.sentence
 
 
 def test_an_interrupted_search_claims_only_what_its_finished_levels_prove() -> None:
-    answer = conclude([verdict(1, True), verdict(2, True)], 64, "smol", "low", SLO, LIMITS, interrupted=True)
+    answer = conclude([verdict(1, True), verdict(2, True)], 64, "smol", "low", SLO, LIMITS, CAUSES,
+                      interrupted=True)
     assert answer.streams == 2 and answer.limit == ""
     assert answer.sentence.startswith("interrupted before the search settled: at least 2 concurrent streams")
     assert "ceiling" not in answer.sentence

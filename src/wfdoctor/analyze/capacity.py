@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wfdoctor.analyze.tokens import RequestMetrics
-from wfdoctor.config.limits import CapacityLimits
+from wfdoctor.config.limits import CapacityLimits, TokenLimits
 
 FAILURES = "failed requests"
 TTFT = "TTFT"
@@ -86,6 +86,9 @@ class LevelVerdict:
     goodput_rps: float | None   # good requests per second of the level's wall time
     misses: list[str]           # the targets missed (FAILURES, TTFT, DECODE); empty: the level passes
     passed: bool
+    late_ttft_s: float | None = None    # the median TTFT of the requests over the TTFT target (None: none was)
+    late_queued_s: float | None = None  # their median time before the server's prefill (queueing and transport),
+    #                                     where the server reports its prefill time (llama.cpp's timings)
 
 
 def _percentile(values: list[float], percentile: float) -> float | None:
@@ -109,9 +112,12 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
                                         (TTFT, ttft is not None and ttft > slo.ttft_s),
                                         (DECODE, decode is not None and decode < slo.decode_tps)) if missed]
     good = sum(_good(r, slo) for r in requests)
+    late = [r for r in answered if r.ttft_s is not None and r.ttft_s > slo.ttft_s]
     return LevelVerdict(concurrency=concurrency, requests=len(requests), failed=failed, ttft_s=ttft,
                         decode_tps=decode, good=good, goodput_rps=good / wall_s if wall_s > 0 else None,
-                        misses=misses, passed=not misses)
+                        misses=misses, passed=not misses, late_ttft_s=_percentile([r.ttft_s for r in late], 50),
+                        late_queued_s=_percentile([r.queue_transport_s for r in late
+                                                   if r.queue_transport_s is not None], 50))
 
 
 @dataclass(frozen=True)
@@ -135,13 +141,51 @@ def _why(level: LevelVerdict, slo: Slo, limits: CapacityLimits) -> str:
     return ", ".join(parts)
 
 
+def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: float,
+                limits: TokenLimits) -> tuple[str, str]:
+    """Why the failing level's first tokens are late, as far as its measurements tell: (cause, evidence); ("", "")
+    when they cannot tell.
+
+    The server's own prefill time splits the late requests' TTFT into the time
+    before the prefill (queueing and transport) and the prefill itself
+    (PREFILL_DOMINATED's share). Without it, a TTFT that grows with the streams
+    as a queue's does (SERVER_SERIALISES' growth, here of the TTFT the target is
+    held to, against the lowest level measured) is queueing.
+    """
+    late = failing.late_ttft_s
+    if late and failing.late_queued_s is not None:
+        prefill_share = max(late - failing.late_queued_s, 0.0) / late
+        if prefill_share >= limits.prefill_share_of_ttft:
+            return "prefill", f"the server's prefill is {prefill_share:.0%} of the late requests' TTFT ({late:.2f} s)"
+        return "queueing", (f"the late requests waited {failing.late_queued_s:.2f} s of their {late:.2f} s TTFT "
+                            "before the server's prefill began")
+    base = min((level for level in levels if level.ttft_s and level.concurrency < failing.concurrency),
+               key=lambda level: level.concurrency, default=None)
+    if base is None or base.ttft_s is None or failing.ttft_s is None:
+        return "", ""
+    growth = failing.ttft_s / base.ttft_s
+    said = f"TTFT p{percentile:g} {growth:.1f}x that at {base.concurrency} {streams_word(base.concurrency)}"
+    queued = growth >= limits.serial_ttft_growth * failing.concurrency / base.concurrency
+    return ("queueing" if queued else ""), said
+
+
+def _limit(failing: LevelVerdict, levels: list[LevelVerdict], slo: Slo, limits: CapacityLimits,
+           token_limits: TokenLimits) -> tuple[str, str]:
+    """The failing level's limit, named as far as the evidence goes, and why: ("TTFT (queueing)", "at 4 streams: ...")."""
+    cause, evidence = _ttft_cause(failing, levels, limits.ttft_percentile, token_limits) \
+        if TTFT in failing.misses else ("", "")
+    names = [f"{TTFT} ({cause})" if name == TTFT and cause else name for name in failing.misses]
+    why = f"at {failing.concurrency} {streams_word(failing.concurrency)}: {_why(failing, slo, limits)}"
+    return " and ".join(names), why + (f"; {evidence}" if evidence else "")
+
+
 def streams_word(count: int) -> str:
     """"stream" or "streams", as `count` needs."""
     return "stream" if count == 1 else "streams"
 
 
 def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, slo: Slo,
-             limits: CapacityLimits, interrupted: bool = False) -> CapacityVerdict:
+             limits: CapacityLimits, token_limits: TokenLimits, interrupted: bool = False) -> CapacityVerdict:
     """The capacity the measured levels establish, said in one sentence that leads with the answer.
 
     An interrupted search says only what its finished levels prove: at least the highest level that passed.
@@ -157,11 +201,7 @@ def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, sl
         return CapacityVerdict(streams, "", f"this machine serves at least {streams} concurrent streams of {model} "
                                f"{within}; the search stopped at its ceiling of {ceiling} (--max-concurrency)")
     failing = next(level for level in levels if level.concurrency == known.failed)
-    names = [TTFT + (" (queueing)" if failing.concurrency > 1 else "") if name == TTFT else name
-             for name in failing.misses]
-    limit = " and ".join(names)
-    why = f"at {failing.concurrency} {streams_word(failing.concurrency)}: " \
-          f"{_why(failing, slo, limits)}"
+    limit, why = _limit(failing, levels, slo, limits, token_limits)
     if streams == 0:
         return CapacityVerdict(0, limit, f"not even 1 stream of {model} meets the {tier} tier's targets; the limit "
                                f"is {limit} ({why})")

@@ -188,7 +188,7 @@ def _analyse(search: Search, measured: Measured, run: Run, store: Store, interru
     summaries = [j.summary for j in judged]
     verdicts = [j.verdict for j in judged]
     answer = conclude(verdicts, search.ceiling, measured.model, tier.tier, search.slo, search.limits.capacity,
-                      interrupted)
+                      search.limits.tokens, interrupted)
     # The levels the answer rests on: those within capacity (level 1 when not even 1 stream passes).
     every = {j.verdict.concurrency: j.requests for j in judged}
     basis = {concurrency: requests for concurrency, requests in every.items()
