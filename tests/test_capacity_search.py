@@ -59,11 +59,14 @@ def test_a_pass_above_a_failure_is_not_taken_as_the_answer() -> None:
     assert next_level({1: True, 2: False, 4: True}, 1, 64) is None
 
 
-def request(ttft_s: float, decode_tps: float, ok: bool = True, queued_s: float | None = None) -> RequestMetrics:
+def request(ttft_s: float, decode_tps: float, ok: bool = True, load_s: float | None = None,
+            prefill_s: float | None = None) -> RequestMetrics:
+    """One request; `prefill_s` (and `load_s`): the server's own times, as llama.cpp and Ollama report them."""
+    server = {name: value for name, value in (("load_s", load_s), ("prefill_s", prefill_s)) if value is not None}
     return RequestMetrics(ok=ok, error="" if ok else "connection cut", ttft_s=ttft_s if ok else None, ttfb_s=None,
                           e2e_s=None, itl_s=[], output_tokens=16, output_tokens_source="", tokenizer_tokens=None,
                           tpot_s=None, decode_tps=decode_tps if ok else None, prompt_tokens=None, prefill_tps=None,
-                          stalls=0, server={}, queue_transport_s=queued_s, server_unaccounted_s=None, sent_ns=0,
+                          stalls=0, server=server, queue_transport_s=None, server_unaccounted_s=None, sent_ns=0,
                           done_ns=None)
 
 
@@ -84,22 +87,25 @@ def test_a_level_names_every_target_it_misses() -> None:
     assert late.goodput_rps == slow.goodput_rps == 0.0 and broken.good == 3
 
 
-def test_a_level_keeps_the_median_ttft_of_its_late_requests_and_their_wait_before_the_servers_prefill() -> None:
-    late = [request(ttft, 50.0, queued_s=ttft - 0.25) for ttft in (2.0, 3.0, 4.0)]
-    level = judge_level(4, late + [request(1.0, 50.0, queued_s=0.9)], 1.0, SLO, LIMITS)
-    assert level.late_ttft_s == 3.0 and level.late_queued_s == 2.75
+def test_a_level_splits_its_late_requests_ttft_by_the_servers_own_load_and_prefill_times() -> None:
+    late = [request(2.0, 50.0, prefill_s=0.5), request(4.0, 50.0, load_s=1.0, prefill_s=1.0),
+            request(2.0, 50.0, prefill_s=0.1), request(3.0, 50.0)]  # the last: no server times
+    level = judge_level(4, late + [request(1.0, 50.0, prefill_s=1.0)], 1.0, SLO, LIMITS)  # 1.0 s: on time
+    assert level.late_timed == 3
+    assert (level.late_load_share, level.late_prefill_share, level.late_wait_share) == (0.0, 0.25, 0.75)
     untimed = judge_level(3, requests(3, 2.0, 50.0), 1.0, SLO, LIMITS)
-    assert untimed.late_ttft_s == 2.0 and untimed.late_queued_s is None
-    on_time = judge_level(3, requests(3, 1.0, 50.0), 1.0, SLO, LIMITS)
-    assert on_time.late_ttft_s is None and on_time.late_queued_s is None
+    assert untimed.late_timed == 0 and untimed.late_wait_share is None
 
 
 def verdict(level: int, passed: bool, misses: list[str] | None = None, ttft_s: float | None = None,
-            late_ttft_s: float | None = None, late_queued_s: float | None = None) -> LevelVerdict:
-    """A measured level: TTFT p95 0.5 s when it passes, else 2 s."""
+            decode_tps: float = 50.0, shares: tuple[float, float, float] | None = None) -> LevelVerdict:
+    """A measured level: TTFT p95 0.5 s when it passes, else 2 s; `shares`: the late requests' (load, prefill,
+    wait) shares of their TTFT, from the server's times."""
+    load, prefill, wait = shares or (None, None, None)
     return LevelVerdict(concurrency=level, requests=4, failed=0, ttft_s=ttft_s or (0.5 if passed else 2.0),
-                        decode_tps=50.0, good=0, goodput_rps=0.0, misses=[] if passed else misses or [TTFT],
-                        passed=passed, late_ttft_s=late_ttft_s, late_queued_s=late_queued_s)
+                        decode_tps=decode_tps, good=0, goodput_rps=0.0, misses=[] if passed else misses or [TTFT],
+                        passed=passed, late_timed=4 if shares else 0, late_load_share=load,
+                        late_prefill_share=prefill, late_wait_share=wait)
 
 
 def test_the_answer_leads_with_the_streams_and_names_the_limit() -> None:
@@ -107,34 +113,45 @@ def test_the_answer_leads_with_the_streams_and_names_the_limit() -> None:
                       SLO, LIMITS, CAUSES)
     assert answer.streams == 3 and answer.limit == "TTFT (queueing)"
     assert answer.sentence.startswith("this machine serves 3 concurrent streams of smol within the low tier's targets")
-    # TTFT p95 grew 4x from 1 to 4 streams: at least the facts' serial_ttft_growth (0.5) x the streams' ratio
-    assert ("the limit is TTFT (queueing) (at 4 streams: TTFT p95 2.00 s > 1.5 s; TTFT p95 4.0x that at 1 stream)"
-            in answer.sentence)
+    # TTFT p95 grew 4x from 1 to 4 streams (at least the facts' serial_ttft_growth, 0.5, x the streams' ratio)
+    # while each stream's decode rate held (at least decode_holds, 70 %): the requests queue.
+    assert ("the limit is TTFT (queueing) (at 4 streams: TTFT p95 2.00 s > 1.5 s; TTFT p95 4.0x that at 1 stream, "
+            "decode rate 100% of it)" in answer.sentence)
 
 
-def test_the_servers_prefill_time_splits_the_late_first_tokens_into_queueing_or_prefill() -> None:
-    waited = conclude([verdict(1, True), verdict(2, False, late_ttft_s=2.0, late_queued_s=1.8)], 64, "smol", "low",
-                      SLO, LIMITS, CAUSES)
-    assert waited.limit == "TTFT (queueing)"
-    assert "the late requests waited 1.80 s of their 2.00 s TTFT before the server's prefill began" in waited.sentence
-    # prefill 1.6 s of 2.0 s: at least the facts' prefill_share_of_ttft (60 %)
-    prefilling = conclude([verdict(1, True), verdict(2, False, late_ttft_s=2.0, late_queued_s=0.4)], 64, "smol",
-                          "low", SLO, LIMITS, CAUSES)
-    assert prefilling.limit == "TTFT (prefill)"
-    assert "the server's prefill is 80% of the late requests' TTFT (2.00 s)" in prefilling.sentence
-    alone = conclude([verdict(1, False, late_ttft_s=2.0, late_queued_s=0.1)], 64, "smol", "low", SLO, LIMITS, CAUSES)
-    assert alone.streams == 0 and alone.limit == "TTFT (prefill)"
+def test_the_servers_times_name_a_late_first_token_queueing_prefill_or_model_load() -> None:
+    def limit(shares: tuple[float, float, float], level: int = 2) -> str:
+        return conclude([verdict(1, True), verdict(level, False, shares=shares)], 64, "smol", "low", SLO, LIMITS,
+                        CAUSES).limit
+    assert limit((0.0, 0.1, 0.9)) == "TTFT (queueing)"
+    assert limit((0.0, 0.8, 0.2)) == "TTFT (prefill)"          # facts: prefill_share_of_ttft, 60 %
+    assert limit((0.6, 0.2, 0.2)) == "TTFT (model load)"       # facts: load_share_of_ttft, 50 %
+    assert limit((0.0, 0.55, 0.45)) == "TTFT"                  # neither part is most of it
+    answer = conclude([verdict(1, True), verdict(2, False, shares=(0.0, 0.1, 0.9))], 64, "smol", "low", SLO,
+                      LIMITS, CAUSES)
+    assert ("the late requests' TTFT is a median 0% model load, 10% prefill and 90% waiting before them "
+            "(4 with the server's times)" in answer.sentence)
 
 
-def test_a_late_first_token_is_called_queueing_only_where_the_measurements_show_it() -> None:
-    # TTFT p95 1.2 s at 1 stream and 1.6 s at 4: it barely grows, where a queue's would (facts: serial_ttft_growth)
+def test_one_stream_alone_is_never_said_to_queue() -> None:
+    alone = conclude([verdict(1, False, shares=(0.0, 0.1, 0.9))], 64, "smol", "low", SLO, LIMITS, CAUSES)
+    assert alone.streams == 0 and alone.limit == "TTFT" and "90% waiting" in alone.sentence
+    untimed = conclude([verdict(1, False)], 64, "smol", "low", SLO, LIMITS, CAUSES)
+    assert untimed.limit == "TTFT" and untimed.sentence.endswith("(at 1 stream: TTFT p95 2.00 s > 1.5 s)")
+
+
+def test_without_the_servers_times_queueing_needs_a_queues_ttft_growth_with_the_decode_rate_holding() -> None:
+    # TTFT p95 1.2 s at 1 stream and 1.6 s at 4: it barely grows, where a queue's would
     flat = conclude([verdict(1, True, ttft_s=1.2), verdict(4, False, ttft_s=1.6), verdict(2, True),
                      verdict(3, True)], 64, "smol", "low", SLO, LIMITS, CAUSES)
     assert flat.streams == 3 and flat.limit == "TTFT"
-    assert "(at 4 streams: TTFT p95 1.60 s > 1.5 s; TTFT p95 1.3x that at 1 stream)" in flat.sentence
-    # one stream missing the target, without the server's prefill time: nothing to compare or split with
-    alone = conclude([verdict(1, False)], 64, "smol", "low", SLO, LIMITS, CAUSES)
-    assert alone.limit == "TTFT" and alone.sentence.endswith("(at 1 stream: TTFT p95 2.00 s > 1.5 s)")
+    assert "(at 4 streams: TTFT p95 1.60 s > 1.5 s; TTFT p95 1.3x that at 1 stream, decode rate 100% of it)" \
+        in flat.sentence
+    # TTFT grows 4x but each stream decodes at 40 % of its rate alone: the streams share the compute
+    shared = conclude([verdict(1, True), verdict(4, False, decode_tps=20.0), verdict(2, True), verdict(3, True)],
+                      64, "smol", "low", SLO, LIMITS, CAUSES)
+    assert shared.limit == "TTFT", shared.sentence
+    assert "decode rate 40% of it" in shared.sentence
 
 
 def test_no_stream_and_the_ceiling_are_said_as_such() -> None:

@@ -24,7 +24,7 @@ from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.client import connect
 from wfdoctor.sense.backends.http import make_session
-from wfdoctor.sense.backends.lean import LeanStreams
+from wfdoctor.sense.backends.lean import LeanStreams, connect_error
 from wfdoctor.sense.backends.openai import stream_openai
 from wfdoctor.sense.backends.streaming import CLIENT_VARIABLE, CLIENTS, client_name
 from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
@@ -155,6 +155,16 @@ def test_a_refused_connection_and_a_silent_server_end_with_the_aiohttp_phrases(c
     assert (trace.done_ns - trace.sent_ns) / 1e9 < 5
 
 
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
+            probe.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback (::1) on this machine")
 def test_a_host_refused_on_every_address_reads_connection_refused_with_both_clients(
         closed_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`localhost` is often ::1 and 127.0.0.1: asyncio then raises one "Multiple exceptions" error for both."""
@@ -176,6 +186,19 @@ def test_a_host_refused_on_every_address_reads_connection_refused_with_both_clie
 
     assert _stream(url).error == "connection refused after 0 tokens"
     assert asyncio.run(through_aiohttp()).error == "connection refused after 0 tokens"
+
+
+@pytest.mark.parametrize(("error", "phrase"), [
+    (OSError("Multiple exceptions: [Errno 111] Connect call failed ('::1', 9, 0, 0), "
+             "[Errno 111] Connect call failed ('127.0.0.1', 9)"), "connection refused"),
+    (ConnectionRefusedError(111, "Multiple exceptions: ..."), "connection refused"),
+    (OSError("Multiple exceptions: [Errno 99] Cannot assign requested address, "
+             "[Errno 111] Connect call failed ('127.0.0.1', 9)"), "cannot connect: Multiple exceptions: [Errno 99]"),
+    (TimeoutError(), "timed out"),
+], ids=["every address refused", "one refusal", "one address unusable", "timed out"])
+def test_a_connection_that_could_not_be_made_is_named_as_the_aiohttp_client_names_it(error: OSError,
+                                                                                      phrase: str) -> None:
+    assert connect_error(error).startswith(phrase)
 
 
 def test_an_error_status_is_named_at_its_first_words_without_waiting_for_the_rest() -> None:

@@ -86,9 +86,13 @@ class LevelVerdict:
     goodput_rps: float | None   # good requests per second of the level's wall time
     misses: list[str]           # the targets missed (FAILURES, TTFT, DECODE); empty: the level passes
     passed: bool
-    late_ttft_s: float | None = None    # the median TTFT of the requests over the TTFT target (None: none was)
-    late_queued_s: float | None = None  # their median time before the server's prefill (queueing and transport),
-    #                                     where the server reports its prefill time (llama.cpp's timings)
+    # Where the late requests' first tokens went (the requests over the TTFT target that the server reported
+    # its load and prefill times for: llama.cpp's timings, Ollama's durations). Medians of each request's shares
+    # of its own TTFT; None where no late request has them.
+    late_timed: int = 0                         # late requests with the server's times
+    late_load_share: float | None = None        # loading the model
+    late_prefill_share: float | None = None     # the server's prompt processing
+    late_wait_share: float | None = None        # the rest before the prefill began: queueing and transport
 
 
 def _percentile(values: list[float], percentile: float) -> float | None:
@@ -112,12 +116,21 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
                                         (TTFT, ttft is not None and ttft > slo.ttft_s),
                                         (DECODE, decode is not None and decode < slo.decode_tps)) if missed]
     good = sum(_good(r, slo) for r in requests)
-    late = [r for r in answered if r.ttft_s is not None and r.ttft_s > slo.ttft_s]
+    timed = [_ttft_shares(r) for r in answered
+             if r.ttft_s and r.ttft_s > slo.ttft_s and "prefill_s" in r.server]
+    load, prefill, wait = ([_percentile(list(part), 50) for part in zip(*timed)] if timed else [None] * 3)
     return LevelVerdict(concurrency=concurrency, requests=len(requests), failed=failed, ttft_s=ttft,
                         decode_tps=decode, good=good, goodput_rps=good / wall_s if wall_s > 0 else None,
-                        misses=misses, passed=not misses, late_ttft_s=_percentile([r.ttft_s for r in late], 50),
-                        late_queued_s=_percentile([r.queue_transport_s for r in late
-                                                   if r.queue_transport_s is not None], 50))
+                        misses=misses, passed=not misses, late_timed=len(timed), late_load_share=load,
+                        late_prefill_share=prefill, late_wait_share=wait)
+
+
+def _ttft_shares(request: RequestMetrics) -> tuple[float, float, float]:
+    """(load, prefill, wait) shares of one request's TTFT, from the server's own load and prefill seconds."""
+    ttft = request.ttft_s or 0.0
+    load = min(request.server.get("load_s", 0.0) / ttft, 1.0)
+    prefill = min(request.server["prefill_s"] / ttft, 1.0 - load)
+    return load, prefill, 1.0 - load - prefill
 
 
 @dataclass(frozen=True)
@@ -143,29 +156,42 @@ def _why(level: LevelVerdict, slo: Slo, limits: CapacityLimits) -> str:
 
 def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: float,
                 limits: TokenLimits) -> tuple[str, str]:
-    """Why the failing level's first tokens are late, as far as its measurements tell: (cause, evidence); ("", "")
-    when they cannot tell.
+    """Why the failing level's first tokens are late, as far as its measurements show: (cause, evidence); the
+    cause is "" when they show none.
 
-    The server's own prefill time splits the late requests' TTFT into the time
-    before the prefill (queueing and transport) and the prefill itself
-    (PREFILL_DOMINATED's share). Without it, a TTFT that grows with the streams
-    as a queue's does (SERVER_SERIALISES' growth, here of the TTFT the target is
-    held to, against the lowest level measured) is queueing.
+    Where the server reports its load and prefill times, the late requests'
+    TTFT splits into loading the model (COLD_MODEL_LOAD's share), the prefill
+    (PREFILL_DOMINATED's share) and the wait before them: queueing only with
+    other streams to queue behind and when the wait is most of it. Without the
+    server's times, a TTFT that grows with the streams as a queue's does while
+    each stream's decode rate holds (SERVER_SERIALISES' test, on the TTFT the
+    target is held to, against the lowest level measured) is queueing; growth
+    with the decode rate falling is shared compute, which is not named.
     """
-    late = failing.late_ttft_s
-    if late and failing.late_queued_s is not None:
-        prefill_share = max(late - failing.late_queued_s, 0.0) / late
-        if prefill_share >= limits.prefill_share_of_ttft:
-            return "prefill", f"the server's prefill is {prefill_share:.0%} of the late requests' TTFT ({late:.2f} s)"
-        return "queueing", (f"the late requests waited {failing.late_queued_s:.2f} s of their {late:.2f} s TTFT "
-                            "before the server's prefill began")
+    if failing.late_timed:
+        load, prefill, wait = failing.late_load_share or 0.0, failing.late_prefill_share or 0.0, \
+            failing.late_wait_share or 0.0
+        split = (f"the late requests' TTFT is a median {load:.0%} model load, {prefill:.0%} prefill and "
+                 f"{wait:.0%} waiting before them ({failing.late_timed} with the server's times)")
+        if load >= limits.load_share_of_ttft:
+            return "model load", split
+        if prefill >= limits.prefill_share_of_ttft:
+            return "prefill", split
+        if wait >= 0.5 and failing.concurrency > 1:
+            return "queueing", split
+        return "", split
     base = min((level for level in levels if level.ttft_s and level.concurrency < failing.concurrency),
                key=lambda level: level.concurrency, default=None)
-    if base is None or base.ttft_s is None or failing.ttft_s is None:
+    if base is None or not base.ttft_s or failing.ttft_s is None:
         return "", ""
     growth = failing.ttft_s / base.ttft_s
+    ratio = failing.concurrency / base.concurrency
+    decode_kept = failing.decode_tps / base.decode_tps if failing.decode_tps and base.decode_tps else None
     said = f"TTFT p{percentile:g} {growth:.1f}x that at {base.concurrency} {streams_word(base.concurrency)}"
-    queued = growth >= limits.serial_ttft_growth * failing.concurrency / base.concurrency
+    if decode_kept is not None:
+        said += f", decode rate {decode_kept:.0%} of it"
+    queued = growth >= limits.serial_ttft_growth * ratio and decode_kept is not None and \
+        decode_kept >= limits.decode_holds
     return ("queueing" if queued else ""), said
 
 
