@@ -21,8 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import numpy as np
-
+from wfdoctor.analyze.quantiles import percentile
 from wfdoctor.analyze.tokens import RequestMetrics
 from wfdoctor.config.limits import CapacityLimits, TokenLimits
 
@@ -95,10 +94,6 @@ class LevelVerdict:
     late_wait_share: float | None = None        # the rest before the prefill began: queueing and transport
 
 
-def _percentile(values: list[float], percentile: float) -> float | None:
-    return float(np.percentile(values, percentile)) if values else None
-
-
 def _good(request: RequestMetrics, slo: Slo) -> bool:
     return (request.ok and request.ttft_s is not None and request.ttft_s <= slo.ttft_s
             and request.decode_tps is not None and request.decode_tps >= slo.decode_tps)
@@ -108,8 +103,8 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
                 limits: CapacityLimits) -> LevelVerdict:
     """Whether one measured level meets the targets, and which it misses (a level with no answer misses all)."""
     answered = [r for r in requests if r.ok]
-    ttft = _percentile([r.ttft_s for r in answered if r.ttft_s is not None], limits.ttft_percentile)
-    decode = _percentile([r.decode_tps for r in answered if r.decode_tps is not None], limits.decode_percentile)
+    ttft = percentile([r.ttft_s for r in answered if r.ttft_s is not None], limits.ttft_percentile)
+    decode = percentile([r.decode_tps for r in answered if r.decode_tps is not None], limits.decode_percentile)
     failed = len(requests) - len(answered)
     # A target is missed when measured and missed; a level where nothing answered misses by its failures alone.
     misses = [name for name, missed in ((FAILURES, failed > 0 or not requests),
@@ -118,7 +113,7 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
     good = sum(_good(r, slo) for r in requests)
     timed = [_ttft_shares(r) for r in answered
              if r.ttft_s and r.ttft_s > slo.ttft_s and "prefill_s" in r.server]
-    load, prefill, wait = ([_percentile(list(part), 50) for part in zip(*timed)] if timed else [None] * 3)
+    load, prefill, wait = ([percentile(list(part), 50) for part in zip(*timed)] if timed else [None] * 3)
     return LevelVerdict(concurrency=concurrency, requests=len(requests), failed=failed, ttft_s=ttft,
                         decode_tps=decode, good=good, goodput_rps=good / wall_s if wall_s > 0 else None,
                         misses=misses, passed=not misses, late_timed=len(timed), late_load_share=load,

@@ -13,11 +13,11 @@ Definitions (docs/tokens.md):
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from itertools import zip_longest
 
-import numpy as np
-
+from wfdoctor.analyze.quantiles import interpolated
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.measure.tokens import LevelRun, answer_error
 from wfdoctor.model import Sample
@@ -44,10 +44,12 @@ class Distribution:
     def of(cls, values: list[float]) -> Distribution | None:
         if not values:
             return None
-        data = np.asarray(values, dtype=float)
-        p50, p90, p95, p99 = (float(v) for v in np.percentile(data, PERCENTILES))
-        sd = float(data.std(ddof=1)) if data.size > 1 else 0.0
-        return cls(int(data.size), p50, p90, p95, p99, float(data.mean()), sd, float(data.min()), float(data.max()))
+        ordered = sorted(values)
+        p50, p90, p95, p99 = (interpolated(ordered, percent / 100) for percent in PERCENTILES)
+        count = len(ordered)
+        mean = math.fsum(ordered) / count
+        sd = math.sqrt(math.fsum((value - mean) ** 2 for value in ordered) / (count - 1)) if count > 1 else 0.0
+        return cls(count, p50, p90, p95, p99, mean, sd, ordered[0], ordered[-1])
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
-
 
 @dataclass(frozen=True)
 class Bandwidth:
@@ -27,6 +25,8 @@ class Bandwidth:
 
 def cpu_read_bandwidth(buffer_mib: int = 512, repeats: int = 5, threads: int | None = None) -> Bandwidth:
     """Best-of-`repeats` aggregate read bandwidth with one reader per core."""
+    import numpy as np  # here, not at the top: only this measurement needs it (a 70 ms import, analyze/quantiles.py)
+
     threads = threads or os.cpu_count() or 1
     per_thread = max(buffer_mib // threads, 16) * 1024 * 1024 // 8
     blocks = [np.ones(per_thread, dtype=np.float64) for _ in range(threads)]
