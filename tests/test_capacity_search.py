@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -91,10 +92,23 @@ def test_a_level_splits_its_late_requests_ttft_by_the_servers_own_load_and_prefi
     late = [request(2.0, 50.0, prefill_s=0.5), request(4.0, 50.0, load_s=1.0, prefill_s=1.0),
             request(2.0, 50.0, prefill_s=0.1), request(3.0, 50.0)]  # the last: no server times
     level = judge_level(4, late + [request(1.0, 50.0, prefill_s=1.0)], 1.0, SLO, LIMITS)  # 1.0 s: on time
+    # shares of the three timed late requests' summed TTFT (8 s): load 1 s, prefill 1.6 s, the rest waiting
     assert level.late_timed == 3
-    assert (level.late_load_share, level.late_prefill_share, level.late_wait_share) == (0.0, 0.25, 0.75)
+    assert (level.late_load_share, level.late_prefill_share, level.late_wait_share) == \
+        pytest.approx((0.125, 0.2, 0.675))
     untimed = judge_level(3, requests(3, 2.0, 50.0), 1.0, SLO, LIMITS)
     assert untimed.late_timed == 0 and untimed.late_wait_share is None
+
+
+def test_the_split_adds_up_and_the_slowest_late_requests_weigh_most() -> None:
+    # a cold load of 9 s and two requests that waited 1.8 s: the level's late time is mostly the load
+    late = [request(9.0, 50.0, load_s=8.9, prefill_s=0.1)] + [request(2.0, 50.0, prefill_s=0.2)] * 2
+    level = judge_level(3, late, 1.0, SLO, LIMITS)
+    shares = (level.late_load_share, level.late_prefill_share, level.late_wait_share)
+    assert sum(shares) == pytest.approx(1.0) and shares == pytest.approx((8.9 / 13, 0.5 / 13, 3.6 / 13))
+    # a server time longer than the TTFT it is part of (another clock) is cut to the TTFT
+    over = judge_level(1, [request(2.0, 50.0, load_s=1.5, prefill_s=1.0)], 1.0, SLO, LIMITS)
+    assert (over.late_load_share, over.late_prefill_share, over.late_wait_share) == (0.75, 0.25, 0.0)
 
 
 def verdict(level: int, passed: bool, misses: list[str] | None = None, ttft_s: float | None = None,
@@ -129,7 +143,7 @@ def test_the_servers_times_name_a_late_first_token_queueing_prefill_or_model_loa
     assert limit((0.0, 0.55, 0.45)) == "TTFT"                  # neither part is most of it
     answer = conclude([verdict(1, True), verdict(2, False, shares=(0.0, 0.1, 0.9))], 64, "smol", "low", SLO,
                       LIMITS, CAUSES)
-    assert ("the late requests' TTFT is a median 0% model load, 10% prefill and 90% waiting before them "
+    assert ("the late requests' TTFT is 0% model load, 10% prefill and 90% waiting before them "
             "(4 with the server's times)" in answer.sentence)
 
 
@@ -152,6 +166,10 @@ def test_without_the_servers_times_queueing_needs_a_queues_ttft_growth_with_the_
                       64, "smol", "low", SLO, LIMITS, CAUSES)
     assert shared.limit == "TTFT", shared.sentence
     assert "decode rate 40% of it" in shared.sentence
+    # ...or a server that says it runs them all at once (llama.cpp's slots): they do not wait their turn
+    parallel = conclude([verdict(1, True), verdict(4, False), verdict(2, True), verdict(3, True)], 64, "smol", "low",
+                        SLO, LIMITS, CAUSES, slots=4)
+    assert parallel.limit == "TTFT" and "TTFT p95 4.0x that at 1 stream" in parallel.sentence
 
 
 def test_no_stream_and_the_ceiling_are_said_as_such() -> None:

@@ -86,8 +86,8 @@ class LevelVerdict:
     misses: list[str]           # the targets missed (FAILURES, TTFT, DECODE); empty: the level passes
     passed: bool
     # Where the late requests' first tokens went (the requests over the TTFT target that the server reported
-    # its load and prefill times for: llama.cpp's timings, Ollama's durations). Medians of each request's shares
-    # of its own TTFT; None where no late request has them.
+    # its load and prefill times for: llama.cpp's timings, Ollama's durations), as shares of their TTFTs summed
+    # (one split that adds up to 1, the slowest requests weighing most); None where no late request has them.
     late_timed: int = 0                         # late requests with the server's times
     late_load_share: float | None = None        # loading the model
     late_prefill_share: float | None = None     # the server's prompt processing
@@ -111,21 +111,28 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
                                         (TTFT, ttft is not None and ttft > slo.ttft_s),
                                         (DECODE, decode is not None and decode < slo.decode_tps)) if missed]
     good = sum(_good(r, slo) for r in requests)
-    timed = [_ttft_shares(r) for r in answered
+    timed = [_ttft_seconds(r) for r in answered
              if r.ttft_s and r.ttft_s > slo.ttft_s and "prefill_s" in r.server]
-    load, prefill, wait = ([percentile(list(part), 50) for part in zip(*timed)] if timed else [None] * 3)
+    load, prefill, wait = _split(timed) if timed else (None, None, None)
     return LevelVerdict(concurrency=concurrency, requests=len(requests), failed=failed, ttft_s=ttft,
                         decode_tps=decode, good=good, goodput_rps=good / wall_s if wall_s > 0 else None,
                         misses=misses, passed=not misses, late_timed=len(timed), late_load_share=load,
                         late_prefill_share=prefill, late_wait_share=wait)
 
 
-def _ttft_shares(request: RequestMetrics) -> tuple[float, float, float]:
-    """(load, prefill, wait) shares of one request's TTFT, from the server's own load and prefill seconds."""
+def _split(timed: list[tuple[float, float, float]]) -> tuple[float, float, float]:
+    """(load, prefill, wait) shares of the summed TTFT of requests given as (TTFT, load, prefill) seconds."""
+    total = sum(ttft for ttft, _, _ in timed)
+    load = sum(load for _, load, _ in timed) / total
+    prefill = sum(prefill for _, _, prefill in timed) / total
+    return load, prefill, max(1.0 - load - prefill, 0.0)
+
+
+def _ttft_seconds(request: RequestMetrics) -> tuple[float, float, float]:
+    """(TTFT, load, prefill) seconds of one request, the server's own load and prefill clipped to its TTFT."""
     ttft = request.ttft_s or 0.0
-    load = min(request.server.get("load_s", 0.0) / ttft, 1.0)
-    prefill = min(request.server["prefill_s"] / ttft, 1.0 - load)
-    return load, prefill, 1.0 - load - prefill
+    load = min(request.server.get("load_s", 0.0), ttft)
+    return ttft, load, min(request.server["prefill_s"], ttft - load)
 
 
 @dataclass(frozen=True)
@@ -149,8 +156,8 @@ def _why(level: LevelVerdict, slo: Slo, limits: CapacityLimits) -> str:
     return ", ".join(parts)
 
 
-def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: float,
-                limits: TokenLimits) -> tuple[str, str]:
+def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: float, limits: TokenLimits,
+                slots: int | None) -> tuple[str, str]:
     """Why the failing level's first tokens are late, as far as its measurements show: (cause, evidence); the
     cause is "" when they show none.
 
@@ -159,14 +166,15 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: f
     (PREFILL_DOMINATED's share) and the wait before them: queueing only with
     other streams to queue behind and when the wait is most of it. Without the
     server's times, a TTFT that grows with the streams as a queue's does while
-    each stream's decode rate holds (SERVER_SERIALISES' test, on the TTFT the
-    target is held to, against the lowest level measured) is queueing; growth
-    with the decode rate falling is shared compute, which is not named.
+    each stream's decode rate holds, on a server that does not say it runs
+    that many at once (`slots`), is queueing: SERVER_SERIALISES' test, here on
+    the TTFT the target is held to and against the lowest level measured.
+    Growth with the decode rate falling is shared compute, which is not named.
     """
     if failing.late_timed:
         load, prefill, wait = failing.late_load_share or 0.0, failing.late_prefill_share or 0.0, \
             failing.late_wait_share or 0.0
-        split = (f"the late requests' TTFT is a median {load:.0%} model load, {prefill:.0%} prefill and "
+        split = (f"the late requests' TTFT is {load:.0%} model load, {prefill:.0%} prefill and "
                  f"{wait:.0%} waiting before them ({failing.late_timed} with the server's times)")
         if load >= limits.load_share_of_ttft:
             return "model load", split
@@ -185,15 +193,16 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: f
     said = f"TTFT p{percentile:g} {growth:.1f}x that at {base.concurrency} {streams_word(base.concurrency)}"
     if decode_kept is not None:
         said += f", decode rate {decode_kept:.0%} of it"
+    parallel = slots is not None and slots >= failing.concurrency
     queued = growth >= limits.serial_ttft_growth * ratio and decode_kept is not None and \
-        decode_kept >= limits.decode_holds
+        decode_kept >= limits.decode_holds and not parallel
     return ("queueing" if queued else ""), said
 
 
 def _limit(failing: LevelVerdict, levels: list[LevelVerdict], slo: Slo, limits: CapacityLimits,
-           token_limits: TokenLimits) -> tuple[str, str]:
+           token_limits: TokenLimits, slots: int | None) -> tuple[str, str]:
     """The failing level's limit, named as far as the evidence goes, and why: ("TTFT (queueing)", "at 4 streams: ...")."""
-    cause, evidence = _ttft_cause(failing, levels, limits.ttft_percentile, token_limits) \
+    cause, evidence = _ttft_cause(failing, levels, limits.ttft_percentile, token_limits, slots) \
         if TTFT in failing.misses else ("", "")
     names = [f"{TTFT} ({cause})" if name == TTFT and cause else name for name in failing.misses]
     why = f"at {failing.concurrency} {streams_word(failing.concurrency)}: {_why(failing, slo, limits)}"
@@ -206,8 +215,11 @@ def streams_word(count: int) -> str:
 
 
 def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, slo: Slo,
-             limits: CapacityLimits, token_limits: TokenLimits, interrupted: bool = False) -> CapacityVerdict:
+             limits: CapacityLimits, token_limits: TokenLimits, interrupted: bool = False,
+             slots: int | None = None) -> CapacityVerdict:
     """The capacity the measured levels establish, said in one sentence that leads with the answer.
+
+    `slots`: the requests the server says it generates at once (llama.cpp's /props), where it says.
 
     An interrupted search says only what its finished levels prove: at least the highest level that passed.
     """
@@ -222,7 +234,7 @@ def conclude(levels: list[LevelVerdict], ceiling: int, model: str, tier: str, sl
         return CapacityVerdict(streams, "", f"this machine serves at least {streams} concurrent streams of {model} "
                                f"{within}; the search stopped at its ceiling of {ceiling} (--max-concurrency)")
     failing = next(level for level in levels if level.concurrency == known.failed)
-    limit, why = _limit(failing, levels, slo, limits, token_limits)
+    limit, why = _limit(failing, levels, slo, limits, token_limits, slots)
     if streams == 0:
         return CapacityVerdict(0, limit, f"not even 1 stream of {model} meets the {tier} tier's targets; the limit "
                                f"is {limit} ({why})")

@@ -22,7 +22,6 @@ import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from wfdoctor.analyze.quantiles import interpolated
 from wfdoctor.analyze.series import VOLATILE_LABELS
 from wfdoctor.analyze.window import Labels, SampleWindow, Series
 from wfdoctor.config.matchers import Matcher, MatchType, matches_all
@@ -81,10 +80,15 @@ def _matches(labels: Labels, matchers: tuple[Matcher, ...]) -> bool:
 
 
 def quantile(q: float, values: list[float]) -> float:
-    """Prometheus' quantile: linear interpolation between the closest ranks; +-Inf for q outside [0, 1]."""
+    """Prometheus' quantile: linear interpolation between the closest ranks."""
     if q < 0 or q > 1:
         return math.copysign(math.inf, q)
-    return interpolated(sorted(values), q)
+    ordered = sorted(values)
+    rank = q * (len(ordered) - 1)
+    lower = math.floor(rank)
+    upper = min(len(ordered) - 1, lower + 1)
+    weight = rank - lower
+    return ordered[lower] * (1 - weight) + ordered[upper] * weight
 
 
 def rate(ts: list[float], values: list[float], start: float, end: float) -> float | None:

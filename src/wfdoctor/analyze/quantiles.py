@@ -1,9 +1,11 @@
-"""Quantiles by linear interpolation between the closest ranks, in plain Python.
+"""Percentiles by linear interpolation between the closest ranks, in plain Python, as numpy computes them.
 
-numpy's default percentile and Prometheus' `quantile()` define the same number.
-The token path (`tokens`, `--capacity`, `council`, diagnose's token check) uses
-this instead of numpy, whose import alone (about 70 ms) was a tenth of a short
-`tokens` run's CPU (benchmarks/bench_token_client.py, "whole process").
+The token path (`tokens`, `--capacity`, `council`) uses this instead of numpy,
+whose import alone (about 70 ms) was a tenth of a short `tokens` run's CPU
+(benchmarks/bench_token_client.py, "whole process"). It gives numpy's default
+percentile bit for bit: the interpolation is written as numpy writes it (exact
+between equal neighbours, never outside them), not as Prometheus' quantile()
+is (analyze/promql.py keeps that one, to match Prometheus).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ from collections.abc import Sequence
 
 
 def interpolated(ordered: Sequence[float], q: float) -> float:
-    """The q-quantile (0 <= q <= 1) of values sorted ascending, written as Prometheus writes it."""
+    """The q-quantile (0 <= q <= 1) of values sorted ascending."""
     rank = q * (len(ordered) - 1)
     lower = math.floor(rank)
     upper = min(len(ordered) - 1, lower + 1)
     weight = rank - lower
-    return ordered[lower] * (1 - weight) + ordered[upper] * weight
+    below, above = ordered[lower], ordered[upper]
+    difference = above - below
+    return above - difference * (1 - weight) if weight >= 0.5 else below + difference * weight
 
 
 def percentile(values: Sequence[float], percent: float) -> float | None:

@@ -86,6 +86,7 @@ class Measured:
 
     implementation: str = ""
     model: str = ""
+    slots: int | None = None  # what the server says it generates at once (llama.cpp's /props)
     levels: list[LevelRun] = field(default_factory=list)
     judged: int = 0          # the levels that ran to their end and were judged (an interrupted one did not)
 
@@ -121,6 +122,7 @@ async def _search(search: Search, measured: Measured, progress: Progress) -> Non
     backend = await connect(search.chosen.url, options.model, options.timeout_s, search.ceiling,
                             client=options.client)
     measured.implementation, measured.model = backend.implementation, backend.model
+    measured.slots = backend.status.slots
     capacity = search.limits.capacity
     try:
         progress.note(f"capacity search on {backend.implementation} at {search.chosen.url}, model {backend.model}: "
@@ -188,7 +190,7 @@ def _analyse(search: Search, measured: Measured, run: Run, store: Store, interru
     summaries = [j.summary for j in judged]
     verdicts = [j.verdict for j in judged]
     answer = conclude(verdicts, search.ceiling, measured.model, tier.tier, search.slo, search.limits.capacity,
-                      search.limits.tokens, interrupted)
+                      search.limits.tokens, interrupted, measured.slots)
     # The levels the answer rests on: those within capacity (level 1 when not even 1 stream passes).
     every = {j.verdict.concurrency: j.requests for j in judged}
     basis = {concurrency: requests for concurrency, requests in every.items()
