@@ -156,7 +156,7 @@ def _why(level: LevelVerdict, slo: Slo, limits: CapacityLimits) -> str:
     return ", ".join(parts)
 
 
-def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: float, limits: TokenLimits,
+def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], ttft_percentile: float, limits: TokenLimits,
                 slots: int | None) -> tuple[str, str]:
     """Why the failing level's first tokens are late, as far as its measurements show: (cause, evidence); the
     cause is "" when they show none.
@@ -190,7 +190,7 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: f
     growth = failing.ttft_s / base.ttft_s
     ratio = failing.concurrency / base.concurrency
     decode_kept = failing.decode_tps / base.decode_tps if failing.decode_tps and base.decode_tps else None
-    said = f"TTFT p{percentile:g} {growth:.1f}x that at {base.concurrency} {streams_word(base.concurrency)}"
+    said = f"TTFT p{ttft_percentile:g} {growth:.1f}x that at {base.concurrency} {streams_word(base.concurrency)}"
     if decode_kept is not None:
         said += f", decode rate {decode_kept:.0%} of it"
     parallel = slots is not None and slots >= failing.concurrency
@@ -201,7 +201,10 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], percentile: f
 
 def _limit(failing: LevelVerdict, levels: list[LevelVerdict], slo: Slo, limits: CapacityLimits,
            token_limits: TokenLimits, slots: int | None) -> tuple[str, str]:
-    """The failing level's limit, named as far as the evidence goes, and why: ("TTFT (queueing)", "at 4 streams: ...")."""
+    """The failing level's limit, named as far as the evidence goes, and why.
+
+    For example ("TTFT (queueing)", "at 4 streams: TTFT p95 0.40 s > 0.2 s; ...").
+    """
     cause, evidence = _ttft_cause(failing, levels, limits.ttft_percentile, token_limits, slots) \
         if TTFT in failing.misses else ("", "")
     names = [f"{TTFT} ({cause})" if name == TTFT and cause else name for name in failing.misses]
