@@ -155,6 +155,26 @@ def test_a_refused_connection_and_a_silent_server_end_with_the_aiohttp_phrases(c
     assert (trace.done_ns - trace.sent_ns) / 1e9 < 5
 
 
+def _host_with_addresses(monkeypatch: pytest.MonkeyPatch, *addresses: tuple[str, int]) -> str:
+    """The URL of a made-up host that resolves to `addresses`, in that order (as `localhost` to ::1 and 127.0.0.1)."""
+    real_getaddrinfo = socket.getaddrinfo
+
+    def resolve(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
+        if host != "two-addresses.test":
+            return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", address) for address in addresses]
+
+    monkeypatch.setattr(socket, "getaddrinfo", resolve)
+    return f"http://two-addresses.test:{addresses[-1][1]}"
+
+
+def _through_aiohttp(url: str) -> StreamTrace:
+    async def run() -> StreamTrace:
+        async with make_session(5, 1) as session:
+            return await stream_openai(AiohttpStreams(session), url, GenerationRequest("hi"), MODEL)
+    return asyncio.run(run())
+
+
 def test_a_host_refused_on_every_address_reads_connection_refused_with_both_clients(
         closed_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """`localhost` is often ::1 and 127.0.0.1: asyncio then raises one "Multiple exceptions" error for both.
@@ -162,23 +182,44 @@ def test_a_host_refused_on_every_address_reads_connection_refused_with_both_clie
     Two IPv4 loopback addresses make the same error on any Linux machine, with or without IPv6.
     """
     port = int(closed_url.rsplit(":", 1)[1])
-    real_getaddrinfo = socket.getaddrinfo
-
-    def dual_stack(host: str, *args: object, **kwargs: object) -> list[tuple[object, ...]]:
-        if host != "dual-stack.test":
-            return real_getaddrinfo(host, *args, **kwargs)  # type: ignore[arg-type]
-        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.2", port)),
-                (socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port))]
-
-    monkeypatch.setattr(socket, "getaddrinfo", dual_stack)
-    url = f"http://dual-stack.test:{port}"
-
-    async def through_aiohttp() -> StreamTrace:
-        async with make_session(5, 1) as session:
-            return await stream_openai(AiohttpStreams(session), url, GenerationRequest("hi"), MODEL)
-
+    url = _host_with_addresses(monkeypatch, ("127.0.0.2", port), ("127.0.0.1", port))
     assert _stream(url).error == "connection refused after 0 tokens"
-    assert asyncio.run(through_aiohttp()).error == "connection refused after 0 tokens"
+    assert _through_aiohttp(url).error == "connection refused after 0 tokens"
+
+
+@contextmanager
+def dropping_address(host: str) -> Iterator[tuple[str, int]]:
+    """An address where connecting hangs, as at a firewall that drops packets: a listener whose accept queue
+    (backlog 0) one connection fills, so the kernel drops every later SYN."""
+    listener = socket.socket()
+    filler = socket.socket()
+    try:
+        listener.bind((host, 0))
+        listener.listen(0)
+        filler.connect(listener.getsockname())
+        yield listener.getsockname()
+    finally:
+        filler.close()
+        listener.close()
+
+
+def test_an_address_that_never_answers_does_not_hold_up_the_next_one_with_either_client(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Happy eyeballs (RFC 8305), as aiohttp does: the next address is tried 0.25 s after the first, not after
+    the connect timeout (2 s here, so a client that waits for the first address ends "timed out")."""
+    with FakeLLMServer(FakeConfig(ttft_s=0.0, itl_s=0.0, tokens=3)) as server, \
+            dropping_address("127.0.0.2") as dropped:
+        url = _host_with_addresses(monkeypatch, dropped, ("127.0.0.1", int(server.base_url.rsplit(":", 1)[1])))
+
+        async def through_lean() -> StreamTrace:
+            client = LeanStreams(30, connect_timeout_s=2)
+            try:
+                return await stream_openai(client, url, GenerationRequest("hi"), MODEL)
+            finally:
+                await client.aclose()
+
+        for trace in (asyncio.run(through_lean()), _through_aiohttp(url)):
+            assert trace.completed and not trace.error and len(trace.pieces) == 3
 
 
 @pytest.mark.parametrize(("error", "phrase"), [

@@ -12,7 +12,8 @@ Only streams go through it: probes, listings, counts and the server's view
 stay on aiohttp. Connections are kept alive and pooled per host; a request
 that meets a pooled connection the server has closed unannounced (llama.cpp's
 `llama-server` closes every one) goes once more on a fresh connection and is
-counted in `Reads.reconnects`, as with the aiohttp client.
+counted in `Reads.reconnects`, as with the aiohttp client. A host's addresses are
+raced as aiohttp races them (happy eyeballs, NEXT_ADDRESS_AFTER_S apart).
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ TIMED_OUT = "timed out"
 # closes is lost on the way: it is sent again, but counted as a retry about the server.
 IDLE_S = 4.0
 READ_BYTES = 64 << 10  # one read at most: a token event is about 200 bytes
+# Happy eyeballs (RFC 8305's "connection attempt delay", aiohttp's default too): a host's next address is tried
+# this long after the last one was, so an address that drops packets (a firewalled ::1) delays a connection by
+# this much, not by the connect timeout.
+NEXT_ADDRESS_AFTER_S = 0.25
 # How one exchange on a connection ended: read (to its end or an error), or stale (a pooled connection the server
 # had closed: the request never reached it).
 Exchange = Literal["read", "stale"]
@@ -220,7 +225,8 @@ class LeanStreams:
             self._tls = tls = self._tls or ssl.create_default_context()
         async with asyncio.timeout(min(self.connect_timeout_s, max(deadline - loop.time(), 0.0))):
             _, connection = await loop.create_connection(lambda: Connection(self._forget), target.host, target.port,
-                                                         ssl=tls, server_hostname=target.host if tls else None)
+                                                         ssl=tls, server_hostname=target.host if tls else None,
+                                                         happy_eyeballs_delay=NEXT_ADDRESS_AFTER_S)
         self._open.add(connection)
         if self._closed:
             connection.abort()
