@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from pathlib import Path
 
 from hypothesis import given
@@ -13,8 +14,9 @@ from hypothesis import strategies as st
 
 from tests.builders import REMEDIES, TOKENS, TTFT_TARGET_S, level
 from wfdoctor.analyze.server_view import ServerLevel, server_level, view_samples, with_server_view
+from wfdoctor.measure.tokens import LevelRun, Workload, run_workload
 from wfdoctor.model import Finding, Priority
-from wfdoctor.sense.backends.base import ServerView
+from wfdoctor.sense.backends.base import GenerationRequest, ServerView
 from wfdoctor.sense.backends.client import connect
 from wfdoctor.sense.backends.server_view import LLAMACPP, LLAMACPP_SLOTS, OLLAMA, VLLM, parse_metrics_page
 from wfdoctor.testing.fake_llm import FakeConfig, FakeLLMServer
@@ -69,6 +71,17 @@ def test_a_level_is_the_difference_of_the_counters_around_it() -> None:
     assert view is not None
     assert (view.generated_tokens, view.prompt_tokens, view.queue_s, view.finished) == (256.0, 50.0, 3.0, 4.0)
     assert (view.preemptions, view.kv_cache_ratio, view.waiting) == (1.0, 0.2, 2.0)  # gauges: the higher reading
+
+
+def test_a_gauge_is_its_highest_reading_while_the_level_streamed_too() -> None:
+    """Requests waiting and KV-cache use peak while the streams run, and are back near zero at the level's edges."""
+    edge = ServerView(source=VLLM, generated_tokens=0.0, waiting=0.0, kv_cache_ratio=0.05)
+    during = [ServerView(source=VLLM, waiting=3.0, kv_cache_ratio=0.95), ServerView(source=VLLM, waiting=1.0),
+              ServerView(source=LLAMACPP, waiting=9.0)]  # another server's page on that port: not this one's
+    view = server_level(4, edge, replace(edge, generated_tokens=64.0), during)
+    assert view is not None
+    assert (view.waiting, view.kv_cache_ratio, view.gauge_readings) == (3.0, 0.95, 4)
+    assert view.generated_tokens == 64.0  # counters: the edges' difference, whatever was read between
 
 
 def test_llama_cpp_busy_slots_are_the_mean_over_the_levels_decode_steps() -> None:
@@ -138,6 +151,31 @@ def test_waiting_with_free_slots_or_little_waiting_is_no_queueing() -> None:
     free = ServerLevel(6, LLAMACPP_SLOTS, prefill_s=1.0, decode_s=3.0, busy_slots=1.5, slots_total=3)
     short = ServerLevel(3, LLAMACPP_SLOTS, prefill_s=2.0, decode_s=7.5, busy_slots=3.0, slots_total=3)
     assert causes([free]) == [] and causes([short]) == []
+
+
+def test_requests_the_server_says_waited_are_evidence_of_queueing_without_busy_slots() -> None:
+    waited = ServerLevel(6, LLAMACPP, prefill_s=1.0, decode_s=3.0, waiting=2.0)
+    [finding] = causes([waited])
+    assert finding.code == "SERVER_QUEUEING" and finding.summary.endswith("; up to 2 waiting at once")
+    assert "wf_llm_server_view_waiting_requests" in {s.metric for s in finding.evidence}
+    assert causes([replace(waited, waiting=0.0)]) == []
+
+
+def test_a_token_run_reads_the_servers_gauges_while_its_streams_run() -> None:
+    async def measure() -> LevelRun:
+        config = FakeConfig(implementation="openai", ttft_s=0.5, tokens=2, answers={"/metrics": LLAMACPP_PAGE})
+        with FakeLLMServer(config) as server:
+            backend = await connect(server.base_url, None, timeout_s=5)
+            try:
+                [measured] = await run_workload(backend, Workload(GenerationRequest("hi", max_tokens=2), runs=2,
+                                                                  warmup=0), [])
+            finally:
+                await backend.aclose()
+        return measured
+
+    measured = asyncio.run(measure())  # two requests one after another: about a second of streaming
+    assert measured.server_during and all(view.source == LLAMACPP for view in measured.server_during)
+    assert measured.server_before is not None and measured.server_after is not None
 
 
 def test_vllms_queue_time_is_the_waiting_it_reports() -> None:
@@ -224,5 +262,6 @@ def test_a_tokens_run_says_beside_the_view_what_it_could_not_read(wfdoctor) -> N
                           "--no-bandwidth", "--fail-on", "never", "--json")
     assert result.code == 0, result.stderr
     notes = result.json()["notes"]
-    assert "the server's own view: llama.cpp /metrics, read before and after each level" in notes
+    assert any(note.startswith("the server's own view: llama.cpp /metrics, read before and after each level")
+               for note in notes)
     assert any(note.endswith("/slots over 1 MiB: not read (a server's page is a few kB)") for note in notes)

@@ -37,8 +37,9 @@ def test_the_servers_counters_agree_with_the_clients_token_counts_at_every_level
 
 def test_more_streams_than_slots_are_seen_waiting_for_a_slot_by_the_server(wfdoctor, llama_server: str) -> None:
     streams = 2 * LLAMA_SERVER_SLOTS
+    # 48 tokens: the first slots' requests still run at the first reading during the level (0.25 s in).
     result = wfdoctor("tokens", "--json", "--backend", llama_server, "--concurrency", f"1,{streams}", "--runs",
-                      str(streams), "--max-tokens", "24", "--no-bandwidth", "--fail-on", "never", timeout=300)
+                      str(streams), "--max-tokens", "48", "--no-bandwidth", "--fail-on", "never", timeout=300)
     assert result.code == 0, result.stderr
     evidence = {e["metric"]: e for f in result.json()["findings"] for e in f["evidence"]
                 if e["metric"].startswith("wf_llm_server_view_")}
@@ -46,6 +47,8 @@ def test_more_streams_than_slots_are_seen_waiting_for_a_slot_by_the_server(wfdoc
     assert queued["labels"]["concurrency"] == str(streams) and queued["value"] >= 0.3
     assert queued["source"] == LLAMACPP_SLOTS
     assert evidence["wf_llm_server_view_busy_slots"]["value"] >= 0.9 * LLAMA_SERVER_SLOTS
+    # Read while the streams ran: the server itself said requests were waiting (at the level's edges it says 0).
+    assert evidence["wf_llm_server_view_waiting_requests"]["value"] >= 1
 
 
 def test_llama_cpp_python_is_not_asked_and_the_note_says_so(wfdoctor, llm_server) -> None:

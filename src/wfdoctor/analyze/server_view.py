@@ -4,8 +4,9 @@ A token run reads what the server says about itself just before a level's measur
 again after they end (`LevelRun.server_before`, `server_after`). The counters' differences are the
 level's work as the server counted it: prompt and generated tokens, seconds spent on prompts and on
 generation, seconds requests waited in its queue (vLLM), busy slots per decode step (llama.cpp). The
-gauges (requests waiting, KV-cache use) are read at the edges of the level, so they are the higher of
-the two readings, never a peak; the counters are the stronger evidence.
+gauges (requests waiting, KV-cache use) are also read while the level streams (`server_during`), and
+each is the highest of all its readings: a peak as sampled, which a shorter peak between two readings
+can exceed.
 
 Causes: requests waiting for a slot (every slot busy and much of each request's time spent outside
 one), a KV cache near full (or preemptions), and prompt processing as most of the server's time. Where
@@ -15,6 +16,7 @@ making a second finding. Limits: the facts' `limits.tokens`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 
 from wfdoctor.analyze.remedies import RemedyId
@@ -43,11 +45,12 @@ class ServerLevel:
     finished: float | None = None           # requests the server finished (vLLM)
     busy_slots: float | None = None         # mean busy slots per decode step (llama.cpp)
     slots_total: int | None = None
-    kv_cache_ratio: float | None = None     # KV-cache blocks in use, the higher of the two readings
+    kv_cache_ratio: float | None = None     # KV-cache blocks in use, the highest reading
     context_fill: float | None = None       # llama.cpp: the longest sequence the level reached / a slot's context
-    waiting: float | None = None            # requests waiting, the higher of the two readings
+    waiting: float | None = None            # requests waiting, the highest reading
     preemptions: float | None = None        # vLLM: requests evicted for KV-cache room
     vram_ratio: float | None = None         # Ollama: share of the loaded models' bytes in VRAM
+    gauge_readings: int = 2                 # the readings the gauges are the highest of (before, during, after)
 
     @property
     def prefill_share(self) -> float | None:
@@ -61,19 +64,21 @@ def _diff(before: float | None, after: float | None) -> float | None:
     return after - before if before is not None and after is not None and after >= before else None
 
 
-def _higher(before: float | None, after: float | None) -> float | None:
-    values = [v for v in (before, after) if v is not None]
-    return max(values) if values else None
+def _highest(values: Iterable[float | None]) -> float | None:
+    return max((v for v in values if v is not None), default=None)
 
 
 def _ratio(part: float | None, whole: float | None) -> float | None:
     return part / whole if part is not None and whole else None
 
 
-def server_level(concurrency: int, before: ServerView | None, after: ServerView | None) -> ServerLevel | None:
-    """The differences of two views of the same server (None when either said nothing)."""
+def server_level(concurrency: int, before: ServerView | None, after: ServerView | None,
+                 during: Sequence[ServerView] = ()) -> ServerLevel | None:
+    """The counters' differences of two views of the same server (None when either said nothing), and its gauges'
+    highest readings, those `during` the level included (a reading of another source is not the same server's)."""
     if before is None or after is None or not after.source or before.source != after.source:
         return None
+    readings = [before, *(view for view in during if view.source == after.source), after]
     steps = _diff(before.decode_steps, after.decode_steps)
     busy = _diff(before.busy_slot_steps, after.busy_slot_steps)
     grew = _diff(before.longest_sequence, after.longest_sequence)
@@ -84,10 +89,10 @@ def server_level(concurrency: int, before: ServerView | None, after: ServerView 
         prefill_s=_diff(before.prefill_s, after.prefill_s), decode_s=_diff(before.decode_s, after.decode_s),
         queue_s=_diff(before.queue_s, after.queue_s), finished=_diff(before.finished, after.finished),
         busy_slots=busy / steps if busy is not None and steps else None, slots_total=after.slots_total,
-        kv_cache_ratio=_higher(before.kv_cache_ratio, after.kv_cache_ratio),
+        kv_cache_ratio=_highest(view.kv_cache_ratio for view in readings),
         context_fill=_ratio(after.longest_sequence, after.slot_context) if grew else None,
-        waiting=_higher(before.waiting, after.waiting), preemptions=_diff(before.preemptions, after.preemptions),
-        vram_ratio=_ratio(after.model_vram_bytes, after.model_bytes))
+        waiting=_highest(view.waiting for view in readings), preemptions=_diff(before.preemptions, after.preemptions),
+        vram_ratio=_ratio(after.model_vram_bytes, after.model_bytes), gauge_readings=len(readings))
 
 
 # field of ServerLevel -> (metric, unit): the registered samples of a level's view (data/metrics.yaml)
@@ -148,18 +153,21 @@ def _queueing(levels: list[ServerLevel], summaries: dict[int, LevelSummary], imp
     for level in sorted(levels, key=lambda lv: -lv.concurrency):
         summary = summaries.get(level.concurrency)
         share = _waiting_share(level, summary) if summary else None
-        # Evidence that requests queued: the server's own queue time (vLLM), or every slot busy while they waited.
-        full = level.queue_s is not None or (level.busy_slots is not None and level.slots_total is not None and
-                                             level.busy_slots >= limits.slots_full_share * level.slots_total)
+        # Evidence that requests queued: the server's own queue time (vLLM), requests it said were waiting, or every
+        # slot busy while they waited.
+        full = level.queue_s is not None or (level.waiting is not None and level.waiting >= 1) or \
+            (level.busy_slots is not None and level.slots_total is not None and
+             level.busy_slots >= limits.slots_full_share * level.slots_total)
         if share is None or share < limits.server_queue_share or not full or level.concurrency < 2:
             continue
         slots = "" if level.busy_slots is None or level.slots_total is None else \
             f"; {level.busy_slots:.1f} of {level.slots_total} slots busy per decode step"
-        evidence = [_sample(level, QUEUE_SHARE, "ratio", share)] + _series(level, "busy_slots")
+        waiting = f"; up to {level.waiting:.0f} waiting at once" if level.waiting else ""
+        evidence = [_sample(level, QUEUE_SHARE, "ratio", share)] + _series(level, "busy_slots", "waiting")
         return _finding("SERVER_QUEUEING", "requests wait for the server: every slot is busy and the rest queue",
                         Priority.HIGH,
                         f"at concurrency {level.concurrency} requests spent {share:.0%} of their time waiting "
-                        f"outside the server's work ({level.source}){slots}",
+                        f"outside the server's work ({level.source}){slots}{waiting}",
                         remedies.actions(RemedyId.SERVER_QUEUEING, implementation), evidence)
     return None
 

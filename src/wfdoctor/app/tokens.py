@@ -307,11 +307,14 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
 
 def _server_views(levels: list[LevelRun]) -> tuple[list[ServerLevel], list[str]]:
     """Each level as the server counted it, and notes on what the server did not say (or said only in part)."""
-    views = [view for lv in levels if (view := server_level(lv.concurrency, lv.server_before, lv.server_after))]
+    views = [view for lv in levels
+             if (view := server_level(lv.concurrency, lv.server_before, lv.server_after, lv.server_during))]
     if views:   # and what it held back (a /slots page too large to read), never a failed read's advice
         partial = dict.fromkeys(lv.server_after.note for lv in levels
                                 if lv.server_after and lv.server_after.source and lv.server_after.note)
-        return views, [f"the server's own view: {views[0].source}, read before and after each level"] + \
+        during = sum(len(lv.server_during) for lv in levels)
+        also = f", and {during} {'time' if during == 1 else 'times'} while they streamed" if during else ""
+        return views, [f"the server's own view: {views[0].source}, read before and after each level{also}"] + \
             [f"the server's own view: {note}" for note in partial]
     silent = next((lv.server_after.note for lv in levels if lv.server_after and lv.server_after.note), "")
     return [], [f"the server's own view: nothing to report ({silent})"] if silent else []

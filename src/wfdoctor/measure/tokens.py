@@ -8,9 +8,11 @@ flight). The system is sampled throughout, so the analysis can see what the
 machine did *during* generation (from a separate sampler process, so the
 sampling never delays the timestamps). The server's own view (its counters and
 gauges, where it publishes them) is read just before the measured requests and
-again once they all ended, never while they stream: the counters' differences are
-the level's work as the server counted it. Finished requests are appended to the
-result as they end: an interrupted run keeps them.
+again once they all ended: the counters' differences are the level's work as the
+server counted it. While they stream it is read a few times more (GAUGE_FIRST_S
+in, then every GAUGE_EVERY_S), for the gauges alone: requests waiting and KV-cache
+use peak during a level and are back near zero at its edges. Finished requests
+are appended to the result as they end: an interrupted run keeps them.
 """
 
 from __future__ import annotations
@@ -55,9 +57,16 @@ class LevelRun:
     own_pids: list[int] = field(default_factory=list)  # wfdoctor's client and sampler processes
     server_before: ServerView | None = None  # the server's view before the measured requests (after warm-up)
     server_after: ServerView | None = None   # ...and after they all ended
+    server_during: list[ServerView] = field(default_factory=list)  # ...and while they streamed (for its gauges)
 
 
 Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
+
+# The server's gauges during a level: first soon after it starts (a closed loop's queue is longest as its streams
+# start together), then once a second. A read is one page from the server's memory (llama.cpp answers it between
+# two decode steps), so a second's streams lose well under a millisecond to it.
+GAUGE_FIRST_S = 0.25
+GAUGE_EVERY_S = 1.0
 
 DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
 FILLER = "The quick brown fox jumps over the lazy dog while the council of models deliberates. "
@@ -121,6 +130,14 @@ async def _poisson(backend: Backend, workload: Workload, level: LevelRun, measur
     await asyncio.gather(*tasks)
 
 
+async def _read_gauges(backend: Backend, level: LevelRun) -> None:
+    """Read the server's view while the level streams, until cancelled; a server that stops saying ends it."""
+    await asyncio.sleep(GAUGE_FIRST_S)
+    while (view := await backend.server_view()) is not None and view.source:
+        level.server_during.append(view)
+        await asyncio.sleep(GAUGE_EVERY_S)
+
+
 async def run_workload(backend: Backend, workload: Workload, levels: list[LevelRun],
                        progress: Progress = lambda c, n: None) -> list[LevelRun]:
     """Run every concurrency level in turn, appending each to `levels` as it starts."""
@@ -134,6 +151,8 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
         sampler = BackgroundSampler(workload.sample_interval_s).start()
         level.own_pids = [os.getpid(), sampler.pid or 0]
         level.started_ns = time.perf_counter_ns()
+        gauges = asyncio.create_task(_read_gauges(backend, level)) if level.server_before and \
+            level.server_before.source else None
         try:
             if workload.arrival == "poisson":
                 await _poisson(backend, workload, level, True, workload.runs, progress, rng)
@@ -142,6 +161,9 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
         finally:
             level.ended_ns = time.perf_counter_ns()
             level.system = sampler.stop()
+            if gauges is not None:
+                gauges.cancel()
+                await asyncio.gather(gauges, return_exceptions=True)
         level.server_after = await backend.server_view()
         # Counting asks the server too: done after the level, never competing with its streams.
         level.token_counts = [await backend.count_tokens(t.text) if t.pieces else None for t in level.traces]

@@ -3,8 +3,9 @@
 llama.cpp's server (started with `--metrics`, `--slots`) and vLLM publish Prometheus counters of the
 prompt and generated tokens they processed and the seconds they spent on each, and gauges of the
 requests running and waiting; Ollama's `/api/ps` lists the loaded models and their VRAM. A token
-run reads a snapshot before and after each level (never during its streams: a read competes with
-them), so the counters' differences are exactly the level's work as the server counted it.
+run reads a snapshot before and after each level, so the counters' differences are exactly the
+level's work as the server counted it, and a few more while it streams (`measure/tokens.py`), for
+the gauges' peaks.
 
 Reading never raises: a server without the endpoint (404, 501, not llama.cpp or vLLM, llama-cpp-python,
 which has none) gives an empty view whose `note` says why, "nothing to report" rather than a failure.
