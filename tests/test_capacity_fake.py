@@ -9,6 +9,7 @@ targets between the two (TTFT <= 0.2 s) and well under the decode rate (20 token
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -64,6 +65,18 @@ def test_without_the_servers_times_queueing_is_named_from_the_ttfts_growth(facts
         report = capacity(server.base_url, facts, tmp_path / "wfdoctor.db")
     assert report.answer.streams == 3 and report.answer.limit == "TTFT (queueing)", report.answer.sentence
     assert "x that at 1 stream, decode rate" in report.answer.sentence and "waiting" not in report.answer.sentence
+
+
+def test_requests_the_server_reports_waiting_are_read_during_each_level_into_its_verdict(facts: Path,
+                                                                                        tmp_path: Path) -> None:
+    """The scripted server's /metrics always says 2 requests are deferred (the real llama-server's gauge is read
+    the same way: tests/test_server_view_llama.py); each level's verdict carries it, and the answer cites it."""
+    page = "# TYPE llamacpp:requests_deferred gauge\nllamacpp:requests_deferred 2\n"
+    with FakeLLMServer(replace(schedule(3, implementation="openai"), answers={"/metrics": page})) as server:
+        report = capacity(server.base_url, facts, tmp_path / "wfdoctor.db", ceiling=4)
+    assert {v.server_waiting for v in report.verdicts} == {2.0}
+    assert report.answer.limit == "TTFT (queueing)"
+    assert report.answer.sentence.endswith("; the server reported up to 2 waiting for a slot at once)")
 
 
 def test_a_server_faster_than_the_ceiling_is_said_to_serve_at_least_the_ceiling(facts: Path, tmp_path: Path) -> None:

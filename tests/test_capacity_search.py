@@ -112,14 +112,16 @@ def test_the_split_adds_up_and_the_slowest_late_requests_weigh_most() -> None:
 
 
 def verdict(level: int, passed: bool, misses: list[str] | None = None, ttft_s: float | None = None,
-            decode_tps: float = 50.0, shares: tuple[float, float, float] | None = None) -> LevelVerdict:
+            decode_tps: float = 50.0, shares: tuple[float, float, float] | None = None,
+            server_waiting: float | None = None) -> LevelVerdict:
     """A measured level: TTFT p95 0.5 s when it passes, else 2 s; `shares`: the late requests' (load, prefill,
-    wait) shares of their TTFT, from the server's times."""
+    wait) shares of their TTFT, from the server's times; `server_waiting`: the most requests the server reported
+    waiting at once."""
     load, prefill, wait = shares or (None, None, None)
     return LevelVerdict(concurrency=level, requests=4, failed=0, ttft_s=ttft_s or (0.5 if passed else 2.0),
                         decode_tps=decode_tps, good=0, goodput_rps=0.0, misses=[] if passed else misses or [TTFT],
                         passed=passed, late_timed=4 if shares else 0, late_load_share=load,
-                        late_prefill_share=prefill, late_wait_share=wait)
+                        late_prefill_share=prefill, late_wait_share=wait, server_waiting=server_waiting)
 
 
 def test_the_answer_leads_with_the_streams_and_names_the_limit() -> None:
@@ -147,10 +149,27 @@ def test_the_servers_times_name_a_late_first_token_queueing_prefill_or_model_loa
             "(4 with the server's times)" in answer.sentence)
 
 
+def test_requests_the_server_reported_waiting_join_the_evidence_and_alone_name_queueing() -> None:
+    timed = conclude([verdict(1, True), verdict(4, False, shares=(0.0, 0.1, 0.9), server_waiting=3.0)], 64, "smol",
+                     "low", SLO, LIMITS, CAUSES)
+    assert timed.limit == "TTFT (queueing)"
+    assert timed.sentence.endswith("(4 with the server's times); the server reported up to 3 waiting for a slot "
+                                   "at once)")
+    # Without the server's times, a TTFT that barely grew (1.2 s to 1.6 s) is no queue's growth, but the server
+    # said requests waited for a slot: the wait was in its queue.
+    flat = [verdict(1, True, ttft_s=1.2), verdict(2, True), verdict(3, True)]
+    said = conclude(flat + [verdict(4, False, ttft_s=1.6, server_waiting=1.0)], 64, "smol", "low", SLO, LIMITS,
+                    CAUSES)
+    assert said.limit == "TTFT (queueing)" and "up to 1 waiting for a slot at once" in said.sentence
+    unsaid = conclude(flat + [verdict(4, False, ttft_s=1.6, server_waiting=0.0)], 64, "smol", "low", SLO, LIMITS,
+                      CAUSES)
+    assert unsaid.limit == "TTFT" and "waiting" not in unsaid.sentence
+
+
 def test_one_stream_alone_is_never_said_to_queue() -> None:
     alone = conclude([verdict(1, False, shares=(0.0, 0.1, 0.9))], 64, "smol", "low", SLO, LIMITS, CAUSES)
     assert alone.streams == 0 and alone.limit == "TTFT" and "90% waiting" in alone.sentence
-    untimed = conclude([verdict(1, False)], 64, "smol", "low", SLO, LIMITS, CAUSES)
+    untimed = conclude([verdict(1, False, server_waiting=2.0)], 64, "smol", "low", SLO, LIMITS, CAUSES)
     assert untimed.limit == "TTFT" and untimed.sentence.endswith("(at 1 stream: TTFT p95 2.00 s > 1.5 s)")
 
 

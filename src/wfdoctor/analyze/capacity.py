@@ -92,6 +92,9 @@ class LevelVerdict:
     late_load_share: float | None = None        # loading the model
     late_prefill_share: float | None = None     # the server's prompt processing
     late_wait_share: float | None = None        # the rest before the prefill began: queueing and transport
+    # The most requests the server itself reported waiting for a slot at once (its gauge, read during the level:
+    # llama.cpp's requests_deferred, vLLM's num_requests_waiting); None where it does not say.
+    server_waiting: float | None = None
 
 
 def _good(request: RequestMetrics, slo: Slo) -> bool:
@@ -100,8 +103,11 @@ def _good(request: RequestMetrics, slo: Slo) -> bool:
 
 
 def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float, slo: Slo,
-                limits: CapacityLimits) -> LevelVerdict:
-    """Whether one measured level meets the targets, and which it misses (a level with no answer misses all)."""
+                limits: CapacityLimits, server_waiting: float | None = None) -> LevelVerdict:
+    """Whether one measured level meets the targets, and which it misses (a level with no answer misses all).
+
+    `server_waiting`: the most requests the server reported waiting during the level, where it says.
+    """
     answered = [r for r in requests if r.ok]
     ttft = percentile([r.ttft_s for r in answered if r.ttft_s is not None], limits.ttft_percentile)
     decode = percentile([r.decode_tps for r in answered if r.decode_tps is not None], limits.decode_percentile)
@@ -117,7 +123,7 @@ def judge_level(concurrency: int, requests: list[RequestMetrics], wall_s: float,
     return LevelVerdict(concurrency=concurrency, requests=len(requests), failed=failed, ttft_s=ttft,
                         decode_tps=decode, good=good, goodput_rps=good / wall_s if wall_s > 0 else None,
                         misses=misses, passed=not misses, late_timed=len(timed), late_load_share=load,
-                        late_prefill_share=prefill, late_wait_share=wait)
+                        late_prefill_share=prefill, late_wait_share=wait, server_waiting=server_waiting)
 
 
 def _split(timed: list[tuple[float, float, float]]) -> tuple[float, float, float]:
@@ -170,12 +176,17 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], ttft_percenti
     that many at once (`slots`), is queueing: SERVER_SERIALISES' test, here on
     the TTFT the target is held to and against the lowest level measured.
     Growth with the decode rate falling is shared compute, which is not named.
+    A server that reported requests waiting for a slot says so in the
+    evidence; without its times that alone names queueing (the wait was in its
+    queue, not the client's or the network's).
     """
+    waited = failing.server_waiting is not None and failing.server_waiting >= 1 and failing.concurrency > 1
+    queue = f"; the server reported up to {failing.server_waiting:.0f} waiting for a slot at once" if waited else ""
     if failing.late_timed:
         load, prefill, wait = failing.late_load_share or 0.0, failing.late_prefill_share or 0.0, \
             failing.late_wait_share or 0.0
         split = (f"the late requests' TTFT is {load:.0%} model load, {prefill:.0%} prefill and "
-                 f"{wait:.0%} waiting before them ({failing.late_timed} with the server's times)")
+                 f"{wait:.0%} waiting before them ({failing.late_timed} with the server's times){queue}")
         if load >= limits.load_share_of_ttft:
             return "model load", split
         if prefill >= limits.prefill_share_of_ttft:
@@ -186,7 +197,7 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], ttft_percenti
     base = min((level for level in levels if level.ttft_s and level.concurrency < failing.concurrency),
                key=lambda level: level.concurrency, default=None)
     if base is None or not base.ttft_s or failing.ttft_s is None:
-        return "", ""
+        return ("queueing", queue.removeprefix("; ")) if waited else ("", "")
     growth = failing.ttft_s / base.ttft_s
     ratio = failing.concurrency / base.concurrency
     decode_kept = failing.decode_tps / base.decode_tps if failing.decode_tps and base.decode_tps else None
@@ -196,7 +207,7 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], ttft_percenti
     parallel = slots is not None and slots >= failing.concurrency
     queued = growth >= limits.serial_ttft_growth * ratio and decode_kept is not None and \
         decode_kept >= limits.decode_holds and not parallel
-    return ("queueing" if queued else ""), said
+    return ("queueing" if queued or waited else ""), said + queue
 
 
 def _limit(failing: LevelVerdict, levels: list[LevelVerdict], slo: Slo, limits: CapacityLimits,

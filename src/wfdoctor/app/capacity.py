@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from wfdoctor.analyze.capacity import LevelVerdict, Slo, conclude, judge_level, next_level
 from wfdoctor.analyze.failures import request_failures, token_attempts
+from wfdoctor.analyze.server_view import server_level
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.analyze.tokens import (
     LevelSummary,
@@ -103,8 +104,9 @@ class Judged:
 def _judged(level: LevelRun, search: Search) -> Judged:
     requests = level_metrics(level, search.limits.tokens.stall_s)
     summary = summarize_level(level.concurrency, requests)
+    view = server_level(level.concurrency, level.server_before, level.server_after, level.server_during)
     return Judged(requests, summary, judge_level(level.concurrency, requests, summary.wall_s, search.slo,
-                                                 search.limits.capacity))
+                                                 search.limits.capacity, view.waiting if view else None))
 
 
 def _said(verdict: LevelVerdict) -> str:
