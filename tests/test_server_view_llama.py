@@ -1,10 +1,12 @@
 """llama.cpp's own llama-server, read by the token run: its `/metrics` and `/slots` before and after each level
-of a sweep at concurrency 1-3, stored as samples whose counts agree with what the client received."""
+of a sweep at concurrency 1-3, stored as samples whose counts agree with what the client received, and read
+while the levels stream too, where it reports requests waiting once the streams outnumber its slots."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import wfdoctor
 from tests.conftest import LLAMA_SERVER_SLOTS
 from wfdoctor.sense.backends.server_view import LLAMACPP_SLOTS
 from wfdoctor.store.db import Store
@@ -58,3 +60,18 @@ def test_llama_cpp_python_is_not_asked_and_the_note_says_so(wfdoctor, llm_server
     doc = result.json()
     assert doc["server_view"] == []
     assert "the server's own view: nothing to report (llama-cpp-python serves no /metrics)" in doc["notes"]
+
+
+def test_a_capacity_search_sees_the_server_report_waiting_once_the_streams_outnumber_its_slots(
+        llama_server: str, tmp_path: Path) -> None:
+    """Targets every level meets, so the search doubles to its ceiling: 1, 2 and 4 streams on 3 slots."""
+    facts = tmp_path / "facts.yaml"
+    facts.write_text("targets:\n" + "".join(f"  {tier}: {{ttft_seconds: 100, decode_tokens_per_second: 0.1}}\n"
+                                            for tier in ("low", "mid", "high")))
+    options = wfdoctor.CapacityOptions(tokens=wfdoctor.TokensOptions(
+        backend_url=llama_server, runs=2, warmup=1, max_tokens=48, facts_path=facts, embedded=False),
+        max_concurrency=4)
+    report = wfdoctor.measure_capacity(options, db=tmp_path / "wfdoctor.db")
+    waiting = {v.concurrency: v.server_waiting for v in report.verdicts}
+    assert waiting.keys() == {1, 2, 4} and waiting[1] == waiting[2] == 0.0
+    assert waiting[4] is not None and waiting[4] >= 1, waiting  # the fourth stream waits for one of 3 slots
