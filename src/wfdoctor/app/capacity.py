@@ -115,6 +115,8 @@ def _said(verdict: LevelVerdict) -> str:
     decode = "no decode rate" if verdict.decode_tps is None else f"decode {verdict.decode_tps:.1f} tokens/s"
     numbers = (f"{ttft}, {decode}, {verdict.failed} of {verdict.requests} failed, goodput "
                f"{verdict.goodput_rps or 0.0:.2f} requests/s")
+    if verdict.server_waiting:
+        numbers += f", the server reported up to {verdict.server_waiting:.0f} waiting"
     outcome = "meets the targets" if verdict.passed else f"limited by {' and '.join(verdict.misses)}"
     return f"concurrency {verdict.concurrency}: {outcome} ({numbers})"
 
