@@ -76,7 +76,7 @@ def test_requests_the_server_reports_waiting_are_read_during_each_level_into_its
         report = capacity(server.base_url, facts, tmp_path / "wfdoctor.db", ceiling=4)
     assert {v.server_waiting for v in report.verdicts} == {2.0}
     assert report.answer.limit == "TTFT (queueing)"
-    assert report.answer.sentence.endswith("; the server reported up to 2 waiting for a slot at once)")
+    assert report.answer.sentence.endswith("; the server counted 2 waiting for a slot at its busiest reading)")
 
 
 def test_a_server_faster_than_the_ceiling_is_said_to_serve_at_least_the_ceiling(facts: Path, tmp_path: Path) -> None:

@@ -153,14 +153,14 @@ def test_requests_the_server_reported_waiting_join_the_evidence_and_alone_name_q
     timed = conclude([verdict(1, True), verdict(4, False, shares=(0.0, 0.1, 0.9), server_waiting=3.0)], 64, "smol",
                      "low", SLO, LIMITS, CAUSES)
     assert timed.limit == "TTFT (queueing)"
-    assert timed.sentence.endswith("(4 with the server's times); the server reported up to 3 waiting for a slot "
-                                   "at once)")
+    assert timed.sentence.endswith("(4 with the server's times); the server counted 3 waiting for a slot at its "
+                                   "busiest reading)")
     # Without the server's times, a TTFT that barely grew (1.2 s to 1.6 s) is no queue's growth, but the server
     # said requests waited for a slot: the wait was in its queue.
     flat = [verdict(1, True, ttft_s=1.2), verdict(2, True), verdict(3, True)]
     said = conclude(flat + [verdict(4, False, ttft_s=1.6, server_waiting=1.0)], 64, "smol", "low", SLO, LIMITS,
                     CAUSES)
-    assert said.limit == "TTFT (queueing)" and "up to 1 waiting for a slot at once" in said.sentence
+    assert said.limit == "TTFT (queueing)" and "counted 1 waiting for a slot at its busiest reading" in said.sentence
     unsaid = conclude(flat + [verdict(4, False, ttft_s=1.6, server_waiting=0.0)], 64, "smol", "low", SLO, LIMITS,
                       CAUSES)
     assert unsaid.limit == "TTFT" and "waiting" not in unsaid.sentence

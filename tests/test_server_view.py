@@ -76,12 +76,15 @@ def test_a_level_is_the_difference_of_the_counters_around_it() -> None:
 def test_a_gauge_is_its_highest_reading_while_the_level_streamed_too() -> None:
     """Requests waiting and KV-cache use peak while the streams run, and are back near zero at the level's edges."""
     edge = ServerView(source=VLLM, generated_tokens=0.0, waiting=0.0, kv_cache_ratio=0.05)
-    during = [ServerView(source=VLLM, waiting=3.0, kv_cache_ratio=0.95), ServerView(source=VLLM, waiting=1.0),
-              ServerView(source=LLAMACPP, waiting=9.0)]  # another server's page on that port: not this one's
+    during = [ServerView(source=VLLM, waiting=3.0, kv_cache_ratio=0.95), ServerView(source=VLLM, waiting=1.0)]
     view = server_level(4, edge, replace(edge, generated_tokens=64.0), during)
     assert view is not None
     assert (view.waiting, view.kv_cache_ratio, view.gauge_readings) == (3.0, 0.95, 4)
     assert view.generated_tokens == 64.0  # counters: the edges' difference, whatever was read between
+    # A llama.cpp reading whose /slots failed is still the server's /metrics; a failed reading was never kept.
+    slots = ServerView(source=LLAMACPP_SLOTS, waiting=0.0)
+    view = server_level(6, slots, slots, [ServerView(source=LLAMACPP, waiting=2.0)])
+    assert view is not None and (view.waiting, view.gauge_readings) == (2.0, 3)
 
 
 def test_llama_cpp_busy_slots_are_the_mean_over_the_levels_decode_steps() -> None:
@@ -156,26 +159,33 @@ def test_waiting_with_free_slots_or_little_waiting_is_no_queueing() -> None:
 def test_requests_the_server_says_waited_are_evidence_of_queueing_without_busy_slots() -> None:
     waited = ServerLevel(6, LLAMACPP, prefill_s=1.0, decode_s=3.0, waiting=2.0)
     [finding] = causes([waited])
-    assert finding.code == "SERVER_QUEUEING" and finding.summary.endswith("; up to 2 waiting at once")
+    assert finding.code == "SERVER_QUEUEING" and finding.summary.endswith("; the server counted 2 waiting at its busiest reading")
     assert "wf_llm_server_view_waiting_requests" in {s.metric for s in finding.evidence}
     assert causes([replace(waited, waiting=0.0)]) == []
 
 
-def test_a_token_run_reads_the_servers_gauges_while_its_streams_run() -> None:
+def measured_level(config: FakeConfig, read_gauges: bool = True) -> LevelRun:
+    """One level of two requests one after another (about a second of streaming at a 0.5 s TTFT)."""
     async def measure() -> LevelRun:
-        config = FakeConfig(implementation="openai", ttft_s=0.5, tokens=2, answers={"/metrics": LLAMACPP_PAGE})
         with FakeLLMServer(config) as server:
             backend = await connect(server.base_url, None, timeout_s=5)
             try:
-                [measured] = await run_workload(backend, Workload(GenerationRequest("hi", max_tokens=2), runs=2,
-                                                                  warmup=0), [])
+                [level] = await run_workload(backend, Workload(GenerationRequest("hi", max_tokens=2), runs=2,
+                                                               warmup=0, read_gauges=read_gauges), [])
             finally:
                 await backend.aclose()
-        return measured
+        return level
+    return asyncio.run(measure())
 
-    measured = asyncio.run(measure())  # two requests one after another: about a second of streaming
+
+def test_a_token_run_reads_the_servers_gauges_while_its_streams_run() -> None:
+    llama = FakeConfig(implementation="openai", ttft_s=0.5, tokens=2, answers={"/metrics": LLAMACPP_PAGE})
+    measured = measured_level(llama)
     assert measured.server_during and all(view.source == LLAMACPP for view in measured.server_during)
     assert measured.server_before is not None and measured.server_after is not None
+    # Not where the view has no gauges (Ollama's /api/ps), nor when the caller turned it off (diagnose's check).
+    assert measured_level(FakeConfig(ttft_s=0.5, tokens=2)).server_during == []
+    assert measured_level(llama, read_gauges=False).server_during == []
 
 
 def test_vllms_queue_time_is_the_waiting_it_reports() -> None:

@@ -39,7 +39,7 @@ def test_the_servers_counters_agree_with_the_clients_token_counts_at_every_level
 
 def test_more_streams_than_slots_are_seen_waiting_for_a_slot_by_the_server(wfdoctor, llama_server: str) -> None:
     streams = 2 * LLAMA_SERVER_SLOTS
-    # 48 tokens: the first slots' requests still run at the first reading during the level (0.25 s in).
+    # 48 tokens: the first slots' requests still run at the first reading during the level (0.1 s in).
     result = wfdoctor("tokens", "--json", "--backend", llama_server, "--concurrency", f"1,{streams}", "--runs",
                       str(streams), "--max-tokens", "48", "--no-bandwidth", "--fail-on", "never", timeout=300)
     assert result.code == 0, result.stderr

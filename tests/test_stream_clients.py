@@ -177,7 +177,8 @@ def _through_aiohttp(url: str) -> StreamTrace:
 
 def test_a_host_refused_on_every_address_reads_connection_refused_with_both_clients(
         closed_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """`localhost` is often ::1 and 127.0.0.1: asyncio then raises one "Multiple exceptions" error for both.
+    """`localhost` is often ::1 and 127.0.0.1: the race of its addresses then raises one "Multiple exceptions"
+    error for both.
 
     Two IPv4 loopback addresses make the same error on any Linux machine, with or without IPv6.
     """

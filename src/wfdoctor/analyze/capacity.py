@@ -92,8 +92,9 @@ class LevelVerdict:
     late_load_share: float | None = None        # loading the model
     late_prefill_share: float | None = None     # the server's prompt processing
     late_wait_share: float | None = None        # the rest before the prefill began: queueing and transport
-    # The most requests the server itself reported waiting for a slot at once (its gauge, read during the level:
-    # llama.cpp's requests_deferred, vLLM's num_requests_waiting); None where it does not say.
+    # The most requests the server itself reported waiting for a slot at one reading (its gauge, read during the
+    # level: llama.cpp's requests_deferred, vLLM's num_requests_waiting); None where it does not say. A floor:
+    # llama.cpp counts only the requests its HTTP threads took in.
     server_waiting: float | None = None
 
 
@@ -181,7 +182,8 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], ttft_percenti
     queue, not the client's or the network's).
     """
     waited = failing.server_waiting is not None and failing.server_waiting >= 1 and failing.concurrency > 1
-    queue = f"; the server reported up to {failing.server_waiting:.0f} waiting for a slot at once" if waited else ""
+    queue = f"; the server counted {failing.server_waiting:.0f} waiting for a slot at its busiest reading" \
+        if waited else ""
     if failing.late_timed:
         load, prefill, wait = failing.late_load_share or 0.0, failing.late_prefill_share or 0.0, \
             failing.late_wait_share or 0.0

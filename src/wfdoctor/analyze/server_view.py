@@ -75,10 +75,10 @@ def _ratio(part: float | None, whole: float | None) -> float | None:
 def server_level(concurrency: int, before: ServerView | None, after: ServerView | None,
                  during: Sequence[ServerView] = ()) -> ServerLevel | None:
     """The counters' differences of two views of the same server (None when either said nothing), and its gauges'
-    highest readings, those `during` the level included (a reading of another source is not the same server's)."""
+    highest readings, those `during` the level included (a llama.cpp reading whose /slots failed is still one)."""
     if before is None or after is None or not after.source or before.source != after.source:
         return None
-    readings = [before, *(view for view in during if view.source == after.source), after]
+    readings = [before, *(view for view in during if view.source), after]
     steps = _diff(before.decode_steps, after.decode_steps)
     busy = _diff(before.busy_slot_steps, after.busy_slot_steps)
     grew = _diff(before.longest_sequence, after.longest_sequence)
@@ -162,7 +162,7 @@ def _queueing(levels: list[ServerLevel], summaries: dict[int, LevelSummary], imp
             continue
         slots = "" if level.busy_slots is None or level.slots_total is None else \
             f"; {level.busy_slots:.1f} of {level.slots_total} slots busy per decode step"
-        waiting = f"; up to {level.waiting:.0f} waiting at once" if level.waiting else ""
+        waiting = f"; the server counted {level.waiting:.0f} waiting at its busiest reading" if level.waiting else ""
         evidence = [_sample(level, QUEUE_SHARE, "ratio", share)] + _series(level, "busy_slots", "waiting")
         return _finding("SERVER_QUEUEING", "requests wait for the server: every slot is busy and the rest queue",
                         Priority.HIGH,

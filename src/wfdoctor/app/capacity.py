@@ -116,7 +116,7 @@ def _said(verdict: LevelVerdict) -> str:
     numbers = (f"{ttft}, {decode}, {verdict.failed} of {verdict.requests} failed, goodput "
                f"{verdict.goodput_rps or 0.0:.2f} requests/s")
     if verdict.server_waiting:
-        numbers += f", the server reported up to {verdict.server_waiting:.0f} waiting"
+        numbers += f", the server counted {verdict.server_waiting:.0f} waiting at its busiest reading"
     outcome = "meets the targets" if verdict.passed else f"limited by {' and '.join(verdict.misses)}"
     return f"concurrency {verdict.concurrency}: {outcome} ({numbers})"
 

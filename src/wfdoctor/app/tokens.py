@@ -121,8 +121,8 @@ def quick_token_check(url: str, runs: int, timeout_s: float, limits: TokenLimits
         backend = await connect(url, None, timeout_s=timeout_s, max_streams=1)
         levels: list[LevelRun] = []
         try:
-            await run_workload(backend, Workload(GenerationRequest(DEFAULT_PROMPT, max_tokens=32), runs=runs),
-                               levels)
+            await run_workload(backend, Workload(GenerationRequest(DEFAULT_PROMPT, max_tokens=32), runs=runs,
+                                                 read_gauges=False), levels)  # diagnose reads no server view
         finally:
             await backend.aclose()
         return backend.implementation, levels

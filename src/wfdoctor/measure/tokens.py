@@ -9,10 +9,11 @@ machine did *during* generation (from a separate sampler process, so the
 sampling never delays the timestamps). The server's own view (its counters and
 gauges, where it publishes them) is read just before the measured requests and
 again once they all ended: the counters' differences are the level's work as the
-server counted it. While they stream it is read a few times more (GAUGE_FIRST_S
-in, then every GAUGE_EVERY_S), for the gauges alone: requests waiting and KV-cache
-use peak during a level and are back near zero at its edges. Finished requests
-are appended to the result as they end: an interrupted run keeps them.
+server counted it. Where the view has gauges, it is read a few times more while
+they stream (GAUGE_FIRST_S in, then every GAUGE_EVERY_S), for the gauges alone:
+requests waiting and KV-cache use peak during a level and are back near zero at
+its edges. Finished requests are appended to the result as they end: an
+interrupted run keeps them.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ class Workload:
     rate_per_s: float = 1.0          # Poisson arrival rate
     seed: int = 0
     sample_interval_s: float = 0.5
+    read_gauges: bool = True         # read the server's gauges while a level streams (where its view has any)
 
 
 @dataclass
@@ -63,9 +65,11 @@ class LevelRun:
 Progress = Callable[[int, int], None]  # (concurrency, measured requests done)
 
 # The server's gauges during a level: first soon after it starts (a closed loop's queue is longest as its streams
-# start together), then once a second. A read is one page from the server's memory (llama.cpp answers it between
-# two decode steps), so a second's streams lose well under a millisecond to it.
-GAUGE_FIRST_S = 0.25
+# start together), then once a second. A reading asks the server for its pages from memory (llama.cpp: /metrics and
+# /slots, answered between two decode steps) and parses them on the loop that stamps the tokens: a token arriving
+# meanwhile is stamped late by that much, 0.26-0.28 ms for llama.cpp's pages and 0.5 ms for vLLM's documented page
+# on the test VM (benchmarks/bench_server_view.py), once a second.
+GAUGE_FIRST_S = 0.1
 GAUGE_EVERY_S = 1.0
 
 DEFAULT_PROMPT = "Explain in a few sentences why the sky is blue."
@@ -131,10 +135,12 @@ async def _poisson(backend: Backend, workload: Workload, level: LevelRun, measur
 
 
 async def _read_gauges(backend: Backend, level: LevelRun) -> None:
-    """Read the server's view while the level streams, until cancelled; a server that stops saying ends it."""
+    """Read the server's view while the level streams, until cancelled. A reading that failed (a server busy past
+    the read's timeout, say) is skipped, not the end: the next may come when the queue is longest."""
     await asyncio.sleep(GAUGE_FIRST_S)
-    while (view := await backend.server_view()) is not None and view.source:
-        level.server_during.append(view)
+    while (view := await backend.server_view()) is not None:
+        if view.source:
+            level.server_during.append(view)
         await asyncio.sleep(GAUGE_EVERY_S)
 
 
@@ -151,8 +157,9 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
         sampler = BackgroundSampler(workload.sample_interval_s).start()
         level.own_pids = [os.getpid(), sampler.pid or 0]
         level.started_ns = time.perf_counter_ns()
-        gauges = asyncio.create_task(_read_gauges(backend, level)) if level.server_before and \
-            level.server_before.source else None
+        before = level.server_before
+        gauges = asyncio.create_task(_read_gauges(backend, level)) if workload.read_gauges and before and \
+            (before.waiting is not None or before.kv_cache_ratio is not None) else None
         try:
             if workload.arrival == "poisson":
                 await _poisson(backend, workload, level, True, workload.runs, progress, rng)
@@ -164,6 +171,8 @@ async def run_workload(backend: Backend, workload: Workload, levels: list[LevelR
             if gauges is not None:
                 gauges.cancel()
                 await asyncio.gather(gauges, return_exceptions=True)
+        if gauges is not None and not gauges.cancelled() and gauges.exception() is not None:
+            raise gauges.exception()  # a fault of ours: reading a server's view never raises on what it says
         level.server_after = await backend.server_view()
         # Counting asks the server too: done after the level, never competing with its streams.
         level.token_counts = [await backend.count_tokens(t.text) if t.pieces else None for t in level.traces]

@@ -21,7 +21,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import functools
+import ipaddress
 import re
+import socket
 import ssl
 import time
 from collections.abc import Callable
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+import aiohappyeyeballs
 import orjson
 
 from wfdoctor.model import WfdoctorError
@@ -43,7 +46,7 @@ IDLE_S = 4.0
 READ_BYTES = 64 << 10  # one read at most: a token event is about 200 bytes
 # Happy eyeballs (RFC 8305's "connection attempt delay", aiohttp's default too): a host's next address is tried
 # this long after the last one was, so an address that drops packets (a firewalled ::1) delays a connection by
-# this much, not by the connect timeout.
+# this much, not by the connect timeout. One address (an IP in the URL) is connected to without a race.
 NEXT_ADDRESS_AFTER_S = 0.25
 # How one exchange on a connection ended: read (to its end or an error), or stale (a pooled connection the server
 # had closed: the request never reached it).
@@ -145,13 +148,23 @@ def connect_error(exc: BaseException) -> str:
     return f"cannot connect: {exc}"
 
 
-def _every_address_refused(exc: BaseException) -> bool:
-    """True for asyncio's combined error when every address of a host refused (`localhost` as ::1 and 127.0.0.1).
+async def _addresses(target: Target) -> list[aiohappyeyeballs.AddrInfoType]:
+    """The addresses to connect to: an IP as it is (no resolver thread), a name's as the resolver gives them."""
+    try:
+        address = ipaddress.ip_address(target.host)
+    except ValueError:
+        return await asyncio.get_running_loop().getaddrinfo(target.host, target.port, type=socket.SOCK_STREAM)
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
+    return [(family, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", (target.host, target.port))]
 
-    asyncio tries each address in turn and, when their errors read differently,
-    raises one OSError whose message is the only record of them ("Multiple
-    exceptions: [Errno 111] Connect call failed ('::1', ...), [Errno 111] ...").
-    aiohttp names the same case "connection refused", and so must this client.
+
+def _every_address_refused(exc: BaseException) -> bool:
+    """True for the combined error when every address of a host refused (`localhost` as ::1 and 127.0.0.1).
+
+    When the addresses' errors read differently, the race raises one OSError
+    whose message is the only record of them ("Multiple exceptions: [Errno 111]
+    Connect call failed ('::1', ...), [Errno 111] ..."). aiohttp names the same
+    case "connection refused", and so must this client.
     """
     message = str(exc)
     numbers = re.findall(r"\[Errno (\d+)\]", message)
@@ -224,9 +237,10 @@ class LeanStreams:
         if target.scheme == "https":
             self._tls = tls = self._tls or ssl.create_default_context()
         async with asyncio.timeout(min(self.connect_timeout_s, max(deadline - loop.time(), 0.0))):
-            _, connection = await loop.create_connection(lambda: Connection(self._forget), target.host, target.port,
-                                                         ssl=tls, server_hostname=target.host if tls else None,
-                                                         happy_eyeballs_delay=NEXT_ADDRESS_AFTER_S)
+            sock = await aiohappyeyeballs.start_connection(await _addresses(target),
+                                                           happy_eyeballs_delay=NEXT_ADDRESS_AFTER_S)
+            _, connection = await loop.create_connection(lambda: Connection(self._forget), sock=sock, ssl=tls,
+                                                         server_hostname=target.host if tls else None)
         self._open.add(connection)
         if self._closed:
             connection.abort()
