@@ -69,6 +69,8 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
     One thread: on two cores shared with the client, its sampler and pytest, two spinning ggml
     threads made batched decode collapse (275 ms a token at concurrency 2 against 11 ms alone).
+    16 HTTP threads: its default depends on the cores and the slots (a stream holds a thread to
+    its end), so with fewer, the streams past them wait uncounted and /metrics waits behind them.
     """
     if not LLAMA_SERVER.is_file():
         pytest.fail(f"{LLAMA_SERVER} is missing: run ./scripts/install.sh --dev (it builds llama.cpp's llama-server)")
@@ -76,7 +78,7 @@ def llama_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("llama-server") / "server.log"
     command = [str(LLAMA_SERVER), "--model", str(smollm2_model_path()), "--host", LOOPBACK, "--port", str(port),
                "--parallel", str(LLAMA_SERVER_SLOTS), "--metrics", "--slots", "--ctx-size", "2048",
-               "--threads", "1", "--no-webui"]
+               "--threads", "1", "--threads-http", "16", "--no-webui"]
     with log.open("wb") as output:
         process = subprocess.Popen(command, stdout=output, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     try:

@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import socket
+import ssl
 import statistics
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+import trustme
 
 from wfdoctor.analyze.tokens import request_metrics
 from wfdoctor.model import WfdoctorError
@@ -24,7 +27,7 @@ from wfdoctor.sense.backends.aiohttp_stream import AiohttpStreams
 from wfdoctor.sense.backends.base import GenerationRequest, StreamTrace
 from wfdoctor.sense.backends.client import connect
 from wfdoctor.sense.backends.http import make_session
-from wfdoctor.sense.backends.lean import LeanStreams, connect_error
+from wfdoctor.sense.backends.lean import LeanStreams, _addresses, connect_error, target_of
 from wfdoctor.sense.backends.openai import stream_openai
 from wfdoctor.sense.backends.streaming import CLIENT_VARIABLE, CLIENTS, client_name
 from wfdoctor.testing.fake_llm import MODEL, FakeConfig, FakeLLMServer
@@ -84,12 +87,19 @@ def test_an_unknown_client_on_the_command_line_is_a_usage_error(wfdoctor, closed
 # --- the lean client's HTTP, against a server that sends exactly these bytes --------------------------------------
 
 @contextmanager
-def raw_server(*responses: bytes) -> Iterator[str]:
-    """A loopback server answering successive requests on one connection with `responses`, then closing it."""
+def raw_server(*responses: bytes, tls: ssl.SSLContext | None = None) -> Iterator[str]:
+    """A loopback server answering successive requests on one connection with `responses`, then closing it
+    (over TLS with `tls`, its certificate's)."""
     listener = socket.create_server(("127.0.0.1", 0))
 
     def serve() -> None:
         connection, _ = listener.accept()
+        if tls is not None:
+            try:
+                connection = tls.wrap_socket(connection, server_side=True)
+            except (ssl.SSLError, OSError):  # the client refused the certificate
+                connection.close()
+                return
         with connection:
             for response in responses:
                 connection.recv(65536)
@@ -98,13 +108,14 @@ def raw_server(*responses: bytes) -> Iterator[str]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+        yield f"{'https' if tls else 'http'}://127.0.0.1:{listener.getsockname()[1]}"
     finally:
         listener.close()
         thread.join(timeout=5)
 
 
 EVENT = b'data: {"choices": [{"delta": {"content": "hi"}}]}\n\ndata: [DONE]\n\n'
+WHOLE = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT)
 
 
 def _stream(url: str, timeout_s: float = 5.0) -> StreamTrace:
@@ -118,7 +129,7 @@ def _stream(url: str, timeout_s: float = 5.0) -> StreamTrace:
 
 
 @pytest.mark.parametrize("response", [
-    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT),
+    WHOLE,
     b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n%x;ext=1\r\n%s\r\n0\r\nTrailer: x\r\n\r\n" % (len(EVENT), EVENT),
     b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT),
     b"HTTP/1.0 200 OK\r\n\r\n%s" % EVENT,
@@ -142,6 +153,35 @@ def test_what_is_not_a_whole_stream_is_one_error_phrase(response: bytes, error: 
     with raw_server(response) as url:
         trace = _stream(url)
     assert trace.error.startswith(error) and not trace.completed
+
+
+def test_https_is_checked_against_the_name_or_the_address_in_the_url(tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """A certificate for localhost and 127.0.0.1 from a throwaway CA the client trusts (SSL_CERT_FILE): both URLs
+    stream; one for another name is refused, in aiohttp's words for a connection that could not be made."""
+    ca = trustme.CA()
+    ca.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "ca.pem"))
+
+    def server_context(*names: str) -> ssl.SSLContext:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        ca.issue_cert(*names).configure_cert(context)
+        return context
+
+    for host in ("localhost", "127.0.0.1"):
+        with raw_server(WHOLE, tls=server_context("localhost", "127.0.0.1")) as url:
+            trace = _stream(url.replace("127.0.0.1", host))
+        assert trace.completed and not trace.error and trace.pieces == ["hi"], host
+    with raw_server(WHOLE, tls=server_context("elsewhere.test")) as url:
+        refused = _stream(url)
+    assert refused.error.startswith("cannot connect: [SSL: CERTIFICATE_VERIFY_FAILED]")
+
+
+def test_an_address_in_the_url_is_connected_to_as_it_is_without_the_resolver() -> None:
+    assert asyncio.run(_addresses(target_of("http://[::1]:8080/v1"))) == \
+        [(socket.AF_INET6, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("::1", 8080))]
+    assert asyncio.run(_addresses(target_of("http://127.0.0.1:8080/v1"))) == \
+        [(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("127.0.0.1", 8080))]
 
 
 def test_a_refused_connection_and_a_silent_server_end_with_the_aiohttp_phrases(closed_url: str) -> None:
@@ -243,7 +283,7 @@ def test_an_error_status_is_named_at_its_first_words_without_waiting_for_the_res
 
 
 def test_a_second_response_in_the_same_read_is_not_taken_for_the_first() -> None:
-    first = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT)
+    first = WHOLE
     with raw_server(first + b"HTTP/1.1 500 Oops\r\nContent-Length: 3\r\n\r\nbad") as url:
         trace = _stream(url)
     assert trace.completed and not trace.error and trace.pieces == ["hi"]
@@ -279,7 +319,7 @@ def counting_server(response: bytes) -> Iterator[tuple[str, list[int]]]:
 @pytest.mark.parametrize(("idle_s", "connections"), [(10.0, 1), (0.05, 2)], ids=["reused", "expired"])
 def test_a_pooled_connection_is_reused_only_while_it_has_been_idle_less_than_the_limit(idle_s: float,
                                                                                         connections: int) -> None:
-    response = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(EVENT), EVENT)
+    response = WHOLE
 
     async def two_requests(url: str) -> list[StreamTrace]:
         client = LeanStreams(5.0, idle_s=idle_s)

@@ -122,7 +122,7 @@ def quick_token_check(url: str, runs: int, timeout_s: float, limits: TokenLimits
         levels: list[LevelRun] = []
         try:
             await run_workload(backend, Workload(GenerationRequest(DEFAULT_PROMPT, max_tokens=32), runs=runs,
-                                                 read_gauges=False), levels)  # diagnose reads no server view
+                                                 read_gauges=False), levels)  # no readings while it streams
         finally:
             await backend.aclose()
         return backend.implementation, levels

@@ -123,6 +123,7 @@ def parse_metrics_page(text: str, slots_text: str | None = None) -> ServerView:
 
 
 TOO_LARGE = f"over {MAX_BYTES >> 20} MiB: not read (a server's page is a few kB)"
+CLOSE = {"Connection": "close"}
 
 
 async def fetch_text(client: aiohttp.ClientSession, url: str) -> str | None:
@@ -134,11 +135,13 @@ async def fetch_page(client: aiohttp.ClientSession, url: str) -> tuple[str | Non
     """(the body of a GET that answered 200, "") or (None, why not: "" for no such page, TOO_LARGE).
 
     A page over MAX_BYTES is not read at all rather than cut: a counter's digits cut
-    at the boundary would read as another number.
+    at the boundary would read as another number. The connection is not kept: pages
+    are read while streams run (`measure/tokens.py`), and with `--client aiohttp` a
+    stream could take a pooled connection the server has since closed, a retry.
     """
     timeout = aiohttp.ClientTimeout(total=min(client.timeout.total or READ_TIMEOUT_S, READ_TIMEOUT_S))
     try:
-        async with client.get(url, timeout=timeout) as response:
+        async with client.get(url, timeout=timeout, headers=CLOSE) as response:
             if response.status != 200:
                 return None, ""
             body = await bounded_body(response, MAX_BYTES)
