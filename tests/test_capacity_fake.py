@@ -67,16 +67,21 @@ def test_without_the_servers_times_queueing_is_named_from_the_ttfts_growth(facts
     assert "x that at 1 stream, decode rate" in report.answer.sentence and "waiting" not in report.answer.sentence
 
 
-def test_requests_the_server_reports_waiting_are_read_during_each_level_into_its_verdict(facts: Path,
-                                                                                        tmp_path: Path) -> None:
+def test_requests_the_server_reports_waiting_are_in_each_levels_verdict_progress_line_and_answer(
+        wfdoctor, facts: Path) -> None:
     """The scripted server's /metrics always says 2 requests are deferred (the real llama-server's gauge is read
-    the same way: tests/test_server_view_llama.py); each level's verdict carries it, and the answer cites it."""
+    the same way, while its levels stream: tests/test_server_view_llama.py)."""
     page = "# TYPE llamacpp:requests_deferred gauge\nllamacpp:requests_deferred 2\n"
     with FakeLLMServer(replace(schedule(3, implementation="openai"), answers={"/metrics": page})) as server:
-        report = capacity(server.base_url, facts, tmp_path / "wfdoctor.db", ceiling=4)
-    assert {v.server_waiting for v in report.verdicts} == {2.0}
-    assert report.answer.limit == "TTFT (queueing)"
-    assert report.answer.sentence.endswith("; the server counted 2 waiting for a slot at its busiest reading)")
+        result = wfdoctor("tokens", "--capacity", "--json", "--backend", server.base_url, "--runs", "4",
+                          "--max-tokens", "16", "--max-concurrency", "4", "--facts", str(facts))
+    assert result.code == 0, result.stderr
+    doc = result.json()
+    assert {v["server_waiting"] for v in doc["verdicts"]} == {2.0}
+    assert doc["answer"]["limit"] == "TTFT (queueing)"
+    assert doc["answer"]["sentence"].endswith("; the server counted 2 waiting for a slot at its busiest reading)")
+    said = [line for line in result.stderr.splitlines() if line.startswith("concurrency ")]
+    assert said and all(line.endswith(", the server counted 2 waiting at its busiest reading)") for line in said)
 
 
 def test_a_server_faster_than_the_ceiling_is_said_to_serve_at_least_the_ceiling(facts: Path, tmp_path: Path) -> None:
