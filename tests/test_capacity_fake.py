@@ -81,7 +81,7 @@ def test_requests_the_server_reports_waiting_are_in_each_levels_verdict_progress
     assert doc["answer"]["limit"] == "TTFT (queueing)"
     assert doc["answer"]["sentence"].endswith("; the server counted 2 waiting for a slot at its busiest reading)")
     said = [line for line in result.stderr.splitlines() if line.startswith("concurrency ")]
-    assert said and all(line.endswith(", the server counted 2 waiting at its busiest reading)") for line in said)
+    assert said and all(line.endswith(", the server counted 2 waiting for a slot at its busiest reading)") for line in said)
 
 
 def test_a_server_faster_than_the_ceiling_is_said_to_serve_at_least_the_ceiling(facts: Path, tmp_path: Path) -> None:

@@ -159,7 +159,7 @@ def test_waiting_with_free_slots_or_little_waiting_is_no_queueing() -> None:
 def test_requests_the_server_says_waited_are_evidence_of_queueing_without_busy_slots() -> None:
     waited = ServerLevel(6, LLAMACPP, prefill_s=1.0, decode_s=3.0, waiting=2.0)
     [finding] = causes([waited])
-    assert finding.code == "SERVER_QUEUEING" and finding.summary.endswith("; the server counted 2 waiting at its busiest reading")
+    assert finding.code == "SERVER_QUEUEING" and finding.summary.endswith("; the server counted 2 waiting for a slot at its busiest reading")
     assert "wf_llm_server_view_waiting_requests" in {s.metric for s in finding.evidence}
     assert causes([replace(waited, waiting=0.0)]) == []
 

@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from wfdoctor.analyze.quantiles import percentile
+from wfdoctor.analyze.server_view import counted_waiting
 from wfdoctor.analyze.tokens import RequestMetrics
 from wfdoctor.config.limits import CapacityLimits, TokenLimits
 
@@ -182,8 +183,7 @@ def _ttft_cause(failing: LevelVerdict, levels: list[LevelVerdict], ttft_percenti
     queue, not the client's or the network's).
     """
     waited = failing.server_waiting is not None and failing.server_waiting >= 1 and failing.concurrency > 1
-    queue = f"; the server counted {failing.server_waiting:.0f} waiting for a slot at its busiest reading" \
-        if waited else ""
+    queue = f"; {counted_waiting(failing.server_waiting or 0.0)}" if waited else ""
     if failing.late_timed:
         load, prefill, wait = failing.late_load_share or 0.0, failing.late_prefill_share or 0.0, \
             failing.late_wait_share or 0.0

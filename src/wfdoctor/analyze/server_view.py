@@ -68,6 +68,12 @@ def _highest(values: Iterable[float | None]) -> float | None:
     return max((v for v in values if v is not None), default=None)
 
 
+def counted_waiting(count: float) -> str:
+    """The server's own waiting count, in the one wording `tokens` and `--capacity` share: the highest reading of a
+    gauge that llama.cpp keeps only for the requests its HTTP threads took in, so a floor."""
+    return f"the server counted {count:.0f} waiting for a slot at its busiest reading"
+
+
 def _ratio(part: float | None, whole: float | None) -> float | None:
     return part / whole if part is not None and whole else None
 
@@ -162,7 +168,7 @@ def _queueing(levels: list[ServerLevel], summaries: dict[int, LevelSummary], imp
             continue
         slots = "" if level.busy_slots is None or level.slots_total is None else \
             f"; {level.busy_slots:.1f} of {level.slots_total} slots busy per decode step"
-        waiting = f"; the server counted {level.waiting:.0f} waiting at its busiest reading" if level.waiting else ""
+        waiting = f"; {counted_waiting(level.waiting)}" if level.waiting else ""
         evidence = [_sample(level, QUEUE_SHARE, "ratio", share)] + _series(level, "busy_slots", "waiting")
         return _finding("SERVER_QUEUEING", "requests wait for the server: every slot is busy and the rest queue",
                         Priority.HIGH,

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from wfdoctor.analyze.capacity import LevelVerdict, Slo, conclude, judge_level, next_level
 from wfdoctor.analyze.failures import request_failures, token_attempts
-from wfdoctor.analyze.server_view import server_level
+from wfdoctor.analyze.server_view import counted_waiting, server_level
 from wfdoctor.analyze.tiers import TierVerdict, classify_tier
 from wfdoctor.analyze.tokens import (
     LevelSummary,
@@ -116,7 +116,7 @@ def _said(verdict: LevelVerdict) -> str:
     numbers = (f"{ttft}, {decode}, {verdict.failed} of {verdict.requests} failed, goodput "
                f"{verdict.goodput_rps or 0.0:.2f} requests/s")
     if verdict.server_waiting:
-        numbers += f", the server counted {verdict.server_waiting:.0f} waiting at its busiest reading"
+        numbers += f", {counted_waiting(verdict.server_waiting)}"
     outcome = "meets the targets" if verdict.passed else f"limited by {' and '.join(verdict.misses)}"
     return f"concurrency {verdict.concurrency}: {outcome} ({numbers})"
 
