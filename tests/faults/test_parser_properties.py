@@ -107,9 +107,17 @@ def test_the_ollama_line_handler_raises_only_wfdoctor_errors(line: bytes) -> Non
        ended=st.booleans())
 def test_split_lines_yields_the_complete_lines_of_the_joined_reads(chunks: list[bytes], ended: bool) -> None:
     *complete, tail = b"".join(chunks).split(b"\n")
-    expected = [line.rstrip(b"\r") for line in complete if line.rstrip(b"\r")]
-    expected += [tail.strip()] if ended and tail.strip() else []
-    assert [line for _, line in split_lines(list(range(len(chunks))), chunks, ended)] == expected
+    expected = complete + ([tail.strip()] if ended and tail.strip() else [])
+    assert [line for _, lines in split_lines(list(range(len(chunks))), chunks, ended) for line in lines] == expected
+
+
+@PROPERTY
+@given(chunks=st.lists(st.binary(max_size=50), max_size=8))
+def test_each_line_is_stamped_with_the_read_that_completed_it(chunks: list[bytes]) -> None:
+    """A line's time is the arrival of the read that brought its newline (the reads are numbered by arrival)."""
+    ends = [index for index, chunk in enumerate(chunks) for byte in chunk if byte == ord("\n")]
+    assert [arrived for arrived, lines in split_lines(list(range(len(chunks))), chunks, ended=False)
+            for _ in lines] == ends
 
 
 @pytest.mark.parametrize("protocol", [openai, ollama], ids=["openai", "ollama"])
@@ -136,3 +144,19 @@ def test_a_line_over_the_limit_ends_the_fold_with_its_length_named() -> None:
     trace = StreamTrace(sent_ns=0)
     _fold([1], [b"data: " + b"x" * (MAX_LINE_BYTES + 1) + b"\n\n"], trace, openai._handle_line)
     assert trace.error == f"line longer than {MAX_LINE_BYTES} bytes after 0 tokens"
+
+
+@PROPERTY
+@given(words=st.lists(st.text(max_size=5), max_size=6), ending=st.sampled_from([b"\n", b"\r\n"]),
+       blank=st.sampled_from([b"", b" ", b"  "]), cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=5))
+def test_an_openai_stream_folds_to_its_words_whatever_its_line_ends_blanks_and_read_cuts(
+        words: list[str], ending: bytes, blank: bytes, cuts: list[int]) -> None:
+    events = [b"data:" + blank + json.dumps({"choices": [{"delta": {"content": word}}]}).encode() + blank
+              for word in words] + [b"data:" + blank + b"[DONE]" + blank]
+    body = b"".join(event + ending + ending for event in events)
+    edges = sorted({0, len(body), *(min(cut, len(body)) for cut in cuts)})
+    chunks = [body[start:end] for start, end in zip(edges, edges[1:])]
+    trace = StreamTrace(sent_ns=0)
+    _fold(list(range(len(chunks))), chunks, trace, openai._handle_line)
+    assert trace.completed and not trace.error
+    assert trace.pieces == [word for word in words if word]

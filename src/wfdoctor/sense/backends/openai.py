@@ -18,7 +18,7 @@ from typing import Any
 import aiohttp
 from pydantic import Field
 
-from wfdoctor.sense.backends.answers import Answer, Count, Millis, fast_parser
+from wfdoctor.sense.backends.answers import Answer, Count, MalformedAnswer, Millis, fast_parser
 from wfdoctor.sense.backends.base import BackendStatus, GenerationRequest, ModelInfo, ServerReports, StreamTrace
 from wfdoctor.sense.backends.http import ANSWER_ERRORS, get_answer, post_answer
 from wfdoctor.sense.backends.http_backend import HttpProtocol
@@ -189,25 +189,6 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
 parse_chunk = fast_parser(Chunk)
 
 
-def _absorb(event: Chunk, trace: StreamTrace, arrived: int) -> None:
-    """Fold one validated event into the trace: its content pieces, finish reason and the server's own numbers.
-
-    Runs once per streamed token: the content path does no more than it must.
-    """
-    if not trace.reported_model and event.model:
-        trace.reported_model = event.model
-    for choice in event.choices or ():
-        delta = choice.delta
-        piece = (delta.content if delta is not None else None) or choice.text
-        if piece:
-            trace.token_ns.append(arrived)
-            trace.pieces.append(piece)
-        if choice.finish_reason:
-            trace.finish_reason = choice.finish_reason
-    if event.usage is not None or event.timings is not None:
-        _server_numbers(event, trace)
-
-
 def _server_numbers(event: Chunk, trace: StreamTrace) -> None:
     """The server's counts and times: `usage` (vLLM, llama.cpp when asked) and llama.cpp's `timings`."""
     reported: dict[str, float | None] = {}
@@ -222,14 +203,34 @@ def _server_numbers(event: Chunk, trace: StreamTrace) -> None:
 
 
 def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
-    """Fold one SSE line into the trace. Raises MalformedAnswer only (on a `data:` line that is not a valid event)."""
-    if not line.startswith(b"data:"):
+    """Fold one SSE line into the trace: its content pieces, finish reason and the server's own numbers.
+    Raises MalformedAnswer only (on a `data:` line that is not a valid event).
+
+    Runs once per streamed token, so the path of a content event does no more
+    than it must: the line is parsed as an event first, and only a line that is
+    not one is tested for the end marker.
+    """
+    if line[:5] != b"data:":
         return  # comments, event names, keep-alives
-    data = line[5:].strip()
-    if data == b"[DONE]":
-        trace.completed = True
-    else:
-        _absorb(parse_chunk(data, "line"), trace, arrived)
+    try:
+        event = parse_chunk(line[5:], "line")
+    except MalformedAnswer:
+        if line[5:].strip() == b"[DONE]":
+            trace.completed = True
+            return
+        raise
+    if not trace.reported_model and event.model:
+        trace.reported_model = event.model
+    for choice in event.choices or ():
+        delta = choice.delta
+        piece = (delta.content if delta is not None else None) or choice.text
+        if piece:
+            trace.token_ns.append(arrived)
+            trace.pieces.append(piece)
+        if choice.finish_reason:
+            trace.finish_reason = choice.finish_reason
+    if event.usage is not None or event.timings is not None:
+        _server_numbers(event, trace)
 
 
 stream_openai = line_streamer(_payload, _handle_line)

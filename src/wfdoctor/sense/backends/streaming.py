@@ -86,13 +86,16 @@ def client_name(name: str | None) -> str:
     return chosen
 
 
-def split_lines(arrivals: list[int], chunks: list[bytes], ended: bool = True) -> Iterator[tuple[int, bytes]]:
-    """(time, line) for every non-empty line in stamped network reads. Never raises.
+def split_lines(arrivals: list[int], chunks: list[bytes], ended: bool = True) -> Iterator[tuple[int, list[bytes]]]:
+    """(time, lines) for every network read that completed lines, the lines as sent (some empty, some
+    ending in a carriage return: `_fold` skips and trims them). Never raises.
 
     A line's time is the arrival of the read that completed it: an event is
     usable only once its last byte is in. The bytes after the last newline
     count as a line only when the stream `ended` cleanly (else they are the
-    front of a line that never finished).
+    front of a line that never finished). One tuple per read, not per line: a
+    token is about two lines (an event and a blank), and a generator step per
+    line cost more than the split (benchmarks/bench_token_client.py).
     """
     pending = b""
     for arrived, chunk in zip(arrivals, chunks):
@@ -100,13 +103,10 @@ def split_lines(arrivals: list[int], chunks: list[bytes], ended: bool = True) ->
             chunk = pending + chunk
         lines = chunk.split(b"\n")
         pending = lines.pop()
-        for line in lines:
-            if line and line[-1] == CARRIAGE_RETURN:
-                line = line.rstrip(b"\r")
-            if line:
-                yield arrived, line
+        if lines:
+            yield arrived, lines
     if ended and pending.strip() and chunks:
-        yield arrivals[-1], pending.strip()
+        yield arrivals[-1], [pending.strip()]
 
 
 async def stream_request(client: StreamClient, url: str, body: dict[str, Any], handle: LineHandler,
@@ -129,21 +129,33 @@ async def stream_request(client: StreamClient, url: str, body: dict[str, Any], h
 
 def _fold(arrivals: list[int], chunks: list[bytes], trace: StreamTrace, handle: LineHandler) -> None:
     """Fold the stamped reads into the trace, after the last byte; the first bad line ends it. Never raises."""
-    for arrived, line in split_lines(arrivals, chunks, ended=not trace.error):
-        if len(line) > MAX_LINE_BYTES:
-            trace.error = trace.error or LINE_TOO_LONG
-            break
-        try:
-            handle(line, trace, arrived)
-        except HANDLER_ERRORS as exc:
-            trace.error = str(exc) if isinstance(exc, WfdoctorError) else f"malformed line: {exc}"
-            break
-        if trace.completed:
-            break
+    _fold_lines(arrivals, chunks, trace, handle)
     if trace.error:
         trace.error += f" after {len(trace.pieces)} tokens"
     if not trace.completed and not trace.error:
         trace.error = f"stream ended early (no end marker) after {len(trace.pieces)} tokens"
+
+
+def _fold_lines(arrivals: list[int], chunks: list[bytes], trace: StreamTrace, handle: LineHandler) -> None:
+    """Hand every non-empty line, carriage return trimmed, to `handle` until the end marker or the first bad line."""
+    for arrived, lines in split_lines(arrivals, chunks, ended=not trace.error):
+        for line in lines:
+            if not line:
+                continue
+            if line[-1] == CARRIAGE_RETURN:
+                line = line.rstrip(b"\r")
+                if not line:
+                    continue
+            if len(line) > MAX_LINE_BYTES:
+                trace.error = trace.error or LINE_TOO_LONG
+                return
+            try:
+                handle(line, trace, arrived)
+            except HANDLER_ERRORS as exc:
+                trace.error = str(exc) if isinstance(exc, WfdoctorError) else f"malformed line: {exc}"
+                return
+            if trace.completed:
+                return
 
 
 # (request, model) -> (path, JSON body) of one protocol's generation endpoint.
