@@ -146,17 +146,56 @@ def test_a_line_over_the_limit_ends_the_fold_with_its_length_named() -> None:
     assert trace.error == f"line longer than {MAX_LINE_BYTES} bytes after 0 tokens"
 
 
+BLANKS = st.text(alphabet=" \t\x0b\x0c\r", max_size=2).map(str.encode)
+
+
+def folded_as_specified(chunks: list[bytes], ended: bool) -> StreamTrace:
+    """The OpenAI fold written out plainly, the slow way: the joined body's lines, each stamped with the read that
+    brought its newline, carriage returns trimmed, blank lines skipped; a `data:` payload stripped, `[DONE]` ends
+    it, anything else is an event read by pydantic alone. The first malformed event ends it with its error."""
+    trace = StreamTrace(sent_ns=0)
+    stamps = [index for index, chunk in enumerate(chunks) for byte in chunk if byte == ord("\n")]
+    *complete, tail = b"".join(chunks).split(b"\n")
+    lines = list(zip(stamps, complete)) + ([(len(chunks) - 1, tail.strip())] if ended and tail.strip() else [])
+    for stamp, line in lines:
+        line = line.rstrip(b"\r")
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == b"[DONE]":
+            trace.completed = True
+            return trace
+        try:
+            event = parse(openai.Chunk, payload, "line")
+        except MalformedAnswer as exc:
+            trace.error = str(exc)
+            return trace
+        for choice in event.choices or ():
+            piece = (choice.delta.content if choice.delta is not None else None) or choice.text
+            if piece:
+                trace.token_ns.append(stamp)
+                trace.pieces.append(piece)
+    return trace
+
+
 @PROPERTY
-@given(words=st.lists(st.text(max_size=5), max_size=6), ending=st.sampled_from([b"\n", b"\r\n"]),
-       blank=st.sampled_from([b"", b" ", b"  "]), cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=5))
-def test_an_openai_stream_folds_to_its_words_whatever_its_line_ends_blanks_and_read_cuts(
-        words: list[str], ending: bytes, blank: bytes, cuts: list[int]) -> None:
-    events = [b"data:" + blank + json.dumps({"choices": [{"delta": {"content": word}}]}).encode() + blank
-              for word in words] + [b"data:" + blank + b"[DONE]" + blank]
-    body = b"".join(event + ending + ending for event in events)
+@given(words=st.lists(st.text(max_size=5) | st.none(), max_size=5), blanks=st.lists(BLANKS, min_size=4, max_size=4),
+       ending=st.sampled_from([b"\n", b"\r\n", b"\r\r\n"]), noise=st.lists(st.binary(max_size=12), max_size=2),
+       cuts=st.lists(st.integers(min_value=0, max_value=600), max_size=5), ended=st.booleans())
+def test_the_openai_fold_gives_what_the_plain_reading_of_the_stream_gives(
+        words: list[str | None], blanks: list[bytes], ending: bytes, noise: list[bytes], cuts: list[int],
+        ended: bool) -> None:
+    """Whatever the blanks around a payload (JSON's own or not), the line ends, stray bytes and read cuts: the same
+    pieces at the same stamps, the same end, the same first error, as the plain reading above."""
+    before, after, done_before, done_after = blanks
+    events = [b"data:" + before + json.dumps({"choices": [{"delta": {"content": word}}]}).encode() + after
+              for word in words]
+    body = b"".join(line + ending + ending for line in [*events, *noise, b"data:" + done_before + b"[DONE]" + done_after])
     edges = sorted({0, len(body), *(min(cut, len(body)) for cut in cuts)})
     chunks = [body[start:end] for start, end in zip(edges, edges[1:])]
-    trace = StreamTrace(sent_ns=0)
+    trace = StreamTrace(sent_ns=0, error="" if ended else "connection cut mid-response")
     _fold(list(range(len(chunks))), chunks, trace, openai._handle_line)
-    assert trace.completed and not trace.error
-    assert trace.pieces == [word for word in words if word]
+    expected = folded_as_specified(chunks, ended)
+    assert (trace.pieces, trace.token_ns) == (expected.pieces, expected.token_ns)
+    assert trace.completed == expected.completed
+    assert trace.error.startswith(expected.error or ("connection cut" if not ended else ""))

@@ -187,6 +187,7 @@ def _payload(request: GenerationRequest, model: str) -> tuple[str, dict[str, Any
 
 
 parse_chunk = fast_parser(Chunk)
+CLOSING_BRACE = ord("}")
 
 
 def _server_numbers(event: Chunk, trace: StreamTrace) -> None:
@@ -204,21 +205,26 @@ def _server_numbers(event: Chunk, trace: StreamTrace) -> None:
 
 def _handle_line(line: bytes, trace: StreamTrace, arrived: int) -> None:
     """Fold one SSE line into the trace: its content pieces, finish reason and the server's own numbers.
-    Raises MalformedAnswer only (on a `data:` line that is not a valid event).
 
-    Runs once per streamed token, so the path of a content event does no more
-    than it must: the line is parsed as an event first, and only a line that is
-    not one is tested for the end marker.
+    Raises MalformedAnswer only (on a `data:` line that is not a valid event).
+    Runs once per streamed token, so the path of an event does no more than it
+    must: an event is a JSON object, so a line ending in "}" is parsed at once;
+    only another line is stripped and tested for the end marker. A payload
+    padded with blanks JSON does not allow (a form feed, say) is parsed again
+    stripped, as any payload was before.
     """
     if line[:5] != b"data:":
         return  # comments, event names, keep-alives
-    try:
-        event = parse_chunk(line[5:], "line")
-    except MalformedAnswer:
-        if line[5:].strip() == b"[DONE]":
+    data = line[5:]
+    if line[-1] != CLOSING_BRACE:
+        data = data.strip()
+        if data == b"[DONE]":
             trace.completed = True
             return
-        raise
+    try:
+        event = parse_chunk(data, "line")
+    except MalformedAnswer:
+        event = parse_chunk(data.strip(), "line")
     if not trace.reported_model and event.model:
         trace.reported_model = event.model
     for choice in event.choices or ():
