@@ -111,3 +111,28 @@ def test_cli_json_progress_and_the_stored_answer(wfdoctor, facts: Path, tmp_path
         stored = {(s.metric, s.labels.get("concurrency", "")): s.value for s in store.samples_of(doc["run_id"])}
     assert stored[("wf_llm_capacity_streams", "")] == 2
     assert stored[("wf_llm_goodput_requests_per_second", "2")] > 0
+
+
+class CtrlCDuringTheFirstLevel:
+    """A progress listener that presses Ctrl-C once the first level has two requests done."""
+
+    def note(self, message: str) -> None:
+        pass
+
+    def advance(self, task: str, done: float, total: float | None = None) -> None:
+        if done >= 2:
+            raise KeyboardInterrupt
+
+
+def test_ctrl_c_before_any_level_finished_answers_nothing_and_keeps_the_run_as_interrupted(
+        facts: Path, tmp_path: Path) -> None:
+    """A level cut short proves nothing either way: no "at least 0 streams", no verdict about the server."""
+    options = wfdoctor.CapacityOptions(tokens=wfdoctor.TokensOptions(
+        runs=4, warmup=0, max_tokens=16, facts_path=facts, embedded=False), max_concurrency=4)
+    with FakeLLMServer(schedule(2)) as server, pytest.raises(KeyboardInterrupt):
+        wfdoctor.measure_capacity(replace(options, tokens=replace(options.tokens, backend_url=server.base_url)),
+                                  db=tmp_path / "wfdoctor.db", progress=CtrlCDuringTheFirstLevel())
+    with Store.open(tmp_path / "wfdoctor.db") as store:
+        [run] = store.list_runs()
+        assert run.status == "interrupted" and run.findings_by_priority == {}
+        assert not any(sample.metric == "wf_llm_capacity_streams" for sample in store.samples_of(run.id))

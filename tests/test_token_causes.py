@@ -64,6 +64,17 @@ def test_no_request_at_concurrency_1_is_no_proof_that_streams_are_interrupted() 
     assert diagnose(levels, NO_KNEE) == []
 
 
+@pytest.mark.parametrize("errors", [{"connection refused": 8}, {"connection cut": 3, "connection refused": 5},
+                                    {"cannot connect: [Errno 111] Connect call failed": 8}],
+                         ids=["all refused", "cut then refused", "cannot connect"])
+def test_a_level_where_nothing_listened_any_more_is_a_server_gone_not_streams_interrupted(
+        errors: dict[str, int]) -> None:
+    """A server that died after the first level fails the next one with refused connections: that is
+    SERVER_DIED's evidence (analyze/failures.py), not a server cancelling streams."""
+    levels = [level(1, 40.0), level(2, 40.0, ok=0, errors=errors)]
+    assert diagnose(levels, NO_KNEE) == []
+
+
 # --- queueing: serialised server or saturated compute ---------------------------------------------------
 
 def test_a_serialising_server_is_judged_from_the_lowest_to_the_highest_level_with_every_level_as_evidence() -> None:

@@ -98,3 +98,34 @@ def test_ctrl_c_keeps_the_requests_that_finished(tmp_path) -> None:
     assert doc["interrupted"]
     [measured] = doc["levels"]
     assert 1 <= measured["ok"] < 20 and measured["ok"] == measured["requests"]
+
+
+class KillsTheServerAfterLevel1:
+    """A progress listener that kills the server as the first level's last request ends."""
+
+    def __init__(self, server: FakeLLMServer, runs: int) -> None:
+        self.server, self.runs = server, runs
+
+    def note(self, message: str) -> None:
+        pass
+
+    def advance(self, task: str, done: float, total: float | None = None) -> None:
+        if task == "concurrency 1" and done >= self.runs and self.server.process and self.server.process.poll() is None:
+            self.server.process.kill()
+            self.server.process.wait()
+
+
+def test_a_server_that_dies_between_levels_is_named_dead_and_never_blamed_as_another_process(tmp_path) -> None:
+    """Level 1 answered, level 2 found nothing listening: SERVER_DIED, not streams cancelled by the server, and
+    the server's own CPU during level 1 is the server's (found before the run), not another process's."""
+    from wfdoctor import TokensOptions, measure_tokens
+
+    with FakeLLMServer(FakeConfig(ttft_s=0.0, itl_s=0.0, tokens=1500)) as server:
+        pid = server.process.pid
+        report = measure_tokens(TokensOptions(backend_url=server.base_url, runs=4, warmup=0, concurrency=[1, 2],
+                                              max_tokens=1500, measure_bandwidth=False),
+                                db=tmp_path / "wf.db", progress=KillsTheServerAfterLevel1(server, 4))
+    codes = [finding.code for finding in report.findings]
+    assert "SERVER_DIED" in codes and "STREAMS_INTERRUPTED" not in codes, codes
+    assert not any(f"pid {pid}" in finding.summary for finding in report.findings if finding.code == "CPU_CONTENTION")
+    assert [level.ok for level in report.levels] == [4, 0]

@@ -14,6 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import fmean
 
+from wfdoctor.analyze.failures import NOTHING_LISTENS
 from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.tokens import Knee, LevelSummary
 from wfdoctor.config.limits import TokenLimits
@@ -77,12 +78,17 @@ def _by_concurrency(levels: list[LevelSummary]) -> list[LevelSummary]:
 
 def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits: TokenLimits,
                         remedies: Remedies) -> list[Finding]:
-    """Streams that fail only when several run at once: the server cancels running ones."""
+    """Streams that fail only when several run at once: the server cancels running ones.
+
+    A level where a request found nothing listening is not evidence of it: the
+    server went away (a death between levels looks like failures only at the
+    higher one), and analyze/failures.py names that SERVER_DIED.
+    """
     ordered = _by_concurrency(levels)
     single = next((lv for lv in ordered if lv.concurrency == 1), None)
     if single is None or single.requests == 0 or single.ok < single.requests:
         return []
-    hit = [lv for lv in ordered if lv.concurrency > 1 and lv.requests
+    hit = [lv for lv in ordered if lv.concurrency > 1 and lv.requests and not _nothing_listened(lv)
            and (lv.requests - lv.ok) / lv.requests >= limits.interrupted_share]
     if not hit:
         return []
@@ -101,6 +107,10 @@ def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits:
     summary = (f"{failed} of {worst.requests} streams failed at concurrency {worst.concurrency} ({kinds}); "
                f"none failed at concurrency 1")
     return [_finding("STREAMS_INTERRUPTED", cause, Priority.HIGH, summary, actions, evidence)]
+
+
+def _nothing_listened(level: LevelSummary) -> bool:
+    return any(phrase in kind.lower() for kind in level.errors for phrase in NOTHING_LISTENS)
 
 
 def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits: TokenLimits,

@@ -15,7 +15,7 @@ from pathlib import Path
 from wfdoctor.app.progress import Progress
 from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus
-from wfdoctor.sense.backends.discovery import discover
+from wfdoctor.sense.backends.discovery import checked_url, discover
 from wfdoctor.sense.backends.embedded import EmbeddedServer, smollm2_model_path
 
 EMBEDDED_NOTE = "no LLM server answered: the embedded SmolLM2 engine stood in as the backend"
@@ -42,7 +42,7 @@ def choose_backend(url: str | None, allow_embedded: bool, stack: ExitStack, prog
                    extra_args: list[str] | None = None, why: str = "") -> ChosenBackend:
     """The server to measure: `url` if given, else discovery's first answer, else the embedded engine."""
     if url:
-        return ChosenBackend(url=url.rstrip("/"), embedded=url.startswith("embedded"))
+        return ChosenBackend(url=checked_url(url), embedded=url.startswith("embedded"))
     answering = [status for status in asyncio.run(discover()) if status.answered]
     if answering:
         return ChosenBackend(url=answering[0].url, embedded=False)

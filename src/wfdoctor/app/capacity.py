@@ -170,8 +170,8 @@ def run_capacity(options: CapacityOptions, store: Store, progress: Progress = SI
             try:
                 run_measured(_search(search, measured, progress))
             except KeyboardInterrupt:
-                if not measured.levels:
-                    raise  # nothing measured yet
+                if not measured.judged:
+                    raise  # no level finished: nothing to answer or judge (a cut level proves nothing)
                 interrupted = True
             run.settings |= {"backend": chosen.url, "implementation": measured.implementation,
                              "model": measured.model, "embedded": chosen.embedded}

@@ -32,7 +32,7 @@ from wfdoctor.app.ui import ui_row
 from wfdoctor.measure.snapshot import default_paths, take_snapshot
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import BackendStatus
-from wfdoctor.sense.backends.discovery import backend_samples, discover
+from wfdoctor.sense.backends.discovery import backend_samples, checked_url, discover
 from wfdoctor.store.db import Store
 
 
@@ -54,6 +54,8 @@ class DiagnoseOptions:
                                 "least 0")
         if not self.token_timeout_s > 0:  # also refuses NaN
             raise WfdoctorError(f"the token timeout must be above 0 seconds, not {self.token_timeout_s}")
+        for url in self.backend_urls:  # a URL that cannot be read is a usage error, before the window is sampled
+            checked_url(url)
 
 
 NO_EMBEDDED = "no LLM server answered and the embedded engine is off (--no-embedded)"

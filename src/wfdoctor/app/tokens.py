@@ -38,6 +38,7 @@ from wfdoctor.measure.tokens import DEFAULT_PROMPT, LevelRun, Workload, run_work
 from wfdoctor.model import Finding, Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
+from wfdoctor.sense.backends.discovery import checked_url
 from wfdoctor.sense.backends.streaming import client_name
 from wfdoctor.sense.gpu_nvml import GpuReport, probe_gpus
 from wfdoctor.sense.gguf import weight_bits
@@ -77,6 +78,8 @@ class TokensOptions:
 
     def __post_init__(self) -> None:
         """Usage errors surface when the options are made, before anything is opened or measured."""
+        if self.backend_url:
+            checked_url(self.backend_url)
         if self.arrival not in ARRIVALS:
             raise WfdoctorError(f"arrival must be closed or poisson, not '{self.arrival}'")
         if self.api not in APIS:
@@ -146,10 +149,11 @@ def _local_pid(url: str) -> int | None:
 
 
 def server_facts(backend: Backend, threads: tuple[dict[int, float], dict[int, float]] | None = None,
-                 limits: TokenLimits | None = None) -> ServerFacts:
-    """What is known about the measured server beside its timings: its process, model size and file, and
-    (with per-thread CPU readings before and after the run) how many of its threads did the work."""
-    pid = backend.server_pid or _local_pid(backend.url)
+                 limits: TokenLimits | None = None, pid: int | None = None) -> ServerFacts:
+    """What is known about the measured server beside its timings: its process (`pid`: the one found listening
+    before the run, which a server that died during it no longer shows), model size and file, and (with per-thread
+    CPU readings before and after the run) how many of its threads did the work."""
+    pid = backend.server_pid or pid or _local_pid(backend.url)
     model = next((m for m in backend.status.models if m.name == backend.model), None)
     return ServerFacts(url=backend.url, implementation=backend.implementation, model=backend.model, pid=pid,
                        model_size_bytes=model.size_bytes if model and model.loaded else None,
@@ -258,7 +262,7 @@ def _measure(options: TokensOptions, workload: Workload, chosen: ChosenBackend, 
     before = thread_cpu_seconds(pid) if pid else {}
     backend, levels, interrupted = _run_levels(url, options, workload, progress)
     limits = data.facts.limits_for(tier.tier).tokens
-    server = server_facts(backend, (before, thread_cpu_seconds(pid)) if pid and before else None, limits)
+    server = server_facts(backend, (before, thread_cpu_seconds(pid)) if pid and before else None, limits, pid)
     requests = {lv.concurrency: level_metrics(lv, limits.stall_s) for lv in levels}
     summaries = [summarize_level(c, metrics) for c, metrics in requests.items()]
     knee = find_knee(summaries, limits)

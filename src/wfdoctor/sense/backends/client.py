@@ -8,6 +8,8 @@ Ollama has OLLAMA_NUM_PARALLEL) and how to stream from it.
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from wfdoctor.model import WfdoctorError
 from wfdoctor.sense.backends import registry
 from wfdoctor.sense.backends.base import Backend, BackendStatus
@@ -46,5 +48,7 @@ async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_stre
     client = client_name(client)  # a wrong name is a usage error before anything is probed
     [status] = await discover([url], timeout_s=probe_timeout_s or min(timeout_s, PROBE_TIMEOUT_S))
     if not status.answered:
-        raise WfdoctorError(f"{url}: no LLM server answered ({status.error})")
+        # A base URL has no path: "http://host:8080/v1", the OpenAI clients' form, is probed as ".../v1/v1/models".
+        hint = "; name the server's base URL, without a path such as /v1" if urlsplit(url).path.strip("/") else ""
+        raise WfdoctorError(f"{url}: no LLM server answered ({status.error}){hint}")
     return await registry.named(status.kind).open(status, _pick_model(status, model), timeout_s, max_streams, client)

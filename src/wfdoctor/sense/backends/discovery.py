@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import replace
+from urllib.parse import urlsplit
 
 import aiohttp
 
@@ -43,11 +44,26 @@ async def _probe_url(client: aiohttp.ClientSession, url: str, candidates: list[B
                          error="; ".join(str(o) for o in outcomes) or "no registered protocol speaks this URL")
 
 
+def checked_url(url: str) -> str:
+    """`url` without a trailing slash; for an http(s) URL whose host or port cannot be read (a port out of range
+    or not a number, a broken IPv6 address, no host), a WfdoctorError naming it, before anything is probed."""
+    url = url.rstrip("/")
+    if url.lower().startswith(("http://", "https://")):
+        try:
+            parts = urlsplit(url)
+            _ = parts.port  # urllib checks the port only when it is read
+        except ValueError as exc:
+            raise WfdoctorError(f"{url}: not a usable server URL ({exc})") from None
+        if not parts.hostname:
+            raise WfdoctorError(f"{url}: not a usable server URL (no host)")
+    return url
+
+
 def _targets(urls: list[str] | None) -> list[tuple[str, list[BackendProtocol]]]:
-    """(URL, protocols to try there): each named URL with every protocol speaking its
-    scheme, else every protocol's default URLs, in registration order."""
+    """(URL, protocols to try there): each named URL (checked) with every protocol speaking
+    its scheme, else every protocol's default URLs, in registration order."""
     if urls:
-        return [(url.rstrip("/"), registry.speaking(url)) for url in urls]
+        return [(checked_url(url), registry.speaking(url)) for url in urls]
     defaults: dict[str, list[BackendProtocol]] = {}
     for protocol in registry.protocols():
         for url in protocol.default_urls:
