@@ -8,6 +8,7 @@ from pathlib import Path
 from wfdoctor.app.tokens import LOOPBACK_HOSTS
 from wfdoctor.config.monitor import listen_address
 from wfdoctor.model import WfdoctorError
+from wfdoctor.sense.backends.discovery import checked_url
 
 MIN_INTERVAL_S = 0.1
 
@@ -47,6 +48,8 @@ class MonitorOptions:
             raise WfdoctorError("intervals, retention and lookback must be above 0")
         if self.queue_capacity < 1:
             raise WfdoctorError("the write queue must hold at least 1 sample")
+        for url in self.backend_urls:  # one that cannot be read would fail every probe, not the start
+            checked_url(url)
         host, _ = listen_address(self.listen)
         if host not in LOOPBACK_HOSTS and not self.token:
             raise WfdoctorError(f"listening on {host} (not loopback) needs --token: anyone who reaches the port "
