@@ -11,7 +11,7 @@ from tests.builders import REMEDIES, TOKENS, answered, council_run, failed_membe
 from wfdoctor.analyze.council import council_metrics
 from wfdoctor.analyze.failures import (Attempt, check_failed, council_failures, died_tail, no_server,
                                        request_failures, token_attempts)
-from wfdoctor.analyze.tokens import request_metrics
+from wfdoctor.analyze.tokens import RequestMetrics, request_metrics
 from wfdoctor.config.limits import TokenLimits
 from wfdoctor.measure.tokens import EMPTY_RESPONSE, answer_error
 from wfdoctor.model import Finding, Priority, Sample
@@ -157,6 +157,22 @@ def test_failures_at_higher_concurrency_are_left_to_streams_interrupted() -> Non
                           "")
     assert [a.ok for a in token_attempts(requests, [])] == [True, True, True, False]
     assert [a.ok for a in token_attempts(requests, [interrupted])] == [True, True]
+
+
+def test_a_level_where_nothing_listened_any_more_stays_for_the_server_died_verdict() -> None:
+    """Streams cut at 2 are STREAMS_INTERRUPTED's; the refusals at 4 (the server died there) are not, and are named
+    SERVER_DIED."""
+    def later(at: float, error: str = "") -> RequestMetrics:
+        return request_metrics(stream(at, [at + 0.1, at + 0.2], error=error, completed=not error), (2, EVENTS),
+                               stall_s=TOKENS.stall_s)
+    cut, refused = "connection cut", "connection refused"
+    requests = {1: [later(1.0), later(2.0)], 2: [later(3.0), later(4.0, cut)],
+                4: [later(5.0, refused), later(6.0, refused), later(7.0, refused)]}
+    interrupted = Finding("tokens.streams_interrupted", "STREAMS_INTERRUPTED", "r", "s", "c", Priority.HIGH, [], [],
+                          "")
+    attempts = token_attempts(requests, [interrupted])
+    assert [a.concurrency for a in attempts] == [1, 1, 4, 4, 4]
+    assert judged(attempts) == [("SERVER_DIED", Priority.HIGH)]
 
 
 # --- councils, diagnose ---------------------------------------------------------------------------------

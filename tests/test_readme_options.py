@@ -216,13 +216,13 @@ def test_a_server_url_with_a_path_that_answers_nothing_says_to_name_the_base_url
                          ids=["port out of range", "port not a number", "broken IPv6 address"])
 @pytest.mark.parametrize("command", [["tokens", "--backend"], ["tokens", "--capacity", "--backend"],
                                      ["council", "--member"], ["diagnose", *QUICK, "--backend"],
-                                     ["monitor", "--backend"]],
+                                     ["monitor", "--backend"], ["troubleshoot", "--backend"], ["recover", "--backend"],
+                                     ["memory", "models", "--backend"]],
                          ids=lambda c: " ".join(c[:2]))
 def test_a_server_url_that_cannot_be_read_is_refused_before_anything_is_measured(
         wfdoctor, command: list[str], url: str) -> None:
-    """A usage error where the command's options hold the URL (tokens, diagnose, monitor), one line where the
-    council reads its members: exit 2 either way, the URL and what is wrong with it named, nothing sampled, no
-    traceback."""
+    """Exit 2 before anything is sampled or stored, the URL and what is wrong with it named, no traceback: a usage
+    error where the command's options hold the URL, one line where the council reads its members."""
     result = wfdoctor(*command, url)
     assert result.code == 2 and result.stdout == "" and "Traceback" not in result.stderr
     assert "sampling" not in result.stderr and f"{url}: not a usable server URL (" in result.stderr, result.stderr

@@ -14,7 +14,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from statistics import fmean
 
-from wfdoctor.analyze.failures import NOTHING_LISTENS
+from wfdoctor.analyze.failures import nothing_listened
 from wfdoctor.analyze.remedies import RemedyId
 from wfdoctor.analyze.tokens import Knee, LevelSummary
 from wfdoctor.config.limits import TokenLimits
@@ -88,7 +88,7 @@ def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits:
     single = next((lv for lv in ordered if lv.concurrency == 1), None)
     if single is None or single.requests == 0 or single.ok < single.requests:
         return []
-    hit = [lv for lv in ordered if lv.concurrency > 1 and lv.requests and not _nothing_listened(lv)
+    hit = [lv for lv in ordered if lv.concurrency > 1 and lv.requests and not nothing_listened(lv.errors)
            and (lv.requests - lv.ok) / lv.requests >= limits.interrupted_share]
     if not hit:
         return []
@@ -107,10 +107,6 @@ def interrupted_streams(levels: list[LevelSummary], server: ServerFacts, limits:
     summary = (f"{failed} of {worst.requests} streams failed at concurrency {worst.concurrency} ({kinds}); "
                f"none failed at concurrency 1")
     return [_finding("STREAMS_INTERRUPTED", cause, Priority.HIGH, summary, actions, evidence)]
-
-
-def _nothing_listened(level: LevelSummary) -> bool:
-    return any(phrase in kind.lower() for kind in level.errors for phrase in NOTHING_LISTENS)
 
 
 def queueing(levels: list[LevelSummary], knee: Knee, server: ServerFacts, limits: TokenLimits,

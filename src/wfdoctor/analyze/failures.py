@@ -24,6 +24,7 @@ only when several run at once: STREAMS_INTERRUPTED) are left to that cause.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -82,12 +83,22 @@ DIED = Category("SERVER_DIED", "the server stopped answering during the run (it 
                 RemedyId.SERVER_DIED)
 
 
+def nothing_listened(errors: Iterable[str]) -> bool:
+    """Some of these errors say nothing listens at the server's address any more: it went away."""
+    return any(phrase in error.lower() for error in errors for phrase in NOTHING_LISTENS)
+
+
 def token_attempts(requests: dict[int, list[RequestMetrics]], causes: list[Finding]) -> list[Attempt]:
-    """Every measured request of a token run; failures at concurrency > 1 a cause already names are left to it."""
+    """Every measured request of a token run; failures at concurrency > 1 a cause already names are left to it.
+
+    A level where nothing listened any more is never left to STREAMS_INTERRUPTED (which does not count it):
+    its attempts stay, so that a server that died there is named SERVER_DIED.
+    """
     explained = any(f.code in EXPLAINS_CONCURRENT_FAILURES for f in causes)
+    left_to_cause = {concurrency for concurrency, metrics in requests.items() if explained and concurrency > 1
+                     and not nothing_listened(m.error for m in metrics if not m.ok)}
     return [Attempt(concurrency, r.ok, r.error, r.done_ns or r.sent_ns)
-            for concurrency, metrics in requests.items() if not (explained and concurrency > 1)
-            for r in metrics]
+            for concurrency, metrics in requests.items() if concurrency not in left_to_cause for r in metrics]
 
 
 def _category(kinds: Counter[str]) -> Category:

@@ -170,11 +170,11 @@ def run_capacity(options: CapacityOptions, store: Store, progress: Progress = SI
             try:
                 run_measured(_search(search, measured, progress))
             except KeyboardInterrupt:
-                if not measured.judged:
-                    raise  # no level finished: nothing to answer or judge (a cut level proves nothing)
                 interrupted = True
             run.settings |= {"backend": chosen.url, "implementation": measured.implementation,
                              "model": measured.model, "embedded": chosen.embedded}
+            if interrupted and not measured.judged:
+                raise KeyboardInterrupt  # no level finished: nothing to answer or judge (a cut level proves nothing)
             return _analyse(search, measured, run, store, interrupted)
 
 

@@ -36,6 +36,7 @@ from wfdoctor.measure.tokens import DEFAULT_PROMPT
 from wfdoctor.model import Run, Sample, WfdoctorError
 from wfdoctor.sense.backends.base import GenerationRequest
 from wfdoctor.sense.backends.client import Backend, connect
+from wfdoctor.sense.backends.discovery import checked_url
 from wfdoctor.sense.backends.registry import speaking
 from wfdoctor.sense.backends.streaming import client_name
 from wfdoctor.sense.gpu_nvml import probe_gpus
@@ -88,7 +89,7 @@ def parse_member(text: str, index: int, option: str = "--member") -> MemberSpec:
     if not speaking(url):  # a URL no registered backend speaks (also "localhost:8080": no scheme)
         raise WfdoctorError(f"{option} '{text}': expected URL[#MODEL] of a server a backend speaks, e.g. "
                             "http://127.0.0.1:11434#llama3.1:8b")
-    return MemberSpec(name=f"m{index + 1}", url=url.rstrip("/"), model=model or None)
+    return MemberSpec(name=f"m{index + 1}", url=checked_url(url), model=model or None)
 
 
 def members_from_file(path: Path, first: int = 0) -> list[MemberSpec]:

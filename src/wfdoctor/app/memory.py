@@ -22,6 +22,7 @@ from wfdoctor.app.reports.memory import ModelsReport, ProfileReport, WatchReport
 from wfdoctor.measure.memwatch import watch_process
 from wfdoctor.measure.pyprofile import PythonProfile
 from wfdoctor.model import ActionRecord, Run, WfdoctorError
+from wfdoctor.sense.backends.discovery import checked_url
 from wfdoctor.sense.lifeline import module_command
 from wfdoctor.store.db import Store
 
@@ -128,6 +129,7 @@ class ModelsOptions:
             raise WfdoctorError(f"{self.verb} needs a model name")
         if self.verb == "evict" and (self.budget_bytes is None or self.budget_bytes < 0):
             raise WfdoctorError("evict needs a budget of 0 bytes or more")
+        checked_url(self.url)
 
 
 async def _act(options: ModelsOptions) -> tuple[LoadedState, list[ActionRecord], EvictionPlan | None]:

@@ -23,6 +23,7 @@ from wfdoctor.config.recovery import (LEVELS, RecoveryLadder, RecoverySettings, 
                                       parse_recovery_settings, thresholds_of)
 from wfdoctor.config.yamlfile import read_yaml
 from wfdoctor.model import ActionRecord, Alert, AlertState, Run, WfdoctorError
+from wfdoctor.sense.backends.discovery import checked_url
 from wfdoctor.store.db import Store
 
 DEFAULT_BACKEND = "http://127.0.0.1:11434"
@@ -96,6 +97,8 @@ def recover_inputs(options: RecoverOptions) -> RecoverInputs:
     ladder = load_ladder(options.ladder_paths)
     settings = load_recovery_settings(options.config_path, ladder)
     step = ladder.step(options.step) if options.step else None
+    for url in options.backend_urls:
+        checked_url(url)
     if step is not None and step.kind == "advice":
         raise WfdoctorError(f"recovery step '{step.id}' is {step.level}: instructions for a person, nothing to run "
                             "(`wfdoctor recover` lists them)")

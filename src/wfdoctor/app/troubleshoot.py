@@ -43,6 +43,7 @@ from wfdoctor.config.recovery import load_ladder
 from wfdoctor.config.rules import RuleBook
 from wfdoctor.model import (ActionDisposition, Finding, Incident, IncidentAction, MetricComparison, Run, Verdict,
                             WfdoctorError)
+from wfdoctor.sense.backends.discovery import checked_url
 from wfdoctor.store.db import Store
 from wfdoctor.store.incident_json import MAX_TEXT
 from wfdoctor.store.incidents import load_incident, save_incident, update_incident
@@ -65,6 +66,8 @@ class TroubleshootOptions:
     fixed_by: tuple[str, ...] = ()      # --validate: the actions the person did
 
     def __post_init__(self) -> None:
+        if self.backend_url:
+            checked_url(self.backend_url)
         if self.measure.requests < 1 or self.measure.max_tokens < 1 or self.measure.window_s <= 0 or \
                 self.measure.council_rounds < 1 or not self.measure.timeout_s > 0:
             raise WfdoctorError("requests, max tokens and council rounds must be at least 1, the window and the "

@@ -48,7 +48,10 @@ async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_stre
     client = client_name(client)  # a wrong name is a usage error before anything is probed
     [status] = await discover([url], timeout_s=probe_timeout_s or min(timeout_s, PROBE_TIMEOUT_S))
     if not status.answered:
-        # A base URL has no path: "http://host:8080/v1", the OpenAI clients' form, is probed as ".../v1/v1/models".
-        hint = "; name the server's base URL, without a path such as /v1" if urlsplit(url).path.strip("/") else ""
+        # A base URL has no path: "http://host:8080/v1", the OpenAI clients' form, is probed as ".../v1/v1/models"
+        # and answers 404.
+        parts = urlsplit(url)
+        with_path = parts.scheme.lower() in ("http", "https") and parts.path.strip("/") and "HTTP 404" in status.error
+        hint = "; name the server's base URL, without a path such as /v1" if with_path else ""
         raise WfdoctorError(f"{url}: no LLM server answered ({status.error}){hint}")
     return await registry.named(status.kind).open(status, _pick_model(status, model), timeout_s, max_streams, client)
