@@ -212,6 +212,14 @@ def test_a_server_url_with_a_path_that_answers_nothing_says_to_name_the_base_url
     assert line.endswith("name the server's base URL, without a path such as /v1"), line
 
 
+def test_a_scheme_in_capitals_is_the_same_scheme(wfdoctor) -> None:
+    with FakeLLMServer(FakeConfig(tokens=4)) as server:
+        result = wfdoctor("tokens", "--json", "--backend", server.base_url.replace("http://", "HTTP://"), "--runs", "1",
+                          "--warmup", "0", "--max-tokens", "4", "--no-bandwidth", "--fail-on", "never")
+    assert result.code == 0, result.stderr
+    assert result.json()["levels"][0]["ok"] == 1
+
+
 @pytest.mark.parametrize("url", ["http://127.0.0.1:99999", "http://127.0.0.1:abc", "http://[::1"],
                          ids=["port out of range", "port not a number", "broken IPv6 address"])
 @pytest.mark.parametrize("command", [["tokens", "--backend"], ["tokens", "--capacity", "--backend"],

@@ -49,7 +49,8 @@ class BackendProtocol(Protocol):
 
 
 def scheme_of(url: str) -> str:
-    return url.split("://", 1)[0] if "://" in url else url
+    """The URL's scheme, lower case (schemes are case-insensitive: HTTP:// is http://)."""
+    return (url.split("://", 1)[0] if "://" in url else url).lower()
 
 
 class Registry:
