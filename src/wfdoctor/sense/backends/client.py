@@ -51,7 +51,7 @@ async def connect(url: str, model: str | None, timeout_s: float = 60.0, max_stre
         # A base URL has no path: "http://host:8080/v1", the OpenAI clients' form, is probed as ".../v1/v1/models"
         # and answers 404.
         parts = urlsplit(url)
-        with_path = parts.scheme.lower() in ("http", "https") and parts.path.strip("/") and "HTTP 404" in status.error
+        with_path = parts.scheme in ("http", "https") and parts.path.strip("/") and "HTTP 404" in status.error
         hint = "; name the server's base URL, without a path such as /v1" if with_path else ""
         raise WfdoctorError(f"{url}: no LLM server answered ({status.error}){hint}")
     return await registry.named(status.kind).open(status, _pick_model(status, model), timeout_s, max_streams, client)

@@ -48,7 +48,7 @@ def checked_url(url: str) -> str:
     """`url` without a trailing slash; for an http(s) URL whose host or port cannot be read (a port out of range
     or not a number, a broken IPv6 address, no host), a WfdoctorError naming it, before anything is probed."""
     url = url.rstrip("/")
-    if url.lower().startswith(("http://", "https://")):
+    if registry.scheme_of(url) in ("http", "https") and "://" in url:
         try:
             parts = urlsplit(url)
             _ = parts.port  # urllib checks the port only when it is read
